@@ -1,0 +1,19 @@
+//! mcpmsg: signed, end-to-end sealed messaging between MCP clients.
+//!
+//! The crate is layered inward, and reviewing it bottom-up is the quickest
+//! path to trusting it:
+//!
+//! - [`crypto`]: keys, signatures, sealing and key event logs (KELs). Sync
+//!   code, no I/O, no runtime: everything a security reviewer must read.
+//! - [`protocol`]: the wire encodings of `docs/PROTOCOL.md`: the canonical
+//!   signing input, field rules, signed request types and error codes.
+//! - [`keyfile`]: the on-disk form of secret key material (optionally
+//!   passphrase-protected); bytes in, bytes out, the caller does the I/O.
+//! - [`recipients`]: the client configuration `mcp_recipients.json`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod crypto;
+pub mod keyfile;
+pub mod protocol;
+pub mod recipients;

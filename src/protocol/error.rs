@@ -1,0 +1,105 @@
+//! The bracketed error codes of PROTOCOL §7.
+
+use std::fmt;
+
+/// A refusal code. Its text form is what goes between the brackets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// A field is missing, of the wrong form, or out of range.
+    InvalidArgument,
+    /// The signature does not verify.
+    BadSignature,
+    /// `ts` is outside the skew window.
+    StaleTimestamp,
+    /// `(client_id, nonce)` was already used.
+    Replay,
+    /// The acting client is not registered.
+    UnknownClient,
+    /// The recipient never checked in.
+    UnknownRecipient,
+    /// Signed by a key that a rotation replaced.
+    KeySuperseded,
+    /// The identity was revoked.
+    Revoked,
+    /// The client id is registered with another log.
+    AlreadyRegistered,
+    /// A submitted log forks from or rolls back the stored one.
+    KelConflict,
+    /// Closed enrollment: the client id or key is not in the keys file.
+    NotEnrolled,
+    /// The recipient's queue is full.
+    QueueFull,
+    /// The message is over the size limit.
+    TooLarge,
+    /// Too many requests.
+    RateLimited,
+    /// The server cannot serve the call now (for example its store is down).
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// Every code, in the order PROTOCOL §7 lists them.
+    pub const ALL: [ErrorCode; 15] = [
+        Self::InvalidArgument,
+        Self::BadSignature,
+        Self::StaleTimestamp,
+        Self::Replay,
+        Self::UnknownClient,
+        Self::UnknownRecipient,
+        Self::KeySuperseded,
+        Self::Revoked,
+        Self::AlreadyRegistered,
+        Self::KelConflict,
+        Self::NotEnrolled,
+        Self::QueueFull,
+        Self::TooLarge,
+        Self::RateLimited,
+        Self::Unavailable,
+    ];
+
+    /// The code as it appears on the wire, e.g. `bad_signature`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidArgument => "invalid_argument",
+            Self::BadSignature => "bad_signature",
+            Self::StaleTimestamp => "stale_timestamp",
+            Self::Replay => "replay",
+            Self::UnknownClient => "unknown_client",
+            Self::UnknownRecipient => "unknown_recipient",
+            Self::KeySuperseded => "key_superseded",
+            Self::Revoked => "revoked",
+            Self::AlreadyRegistered => "already_registered",
+            Self::KelConflict => "kel_conflict",
+            Self::NotEnrolled => "not_enrolled",
+            Self::QueueFull => "queue_full",
+            Self::TooLarge => "too_large",
+            Self::RateLimited => "rate_limited",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// Parses the wire form.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for c in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(ErrorCode::parse("nope"), None);
+    }
+}
