@@ -5,14 +5,14 @@
 
 mod error;
 mod fields;
-// mod send;
+mod send;
 
 pub use error::ErrorCode;
 pub use fields::{
     check_client_id, check_message_id, check_nonce, decode_sig, message_id, new_nonce, now_ms,
     parse_decimal, parse_ts, FieldError,
 };
-// pub use send::{SendMessage, DEFAULT_CONTENT_TYPE};
+pub use send::{SendMessage, SendParts, VerifyError, DEFAULT_CONTENT_TYPE};
 
 /// The domain separator that starts every signing input.
 pub const DOMAIN: &[u8] = b"mcpmsg-v1";
