@@ -40,7 +40,11 @@ pub fn verify_failed(message: impl Into<String>) -> Hinted {
 
 /// Prints `mcpmsg: error: ...` and a hint to stderr; returns the exit code.
 pub fn report(err: &anyhow::Error) -> u8 {
-    let hinted = err.chain().find_map(|e| e.downcast_ref::<Hinted>());
+    // A `Hinted` given as context is found by `downcast_ref`, one given as
+    // a cause only by walking the chain.
+    let hinted = err
+        .downcast_ref::<Hinted>()
+        .or_else(|| err.chain().find_map(|e| e.downcast_ref::<Hinted>()));
     eprintln!("mcpmsg: error: {err:#}");
     if let Some(hint) = hinted.and_then(|h| h.hint.as_deref()) {
         eprintln!("hint: {hint}");

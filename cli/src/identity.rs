@@ -69,9 +69,7 @@ pub struct LoadedKeys {
 
 impl LoadedKeys {
     pub fn read(path: &Path, pass: &PassSource) -> Result<Self> {
-        let text = Zeroizing::new(
-            read_text(path).map_err(|e| e.context("the key file is missing or unreadable"))?,
-        );
+        let text = Zeroizing::new(read_text(path)?);
         let passphrase = if KeyFile::is_encrypted(&text) {
             Some(pass.get(&format!("key file {}", path.display()), false)?)
         } else {

@@ -5,6 +5,7 @@
 //! that commits to them, and the config (which marks an identity as
 //! present) is written last.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -113,6 +114,16 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
     if !dir.as_os_str().is_empty() {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    if let Some(parent) = a.next_key_file.as_deref().and_then(Path::parent) {
+        if !parent.as_os_str().is_empty() && !parent.exists() {
+            // A directory made for a secret is the owner's alone.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
     }
 
     let signing = SigningSecret::generate();

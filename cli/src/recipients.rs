@@ -4,7 +4,7 @@
 //! only a log that extends the pinned head, so a server (or anyone) handing
 //! out a forked or rolled-back log is caught.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Subcommand;
@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx, cmd: RecipientsCommand) -> Result<()> {
 fn add(
     ctx: &Ctx,
     rid: &str,
-    kel_path: &PathBuf,
+    kel_path: &Path,
     name: Option<String>,
     description: Option<String>,
 ) -> Result<()> {
