@@ -14,6 +14,8 @@
 #![warn(missing_docs)]
 
 pub mod crypto;
+pub mod broker;
 pub mod keyfile;
 pub mod protocol;
 pub mod recipients;
+pub mod store;

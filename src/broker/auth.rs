@@ -1,0 +1,96 @@
+//! Signed requests, PROTOCOL §4, checked in the protocol's order: the key,
+//! the time, the nonce, then the signature.
+
+use crate::crypto::kel::KelState;
+use crate::protocol::{check_nonce, decode_sig, parse_ts, ErrorCode};
+use crate::store::NonceRecord;
+
+use super::{ms, Broker, Refusal};
+
+/// The fields every signed request carries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Signed<'a> {
+    /// The acting client (`client_id`, or `sender_id` for sends).
+    pub client_id: &'a str,
+    /// Kid of the signing key.
+    pub key_id: &'a str,
+    /// Unix ms.
+    pub ts: &'a str,
+    /// b64 of 16 bytes.
+    pub nonce: &'a str,
+    /// b64 of 64 bytes.
+    pub sig: &'a str,
+}
+
+/// What authentication found out about the nonce.
+pub(crate) enum Nonce {
+    /// Not used within the window.
+    Fresh,
+    /// Used before, by a send with this record.
+    Seen(NonceRecord),
+}
+
+pub(crate) fn is_kid(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+impl Broker {
+    /// Steps 1-4 of PROTOCOL §4 against `state`, the client's verified log.
+    /// A seen nonce is a `replay` unless `idempotent` (sends), when it is
+    /// returned after the signature is checked so the caller can answer a
+    /// retried send with its original result.
+    pub(crate) async fn authenticate(&self, req: Signed<'_>, input: &[u8], state: &KelState, now: u64, idempotent: bool) -> Result<Nonce, Refusal> {
+        if !is_kid(req.key_id) {
+            return Err(Refusal::invalid("key_id: 32 lowercase hex characters, the kid of your current signing key"));
+        }
+        let ts = parse_ts("ts", req.ts)?;
+        check_nonce("nonce", req.nonce)?;
+        let sig = decode_sig("sig", req.sig)?;
+
+        // 1. The key.
+        if let Some((seq, reason)) = state.revoked() {
+            return Err(Refusal::new(ErrorCode::Revoked, format!("client {} was revoked at seq {seq} ({})", req.client_id, reason.as_str())));
+        }
+        let current = &state.current().signing_key;
+        if current.kid() != req.key_id {
+            return Err(match state.history().iter().find(|k| k.signing_key.kid() == req.key_id) {
+                Some(_) => Refusal::new(
+                    ErrorCode::KeySuperseded,
+                    format!("key_id {} of {} was replaced by a rotation; sign with the current key (kid {})", req.key_id, req.client_id, current.kid()),
+                ),
+                None => Refusal::new(ErrorCode::BadSignature, format!("key_id {} is not a key of {}", req.key_id, req.client_id)),
+            });
+        }
+        // 2. The time.
+        let skew = ms(self.config.max_skew);
+        if now.abs_diff(ts) > skew {
+            return Err(Refusal::new(
+                ErrorCode::StaleTimestamp,
+                format!("ts {} is {} ms from the server's clock {now}; at most {skew} ms is allowed (check the client's clock)", req.ts, now.abs_diff(ts)),
+            ));
+        }
+        // 3. The nonce.
+        let seen = self.store.nonce(req.client_id, req.nonce, now).await?;
+        let replay = || Refusal::new(ErrorCode::Replay, format!("nonce {} was already used by {}; use a fresh nonce for every request", req.nonce, req.client_id));
+        let nonce = match seen {
+            None => Nonce::Fresh,
+            Some(record @ NonceRecord::Send { .. }) if idempotent => Nonce::Seen(record),
+            Some(_) => return Err(replay()),
+        };
+        // 4. The signature.
+        current.verify(input, &sig).map_err(|_| {
+            Refusal::new(ErrorCode::BadSignature, format!("signature does not verify for key {} of {}", req.key_id, req.client_id))
+        })?;
+        Ok(nonce)
+    }
+
+    /// Claims a fresh nonce for a request that is not a send.
+    pub(crate) async fn claim(&self, req: Signed<'_>, now: u64) -> Result<(), Refusal> {
+        let until = now.saturating_add(2 * ms(self.config.max_skew));
+        if self.store.claim_nonce(req.client_id, req.nonce, NonceRecord::Request, until, now).await? {
+            Ok(())
+        } else {
+            Err(Refusal::new(ErrorCode::Replay, format!("nonce {} was already used by {}", req.nonce, req.client_id)))
+        }
+    }
+}

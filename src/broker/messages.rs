@@ -1,0 +1,281 @@
+//! Sending, receiving, acknowledging and waiting (PROTOCOL §5).
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::crypto::b64;
+use crate::crypto::seal::{ENC_LEN, TAG_LEN};
+use crate::protocol::{check_client_id, check_message_id, now_ms, parse_decimal, sign_input, ErrorCode, SendMessage};
+use crate::store::{NonceRecord, SendOutcome, StoredMessage, TakeMode};
+
+use super::auth::{Nonce, Signed};
+use super::{ms, Broker, Refusal};
+
+const MAX_BATCH: u64 = 1000;
+const MAX_CONTENT_TYPE: usize = 200;
+
+/// Result of `send_message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendResult {
+    /// The message id.
+    pub message_id: String,
+    /// True when this was a retry of an accepted send.
+    pub duplicate: bool,
+    /// Server time of acceptance.
+    pub received_at: u64,
+    /// Expiry.
+    pub expires_at: u64,
+}
+
+/// Result of `send_message_and_wait`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitResult {
+    /// The send's result.
+    pub sent: SendResult,
+    /// The reply, or `None` on timeout.
+    pub reply: Option<StoredMessage>,
+}
+
+/// Arguments of `get_messages`, as sent (absent ones are `None`).
+#[derive(Debug, Clone, Default)]
+pub struct GetRequest {
+    /// The recipient.
+    pub client_id: String,
+    /// Most messages to return, default "100".
+    pub max: Option<String>,
+    /// Seconds to wait for a first message, default "0".
+    pub wait_s: Option<String>,
+    /// "auto" (default) or "manual".
+    pub ack: Option<String>,
+    /// Kid of the current signing key.
+    pub key_id: String,
+    /// Unix ms.
+    pub ts: String,
+    /// Fresh nonce.
+    pub nonce: String,
+    /// Signature.
+    pub sig: String,
+}
+
+/// Result of `ack_messages`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckResult {
+    /// Ids removed.
+    pub acked: Vec<String>,
+    /// Ids not in the queue (already acked, expired, or never there).
+    pub unknown: Vec<String>,
+}
+
+impl Broker {
+    fn check_send(&self, send: &SendMessage) -> Result<(), Refusal> {
+        check_client_id("sender_id", &send.sender_id)?;
+        check_client_id("recipient_id", &send.recipient_id)?;
+        let content_type = send.content_type.as_deref().unwrap_or("");
+        if content_type.len() > MAX_CONTENT_TYPE || content_type.chars().any(char::is_control) {
+            return Err(Refusal::invalid(format!("content_type: a MIME type of at most {MAX_CONTENT_TYPE} printable characters")));
+        }
+        if let Some(id) = send.in_reply_to.as_deref().filter(|s| !s.is_empty()) {
+            check_message_id("in_reply_to", id)?;
+        }
+        let max = self.config.max_message_bytes;
+        let (limit, what) = match send.sealed_kid() {
+            Some(_) => (b64::encoded_len(ENC_LEN + max + TAG_LEN), "sealed message (of its plaintext)"),
+            None => (max, "message"),
+        };
+        if send.message.len() > limit {
+            return Err(Refusal::new(ErrorCode::TooLarge, format!("{what} is over the limit of {max} bytes")));
+        }
+        Ok(())
+    }
+
+    /// `send_message`: checks, authenticates and queues one message.
+    pub async fn send(&self, send: SendMessage) -> Result<SendResult, Refusal> {
+        self.check_send(&send)?;
+        let now = now_ms();
+        let (_, state) = self.known("sender_id", &send.sender_id).await?;
+        let signed = Signed { client_id: &send.sender_id, key_id: &send.key_id, ts: &send.ts, nonce: &send.nonce, sig: &send.sig };
+        let message_id = send.message_id()?;
+        let replay_message = format!("nonce {} was already used by {} for another request", send.nonce, send.sender_id);
+        let replay = || Refusal::new(ErrorCode::Replay, replay_message.clone());
+        let duplicate = |record: NonceRecord| match record {
+            NonceRecord::Send { message_id: id, received_at, expires_at } if id == message_id => {
+                Ok(SendResult { message_id: id, duplicate: true, received_at, expires_at })
+            }
+            _ => Err(replay()),
+        };
+        if let Nonce::Seen(record) = self.authenticate(signed, &send.sign_input(), &state, now, true).await? {
+            return duplicate(record);
+        }
+        self.check_recipient(&send).await?;
+        let msg = StoredMessage {
+            message_id: message_id.clone(),
+            content_type: send.content_type.unwrap_or_default(),
+            in_reply_to: send.in_reply_to.unwrap_or_default(),
+            sender_id: send.sender_id,
+            recipient_id: send.recipient_id,
+            message: send.message,
+            key_id: send.key_id,
+            ts: send.ts,
+            nonce: send.nonce,
+            sig: send.sig,
+            received_at: now,
+            expires_at: now.saturating_add(ms(self.config.message_ttl)),
+        };
+        let (received_at, expires_at) = (msg.received_at, msg.expires_at);
+        let recipient = msg.recipient_id.clone();
+        let nonce_until = now.saturating_add(2 * ms(self.config.max_skew));
+        match self.store.send(msg, nonce_until, self.config.max_queue, now).await? {
+            SendOutcome::Queued => {
+                self.waiters.notify(&recipient);
+                Ok(SendResult { message_id, duplicate: false, received_at, expires_at })
+            }
+            SendOutcome::NonceUsed(record) => duplicate(record),
+            SendOutcome::QueueFull => Err(Refusal::new(
+                ErrorCode::QueueFull,
+                format!("the queue of {recipient} holds its maximum of {} messages; retry later", self.config.max_queue),
+            )),
+        }
+    }
+
+    async fn check_recipient(&self, send: &SendMessage) -> Result<(), Refusal> {
+        let Some(record) = self.store.identity(&send.recipient_id).await? else {
+            if self.config.allow_unknown_recipients && send.sealed_kid().is_none() {
+                return Ok(());
+            }
+            return Err(Refusal::new(
+                ErrorCode::UnknownRecipient,
+                format!("recipient_id {} never checked in; check the id (list_clients shows who is registered)", send.recipient_id),
+            ));
+        };
+        let state = self.state_of(&send.recipient_id, &record)?;
+        if let Some((seq, _)) = state.revoked() {
+            return Err(Refusal::new(ErrorCode::Revoked, format!("recipient {} was revoked at seq {seq} and can receive nothing", send.recipient_id)));
+        }
+        if let Some(kid) = send.sealed_kid() {
+            if !state.history().iter().any(|k| k.sealing_key.kid() == kid) {
+                return Err(Refusal::invalid(format!(
+                    "content_type: kid {kid} is not a sealing key of {}; fetch its log with get_client_keys (current sealing kid {})",
+                    send.recipient_id,
+                    state.current().sealing_key.kid()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `send_message_and_wait`: sends, then waits up to `timeout_s` for the
+    /// first message from the recipient in the sender's queue, preferring a
+    /// reply to the sent message.
+    pub async fn send_and_wait(&self, send: SendMessage, timeout_s: Option<u64>) -> Result<WaitResult, Refusal> {
+        let max = self.config.max_wait.as_secs();
+        let timeout = timeout_s.unwrap_or(45.min(max));
+        if timeout > max {
+            return Err(Refusal::invalid(format!("timeout_s: at most {max} seconds")));
+        }
+        let (me, them) = (send.sender_id.clone(), send.recipient_id.clone());
+        let sent = self.send(send).await?;
+        let deadline = Instant::now() + Duration::from_secs(timeout);
+        let reply = self
+            .wait_for(&me, deadline, || async {
+                self.store.take_reply(&me, &them, &sent.message_id, now_ms()).await.map_err(Refusal::from)
+            })
+            .await?;
+        Ok(WaitResult { sent, reply })
+    }
+
+    /// `get_messages`: returns (and removes or leases) queued messages,
+    /// waiting up to `wait_s` for the first.
+    pub async fn get_messages(&self, req: GetRequest) -> Result<Vec<StoredMessage>, Refusal> {
+        check_client_id("client_id", &req.client_id)?;
+        let raw = |o: &Option<String>| o.clone().unwrap_or_default();
+        let (max_s, wait_s, ack_s) = (raw(&req.max), raw(&req.wait_s), raw(&req.ack));
+        let max = match req.max.as_deref() {
+            None => 100,
+            Some(s) => parse_decimal("max", s).ok().filter(|n| (1..=MAX_BATCH).contains(n)).ok_or_else(|| Refusal::invalid(format!("max: a decimal string from \"1\" to \"{MAX_BATCH}\"")))?,
+        };
+        let longest = self.config.max_wait.as_secs();
+        let wait = match req.wait_s.as_deref() {
+            None => 0,
+            Some(s) => parse_decimal("wait_s", s).ok().filter(|n| *n <= longest).ok_or_else(|| Refusal::invalid(format!("wait_s: a decimal string from \"0\" to \"{longest}\"")))?,
+        };
+        let manual = match req.ack.as_deref() {
+            None | Some("auto") => false,
+            Some("manual") => true,
+            Some(_) => return Err(Refusal::invalid("ack: \"auto\" or \"manual\"")),
+        };
+        let now = now_ms();
+        let (_, state) = self.known("client_id", &req.client_id).await?;
+        let signed = Signed { client_id: &req.client_id, key_id: &req.key_id, ts: &req.ts, nonce: &req.nonce, sig: &req.sig };
+        let input = sign_input("get", &[&req.client_id, &max_s, &wait_s, &ack_s, &req.key_id, &req.ts, &req.nonce]);
+        self.authenticate(signed, &input, &state, now, false).await?;
+        self.claim(signed, now).await?;
+
+        let lease = ms(self.config.lease);
+        let take = || async {
+            let now = now_ms();
+            let mode = if manual { TakeMode::LeaseUntil(now.saturating_add(lease)) } else { TakeMode::Remove };
+            let got = self.store.take(&req.client_id, max as usize, mode, now).await?;
+            Ok((!got.is_empty()).then_some(got))
+        };
+        if wait == 0 {
+            return Ok(take().await?.unwrap_or_default());
+        }
+        let deadline = Instant::now() + Duration::from_secs(wait);
+        Ok(self.wait_for(&req.client_id, deadline, take).await?.unwrap_or_default())
+    }
+
+    /// `ack_messages`: removes leased (or any) messages from the caller's queue.
+    pub async fn ack(&self, client_id: &str, message_ids: &str, key_id: &str, ts: &str, nonce: &str, sig: &str) -> Result<AckResult, Refusal> {
+        check_client_id("client_id", client_id)?;
+        let ids: Vec<String> = message_ids.split(',').map(str::to_owned).collect();
+        if ids.len() > MAX_BATCH as usize {
+            return Err(Refusal::invalid(format!("message_ids: at most {MAX_BATCH} ids")));
+        }
+        for id in &ids {
+            check_message_id("message_ids", id).map_err(|_| Refusal::invalid("message_ids: comma-separated message ids (base64url of 16 bytes each), no spaces"))?;
+        }
+        let now = now_ms();
+        let (_, state) = self.known("client_id", client_id).await?;
+        let signed = Signed { client_id, key_id, ts, nonce, sig };
+        let input = sign_input("ack", &[client_id, message_ids, key_id, ts, nonce]);
+        self.authenticate(signed, &input, &state, now, false).await?;
+        self.claim(signed, now).await?;
+        let (acked, unknown) = self.store.ack(client_id, &ids, now).await?;
+        Ok(AckResult { acked, unknown })
+    }
+
+    /// Runs `attempt` until it yields something, the deadline passes, or the
+    /// server shuts down; sleeps between attempts until a message for
+    /// `recipient` lands or a lease in its queue ends.
+    async fn wait_for<T, F, Fut>(&self, recipient: &str, deadline: Instant, attempt: F) -> Result<Option<T>, Refusal>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Option<T>, Refusal>>,
+    {
+        let guard = self.waiters.register(recipient)?;
+        loop {
+            let notified = guard.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(found) = attempt().await? {
+                return Ok(Some(found));
+            }
+            let now = Instant::now();
+            if now >= deadline || self.shutdown.is_cancelled() {
+                return Ok(None);
+            }
+            let wall = now_ms();
+            let wake = match self.store.next_lease_expiry(recipient, wall).await? {
+                Some(at) => deadline.min(now + Duration::from_millis(at.saturating_sub(wall) + 1)),
+                None => deadline,
+            };
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(wake) => {}
+                _ = self.shutdown.cancelled() => return Ok(None),
+            }
+        }
+    }
+}

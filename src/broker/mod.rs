@@ -1,0 +1,144 @@
+//! The rules of mcpmsg: signed requests, identities and their logs, queues,
+//! leases, waits and the replay window. No HTTP, MCP or CLI here: the MCP
+//! adapter calls these methods with parsed arguments and renders the
+//! results, and storage is behind [`crate::store::Store`].
+
+mod auth;
+mod enroll;
+mod messages;
+mod registry;
+mod wait;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+pub use enroll::{Enrollment, EnrollmentError};
+pub use messages::{AckResult, GetRequest, SendResult, WaitResult};
+pub use registry::{CheckinRequest, CheckinResult, ClientInfo, ClientKeys, KelUpdate};
+
+use crate::protocol::ErrorCode;
+use crate::store::{Store, StoreError};
+
+/// A refused call: the protocol error code and a message that names the
+/// field and what was expected. Never carries a secret or a message body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("[{code}] {message}")]
+pub struct Refusal {
+    /// The PROTOCOL §7 code.
+    pub code: ErrorCode,
+    /// What was wrong and how to fix it.
+    pub message: String,
+}
+
+impl Refusal {
+    /// A refusal with `code`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    /// `invalid_argument`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArgument, message)
+    }
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        Self::new(ErrorCode::Unavailable, format!("{e}; try again shortly"))
+    }
+}
+
+impl From<crate::protocol::FieldError> for Refusal {
+    fn from(e: crate::protocol::FieldError) -> Self {
+        Self::invalid(e.to_string())
+    }
+}
+
+/// The limits and policies of a broker.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// How long a message is kept unless delivered.
+    pub message_ttl: Duration,
+    /// How long a manual-ack lease lasts.
+    pub lease: Duration,
+    /// Largest accepted `|server time - ts|`.
+    pub max_skew: Duration,
+    /// Messages per recipient queue.
+    pub max_queue: usize,
+    /// Bytes of a message body (for sealed messages: of the plaintext).
+    pub max_message_bytes: usize,
+    /// Longest wait of `get_messages` and `send_message_and_wait`.
+    pub max_wait: Duration,
+    /// Accept sends to client ids that never checked in.
+    pub allow_unknown_recipients: bool,
+    /// Answer `list_clients`.
+    pub list_clients: bool,
+    /// Registered identities at most.
+    pub max_clients: usize,
+    /// Requests parked in waits at most.
+    pub max_waiters: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            message_ttl: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
+            max_skew: Duration::from_secs(120),
+            max_queue: 10_000,
+            max_message_bytes: 64 * 1024,
+            max_wait: Duration::from_secs(50),
+            allow_unknown_recipients: false,
+            list_clients: true,
+            max_clients: 100_000,
+            max_waiters: 10_000,
+        }
+    }
+}
+
+/// The broker: one per server process, shared by every request.
+pub struct Broker {
+    config: BrokerConfig,
+    store: Arc<dyn Store>,
+    enrollment: Option<Enrollment>,
+    waiters: wait::Waiters,
+    kel_cache: registry::KelCache,
+    shutdown: CancellationToken,
+}
+
+impl Broker {
+    /// A broker over `store`. With `enrollment`, only listed identities may
+    /// register. `shutdown` ends parked waits early.
+    pub fn new(config: BrokerConfig, store: Arc<dyn Store>, enrollment: Option<Enrollment>, shutdown: CancellationToken) -> Self {
+        Self {
+            waiters: wait::Waiters::new(config.max_waiters),
+            kel_cache: registry::KelCache::new(config.max_clients),
+            config,
+            store,
+            enrollment,
+            shutdown,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// The store's kind, for `/health`.
+    pub fn store_kind(&self) -> &'static str {
+        self.store.kind()
+    }
+
+    /// Wakes every waiter on `recipient`'s queue (a message arrived through
+    /// another node, for example).
+    pub fn notify(&self, recipient: &str) {
+        self.waiters.notify(recipient);
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,296 @@
+//! Identities: registration at check-in (with closed enrollment), rotation
+//! and revocation events, and the public key directory.
+//!
+//! The store holds each identity's log; verifying a log costs one signature
+//! check per event, so the broker keeps the verified state of recent logs
+//! in a bounded cache keyed by client_id and checked against the log's head.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::crypto::kel::{self, Event, KelError, KelState};
+use crate::protocol::{check_client_id, now_ms, parse_ts, sign_input, ErrorCode};
+use crate::store::IdentityRecord;
+
+use super::auth::{Nonce, Signed};
+use super::{ms, Broker, Refusal};
+
+/// A log longer than this is refused (`too_large`): rotations are rare.
+pub const MAX_KEL_EVENTS: usize = 1024;
+const MAX_NAME: usize = 256;
+const MAX_CAPABILITIES: usize = 4096;
+
+/// Arguments of `checkin_client`.
+#[derive(Debug, Clone)]
+pub struct CheckinRequest {
+    /// The identity.
+    pub client_id: String,
+    /// Display name.
+    pub name: String,
+    /// Free text describing what the client can do.
+    pub capabilities: String,
+    /// Kid of the current signing key.
+    pub key_id: String,
+    /// Unix ms.
+    pub ts: String,
+    /// Fresh nonce.
+    pub nonce: String,
+    /// Signature.
+    pub sig: String,
+    /// The full log, to register or to extend the stored one.
+    pub kel: Option<Vec<Event>>,
+}
+
+/// Result of `checkin_client`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckinResult {
+    /// The identity.
+    pub client_id: String,
+    /// True when this call created the identity.
+    pub registered: bool,
+    /// Seq of the stored head.
+    pub kel_seq: u64,
+    /// Hash of the stored head.
+    pub kel_head: String,
+}
+
+/// Result of `rotate_key` and `revoke_key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KelUpdate {
+    /// The identity.
+    pub client_id: String,
+    /// Seq of the new head.
+    pub kel_seq: u64,
+    /// Hash of the new head.
+    pub kel_head: String,
+    /// Server time the event took effect.
+    pub accepted_at: u64,
+}
+
+/// Result of `get_client_keys`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKeys {
+    /// The identity.
+    pub client_id: String,
+    /// Its log.
+    pub kel: Vec<Event>,
+    /// Acceptance time of each event.
+    pub accepted_at: Vec<u64>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// One entry of `list_clients`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The identity.
+    pub client_id: String,
+    /// From the last check-in.
+    pub name: String,
+    /// From the last check-in.
+    pub capabilities: String,
+    /// Kid of the current signing key.
+    pub signing_kid: String,
+    /// Last check-in, Unix ms.
+    pub last_checkin: u64,
+    /// Revoked identities are listed too, marked.
+    pub revoked: bool,
+}
+
+/// Verified states of recently used logs.
+pub(super) struct KelCache {
+    map: Mutex<HashMap<String, KelState>>,
+    max: usize,
+}
+
+impl KelCache {
+    pub(super) fn new(max: usize) -> Self {
+        Self { map: Mutex::new(HashMap::new()), max: max.max(1) }
+    }
+}
+
+/// The refusal for a log that does not verify or extend.
+pub(super) fn kel_refusal(index: usize, e: KelError) -> Refusal {
+    let code = match &e {
+        KelError::BadSeq { .. } | KelError::BadPrev { .. } | KelError::Fork { .. } | KelError::Rollback { .. } => ErrorCode::KelConflict,
+        KelError::BadSignature { .. } | KelError::NotCommitted { .. } | KelError::UnauthorizedSigner { .. } => ErrorCode::BadSignature,
+        KelError::AfterRevocation { .. } => ErrorCode::Revoked,
+        _ => ErrorCode::InvalidArgument,
+    };
+    Refusal::new(code, format!("kel event {index}: {e}"))
+}
+
+fn bounded(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
+    if value.len() > max {
+        return Err(Refusal::invalid(format!("{field}: at most {max} bytes")));
+    }
+    Ok(())
+}
+
+impl Broker {
+    /// The verified state of a stored log (from the cache when its head matches).
+    pub(super) fn state_of(&self, client_id: &str, record: &IdentityRecord) -> Result<KelState, Refusal> {
+        let head = record.events.last().and_then(|e| e.hash().ok());
+        let mut cache = self.kel_cache.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(state) = cache.get(client_id) {
+            if Some(state.head()) == head.as_deref() {
+                return Ok(state.clone());
+            }
+        }
+        // Stored logs were verified when stored: failing now means the store
+        // was altered underneath us.
+        let state = kel::verify_log(&record.events).map_err(|e| {
+            tracing::error!(client_id, error = %e, "stored key event log does not verify");
+            Refusal::new(ErrorCode::Unavailable, format!("the stored log of {client_id} does not verify; ask the operator"))
+        })?;
+        if cache.len() >= self.kel_cache.max {
+            cache.clear();
+        }
+        cache.insert(client_id.to_owned(), state.clone());
+        Ok(state)
+    }
+
+    /// The stored identity and its verified state, or `unknown_client`.
+    pub(super) async fn known(&self, field: &str, client_id: &str) -> Result<(IdentityRecord, KelState), Refusal> {
+        let record = self.store.identity(client_id).await?.ok_or_else(|| {
+            Refusal::new(ErrorCode::UnknownClient, format!("{field} {client_id} is not registered; check in with `kel` (the full key event log) first"))
+        })?;
+        let state = self.state_of(client_id, &record)?;
+        Ok((record, state))
+    }
+
+    /// `checkin_client`: registers an identity from its log, extends a
+    /// stored log, and records name and capabilities.
+    pub async fn checkin(&self, req: CheckinRequest) -> Result<CheckinResult, Refusal> {
+        check_client_id("client_id", &req.client_id)?;
+        bounded("name", &req.name, MAX_NAME)?;
+        bounded("capabilities", &req.capabilities, MAX_CAPABILITIES)?;
+        if req.kel.as_ref().is_some_and(|k| k.len() > MAX_KEL_EVENTS) {
+            return Err(Refusal::new(ErrorCode::TooLarge, format!("kel: at most {MAX_KEL_EVENTS} events")));
+        }
+        let now = now_ms();
+        let stored = self.store.identity(&req.client_id).await?;
+        let (state, mut record, expected_len) = match (stored, req.kel) {
+            (None, None) => {
+                return Err(Refusal::new(
+                    ErrorCode::UnknownClient,
+                    format!("client {} is not registered; include `kel`, its full key event log, to register", req.client_id),
+                ))
+            }
+            (None, Some(events)) => (self.registration(&req.client_id, &events).await?, new_record(events, now), 0),
+            (Some(record), None) => (self.state_of(&req.client_id, &record)?, record.clone(), record.events.len()),
+            (Some(record), Some(events)) => {
+                let state = self.state_of(&req.client_id, &record)?;
+                if events.first() != record.events.first() {
+                    return Err(Refusal::new(
+                        ErrorCode::AlreadyRegistered,
+                        format!("client_id {} is registered with another inception key; choose another client_id", req.client_id),
+                    ));
+                }
+                let (extended, added) = state.extend(&record.events, &events).map_err(|e| kel_refusal(e.index, e.error))?;
+                let expected = record.events.len();
+                let mut updated = record;
+                updated.accepted_at.extend(std::iter::repeat_n(now, added));
+                updated.events = events;
+                (extended, updated, expected)
+            }
+        };
+        let signed = Signed { client_id: &req.client_id, key_id: &req.key_id, ts: &req.ts, nonce: &req.nonce, sig: &req.sig };
+        let input = sign_input("checkin", &[&req.client_id, &req.name, &req.capabilities, &req.key_id, &req.ts, &req.nonce]);
+        if let Nonce::Seen(_) = self.authenticate(signed, &input, &state, now, false).await? {
+            unreachable!("non-idempotent authentication never returns a seen nonce");
+        }
+        self.claim(signed, now).await?;
+        record.name = req.name;
+        record.capabilities = req.capabilities;
+        record.last_checkin = now;
+        if !self.store.put_identity(&req.client_id, expected_len, &record).await? {
+            return Err(Refusal::new(ErrorCode::KelConflict, format!("the log of {} changed during this check-in; check in again", req.client_id)));
+        }
+        Ok(CheckinResult { client_id: req.client_id, registered: expected_len == 0, kel_seq: state.seq(), kel_head: state.head().to_owned() })
+    }
+
+    /// Checks a log submitted to register a new identity.
+    async fn registration(&self, client_id: &str, events: &[Event]) -> Result<KelState, Refusal> {
+        let state = kel::verify_log(events).map_err(|e| kel_refusal(e.index, e.error))?;
+        if state.client_id() != client_id {
+            return Err(Refusal::invalid(format!("kel: the log is for {}, not client_id {client_id}", state.client_id())));
+        }
+        if let Some(enrollment) = &self.enrollment {
+            match enrollment.key_of(client_id) {
+                Some(key) if key == state.inception_key().as_str() => {}
+                Some(_) => {
+                    return Err(Refusal::new(ErrorCode::NotEnrolled, format!("the inception key of {client_id} is not the one in the server's keys file")))
+                }
+                None => return Err(Refusal::new(ErrorCode::NotEnrolled, format!("{client_id} is not in the server's keys file; ask the operator to add the line from `mcpmsg enroll-line`"))),
+            }
+        }
+        if let Some((seq, reason)) = state.revoked() {
+            return Err(Refusal::new(ErrorCode::Revoked, format!("the log of {client_id} ends in a revocation at seq {seq} ({})", reason.as_str())));
+        }
+        if self.store.identity_count().await? >= self.config.max_clients {
+            return Err(Refusal::new(ErrorCode::RateLimited, format!("the server holds its maximum of {} identities", self.config.max_clients)));
+        }
+        Ok(state)
+    }
+
+    /// `rotate_key` and `revoke_key`: appends one event, checked against the
+    /// skew window.
+    pub async fn append_event(&self, event: Event, expect_revocation: bool) -> Result<KelUpdate, Refusal> {
+        let kind = if expect_revocation { "revocation" } else { "rotation" };
+        if event.kind() != kind {
+            return Err(Refusal::invalid(format!("event: expected a {kind} event, found a {}", event.kind())));
+        }
+        let client_id = event.client_id().to_owned();
+        check_client_id("event.client_id", &client_id)?;
+        let now = now_ms();
+        let (mut record, state) = self.known("event.client_id", &client_id).await?;
+        if let Some((seq, reason)) = state.revoked() {
+            return Err(Refusal::new(ErrorCode::Revoked, format!("client {client_id} was revoked at seq {seq} ({})", reason.as_str())));
+        }
+        let ts = parse_ts("event.ts", event.ts())?;
+        let skew = ms(self.config.max_skew);
+        if now.abs_diff(ts) > skew {
+            return Err(Refusal::new(ErrorCode::StaleTimestamp, format!("event.ts is {} ms from the server's clock; at most {skew} ms is allowed", now.abs_diff(ts))));
+        }
+        let new = state.apply(&event).map_err(|e| kel_refusal(record.events.len(), e))?;
+        let expected = record.events.len();
+        record.events.push(event);
+        record.accepted_at.push(now);
+        if !self.store.put_identity(&client_id, expected, &record).await? {
+            return Err(Refusal::new(ErrorCode::KelConflict, format!("the log of {client_id} changed meanwhile; fetch it and build on its head")));
+        }
+        Ok(KelUpdate { client_id, kel_seq: new.seq(), kel_head: new.head().to_owned(), accepted_at: now })
+    }
+
+    /// `get_client_keys`: an identity's public log.
+    pub async fn client_keys(&self, client_id: &str) -> Result<ClientKeys, Refusal> {
+        check_client_id("client_id", client_id)?;
+        let (record, state) = self.known("client_id", client_id).await?;
+        Ok(ClientKeys { client_id: client_id.to_owned(), kel: record.events, accepted_at: record.accepted_at, revoked: state.revoked().is_some() })
+    }
+
+    /// `list_clients`: who is registered.
+    pub async fn list_clients(&self) -> Result<Vec<ClientInfo>, Refusal> {
+        if !self.config.list_clients {
+            return Err(Refusal::new(ErrorCode::Unavailable, "list_clients is turned off on this server (--no-list-clients); ask the operator for client ids"));
+        }
+        let mut out = Vec::new();
+        for (client_id, record) in self.store.identities(1000).await? {
+            let state = self.state_of(&client_id, &record)?;
+            out.push(ClientInfo {
+                signing_kid: state.current().signing_key.kid(),
+                revoked: state.revoked().is_some(),
+                client_id,
+                name: record.name,
+                capabilities: record.capabilities,
+                last_checkin: record.last_checkin,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn new_record(events: Vec<Event>, now: u64) -> IdentityRecord {
+    IdentityRecord { accepted_at: vec![now; events.len()], events, name: String::new(), capabilities: String::new(), last_checkin: now }
+}

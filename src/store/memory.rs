@@ -1,0 +1,247 @@
+//! The embedded in-memory store.
+//!
+//! One `std::sync::Mutex` guards everything: every operation is a few map
+//! and deque steps with no `.await` inside, so the lock is held for
+//! microseconds and a sharded design would buy little on a few cores.
+//!
+//! Expiry costs nothing while idle: there is no timer per message and no
+//! periodic scan. Message lifetime and the nonce window are constant, so
+//! entries expire in the order they were made; two FIFOs of
+//! `(expires_at, key)` let every operation drop what has expired from their
+//! fronts, which is amortised O(1) per entry.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::{IdentityRecord, NonceRecord, SendOutcome, Store, StoreError, StoredMessage, TakeMode};
+
+struct Entry {
+    msg: StoredMessage,
+    /// 0 when not leased.
+    leased_until: u64,
+}
+
+impl Entry {
+    fn deliverable(&self, now: u64) -> bool {
+        self.leased_until <= now && self.msg.expires_at > now
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    identities: BTreeMap<String, IdentityRecord>,
+    nonces: HashMap<(Arc<str>, Arc<str>), (NonceRecord, u64)>,
+    nonce_expiry: VecDeque<(u64, (Arc<str>, Arc<str>))>,
+    queues: HashMap<Arc<str>, VecDeque<Entry>>,
+    /// `(expires_at, recipient)` for every queued message, in expiry order.
+    message_expiry: VecDeque<(u64, Arc<str>)>,
+}
+
+impl Inner {
+    fn sweep(&mut self, now: u64) {
+        while let Some((at, _)) = self.nonce_expiry.front() {
+            if *at > now {
+                break;
+            }
+            let (_, key) = self.nonce_expiry.pop_front().expect("front exists");
+            if self.nonces.get(&key).is_some_and(|(_, until)| *until <= now) {
+                self.nonces.remove(&key);
+            }
+        }
+        while let Some((at, _)) = self.message_expiry.front() {
+            if *at > now {
+                break;
+            }
+            let (_, recipient) = self.message_expiry.pop_front().expect("front exists");
+            if let Some(q) = self.queues.get_mut(&recipient) {
+                while q.front().is_some_and(|e| e.msg.expires_at <= now) {
+                    q.pop_front();
+                }
+                if q.is_empty() {
+                    self.queues.remove(&recipient);
+                }
+            }
+        }
+    }
+
+    fn queue(&mut self, recipient: &str) -> Option<&mut VecDeque<Entry>> {
+        self.queues.get_mut(recipient)
+    }
+
+    fn drop_if_empty(&mut self, recipient: &str) {
+        if self.queues.get(recipient).is_some_and(VecDeque::is_empty) {
+            self.queues.remove(recipient);
+        }
+    }
+}
+
+/// The in-memory store: the embedded default, for one server process.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self, now: u64) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated
+        // in a way that matters more than losing the process would.
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.sweep(now);
+        inner
+    }
+}
+
+fn nonce_key(client_id: &str, nonce: &str) -> (Arc<str>, Arc<str>) {
+    (Arc::from(client_id), Arc::from(nonce))
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn identity(&self, client_id: &str) -> Result<Option<IdentityRecord>, StoreError> {
+        Ok(self.lock(0).identities.get(client_id).cloned())
+    }
+
+    async fn put_identity(&self, client_id: &str, expected_len: usize, record: &IdentityRecord) -> Result<bool, StoreError> {
+        let mut inner = self.lock(0);
+        let current = inner.identities.get(client_id).map_or(0, |r| r.events.len());
+        if current != expected_len {
+            return Ok(false);
+        }
+        inner.identities.insert(client_id.to_owned(), record.clone());
+        Ok(true)
+    }
+
+    async fn identities(&self, limit: usize) -> Result<Vec<(String, IdentityRecord)>, StoreError> {
+        Ok(self.lock(0).identities.iter().take(limit).map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
+    async fn identity_count(&self) -> Result<usize, StoreError> {
+        Ok(self.lock(0).identities.len())
+    }
+
+    async fn nonce(&self, client_id: &str, nonce: &str, now: u64) -> Result<Option<NonceRecord>, StoreError> {
+        let inner = self.lock(now);
+        Ok(inner.nonces.get(&nonce_key(client_id, nonce)).map(|(r, _)| r.clone()))
+    }
+
+    async fn claim_nonce(&self, client_id: &str, nonce: &str, record: NonceRecord, until: u64, now: u64) -> Result<bool, StoreError> {
+        let mut inner = self.lock(now);
+        let key = nonce_key(client_id, nonce);
+        if inner.nonces.contains_key(&key) {
+            return Ok(false);
+        }
+        inner.nonces.insert(key.clone(), (record, until));
+        inner.nonce_expiry.push_back((until, key));
+        Ok(true)
+    }
+
+    async fn send(&self, msg: StoredMessage, nonce_until: u64, max_queue: usize, now: u64) -> Result<SendOutcome, StoreError> {
+        let mut inner = self.lock(now);
+        let key = nonce_key(&msg.sender_id, &msg.nonce);
+        if let Some((record, _)) = inner.nonces.get(&key) {
+            return Ok(SendOutcome::NonceUsed(record.clone()));
+        }
+        if inner.queues.get(msg.recipient_id.as_str()).map_or(0, VecDeque::len) >= max_queue {
+            return Ok(SendOutcome::QueueFull);
+        }
+        let record = NonceRecord::Send {
+            message_id: msg.message_id.clone(),
+            received_at: msg.received_at,
+            expires_at: msg.expires_at,
+        };
+        inner.nonces.insert(key.clone(), (record, nonce_until));
+        inner.nonce_expiry.push_back((nonce_until, key));
+        let recipient: Arc<str> = match inner.queues.get_key_value(msg.recipient_id.as_str()) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(msg.recipient_id.as_str()),
+        };
+        inner.message_expiry.push_back((msg.expires_at, recipient.clone()));
+        inner.queues.entry(recipient).or_default().push_back(Entry { msg, leased_until: 0 });
+        Ok(SendOutcome::Queued)
+    }
+
+    async fn take(&self, recipient: &str, max: usize, mode: TakeMode, now: u64) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut inner = self.lock(now);
+        let Some(q) = inner.queue(recipient) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        match mode {
+            TakeMode::Remove => {
+                let mut i = 0;
+                while i < q.len() && out.len() < max {
+                    if q[i].deliverable(now) {
+                        out.push(q.remove(i).expect("index in range").msg);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            TakeMode::LeaseUntil(until) => {
+                for e in q.iter_mut().filter(|e| e.deliverable(now)).take(max) {
+                    e.leased_until = until;
+                    out.push(e.msg.clone());
+                }
+            }
+        }
+        inner.drop_if_empty(recipient);
+        Ok(out)
+    }
+
+    async fn take_reply(&self, recipient: &str, sender: &str, reply_to: &str, now: u64) -> Result<Option<StoredMessage>, StoreError> {
+        let mut inner = self.lock(now);
+        let Some(q) = inner.queue(recipient) else {
+            return Ok(None);
+        };
+        let from_sender = |e: &Entry| e.deliverable(now) && e.msg.sender_id == sender;
+        let index = q
+            .iter()
+            .position(|e| from_sender(e) && e.msg.in_reply_to == reply_to)
+            .or_else(|| q.iter().position(from_sender));
+        let taken = index.and_then(|i| q.remove(i)).map(|e| e.msg);
+        inner.drop_if_empty(recipient);
+        Ok(taken)
+    }
+
+    async fn ack(&self, recipient: &str, ids: &[String], now: u64) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let mut inner = self.lock(now);
+        let (mut acked, mut unknown) = (Vec::new(), Vec::new());
+        match inner.queue(recipient) {
+            Some(q) => {
+                for id in ids {
+                    match q.iter().position(|e| e.msg.message_id == *id) {
+                        Some(i) => {
+                            q.remove(i);
+                            acked.push(id.clone());
+                        }
+                        None => unknown.push(id.clone()),
+                    }
+                }
+            }
+            None => unknown.extend(ids.iter().cloned()),
+        }
+        inner.drop_if_empty(recipient);
+        Ok((acked, unknown))
+    }
+
+    async fn next_lease_expiry(&self, recipient: &str, now: u64) -> Result<Option<u64>, StoreError> {
+        let mut inner = self.lock(now);
+        Ok(inner.queue(recipient).and_then(|q| q.iter().filter(|e| e.leased_until > now).map(|e| e.leased_until).min()))
+    }
+
+    async fn queue_len(&self, recipient: &str, now: u64) -> Result<usize, StoreError> {
+        let mut inner = self.lock(now);
+        Ok(inner.queue(recipient).map_or(0, |q| q.len()))
+    }
+}

@@ -1,0 +1,151 @@
+//! Storage behind the broker: the trait every backend implements, and the
+//! records it keeps. A backend is chosen once at start-up and passed down as
+//! `Arc<dyn Store>`.
+//!
+//! Each method is one atomic step against the store (a lock, or a Redis
+//! script), so several server nodes can share one store: nothing here relies
+//! on in-process state for correctness.
+
+mod memory;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub use memory::MemoryStore;
+
+use crate::crypto::kel::Event;
+
+/// The store cannot answer (Redis down, for example). Maps to `unavailable`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("store unavailable: {0}")]
+pub struct StoreError(pub String);
+
+/// A queued message: exactly the members of a delivered message (PROTOCOL
+/// §5), every one as it was signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    /// b64 of the first 16 bytes of SHA-256(sig).
+    pub message_id: String,
+    /// The sender.
+    pub sender_id: String,
+    /// The recipient.
+    pub recipient_id: String,
+    /// As sent; empty when the sender left it out.
+    pub content_type: String,
+    /// As sent; empty when the sender left it out.
+    pub in_reply_to: String,
+    /// The body (b64 of enc || ct when sealed).
+    pub message: String,
+    /// Kid of the signing key.
+    pub key_id: String,
+    /// The sender's time, Unix ms.
+    pub ts: String,
+    /// The request nonce.
+    pub nonce: String,
+    /// The signature.
+    pub sig: String,
+    /// Server time of acceptance, Unix ms.
+    pub received_at: u64,
+    /// When it is dropped unless delivered, Unix ms.
+    pub expires_at: u64,
+}
+
+/// An identity as stored: its log and what its check-ins said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityRecord {
+    /// The key event log, verified before it was stored.
+    pub events: Vec<Event>,
+    /// Server time each event was accepted, Unix ms; one per event.
+    pub accepted_at: Vec<u64>,
+    /// From the last check-in.
+    pub name: String,
+    /// From the last check-in.
+    pub capabilities: String,
+    /// Server time of the last check-in, Unix ms.
+    pub last_checkin: u64,
+}
+
+/// What a used nonce is remembered with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NonceRecord {
+    /// A signed request that is not a send.
+    Request,
+    /// A send: enough to answer a retry of it idempotently.
+    Send {
+        /// The message id (derived from the signature).
+        message_id: String,
+        /// When it was accepted.
+        received_at: u64,
+        /// When it expires.
+        expires_at: u64,
+    },
+}
+
+/// The result of [`Store::send`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Queued, and the nonce claimed.
+    Queued,
+    /// The nonce was already used; nothing was queued.
+    NonceUsed(NonceRecord),
+    /// The recipient's queue is full; nothing was queued, the nonce is free.
+    QueueFull,
+}
+
+/// Which messages a take may hand out and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeMode {
+    /// Remove what is returned.
+    Remove,
+    /// Lease what is returned until this time (Unix ms).
+    LeaseUntil(u64),
+}
+
+/// The storage operations of the broker.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `memory`, `redis`, ...: shown in `/health`.
+    fn kind(&self) -> &'static str;
+
+    /// The identity's record, if registered.
+    async fn identity(&self, client_id: &str) -> Result<Option<IdentityRecord>, StoreError>;
+
+    /// Writes `record` if the stored log still has `expected_len` events (0:
+    /// not registered). False when another writer got there first.
+    async fn put_identity(&self, client_id: &str, expected_len: usize, record: &IdentityRecord) -> Result<bool, StoreError>;
+
+    /// Up to `limit` identities, ordered by client_id.
+    async fn identities(&self, limit: usize) -> Result<Vec<(String, IdentityRecord)>, StoreError>;
+
+    /// How many identities are registered.
+    async fn identity_count(&self) -> Result<usize, StoreError>;
+
+    /// The record of `(client_id, nonce)` if it was used within its window.
+    async fn nonce(&self, client_id: &str, nonce: &str, now: u64) -> Result<Option<NonceRecord>, StoreError>;
+
+    /// Claims `(client_id, nonce)` until `until`; false if already used.
+    async fn claim_nonce(&self, client_id: &str, nonce: &str, record: NonceRecord, until: u64, now: u64) -> Result<bool, StoreError>;
+
+    /// In one atomic step: claims the sender's nonce until `nonce_until` and
+    /// queues `msg` for its recipient, unless the queue holds `max_queue`.
+    async fn send(&self, msg: StoredMessage, nonce_until: u64, max_queue: usize, now: u64) -> Result<SendOutcome, StoreError>;
+
+    /// Up to `max` deliverable messages for `recipient`, oldest first
+    /// (expired and leased ones are skipped).
+    async fn take(&self, recipient: &str, max: usize, mode: TakeMode, now: u64) -> Result<Vec<StoredMessage>, StoreError>;
+
+    /// Removes and returns the oldest deliverable message from `sender` in
+    /// `recipient`'s queue, preferring one whose `in_reply_to` is `reply_to`.
+    async fn take_reply(&self, recipient: &str, sender: &str, reply_to: &str, now: u64) -> Result<Option<StoredMessage>, StoreError>;
+
+    /// Removes the given messages from `recipient`'s queue; returns the ids
+    /// removed and the ids not found.
+    async fn ack(&self, recipient: &str, ids: &[String], now: u64) -> Result<(Vec<String>, Vec<String>), StoreError>;
+
+    /// The earliest time a leased message in `recipient`'s queue becomes
+    /// deliverable again, if any: a waiter wakes then.
+    async fn next_lease_expiry(&self, recipient: &str, now: u64) -> Result<Option<u64>, StoreError>;
+
+    /// Messages queued for `recipient` (deliverable or leased).
+    async fn queue_len(&self, recipient: &str, now: u64) -> Result<usize, StoreError>;
+}
