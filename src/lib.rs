@@ -13,9 +13,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod crypto;
 pub mod broker;
+pub mod config;
+pub mod crypto;
 pub mod keyfile;
+pub mod mcp;
 pub mod protocol;
 pub mod recipients;
+pub mod server;
 pub mod store;

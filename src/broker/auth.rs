@@ -39,9 +39,18 @@ impl Broker {
     /// A seen nonce is a `replay` unless `idempotent` (sends), when it is
     /// returned after the signature is checked so the caller can answer a
     /// retried send with its original result.
-    pub(crate) async fn authenticate(&self, req: Signed<'_>, input: &[u8], state: &KelState, now: u64, idempotent: bool) -> Result<Nonce, Refusal> {
+    pub(crate) async fn authenticate(
+        &self,
+        req: Signed<'_>,
+        input: &[u8],
+        state: &KelState,
+        now: u64,
+        idempotent: bool,
+    ) -> Result<Nonce, Refusal> {
         if !is_kid(req.key_id) {
-            return Err(Refusal::invalid("key_id: 32 lowercase hex characters, the kid of your current signing key"));
+            return Err(Refusal::invalid(
+                "key_id: 32 lowercase hex characters, the kid of your current signing key",
+            ));
         }
         let ts = parse_ts("ts", req.ts)?;
         check_nonce("nonce", req.nonce)?;
@@ -49,7 +58,14 @@ impl Broker {
 
         // 1. The key.
         if let Some((seq, reason)) = state.revoked() {
-            return Err(Refusal::new(ErrorCode::Revoked, format!("client {} was revoked at seq {seq} ({})", req.client_id, reason.as_str())));
+            return Err(Refusal::new(
+                ErrorCode::Revoked,
+                format!(
+                    "client {} was revoked at seq {seq} ({})",
+                    req.client_id,
+                    reason.as_str()
+                ),
+            ));
         }
         let current = &state.current().signing_key;
         if current.kid() != req.key_id {
@@ -71,7 +87,15 @@ impl Broker {
         }
         // 3. The nonce.
         let seen = self.store.nonce(req.client_id, req.nonce, now).await?;
-        let replay = || Refusal::new(ErrorCode::Replay, format!("nonce {} was already used by {}; use a fresh nonce for every request", req.nonce, req.client_id));
+        let replay = || {
+            Refusal::new(
+                ErrorCode::Replay,
+                format!(
+                    "nonce {} was already used by {}; use a fresh nonce for every request",
+                    req.nonce, req.client_id
+                ),
+            )
+        };
         let nonce = match seen {
             None => Nonce::Fresh,
             Some(record @ NonceRecord::Send { .. }) if idempotent => Nonce::Seen(record),
@@ -79,7 +103,13 @@ impl Broker {
         };
         // 4. The signature.
         current.verify(input, &sig).map_err(|_| {
-            Refusal::new(ErrorCode::BadSignature, format!("signature does not verify for key {} of {}", req.key_id, req.client_id))
+            Refusal::new(
+                ErrorCode::BadSignature,
+                format!(
+                    "signature does not verify for key {} of {}",
+                    req.key_id, req.client_id
+                ),
+            )
         })?;
         Ok(nonce)
     }
@@ -87,10 +117,17 @@ impl Broker {
     /// Claims a fresh nonce for a request that is not a send.
     pub(crate) async fn claim(&self, req: Signed<'_>, now: u64) -> Result<(), Refusal> {
         let until = now.saturating_add(2 * ms(self.config.max_skew));
-        if self.store.claim_nonce(req.client_id, req.nonce, NonceRecord::Request, until, now).await? {
+        if self
+            .store
+            .claim_nonce(req.client_id, req.nonce, NonceRecord::Request, until, now)
+            .await?
+        {
             Ok(())
         } else {
-            Err(Refusal::new(ErrorCode::Replay, format!("nonce {} was already used by {}", req.nonce, req.client_id)))
+            Err(Refusal::new(
+                ErrorCode::Replay,
+                format!("nonce {} was already used by {}", req.nonce, req.client_id),
+            ))
         }
     }
 }

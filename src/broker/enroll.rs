@@ -34,12 +34,18 @@ pub struct Enrollment {
 }
 
 fn stamp(path: &Path) -> Stamp {
-    std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())))
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| Some((m.modified().ok()?, m.len())))
 }
 
 /// Parses the text of a keys file into client_id -> inception key text.
 pub fn parse(path: &Path, text: &str) -> Result<HashMap<String, String>, EnrollmentError> {
-    let err = |line, what: String| EnrollmentError { path: path.display().to_string(), line, what };
+    let err = |line, what: String| EnrollmentError {
+        path: path.display().to_string(),
+        line,
+        what,
+    };
     let mut keys = HashMap::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or("").trim();
@@ -48,7 +54,10 @@ pub fn parse(path: &Path, text: &str) -> Result<HashMap<String, String>, Enrollm
         }
         let mut parts = line.split_whitespace();
         let (Some(id), Some(key), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(err(i + 1, "expected '<client_id> ed25519:<key> [# comment]'".into()));
+            return Err(err(
+                i + 1,
+                "expected '<client_id> ed25519:<key> [# comment]'".into(),
+            ));
         };
         check_client_id("client_id", id).map_err(|e| err(i + 1, e.to_string()))?;
         SigningPublicKey::parse(key).map_err(|e| err(i + 1, format!("key of {id}: {e}")))?;
@@ -69,7 +78,10 @@ impl Enrollment {
             what: e.to_string(),
         })?;
         let keys = parse(path, &text)?;
-        Ok(Self { path: path.to_path_buf(), state: Mutex::new((st, keys)) })
+        Ok(Self {
+            path: path.to_path_buf(),
+            state: Mutex::new((st, keys)),
+        })
     }
 
     /// How many identities are enrolled.
@@ -88,7 +100,10 @@ impl Enrollment {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let now = stamp(&self.path);
         if now != state.0 {
-            match std::fs::read_to_string(&self.path).map_err(|e| e.to_string()).and_then(|t| parse(&self.path, &t).map_err(|e| e.to_string())) {
+            match std::fs::read_to_string(&self.path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| parse(&self.path, &t).map_err(|e| e.to_string()))
+            {
                 Ok(keys) => {
                     tracing::info!(path = %self.path.display(), identities = keys.len(), "keys file reloaded");
                     *state = (now, keys);
@@ -122,7 +137,10 @@ mod tests {
         let e = parse(p, "alice ed25519:AAAA\n").unwrap_err();
         assert!(e.what.starts_with("key of alice: "), "{e}");
         let k = "ed25519:pIimXnXU0Jnf8TSrhGT9DSLKJkmrnIOdUCdbAipqm0E";
-        assert_eq!(parse(p, &format!("a {k}\na {k}\n")).unwrap_err().what, "a is listed twice");
+        assert_eq!(
+            parse(p, &format!("a {k}\na {k}\n")).unwrap_err().what,
+            "a is listed twice"
+        );
         assert_eq!(parse(p, &format!("-a {k}\n")).unwrap_err().line, 1);
     }
 }

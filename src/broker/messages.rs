@@ -7,7 +7,9 @@ use tokio::time::Instant;
 
 use crate::crypto::b64;
 use crate::crypto::seal::{ENC_LEN, TAG_LEN};
-use crate::protocol::{check_client_id, check_message_id, now_ms, parse_decimal, sign_input, ErrorCode, SendMessage};
+use crate::protocol::{
+    check_client_id, check_message_id, now_ms, parse_decimal, sign_input, ErrorCode, SendMessage,
+};
 use crate::store::{NonceRecord, SendOutcome, StoredMessage, TakeMode};
 
 use super::auth::{Nonce, Signed};
@@ -74,18 +76,26 @@ impl Broker {
         check_client_id("recipient_id", &send.recipient_id)?;
         let content_type = send.content_type.as_deref().unwrap_or("");
         if content_type.len() > MAX_CONTENT_TYPE || content_type.chars().any(char::is_control) {
-            return Err(Refusal::invalid(format!("content_type: a MIME type of at most {MAX_CONTENT_TYPE} printable characters")));
+            return Err(Refusal::invalid(format!(
+                "content_type: a MIME type of at most {MAX_CONTENT_TYPE} printable characters"
+            )));
         }
         if let Some(id) = send.in_reply_to.as_deref().filter(|s| !s.is_empty()) {
             check_message_id("in_reply_to", id)?;
         }
         let max = self.config.max_message_bytes;
         let (limit, what) = match send.sealed_kid() {
-            Some(_) => (b64::encoded_len(ENC_LEN + max + TAG_LEN), "sealed message (of its plaintext)"),
+            Some(_) => (
+                b64::encoded_len(ENC_LEN + max + TAG_LEN),
+                "sealed message (of its plaintext)",
+            ),
             None => (max, "message"),
         };
         if send.message.len() > limit {
-            return Err(Refusal::new(ErrorCode::TooLarge, format!("{what} is over the limit of {max} bytes")));
+            return Err(Refusal::new(
+                ErrorCode::TooLarge,
+                format!("{what} is over the limit of {max} bytes"),
+            ));
         }
         Ok(())
     }
@@ -95,17 +105,36 @@ impl Broker {
         self.check_send(&send)?;
         let now = now_ms();
         let (_, state) = self.known("sender_id", &send.sender_id).await?;
-        let signed = Signed { client_id: &send.sender_id, key_id: &send.key_id, ts: &send.ts, nonce: &send.nonce, sig: &send.sig };
+        let signed = Signed {
+            client_id: &send.sender_id,
+            key_id: &send.key_id,
+            ts: &send.ts,
+            nonce: &send.nonce,
+            sig: &send.sig,
+        };
         let message_id = send.message_id()?;
-        let replay_message = format!("nonce {} was already used by {} for another request", send.nonce, send.sender_id);
+        let replay_message = format!(
+            "nonce {} was already used by {} for another request",
+            send.nonce, send.sender_id
+        );
         let replay = || Refusal::new(ErrorCode::Replay, replay_message.clone());
         let duplicate = |record: NonceRecord| match record {
-            NonceRecord::Send { message_id: id, received_at, expires_at } if id == message_id => {
-                Ok(SendResult { message_id: id, duplicate: true, received_at, expires_at })
-            }
+            NonceRecord::Send {
+                message_id: id,
+                received_at,
+                expires_at,
+            } if id == message_id => Ok(SendResult {
+                message_id: id,
+                duplicate: true,
+                received_at,
+                expires_at,
+            }),
             _ => Err(replay()),
         };
-        if let Nonce::Seen(record) = self.authenticate(signed, &send.sign_input(), &state, now, true).await? {
+        if let Nonce::Seen(record) = self
+            .authenticate(signed, &send.sign_input(), &state, now, true)
+            .await?
+        {
             return duplicate(record);
         }
         self.check_recipient(&send).await?;
@@ -126,15 +155,27 @@ impl Broker {
         let (received_at, expires_at) = (msg.received_at, msg.expires_at);
         let recipient = msg.recipient_id.clone();
         let nonce_until = now.saturating_add(2 * ms(self.config.max_skew));
-        match self.store.send(msg, nonce_until, self.config.max_queue, now).await? {
+        match self
+            .store
+            .send(msg, nonce_until, self.config.max_queue, now)
+            .await?
+        {
             SendOutcome::Queued => {
                 self.waiters.notify(&recipient);
-                Ok(SendResult { message_id, duplicate: false, received_at, expires_at })
+                Ok(SendResult {
+                    message_id,
+                    duplicate: false,
+                    received_at,
+                    expires_at,
+                })
             }
             SendOutcome::NonceUsed(record) => duplicate(record),
             SendOutcome::QueueFull => Err(Refusal::new(
                 ErrorCode::QueueFull,
-                format!("the queue of {recipient} holds its maximum of {} messages; retry later", self.config.max_queue),
+                format!(
+                    "the queue of {recipient} holds its maximum of {} messages; retry later",
+                    self.config.max_queue
+                ),
             )),
         }
     }
@@ -151,7 +192,13 @@ impl Broker {
         };
         let state = self.state_of(&send.recipient_id, &record)?;
         if let Some((seq, _)) = state.revoked() {
-            return Err(Refusal::new(ErrorCode::Revoked, format!("recipient {} was revoked at seq {seq} and can receive nothing", send.recipient_id)));
+            return Err(Refusal::new(
+                ErrorCode::Revoked,
+                format!(
+                    "recipient {} was revoked at seq {seq} and can receive nothing",
+                    send.recipient_id
+                ),
+            ));
         }
         if let Some(kid) = send.sealed_kid() {
             if !state.history().iter().any(|k| k.sealing_key.kid() == kid) {
@@ -168,18 +215,27 @@ impl Broker {
     /// `send_message_and_wait`: sends, then waits up to `timeout_s` for the
     /// first message from the recipient in the sender's queue, preferring a
     /// reply to the sent message.
-    pub async fn send_and_wait(&self, send: SendMessage, timeout_s: Option<u64>) -> Result<WaitResult, Refusal> {
+    pub async fn send_and_wait(
+        &self,
+        send: SendMessage,
+        timeout_s: Option<u64>,
+    ) -> Result<WaitResult, Refusal> {
         let max = self.config.max_wait.as_secs();
         let timeout = timeout_s.unwrap_or(45.min(max));
         if timeout > max {
-            return Err(Refusal::invalid(format!("timeout_s: at most {max} seconds")));
+            return Err(Refusal::invalid(format!(
+                "timeout_s: at most {max} seconds"
+            )));
         }
         let (me, them) = (send.sender_id.clone(), send.recipient_id.clone());
         let sent = self.send(send).await?;
         let deadline = Instant::now() + Duration::from_secs(timeout);
         let reply = self
             .wait_for(&me, deadline, || async {
-                self.store.take_reply(&me, &them, &sent.message_id, now_ms()).await.map_err(Refusal::from)
+                self.store
+                    .take_reply(&me, &them, &sent.message_id, now_ms())
+                    .await
+                    .map_err(Refusal::from)
             })
             .await?;
         Ok(WaitResult { sent, reply })
@@ -193,12 +249,26 @@ impl Broker {
         let (max_s, wait_s, ack_s) = (raw(&req.max), raw(&req.wait_s), raw(&req.ack));
         let max = match req.max.as_deref() {
             None => 100,
-            Some(s) => parse_decimal("max", s).ok().filter(|n| (1..=MAX_BATCH).contains(n)).ok_or_else(|| Refusal::invalid(format!("max: a decimal string from \"1\" to \"{MAX_BATCH}\"")))?,
+            Some(s) => parse_decimal("max", s)
+                .ok()
+                .filter(|n| (1..=MAX_BATCH).contains(n))
+                .ok_or_else(|| {
+                    Refusal::invalid(format!(
+                        "max: a decimal string from \"1\" to \"{MAX_BATCH}\""
+                    ))
+                })?,
         };
         let longest = self.config.max_wait.as_secs();
         let wait = match req.wait_s.as_deref() {
             None => 0,
-            Some(s) => parse_decimal("wait_s", s).ok().filter(|n| *n <= longest).ok_or_else(|| Refusal::invalid(format!("wait_s: a decimal string from \"0\" to \"{longest}\"")))?,
+            Some(s) => parse_decimal("wait_s", s)
+                .ok()
+                .filter(|n| *n <= longest)
+                .ok_or_else(|| {
+                    Refusal::invalid(format!(
+                        "wait_s: a decimal string from \"0\" to \"{longest}\""
+                    ))
+                })?,
         };
         let manual = match req.ack.as_deref() {
             None | Some("auto") => false,
@@ -207,40 +277,85 @@ impl Broker {
         };
         let now = now_ms();
         let (_, state) = self.known("client_id", &req.client_id).await?;
-        let signed = Signed { client_id: &req.client_id, key_id: &req.key_id, ts: &req.ts, nonce: &req.nonce, sig: &req.sig };
-        let input = sign_input("get", &[&req.client_id, &max_s, &wait_s, &ack_s, &req.key_id, &req.ts, &req.nonce]);
-        self.authenticate(signed, &input, &state, now, false).await?;
+        let signed = Signed {
+            client_id: &req.client_id,
+            key_id: &req.key_id,
+            ts: &req.ts,
+            nonce: &req.nonce,
+            sig: &req.sig,
+        };
+        let input = sign_input(
+            "get",
+            &[
+                &req.client_id,
+                &max_s,
+                &wait_s,
+                &ack_s,
+                &req.key_id,
+                &req.ts,
+                &req.nonce,
+            ],
+        );
+        self.authenticate(signed, &input, &state, now, false)
+            .await?;
         self.claim(signed, now).await?;
 
         let lease = ms(self.config.lease);
         let take = || async {
             let now = now_ms();
-            let mode = if manual { TakeMode::LeaseUntil(now.saturating_add(lease)) } else { TakeMode::Remove };
-            let got = self.store.take(&req.client_id, max as usize, mode, now).await?;
+            let mode = if manual {
+                TakeMode::LeaseUntil(now.saturating_add(lease))
+            } else {
+                TakeMode::Remove
+            };
+            let got = self
+                .store
+                .take(&req.client_id, max as usize, mode, now)
+                .await?;
             Ok((!got.is_empty()).then_some(got))
         };
         if wait == 0 {
             return Ok(take().await?.unwrap_or_default());
         }
         let deadline = Instant::now() + Duration::from_secs(wait);
-        Ok(self.wait_for(&req.client_id, deadline, take).await?.unwrap_or_default())
+        Ok(self
+            .wait_for(&req.client_id, deadline, take)
+            .await?
+            .unwrap_or_default())
     }
 
     /// `ack_messages`: removes leased (or any) messages from the caller's queue.
-    pub async fn ack(&self, client_id: &str, message_ids: &str, key_id: &str, ts: &str, nonce: &str, sig: &str) -> Result<AckResult, Refusal> {
+    pub async fn ack(
+        &self,
+        client_id: &str,
+        message_ids: &str,
+        key_id: &str,
+        ts: &str,
+        nonce: &str,
+        sig: &str,
+    ) -> Result<AckResult, Refusal> {
         check_client_id("client_id", client_id)?;
         let ids: Vec<String> = message_ids.split(',').map(str::to_owned).collect();
         if ids.len() > MAX_BATCH as usize {
-            return Err(Refusal::invalid(format!("message_ids: at most {MAX_BATCH} ids")));
+            return Err(Refusal::invalid(format!(
+                "message_ids: at most {MAX_BATCH} ids"
+            )));
         }
         for id in &ids {
             check_message_id("message_ids", id).map_err(|_| Refusal::invalid("message_ids: comma-separated message ids (base64url of 16 bytes each), no spaces"))?;
         }
         let now = now_ms();
         let (_, state) = self.known("client_id", client_id).await?;
-        let signed = Signed { client_id, key_id, ts, nonce, sig };
+        let signed = Signed {
+            client_id,
+            key_id,
+            ts,
+            nonce,
+            sig,
+        };
         let input = sign_input("ack", &[client_id, message_ids, key_id, ts, nonce]);
-        self.authenticate(signed, &input, &state, now, false).await?;
+        self.authenticate(signed, &input, &state, now, false)
+            .await?;
         self.claim(signed, now).await?;
         let (acked, unknown) = self.store.ack(client_id, &ids, now).await?;
         Ok(AckResult { acked, unknown })
@@ -249,7 +364,12 @@ impl Broker {
     /// Runs `attempt` until it yields something, the deadline passes, or the
     /// server shuts down; sleeps between attempts until a message for
     /// `recipient` lands or a lease in its queue ends.
-    async fn wait_for<T, F, Fut>(&self, recipient: &str, deadline: Instant, attempt: F) -> Result<Option<T>, Refusal>
+    async fn wait_for<T, F, Fut>(
+        &self,
+        recipient: &str,
+        deadline: Instant,
+        attempt: F,
+    ) -> Result<Option<T>, Refusal>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Option<T>, Refusal>>,

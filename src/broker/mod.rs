@@ -35,7 +35,10 @@ pub struct Refusal {
 impl Refusal {
     /// A refusal with `code`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 
     /// `invalid_argument`.
@@ -111,7 +114,12 @@ pub struct Broker {
 impl Broker {
     /// A broker over `store`. With `enrollment`, only listed identities may
     /// register. `shutdown` ends parked waits early.
-    pub fn new(config: BrokerConfig, store: Arc<dyn Store>, enrollment: Option<Enrollment>, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        config: BrokerConfig,
+        store: Arc<dyn Store>,
+        enrollment: Option<Enrollment>,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             waiters: wait::Waiters::new(config.max_waiters),
             kel_cache: registry::KelCache::new(config.max_clients),

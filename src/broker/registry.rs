@@ -105,15 +105,23 @@ pub(super) struct KelCache {
 
 impl KelCache {
     pub(super) fn new(max: usize) -> Self {
-        Self { map: Mutex::new(HashMap::new()), max: max.max(1) }
+        Self {
+            map: Mutex::new(HashMap::new()),
+            max: max.max(1),
+        }
     }
 }
 
 /// The refusal for a log that does not verify or extend.
 pub(super) fn kel_refusal(index: usize, e: KelError) -> Refusal {
     let code = match &e {
-        KelError::BadSeq { .. } | KelError::BadPrev { .. } | KelError::Fork { .. } | KelError::Rollback { .. } => ErrorCode::KelConflict,
-        KelError::BadSignature { .. } | KelError::NotCommitted { .. } | KelError::UnauthorizedSigner { .. } => ErrorCode::BadSignature,
+        KelError::BadSeq { .. }
+        | KelError::BadPrev { .. }
+        | KelError::Fork { .. }
+        | KelError::Rollback { .. } => ErrorCode::KelConflict,
+        KelError::BadSignature { .. }
+        | KelError::NotCommitted { .. }
+        | KelError::UnauthorizedSigner { .. } => ErrorCode::BadSignature,
         KelError::AfterRevocation { .. } => ErrorCode::Revoked,
         _ => ErrorCode::InvalidArgument,
     };
@@ -129,7 +137,11 @@ fn bounded(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
 
 impl Broker {
     /// The verified state of a stored log (from the cache when its head matches).
-    pub(super) fn state_of(&self, client_id: &str, record: &IdentityRecord) -> Result<KelState, Refusal> {
+    pub(super) fn state_of(
+        &self,
+        client_id: &str,
+        record: &IdentityRecord,
+    ) -> Result<KelState, Refusal> {
         let head = record.events.last().and_then(|e| e.hash().ok());
         let mut cache = self.kel_cache.map.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(state) = cache.get(client_id) {
@@ -141,7 +153,10 @@ impl Broker {
         // was altered underneath us.
         let state = kel::verify_log(&record.events).map_err(|e| {
             tracing::error!(client_id, error = %e, "stored key event log does not verify");
-            Refusal::new(ErrorCode::Unavailable, format!("the stored log of {client_id} does not verify; ask the operator"))
+            Refusal::new(
+                ErrorCode::Unavailable,
+                format!("the stored log of {client_id} does not verify; ask the operator"),
+            )
         })?;
         if cache.len() >= self.kel_cache.max {
             cache.clear();
@@ -151,7 +166,11 @@ impl Broker {
     }
 
     /// The stored identity and its verified state, or `unknown_client`.
-    pub(super) async fn known(&self, field: &str, client_id: &str) -> Result<(IdentityRecord, KelState), Refusal> {
+    pub(super) async fn known(
+        &self,
+        field: &str,
+        client_id: &str,
+    ) -> Result<(IdentityRecord, KelState), Refusal> {
         let record = self.store.identity(client_id).await?.ok_or_else(|| {
             Refusal::new(ErrorCode::UnknownClient, format!("{field} {client_id} is not registered; check in with `kel` (the full key event log) first"))
         })?;
@@ -166,7 +185,10 @@ impl Broker {
         bounded("name", &req.name, MAX_NAME)?;
         bounded("capabilities", &req.capabilities, MAX_CAPABILITIES)?;
         if req.kel.as_ref().is_some_and(|k| k.len() > MAX_KEL_EVENTS) {
-            return Err(Refusal::new(ErrorCode::TooLarge, format!("kel: at most {MAX_KEL_EVENTS} events")));
+            return Err(Refusal::new(
+                ErrorCode::TooLarge,
+                format!("kel: at most {MAX_KEL_EVENTS} events"),
+            ));
         }
         let now = now_ms();
         let stored = self.store.identity(&req.client_id).await?;
@@ -195,26 +217,63 @@ impl Broker {
                 (extended, updated, expected)
             }
         };
-        let signed = Signed { client_id: &req.client_id, key_id: &req.key_id, ts: &req.ts, nonce: &req.nonce, sig: &req.sig };
-        let input = sign_input("checkin", &[&req.client_id, &req.name, &req.capabilities, &req.key_id, &req.ts, &req.nonce]);
-        if let Nonce::Seen(_) = self.authenticate(signed, &input, &state, now, false).await? {
+        let signed = Signed {
+            client_id: &req.client_id,
+            key_id: &req.key_id,
+            ts: &req.ts,
+            nonce: &req.nonce,
+            sig: &req.sig,
+        };
+        let input = sign_input(
+            "checkin",
+            &[
+                &req.client_id,
+                &req.name,
+                &req.capabilities,
+                &req.key_id,
+                &req.ts,
+                &req.nonce,
+            ],
+        );
+        if let Nonce::Seen(_) = self
+            .authenticate(signed, &input, &state, now, false)
+            .await?
+        {
             unreachable!("non-idempotent authentication never returns a seen nonce");
         }
         self.claim(signed, now).await?;
         record.name = req.name;
         record.capabilities = req.capabilities;
         record.last_checkin = now;
-        if !self.store.put_identity(&req.client_id, expected_len, &record).await? {
-            return Err(Refusal::new(ErrorCode::KelConflict, format!("the log of {} changed during this check-in; check in again", req.client_id)));
+        if !self
+            .store
+            .put_identity(&req.client_id, expected_len, &record)
+            .await?
+        {
+            return Err(Refusal::new(
+                ErrorCode::KelConflict,
+                format!(
+                    "the log of {} changed during this check-in; check in again",
+                    req.client_id
+                ),
+            ));
         }
-        Ok(CheckinResult { client_id: req.client_id, registered: expected_len == 0, kel_seq: state.seq(), kel_head: state.head().to_owned() })
+        Ok(CheckinResult {
+            client_id: req.client_id,
+            registered: expected_len == 0,
+            kel_seq: state.seq(),
+            kel_head: state.head().to_owned(),
+        })
     }
 
     /// Checks a log submitted to register a new identity.
     async fn registration(&self, client_id: &str, events: &[Event]) -> Result<KelState, Refusal> {
         let state = kel::verify_log(events).map_err(|e| kel_refusal(e.index, e.error))?;
         if state.client_id() != client_id {
-            return Err(Refusal::invalid(format!("kel: the log is for {}, not client_id {client_id}", state.client_id())));
+            return Err(Refusal::invalid(format!(
+                "kel: the log is for {}, not client_id {client_id}",
+                state.client_id()
+            )));
         }
         if let Some(enrollment) = &self.enrollment {
             match enrollment.key_of(client_id) {
@@ -226,48 +285,102 @@ impl Broker {
             }
         }
         if let Some((seq, reason)) = state.revoked() {
-            return Err(Refusal::new(ErrorCode::Revoked, format!("the log of {client_id} ends in a revocation at seq {seq} ({})", reason.as_str())));
+            return Err(Refusal::new(
+                ErrorCode::Revoked,
+                format!(
+                    "the log of {client_id} ends in a revocation at seq {seq} ({})",
+                    reason.as_str()
+                ),
+            ));
         }
         if self.store.identity_count().await? >= self.config.max_clients {
-            return Err(Refusal::new(ErrorCode::RateLimited, format!("the server holds its maximum of {} identities", self.config.max_clients)));
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "the server holds its maximum of {} identities",
+                    self.config.max_clients
+                ),
+            ));
         }
         Ok(state)
     }
 
     /// `rotate_key` and `revoke_key`: appends one event, checked against the
     /// skew window.
-    pub async fn append_event(&self, event: Event, expect_revocation: bool) -> Result<KelUpdate, Refusal> {
-        let kind = if expect_revocation { "revocation" } else { "rotation" };
+    pub async fn append_event(
+        &self,
+        event: Event,
+        expect_revocation: bool,
+    ) -> Result<KelUpdate, Refusal> {
+        let kind = if expect_revocation {
+            "revocation"
+        } else {
+            "rotation"
+        };
         if event.kind() != kind {
-            return Err(Refusal::invalid(format!("event: expected a {kind} event, found a {}", event.kind())));
+            return Err(Refusal::invalid(format!(
+                "event: expected a {kind} event, found a {}",
+                event.kind()
+            )));
         }
         let client_id = event.client_id().to_owned();
         check_client_id("event.client_id", &client_id)?;
         let now = now_ms();
         let (mut record, state) = self.known("event.client_id", &client_id).await?;
         if let Some((seq, reason)) = state.revoked() {
-            return Err(Refusal::new(ErrorCode::Revoked, format!("client {client_id} was revoked at seq {seq} ({})", reason.as_str())));
+            return Err(Refusal::new(
+                ErrorCode::Revoked,
+                format!(
+                    "client {client_id} was revoked at seq {seq} ({})",
+                    reason.as_str()
+                ),
+            ));
         }
         let ts = parse_ts("event.ts", event.ts())?;
         let skew = ms(self.config.max_skew);
         if now.abs_diff(ts) > skew {
-            return Err(Refusal::new(ErrorCode::StaleTimestamp, format!("event.ts is {} ms from the server's clock; at most {skew} ms is allowed", now.abs_diff(ts))));
+            return Err(Refusal::new(
+                ErrorCode::StaleTimestamp,
+                format!(
+                    "event.ts is {} ms from the server's clock; at most {skew} ms is allowed",
+                    now.abs_diff(ts)
+                ),
+            ));
         }
-        let new = state.apply(&event).map_err(|e| kel_refusal(record.events.len(), e))?;
+        let new = state
+            .apply(&event)
+            .map_err(|e| kel_refusal(record.events.len(), e))?;
         let expected = record.events.len();
         record.events.push(event);
         record.accepted_at.push(now);
-        if !self.store.put_identity(&client_id, expected, &record).await? {
-            return Err(Refusal::new(ErrorCode::KelConflict, format!("the log of {client_id} changed meanwhile; fetch it and build on its head")));
+        if !self
+            .store
+            .put_identity(&client_id, expected, &record)
+            .await?
+        {
+            return Err(Refusal::new(
+                ErrorCode::KelConflict,
+                format!("the log of {client_id} changed meanwhile; fetch it and build on its head"),
+            ));
         }
-        Ok(KelUpdate { client_id, kel_seq: new.seq(), kel_head: new.head().to_owned(), accepted_at: now })
+        Ok(KelUpdate {
+            client_id,
+            kel_seq: new.seq(),
+            kel_head: new.head().to_owned(),
+            accepted_at: now,
+        })
     }
 
     /// `get_client_keys`: an identity's public log.
     pub async fn client_keys(&self, client_id: &str) -> Result<ClientKeys, Refusal> {
         check_client_id("client_id", client_id)?;
         let (record, state) = self.known("client_id", client_id).await?;
-        Ok(ClientKeys { client_id: client_id.to_owned(), kel: record.events, accepted_at: record.accepted_at, revoked: state.revoked().is_some() })
+        Ok(ClientKeys {
+            client_id: client_id.to_owned(),
+            kel: record.events,
+            accepted_at: record.accepted_at,
+            revoked: state.revoked().is_some(),
+        })
     }
 
     /// `list_clients`: who is registered.
@@ -292,5 +405,11 @@ impl Broker {
 }
 
 fn new_record(events: Vec<Event>, now: u64) -> IdentityRecord {
-    IdentityRecord { accepted_at: vec![now; events.len()], events, name: String::new(), capabilities: String::new(), last_checkin: now }
+    IdentityRecord {
+        accepted_at: vec![now; events.len()],
+        events,
+        name: String::new(),
+        capabilities: String::new(),
+        last_checkin: now,
+    }
 }

@@ -31,20 +31,45 @@ pub(super) struct Guard<'a> {
 
 impl Waiters {
     pub(super) fn new(max: usize) -> Self {
-        Self { map: Mutex::new(HashMap::new()), parked: AtomicUsize::new(0), max }
+        Self {
+            map: Mutex::new(HashMap::new()),
+            parked: AtomicUsize::new(0),
+            max,
+        }
     }
 
     pub(super) fn register(&self, recipient: &str) -> Result<Guard<'_>, Refusal> {
         if self.parked.fetch_add(1, Ordering::AcqRel) >= self.max {
             self.parked.fetch_sub(1, Ordering::AcqRel);
-            return Err(Refusal::new(ErrorCode::RateLimited, format!("the server has {} requests waiting already; retry with wait_s=0 or later", self.max)));
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "the server has {} requests waiting already; retry with wait_s=0 or later",
+                    self.max
+                ),
+            ));
         }
-        let notify = self.map.lock().unwrap_or_else(|p| p.into_inner()).entry(recipient.to_owned()).or_default().clone();
-        Ok(Guard { waiters: self, recipient: recipient.to_owned(), notify })
+        let notify = self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(recipient.to_owned())
+            .or_default()
+            .clone();
+        Ok(Guard {
+            waiters: self,
+            recipient: recipient.to_owned(),
+            notify,
+        })
     }
 
     pub(super) fn notify(&self, recipient: &str) {
-        if let Some(n) = self.map.lock().unwrap_or_else(|p| p.into_inner()).get(recipient) {
+        if let Some(n) = self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(recipient)
+        {
             n.notify_waiters();
         }
     }
@@ -75,7 +100,10 @@ mod tests {
         let w = Waiters::new(2);
         let a = w.register("bob").unwrap();
         let b = w.register("bob").unwrap();
-        assert_eq!(w.register("carol").unwrap_err().code, ErrorCode::RateLimited);
+        assert_eq!(
+            w.register("carol").err().map(|e| e.code),
+            Some(ErrorCode::RateLimited)
+        );
         drop(a);
         assert_eq!(w.len(), 1);
         drop(b);

@@ -46,7 +46,11 @@ impl Inner {
                 break;
             }
             let (_, key) = self.nonce_expiry.pop_front().expect("front exists");
-            if self.nonces.get(&key).is_some_and(|(_, until)| *until <= now) {
+            if self
+                .nonces
+                .get(&key)
+                .is_some_and(|(_, until)| *until <= now)
+            {
                 self.nonces.remove(&key);
             }
         }
@@ -112,30 +116,61 @@ impl Store for MemoryStore {
         Ok(self.lock(0).identities.get(client_id).cloned())
     }
 
-    async fn put_identity(&self, client_id: &str, expected_len: usize, record: &IdentityRecord) -> Result<bool, StoreError> {
+    async fn put_identity(
+        &self,
+        client_id: &str,
+        expected_len: usize,
+        record: &IdentityRecord,
+    ) -> Result<bool, StoreError> {
         let mut inner = self.lock(0);
-        let current = inner.identities.get(client_id).map_or(0, |r| r.events.len());
+        let current = inner
+            .identities
+            .get(client_id)
+            .map_or(0, |r| r.events.len());
         if current != expected_len {
             return Ok(false);
         }
-        inner.identities.insert(client_id.to_owned(), record.clone());
+        inner
+            .identities
+            .insert(client_id.to_owned(), record.clone());
         Ok(true)
     }
 
     async fn identities(&self, limit: usize) -> Result<Vec<(String, IdentityRecord)>, StoreError> {
-        Ok(self.lock(0).identities.iter().take(limit).map(|(k, v)| (k.clone(), v.clone())).collect())
+        Ok(self
+            .lock(0)
+            .identities
+            .iter()
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 
     async fn identity_count(&self) -> Result<usize, StoreError> {
         Ok(self.lock(0).identities.len())
     }
 
-    async fn nonce(&self, client_id: &str, nonce: &str, now: u64) -> Result<Option<NonceRecord>, StoreError> {
+    async fn nonce(
+        &self,
+        client_id: &str,
+        nonce: &str,
+        now: u64,
+    ) -> Result<Option<NonceRecord>, StoreError> {
         let inner = self.lock(now);
-        Ok(inner.nonces.get(&nonce_key(client_id, nonce)).map(|(r, _)| r.clone()))
+        Ok(inner
+            .nonces
+            .get(&nonce_key(client_id, nonce))
+            .map(|(r, _)| r.clone()))
     }
 
-    async fn claim_nonce(&self, client_id: &str, nonce: &str, record: NonceRecord, until: u64, now: u64) -> Result<bool, StoreError> {
+    async fn claim_nonce(
+        &self,
+        client_id: &str,
+        nonce: &str,
+        record: NonceRecord,
+        until: u64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
         let mut inner = self.lock(now);
         let key = nonce_key(client_id, nonce);
         if inner.nonces.contains_key(&key) {
@@ -146,13 +181,24 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn send(&self, msg: StoredMessage, nonce_until: u64, max_queue: usize, now: u64) -> Result<SendOutcome, StoreError> {
+    async fn send(
+        &self,
+        msg: StoredMessage,
+        nonce_until: u64,
+        max_queue: usize,
+        now: u64,
+    ) -> Result<SendOutcome, StoreError> {
         let mut inner = self.lock(now);
         let key = nonce_key(&msg.sender_id, &msg.nonce);
         if let Some((record, _)) = inner.nonces.get(&key) {
             return Ok(SendOutcome::NonceUsed(record.clone()));
         }
-        if inner.queues.get(msg.recipient_id.as_str()).map_or(0, VecDeque::len) >= max_queue {
+        if inner
+            .queues
+            .get(msg.recipient_id.as_str())
+            .map_or(0, VecDeque::len)
+            >= max_queue
+        {
             return Ok(SendOutcome::QueueFull);
         }
         let record = NonceRecord::Send {
@@ -166,12 +212,23 @@ impl Store for MemoryStore {
             Some((k, _)) => k.clone(),
             None => Arc::from(msg.recipient_id.as_str()),
         };
-        inner.message_expiry.push_back((msg.expires_at, recipient.clone()));
-        inner.queues.entry(recipient).or_default().push_back(Entry { msg, leased_until: 0 });
+        inner
+            .message_expiry
+            .push_back((msg.expires_at, recipient.clone()));
+        inner.queues.entry(recipient).or_default().push_back(Entry {
+            msg,
+            leased_until: 0,
+        });
         Ok(SendOutcome::Queued)
     }
 
-    async fn take(&self, recipient: &str, max: usize, mode: TakeMode, now: u64) -> Result<Vec<StoredMessage>, StoreError> {
+    async fn take(
+        &self,
+        recipient: &str,
+        max: usize,
+        mode: TakeMode,
+        now: u64,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
         let mut inner = self.lock(now);
         let Some(q) = inner.queue(recipient) else {
             return Ok(Vec::new());
@@ -199,7 +256,13 @@ impl Store for MemoryStore {
         Ok(out)
     }
 
-    async fn take_reply(&self, recipient: &str, sender: &str, reply_to: &str, now: u64) -> Result<Option<StoredMessage>, StoreError> {
+    async fn take_reply(
+        &self,
+        recipient: &str,
+        sender: &str,
+        reply_to: &str,
+        now: u64,
+    ) -> Result<Option<StoredMessage>, StoreError> {
         let mut inner = self.lock(now);
         let Some(q) = inner.queue(recipient) else {
             return Ok(None);
@@ -214,7 +277,12 @@ impl Store for MemoryStore {
         Ok(taken)
     }
 
-    async fn ack(&self, recipient: &str, ids: &[String], now: u64) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    async fn ack(
+        &self,
+        recipient: &str,
+        ids: &[String],
+        now: u64,
+    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
         let mut inner = self.lock(now);
         let (mut acked, mut unknown) = (Vec::new(), Vec::new());
         match inner.queue(recipient) {
@@ -235,9 +303,18 @@ impl Store for MemoryStore {
         Ok((acked, unknown))
     }
 
-    async fn next_lease_expiry(&self, recipient: &str, now: u64) -> Result<Option<u64>, StoreError> {
+    async fn next_lease_expiry(
+        &self,
+        recipient: &str,
+        now: u64,
+    ) -> Result<Option<u64>, StoreError> {
         let mut inner = self.lock(now);
-        Ok(inner.queue(recipient).and_then(|q| q.iter().filter(|e| e.leased_until > now).map(|e| e.leased_until).min()))
+        Ok(inner.queue(recipient).and_then(|q| {
+            q.iter()
+                .filter(|e| e.leased_until > now)
+                .map(|e| e.leased_until)
+                .min()
+        }))
     }
 
     async fn queue_len(&self, recipient: &str, now: u64) -> Result<usize, StoreError> {

@@ -112,7 +112,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes `record` if the stored log still has `expected_len` events (0:
     /// not registered). False when another writer got there first.
-    async fn put_identity(&self, client_id: &str, expected_len: usize, record: &IdentityRecord) -> Result<bool, StoreError>;
+    async fn put_identity(
+        &self,
+        client_id: &str,
+        expected_len: usize,
+        record: &IdentityRecord,
+    ) -> Result<bool, StoreError>;
 
     /// Up to `limit` identities, ordered by client_id.
     async fn identities(&self, limit: usize) -> Result<Vec<(String, IdentityRecord)>, StoreError>;
@@ -121,30 +126,66 @@ pub trait Store: Send + Sync + 'static {
     async fn identity_count(&self) -> Result<usize, StoreError>;
 
     /// The record of `(client_id, nonce)` if it was used within its window.
-    async fn nonce(&self, client_id: &str, nonce: &str, now: u64) -> Result<Option<NonceRecord>, StoreError>;
+    async fn nonce(
+        &self,
+        client_id: &str,
+        nonce: &str,
+        now: u64,
+    ) -> Result<Option<NonceRecord>, StoreError>;
 
     /// Claims `(client_id, nonce)` until `until`; false if already used.
-    async fn claim_nonce(&self, client_id: &str, nonce: &str, record: NonceRecord, until: u64, now: u64) -> Result<bool, StoreError>;
+    async fn claim_nonce(
+        &self,
+        client_id: &str,
+        nonce: &str,
+        record: NonceRecord,
+        until: u64,
+        now: u64,
+    ) -> Result<bool, StoreError>;
 
     /// In one atomic step: claims the sender's nonce until `nonce_until` and
     /// queues `msg` for its recipient, unless the queue holds `max_queue`.
-    async fn send(&self, msg: StoredMessage, nonce_until: u64, max_queue: usize, now: u64) -> Result<SendOutcome, StoreError>;
+    async fn send(
+        &self,
+        msg: StoredMessage,
+        nonce_until: u64,
+        max_queue: usize,
+        now: u64,
+    ) -> Result<SendOutcome, StoreError>;
 
     /// Up to `max` deliverable messages for `recipient`, oldest first
     /// (expired and leased ones are skipped).
-    async fn take(&self, recipient: &str, max: usize, mode: TakeMode, now: u64) -> Result<Vec<StoredMessage>, StoreError>;
+    async fn take(
+        &self,
+        recipient: &str,
+        max: usize,
+        mode: TakeMode,
+        now: u64,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
 
     /// Removes and returns the oldest deliverable message from `sender` in
     /// `recipient`'s queue, preferring one whose `in_reply_to` is `reply_to`.
-    async fn take_reply(&self, recipient: &str, sender: &str, reply_to: &str, now: u64) -> Result<Option<StoredMessage>, StoreError>;
+    async fn take_reply(
+        &self,
+        recipient: &str,
+        sender: &str,
+        reply_to: &str,
+        now: u64,
+    ) -> Result<Option<StoredMessage>, StoreError>;
 
     /// Removes the given messages from `recipient`'s queue; returns the ids
     /// removed and the ids not found.
-    async fn ack(&self, recipient: &str, ids: &[String], now: u64) -> Result<(Vec<String>, Vec<String>), StoreError>;
+    async fn ack(
+        &self,
+        recipient: &str,
+        ids: &[String],
+        now: u64,
+    ) -> Result<(Vec<String>, Vec<String>), StoreError>;
 
     /// The earliest time a leased message in `recipient`'s queue becomes
     /// deliverable again, if any: a waiter wakes then.
-    async fn next_lease_expiry(&self, recipient: &str, now: u64) -> Result<Option<u64>, StoreError>;
+    async fn next_lease_expiry(&self, recipient: &str, now: u64)
+        -> Result<Option<u64>, StoreError>;
 
     /// Messages queued for `recipient` (deliverable or leased).
     async fn queue_len(&self, recipient: &str, now: u64) -> Result<usize, StoreError>;

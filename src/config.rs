@@ -1,0 +1,274 @@
+//! Flags and environment into one validated [`ServerConfig`].
+//!
+//! Every flag can also be set as `MCPMSG_<NAME>` (the flag wins); the
+//! seeds' `MCP_SERVER_HOST`, `MCP_SERVER_PORT` and `LOG_LEVEL` are read when
+//! neither is given. A bad value is an error naming the flag before anything
+//! binds.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::broker::BrokerConfig;
+
+/// The command line of `mcpmsg-server`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcpmsg-server",
+    version,
+    about = "Signed MCP messaging over Streamable HTTP at /mcp"
+)]
+pub struct ServerArgs {
+    /// Address to bind [env: MCPMSG_HOST, MCP_SERVER_HOST] [default: 127.0.0.1]
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Port to bind [env: MCPMSG_PORT, MCP_SERVER_PORT] [default: 8123]
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Closed enrollment: only identities listed in FILE may register (see keys.example)
+    #[arg(long, env = "MCPMSG_KEYS", value_name = "FILE")]
+    pub keys: Option<PathBuf>,
+    /// Seconds a message is kept unless collected
+    #[arg(
+        long,
+        env = "MCPMSG_MESSAGE_TTL",
+        value_name = "SECS",
+        default_value_t = 300
+    )]
+    pub message_ttl: u64,
+    /// Seconds a message read with ack="manual" stays leased
+    #[arg(long, env = "MCPMSG_LEASE", value_name = "SECS", default_value_t = 30)]
+    pub lease: u64,
+    /// Largest accepted difference between a request's ts and the server's clock, in seconds
+    #[arg(
+        long,
+        env = "MCPMSG_MAX_SKEW",
+        value_name = "SECS",
+        default_value_t = 120
+    )]
+    pub max_skew: u64,
+    /// Messages per recipient queue
+    #[arg(
+        long,
+        env = "MCPMSG_MAX_QUEUE",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
+    pub max_queue: usize,
+    /// Bytes of a message (of the plaintext, for sealed messages)
+    #[arg(
+        long,
+        env = "MCPMSG_MAX_MESSAGE_BYTES",
+        value_name = "N",
+        default_value_t = 65_536
+    )]
+    pub max_message_bytes: usize,
+    /// Longest wait of get_messages and send_message_and_wait, in seconds (at most 50)
+    #[arg(
+        long,
+        env = "MCPMSG_MAX_WAIT",
+        value_name = "SECS",
+        default_value_t = 50
+    )]
+    pub max_wait: u64,
+    /// Accept sends to client ids that never checked in
+    #[arg(long, env = "MCPMSG_ALLOW_UNKNOWN_RECIPIENTS")]
+    pub allow_unknown_recipients: bool,
+    /// Turn off the public list_clients tool
+    #[arg(long, env = "MCPMSG_NO_LIST_CLIENTS")]
+    pub no_list_clients: bool,
+    /// A Host header to accept besides loopback (repeatable; needed when binding a non-loopback address)
+    #[arg(
+        long = "allowed-host",
+        env = "MCPMSG_ALLOWED_HOST",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Storage backend
+    #[arg(long, env = "MCPMSG_STORE", default_value = "memory")]
+    pub store: String,
+    /// Registered identities at most
+    #[arg(
+        long,
+        env = "MCPMSG_MAX_CLIENTS",
+        value_name = "N",
+        default_value_t = 100_000
+    )]
+    pub max_clients: usize,
+    /// Requests parked in waits at most
+    #[arg(
+        long,
+        env = "MCPMSG_MAX_WAITERS",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
+    pub max_waiters: usize,
+    /// Log level or tracing filter, e.g. info, debug, mcpmsg=debug [env: MCPMSG_LOG_LEVEL, LOG_LEVEL] [default: info]
+    #[arg(long)]
+    pub log_level: Option<String>,
+}
+
+/// Which storage backend to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// In-process memory.
+    Memory,
+}
+
+/// A validated server configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// Closed enrollment file.
+    pub keys: Option<PathBuf>,
+    /// The broker's limits.
+    pub broker: BrokerConfig,
+    /// Host headers accepted (loopback names always are).
+    pub allowed_hosts: Vec<String>,
+    /// The backend.
+    pub store: StoreSpec,
+    /// The tracing filter.
+    pub log_level: String,
+}
+
+/// A flag with a bad value: names the flag and what it takes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{flag}: {what}")]
+pub struct ConfigError {
+    /// The flag (or variable) at fault.
+    pub flag: String,
+    /// What it takes.
+    pub what: String,
+}
+
+fn bad(flag: &str, what: impl Into<String>) -> ConfigError {
+    ConfigError {
+        flag: flag.into(),
+        what: what.into(),
+    }
+}
+
+fn env_fallback(value: Option<String>, names: &[&str]) -> Option<(String, String)> {
+    if let Some(v) = value {
+        return Some(("--".to_owned(), v));
+    }
+    names.iter().find_map(|n| {
+        std::env::var(n)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| ((*n).to_owned(), v))
+    })
+}
+
+fn range<T: PartialOrd + std::fmt::Display + Copy>(
+    flag: &str,
+    v: T,
+    lo: T,
+    hi: T,
+) -> Result<T, ConfigError> {
+    if v < lo || v > hi {
+        return Err(bad(flag, format!("must be from {lo} to {hi}, got {v}")));
+    }
+    Ok(v)
+}
+
+impl ServerArgs {
+    /// Checks every value and builds the configuration.
+    pub fn validate(self) -> Result<ServerConfig, ConfigError> {
+        let (host_src, host) = env_fallback(self.host, &["MCPMSG_HOST", "MCP_SERVER_HOST"])
+            .unwrap_or(("--".into(), "127.0.0.1".into()));
+        let host_flag = if host_src == "--" {
+            "--host".to_owned()
+        } else {
+            host_src
+        };
+        let ip: IpAddr = match host.as_str() {
+            "localhost" => IpAddr::from([127, 0, 0, 1]),
+            h => h.parse().map_err(|_| {
+                bad(
+                    &host_flag,
+                    format!(
+                        "{h:?} is not an IP address (use 127.0.0.1, ::1, 0.0.0.0 or localhost)"
+                    ),
+                )
+            })?,
+        };
+        let (port_src, port) = env_fallback(self.port, &["MCPMSG_PORT", "MCP_SERVER_PORT"])
+            .unwrap_or(("--".into(), "8123".into()));
+        let port_flag = if port_src == "--" {
+            "--port".to_owned()
+        } else {
+            port_src
+        };
+        let port: u16 = port.parse().map_err(|_| {
+            bad(
+                &port_flag,
+                format!("{port:?} is not a port number (0-65535)"),
+            )
+        })?;
+        if !ip.is_loopback() && self.allowed_hosts.is_empty() {
+            return Err(bad(
+                "--allowed-host",
+                format!("binding {ip} (not loopback) needs the host names clients use, e.g. --allowed-host msg.example.com; otherwise every request is refused (DNS-rebinding protection)"),
+            ));
+        }
+        let store = match self.store.as_str() {
+            "memory" => StoreSpec::Memory,
+            other => {
+                return Err(bad(
+                    "--store",
+                    format!("{other:?} is not a store this build knows; use \"memory\""),
+                ))
+            }
+        };
+        if let Some(k) = &self.keys {
+            if !k.is_file() {
+                return Err(bad(
+                    "--keys",
+                    format!("{} is not a readable file", k.display()),
+                ));
+            }
+        }
+        let log_level = env_fallback(self.log_level, &["MCPMSG_LOG_LEVEL", "LOG_LEVEL"])
+            .map(|(_, v)| v.to_lowercase())
+            .unwrap_or_else(|| "info".into());
+        let broker = BrokerConfig {
+            message_ttl: Duration::from_secs(range(
+                "--message-ttl",
+                self.message_ttl,
+                1,
+                7 * 86_400,
+            )?),
+            lease: Duration::from_secs(range("--lease", self.lease, 1, 86_400)?),
+            max_skew: Duration::from_secs(range("--max-skew", self.max_skew, 1, 3600)?),
+            max_queue: range("--max-queue", self.max_queue, 1, 10_000_000)?,
+            max_message_bytes: range("--max-message-bytes", self.max_message_bytes, 1, 16 << 20)?,
+            max_wait: Duration::from_secs(range("--max-wait", self.max_wait, 0, 50)?),
+            allow_unknown_recipients: self.allow_unknown_recipients,
+            list_clients: !self.no_list_clients,
+            max_clients: range("--max-clients", self.max_clients, 1, 100_000_000)?,
+            max_waiters: range("--max-waiters", self.max_waiters, 1, 10_000_000)?,
+        };
+        Ok(ServerConfig {
+            addr: SocketAddr::new(ip, port),
+            keys: self.keys,
+            broker,
+            allowed_hosts: self.allowed_hosts,
+            store,
+            log_level,
+        })
+    }
+}
+
+impl ServerConfig {
+    /// Defaults, bound to `127.0.0.1:0`: what tests start from.
+    pub fn for_tests() -> Self {
+        ServerArgs::parse_from(["mcpmsg-server", "--host", "127.0.0.1", "--port", "0"])
+            .validate()
+            .expect("defaults are valid")
+    }
+}

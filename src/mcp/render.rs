@@ -1,0 +1,115 @@
+//! Tool results: markdown for people and models in `content`, the JSON of
+//! PROTOCOL §5 in `structuredContent`. Times in JSON are Unix milliseconds
+//! as strings; in markdown, relative ("2 minutes ago").
+
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde_json::{json, Value};
+
+use crate::broker::Refusal;
+use crate::crypto::kel::Event;
+use crate::store::StoredMessage;
+
+/// "just now", "5 seconds ago", "in 2 minutes", ...
+pub fn relative(now: u64, t: u64) -> String {
+    let (d, future) = if t > now {
+        (t - now, true)
+    } else {
+        (now - t, false)
+    };
+    let secs = d / 1000;
+    if secs == 0 {
+        return "just now".into();
+    }
+    let (n, unit) = match secs {
+        s if s < 60 => (s, "second"),
+        s if s < 3600 => (s / 60, "minute"),
+        s if s < 86_400 => (s / 3600, "hour"),
+        s => (s / 86_400, "day"),
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    if future {
+        format!("in {n} {unit}{plural}")
+    } else {
+        format!("{n} {unit}{plural} ago")
+    }
+}
+
+/// A successful result.
+pub fn ok(markdown: String, structured: Value) -> CallToolResult {
+    let mut r = CallToolResult::success(vec![ContentBlock::text(markdown)]);
+    r.structured_content = Some(structured);
+    r
+}
+
+/// A refused call: `[code] message` and `{"error": {"code", "message"}}`.
+pub fn refused(r: &Refusal) -> CallToolResult {
+    let mut out = CallToolResult::error(vec![ContentBlock::text(format!(
+        "[{}] {}",
+        r.code, r.message
+    ))]);
+    out.structured_content =
+        Some(json!({"error": {"code": r.code.as_str(), "message": r.message}}));
+    out
+}
+
+/// A delivered message object: every member a string, as signed.
+pub fn message_json(m: &StoredMessage) -> Value {
+    json!({
+        "message_id": m.message_id,
+        "sender_id": m.sender_id,
+        "recipient_id": m.recipient_id,
+        "content_type": m.content_type,
+        "in_reply_to": m.in_reply_to,
+        "message": m.message,
+        "key_id": m.key_id,
+        "ts": m.ts,
+        "nonce": m.nonce,
+        "sig": m.sig,
+        "received_at": m.received_at.to_string(),
+        "expires_at": m.expires_at.to_string(),
+    })
+}
+
+/// One message in markdown. Sealed bodies are not shown (they are
+/// ciphertext); text bodies are quoted so they cannot pose as our headings.
+pub fn message_markdown(m: &StoredMessage, now: u64) -> String {
+    let mut s = format!(
+        "### From `{}` · {} · id `{}`\n",
+        m.sender_id,
+        relative(now, m.received_at),
+        m.message_id
+    );
+    if !m.in_reply_to.is_empty() {
+        s.push_str(&format!("In reply to `{}`.\n", m.in_reply_to));
+    }
+    if crate::crypto::seal::sealed_kid(&m.content_type).is_some() {
+        s.push_str(&format!("Sealed ({} bytes of ciphertext): open it with the recipient's key (the `mcpmsg bridge` does).\n", m.message.len()));
+    } else {
+        for line in m.message.lines() {
+            s.push_str("> ");
+            s.push_str(line);
+            s.push('\n');
+        }
+    }
+    s.push_str(&format!("Expires {}.\n", relative(now, m.expires_at)));
+    s
+}
+
+/// Events as JSON values.
+pub fn events_json(events: &[Event]) -> Value {
+    serde_json::to_value(events).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times() {
+        assert_eq!(relative(10_000, 10_000), "just now");
+        assert_eq!(relative(10_000, 9_000), "1 second ago");
+        assert_eq!(relative(200_000, 80_000), "2 minutes ago");
+        assert_eq!(relative(0, 300_000), "in 5 minutes");
+        assert_eq!(relative(3 * 86_400_000, 0), "3 days ago");
+    }
+}
