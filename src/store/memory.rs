@@ -29,11 +29,14 @@ impl Entry {
     }
 }
 
+/// `(client_id, nonce)`.
+type NonceKey = (Arc<str>, Arc<str>);
+
 #[derive(Default)]
 struct Inner {
     identities: BTreeMap<String, IdentityRecord>,
-    nonces: HashMap<(Arc<str>, Arc<str>), (NonceRecord, u64)>,
-    nonce_expiry: VecDeque<(u64, (Arc<str>, Arc<str>))>,
+    nonces: HashMap<NonceKey, (NonceRecord, u64)>,
+    nonce_expiry: VecDeque<(u64, NonceKey)>,
     queues: HashMap<Arc<str>, VecDeque<Entry>>,
     /// `(expires_at, recipient)` for every queued message, in expiry order.
     message_expiry: VecDeque<(u64, Arc<str>)>,
@@ -102,7 +105,7 @@ impl MemoryStore {
     }
 }
 
-fn nonce_key(client_id: &str, nonce: &str) -> (Arc<str>, Arc<str>) {
+fn nonce_key(client_id: &str, nonce: &str) -> NonceKey {
     (Arc::from(client_id), Arc::from(nonce))
 }
 

@@ -1,0 +1,86 @@
+//! The `mcpmsg-server` binary: flag validation, environment, signals.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mcpmsg-server");
+
+fn refused(args: &[&str], envs: &[(&str, &str)]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("MCPMSG_PORT")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn bad_values_exit_2_naming_the_flag_before_binding() {
+    assert_eq!(
+        refused(&["--port", "x"], &[]),
+        "mcpmsg-server: error: --port: \"x\" is not a port number (0-65535)\n"
+    );
+    assert_eq!(
+        refused(&["--message-ttl", "0"], &[]),
+        "mcpmsg-server: error: --message-ttl: must be from 1 to 604800, got 0\n"
+    );
+    assert_eq!(
+        refused(&["--max-wait", "60"], &[]),
+        "mcpmsg-server: error: --max-wait: must be from 0 to 50, got 60\n"
+    );
+    assert!(refused(&["--store", "cassandra"], &[])
+        .starts_with("mcpmsg-server: error: --store: \"cassandra\" is not a store"));
+    assert!(refused(&["--host", "0.0.0.0"], &[])
+        .starts_with("mcpmsg-server: error: --allowed-host: binding 0.0.0.0 (not loopback) needs"));
+    assert!(refused(&["--keys", "/nonexistent/keys"], &[])
+        .starts_with("mcpmsg-server: error: --keys: "));
+    assert_eq!(
+        refused(&[], &[("MCP_SERVER_PORT", "99999")]),
+        "mcpmsg-server: error: MCP_SERVER_PORT: \"99999\" is not a port number (0-65535)\n"
+    );
+    assert!(
+        refused(&["--lease=abc"], &[]).contains("invalid value 'abc' for '--lease <SECS>'"),
+        "clap names the flag"
+    );
+}
+
+#[test]
+fn serves_on_the_seed_port_variable_and_stops_on_sigterm() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BIN)
+        .env("MCP_SERVER_PORT", port.to_string())
+        .env("LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let health = loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                .unwrap();
+            let mut body = String::new();
+            s.read_to_string(&mut body).unwrap();
+            break body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
