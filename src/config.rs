@@ -31,47 +31,22 @@ pub struct ServerArgs {
     #[arg(long, env = "MCPMSG_KEYS", value_name = "FILE")]
     pub keys: Option<PathBuf>,
     /// Seconds a message is kept unless collected
-    #[arg(
-        long,
-        env = "MCPMSG_MESSAGE_TTL",
-        value_name = "SECS",
-        default_value_t = 300
-    )]
+    #[arg(long, env = "MCPMSG_MESSAGE_TTL", value_name = "SECS", default_value_t = 300)]
     pub message_ttl: u64,
     /// Seconds a message read with ack="manual" stays leased
     #[arg(long, env = "MCPMSG_LEASE", value_name = "SECS", default_value_t = 30)]
     pub lease: u64,
     /// Largest accepted difference between a request's ts and the server's clock, in seconds
-    #[arg(
-        long,
-        env = "MCPMSG_MAX_SKEW",
-        value_name = "SECS",
-        default_value_t = 120
-    )]
+    #[arg(long, env = "MCPMSG_MAX_SKEW", value_name = "SECS", default_value_t = 120)]
     pub max_skew: u64,
     /// Messages per recipient queue
-    #[arg(
-        long,
-        env = "MCPMSG_MAX_QUEUE",
-        value_name = "N",
-        default_value_t = 10_000
-    )]
+    #[arg(long, env = "MCPMSG_MAX_QUEUE", value_name = "N", default_value_t = 10_000)]
     pub max_queue: usize,
     /// Bytes of a message (of the plaintext, for sealed messages)
-    #[arg(
-        long,
-        env = "MCPMSG_MAX_MESSAGE_BYTES",
-        value_name = "N",
-        default_value_t = 65_536
-    )]
+    #[arg(long, env = "MCPMSG_MAX_MESSAGE_BYTES", value_name = "N", default_value_t = 65_536)]
     pub max_message_bytes: usize,
     /// Longest wait of get_messages and send_message_and_wait, in seconds (at most 50)
-    #[arg(
-        long,
-        env = "MCPMSG_MAX_WAIT",
-        value_name = "SECS",
-        default_value_t = 50
-    )]
+    #[arg(long, env = "MCPMSG_MAX_WAIT", value_name = "SECS", default_value_t = 50)]
     pub max_wait: u64,
     /// Accept sends to client ids that never checked in
     #[arg(long, env = "MCPMSG_ALLOW_UNKNOWN_RECIPIENTS")]
@@ -91,20 +66,10 @@ pub struct ServerArgs {
     #[arg(long, env = "MCPMSG_STORE", default_value = "memory")]
     pub store: String,
     /// Registered identities at most
-    #[arg(
-        long,
-        env = "MCPMSG_MAX_CLIENTS",
-        value_name = "N",
-        default_value_t = 100_000
-    )]
+    #[arg(long, env = "MCPMSG_MAX_CLIENTS", value_name = "N", default_value_t = 100_000)]
     pub max_clients: usize,
     /// Requests parked in waits at most
-    #[arg(
-        long,
-        env = "MCPMSG_MAX_WAITERS",
-        value_name = "N",
-        default_value_t = 10_000
-    )]
+    #[arg(long, env = "MCPMSG_MAX_WAITERS", value_name = "N", default_value_t = 10_000)]
     pub max_waiters: usize,
     /// Log level or tracing filter, e.g. info, debug, mcpmsg=debug [env: MCPMSG_LOG_LEVEL, LOG_LEVEL] [default: info]
     #[arg(long)]
@@ -164,12 +129,7 @@ fn env_fallback(value: Option<String>, names: &[&str]) -> Option<(String, String
     })
 }
 
-fn range<T: PartialOrd + std::fmt::Display + Copy>(
-    flag: &str,
-    v: T,
-    lo: T,
-    hi: T,
-) -> Result<T, ConfigError> {
+fn range<T: PartialOrd + std::fmt::Display + Copy>(flag: &str, v: T, lo: T, hi: T) -> Result<T, ConfigError> {
     if v < lo || v > hi {
         return Err(bad(flag, format!("must be from {lo} to {hi}, got {v}")));
     }
@@ -179,8 +139,8 @@ fn range<T: PartialOrd + std::fmt::Display + Copy>(
 impl ServerArgs {
     /// Checks every value and builds the configuration.
     pub fn validate(self) -> Result<ServerConfig, ConfigError> {
-        let (host_src, host) = env_fallback(self.host, &["MCPMSG_HOST", "MCP_SERVER_HOST"])
-            .unwrap_or(("--".into(), "127.0.0.1".into()));
+        let (host_src, host) =
+            env_fallback(self.host, &["MCPMSG_HOST", "MCP_SERVER_HOST"]).unwrap_or(("--".into(), "127.0.0.1".into()));
         let host_flag = if host_src == "--" {
             "--host".to_owned()
         } else {
@@ -191,25 +151,20 @@ impl ServerArgs {
             h => h.parse().map_err(|_| {
                 bad(
                     &host_flag,
-                    format!(
-                        "{h:?} is not an IP address (use 127.0.0.1, ::1, 0.0.0.0 or localhost)"
-                    ),
+                    format!("{h:?} is not an IP address (use 127.0.0.1, ::1, 0.0.0.0 or localhost)"),
                 )
             })?,
         };
-        let (port_src, port) = env_fallback(self.port, &["MCPMSG_PORT", "MCP_SERVER_PORT"])
-            .unwrap_or(("--".into(), "8123".into()));
+        let (port_src, port) =
+            env_fallback(self.port, &["MCPMSG_PORT", "MCP_SERVER_PORT"]).unwrap_or(("--".into(), "8123".into()));
         let port_flag = if port_src == "--" {
             "--port".to_owned()
         } else {
             port_src
         };
-        let port: u16 = port.parse().map_err(|_| {
-            bad(
-                &port_flag,
-                format!("{port:?} is not a port number (0-65535)"),
-            )
-        })?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| bad(&port_flag, format!("{port:?} is not a port number (0-65535)")))?;
         if !ip.is_loopback() && self.allowed_hosts.is_empty() {
             return Err(bad(
                 "--allowed-host",
@@ -227,22 +182,14 @@ impl ServerArgs {
         };
         if let Some(k) = &self.keys {
             if !k.is_file() {
-                return Err(bad(
-                    "--keys",
-                    format!("{} is not a readable file", k.display()),
-                ));
+                return Err(bad("--keys", format!("{} is not a readable file", k.display())));
             }
         }
         let log_level = env_fallback(self.log_level, &["MCPMSG_LOG_LEVEL", "LOG_LEVEL"])
             .map(|(_, v)| v.to_lowercase())
             .unwrap_or_else(|| "info".into());
         let broker = BrokerConfig {
-            message_ttl: Duration::from_secs(range(
-                "--message-ttl",
-                self.message_ttl,
-                1,
-                7 * 86_400,
-            )?),
+            message_ttl: Duration::from_secs(range("--message-ttl", self.message_ttl, 1, 7 * 86_400)?),
             lease: Duration::from_secs(range("--lease", self.lease, 1, 86_400)?),
             max_skew: Duration::from_secs(range("--max-skew", self.max_skew, 1, 3600)?),
             max_queue: range("--max-queue", self.max_queue, 1, 10_000_000)?,

@@ -111,8 +111,8 @@ impl KeyFile {
                 let salt = random_bytes::<16>();
                 let nonce = random_bytes::<12>();
                 let kdf = format!("argon2id m={M_KIB} t={T_COST} p={P_COST}");
-                let key = derive(pass, salt.as_ref(), M_KIB, T_COST, P_COST)
-                    .expect("fixed Argon2 parameters are valid");
+                let key =
+                    derive(pass, salt.as_ref(), M_KIB, T_COST, P_COST).expect("fixed Argon2 parameters are valid");
                 let sealed = ChaCha20Poly1305::new(key.as_ref().into())
                     .encrypt(
                         nonce.as_ref().into(),
@@ -152,11 +152,7 @@ impl KeyFile {
             line("next_signing", &k.seed(), "");
         }
         for o in &self.old_sealing {
-            line(
-                "old_sealing",
-                &o.secret.to_bytes(),
-                &format!(" {}", o.expires_at),
-            );
+            line("old_sealing", &o.secret.to_bytes(), &format!(" {}", o.expires_at));
         }
         s
     }
@@ -170,10 +166,7 @@ impl KeyFile {
     pub fn decode(text: &str, passphrase: Option<&[u8]>) -> Result<Self, KeyFileError> {
         let mut lines = entries(text);
         let Some((n, "mcpmsg-keys", version)) = lines.next() else {
-            return Err(malformed(
-                1,
-                "not an mcpmsg key file: expected 'mcpmsg-keys: v1' first",
-            ));
+            return Err(malformed(1, "not an mcpmsg key file: expected 'mcpmsg-keys: v1' first"));
         };
         match version {
             PLAIN => Self::parse_body(lines),
@@ -185,20 +178,18 @@ impl KeyFile {
                     None => Err(KeyFileError::Missing(name)),
                 };
                 let kdf = get("kdf")?;
-                let salt =
-                    b64::decode(get("salt")?).map_err(|_| malformed(n + 2, "salt: base64url"))?;
+                let salt = b64::decode(get("salt")?).map_err(|_| malformed(n + 2, "salt: base64url"))?;
                 let nonce = b64::decode_array::<12>(get("nonce")?)
                     .map_err(|_| malformed(n + 3, "nonce: base64url of 12 bytes"))?;
-                let sealed = b64::decode(get("sealed")?)
-                    .map_err(|_| malformed(n + 4, "sealed: base64url"))?;
+                let sealed = b64::decode(get("sealed")?).map_err(|_| malformed(n + 4, "sealed: base64url"))?;
                 let (m, t, p) = parse_kdf(kdf).ok_or_else(|| {
                     malformed(
                         n + 1,
                         "kdf: expected 'argon2id m=<KiB> t=<passes> p=<lanes>' within limits",
                     )
                 })?;
-                let key = derive(pass, &salt, m, t, p)
-                    .ok_or_else(|| malformed(n + 1, "kdf: parameters out of range"))?;
+                let key =
+                    derive(pass, &salt, m, t, p).ok_or_else(|| malformed(n + 1, "kdf: parameters out of range"))?;
                 let body = ChaCha20Poly1305::new(key.as_ref().into())
                     .decrypt(
                         nonce.as_ref().into(),
@@ -208,21 +199,14 @@ impl KeyFile {
                         },
                     )
                     .map_err(|_| KeyFileError::WrongPassphrase)?;
-                let body = Zeroizing::new(
-                    String::from_utf8(body).map_err(|_| KeyFileError::WrongPassphrase)?,
-                );
+                let body = Zeroizing::new(String::from_utf8(body).map_err(|_| KeyFileError::WrongPassphrase)?);
                 Self::parse_body(entries(&body))
             }
-            _ => Err(malformed(
-                n,
-                "unknown key file version: this mcpmsg reads v1",
-            )),
+            _ => Err(malformed(n, "unknown key file version: this mcpmsg reads v1")),
         }
     }
 
-    fn parse_body<'a>(
-        lines: impl Iterator<Item = (usize, &'a str, &'a str)>,
-    ) -> Result<Self, KeyFileError> {
+    fn parse_body<'a>(lines: impl Iterator<Item = (usize, &'a str, &'a str)>) -> Result<Self, KeyFileError> {
         let mut file = Self {
             client_id: String::new(),
             signing: None,
@@ -257,12 +241,12 @@ impl KeyFile {
                     file.next_signing = Some(SigningSecret::from_seed(&*secret32(n, name, value)?));
                 }
                 "old_sealing" => {
-                    let (secret, expiry) = value.split_once(' ').ok_or_else(|| {
-                        malformed(n, "'old_sealing' must be '<base64url> <expires_at ms>'")
-                    })?;
-                    let expires_at = expiry.parse().map_err(|_| {
-                        malformed(n, "'old_sealing' expiry must be Unix milliseconds")
-                    })?;
+                    let (secret, expiry) = value
+                        .split_once(' ')
+                        .ok_or_else(|| malformed(n, "'old_sealing' must be '<base64url> <expires_at ms>'"))?;
+                    let expires_at = expiry
+                        .parse()
+                        .map_err(|_| malformed(n, "'old_sealing' expiry must be Unix milliseconds"))?;
                     file.old_sealing.push(OldSealing {
                         secret: SealingSecret::from_bytes(&*secret32(n, name, secret)?),
                         expires_at,
@@ -360,10 +344,7 @@ mod tests {
             &KeyFile::decode(&text, Some(b"correct horse")).unwrap(),
             &sample()
         ));
-        assert_eq!(
-            KeyFile::decode(&text, None).err(),
-            Some(KeyFileError::NeedsPassphrase)
-        );
+        assert_eq!(KeyFile::decode(&text, None).err(), Some(KeyFileError::NeedsPassphrase));
         assert_eq!(
             KeyFile::decode(&text, Some(b"wrong")).err(),
             Some(KeyFileError::WrongPassphrase)
@@ -394,16 +375,9 @@ mod tests {
         );
         assert_eq!(
             KeyFile::decode("hello", None).err().unwrap(),
-            malformed(
-                1,
-                "not an mcpmsg key file: expected 'mcpmsg-keys: v1' first"
-            )
+            malformed(1, "not an mcpmsg key file: expected 'mcpmsg-keys: v1' first")
         );
-        let twice = format!(
-            "{}signing: {}\n",
-            &*sample().encode(None),
-            b64::encode(&[9; 32])
-        );
+        let twice = format!("{}signing: {}\n", &*sample().encode(None), b64::encode(&[9; 32]));
         assert!(matches!(
             KeyFile::decode(&twice, None).err(),
             Some(KeyFileError::Malformed { line: 10, .. })

@@ -52,11 +52,7 @@ pub fn broker(config: &ServerConfig, shutdown: CancellationToken) -> anyhow::Res
 
 /// The router: `/mcp`, `/health` and its alias `/api/mcp/health`.
 pub fn router(config: &ServerConfig, broker: Arc<Broker>) -> Router {
-    let mut hosts = vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-        "::1".to_owned(),
-    ];
+    let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
     hosts.extend(config.allowed_hosts.iter().cloned());
     // JSON escapes can make a body up to 6x its text; leave room for that
     // and the envelope, and let the broker refuse oversize messages with
@@ -94,11 +90,7 @@ pub fn router(config: &ServerConfig, broker: Arc<Broker>) -> Router {
 
 /// Serves on `listener` until `shutdown` is cancelled, then lets calls in
 /// flight finish (parked waits return at once with what they have).
-pub async fn run(
-    listener: TcpListener,
-    config: ServerConfig,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let broker = broker(&config, shutdown.clone())?;
     let app = router(&config, broker);
     // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs add tens of

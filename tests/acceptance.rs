@@ -29,10 +29,7 @@ fn start() -> (Server, String) {
         .unwrap();
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "server did not start"
-        );
+        assert!(started.elapsed() < Duration::from_secs(10), "server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
     (Server(child), format!("http://127.0.0.1:{port}/mcp"))
@@ -40,10 +37,7 @@ fn start() -> (Server, String) {
 
 fn run(url: &str, mode: &str) {
     let out = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/independent/acceptance.py"
-        ))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/independent/acceptance.py"))
         .args([url, "--mode", mode])
         .output()
         .expect("python3 is needed for the acceptance client");
@@ -53,10 +47,7 @@ fn run(url: &str, mode: &str) {
         !stderr.contains("No module named"),
         "install the acceptance client's packages: python3 -m pip install -r tests/independent/requirements.txt\n{stderr}"
     );
-    assert!(
-        out.status.success(),
-        "acceptance ({mode}) failed:\n{stdout}{stderr}"
-    );
+    assert!(out.status.success(), "acceptance ({mode}) failed:\n{stdout}{stderr}");
     assert!(stdout.ends_with("10 passed, 0 failed\n"), "{stdout}");
 }
 

@@ -22,7 +22,8 @@ async fn post(url: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
 }
 
 fn call(name: &str, arguments: Value) -> String {
-    json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": name, "arguments": arguments}}).to_string()
+    json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": name, "arguments": arguments}})
+        .to_string()
 }
 
 /// The JSON-RPC result of a raw tool call: `(isError, error code)`.
@@ -44,11 +45,7 @@ async fn hostile_input_is_refused_and_changes_nothing() {
     let c = s.client().await;
     let (alice, bob) = (Ident::new("alice"), Ident::new("bob"));
     register(&c, &[&alice, &bob]).await;
-    let kept = c
-        .call("send_message", alice.send("bob", "still here"))
-        .await
-        .ok()["message_id"]
-        .clone();
+    let kept = c.call("send_message", alice.send("bob", "still here")).await.ok()["message_id"].clone();
 
     // Malformed JSON-RPC: not JSON, not an object, no method, wrong version.
     for body in [
@@ -68,51 +65,26 @@ async fn hostile_input_is_refused_and_changes_nothing() {
     // Wrong types everywhere: arguments as a string, an array, numbers.
     let (_, text) = post(&s.url, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "send_message", "arguments": "x"}}).to_string()).await;
     assert!(text.contains("\"error\"") || tool_error(&text).0, "{text}");
-    for bad in [
-        json!([1, 2]),
-        json!(null),
-        json!(true),
-        json!({"nested": {"a": 1}}),
-    ] {
+    for bad in [json!([1, 2]), json!(null), json!(true), json!({"nested": {"a": 1}})] {
         let mut args = alice.send("bob", "x");
         args["message"] = bad;
         let (_, text) = post(&s.url, call("send_message", args)).await;
-        assert_eq!(
-            tool_error(&text),
-            (true, "invalid_argument".into()),
-            "{text}"
-        );
+        assert_eq!(tool_error(&text), (true, "invalid_argument".into()), "{text}");
     }
     let mut kel_not_events = bob.checkin(true);
     kel_not_events["kel"] = json!([{"type": "inception", "seq": 0}]);
     let (_, text) = post(&s.url, call("checkin_client", kel_not_events)).await;
     assert_eq!(tool_error(&text), (true, "invalid_argument".into()));
-    let (_, text) = post(
-        &s.url,
-        call("rotate_key", json!({"event": "rotate please"})),
-    )
-    .await;
+    let (_, text) = post(&s.url, call("rotate_key", json!({"event": "rotate please"}))).await;
     assert_eq!(tool_error(&text), (true, "invalid_argument".into()));
 
     // Huge strings: over the body limit (an HTTP 413), and within it but over
     // the message limit (too_large), and a huge id (invalid_argument).
-    let (status, _) = post(
-        &s.url,
-        call("send_message", alice.send("bob", &"x".repeat(2 << 20))),
-    )
-    .await;
+    let (status, _) = post(&s.url, call("send_message", alice.send("bob", &"x".repeat(2 << 20)))).await;
     assert_eq!(status, 413);
-    let (_, text) = post(
-        &s.url,
-        call("send_message", alice.send("bob", &"x".repeat(4000))),
-    )
-    .await;
+    let (_, text) = post(&s.url, call("send_message", alice.send("bob", &"x".repeat(4000)))).await;
     assert_eq!(tool_error(&text), (true, "too_large".into()));
-    let (_, text) = post(
-        &s.url,
-        call("send_message", alice.send(&"b".repeat(100_000), "x")),
-    )
-    .await;
+    let (_, text) = post(&s.url, call("send_message", alice.send(&"b".repeat(100_000), "x"))).await;
     assert_eq!(tool_error(&text), (true, "invalid_argument".into()));
 
     // Deeply nested JSON in an argument and as the whole body.
@@ -121,10 +93,7 @@ async fn hostile_input_is_refused_and_changes_nothing() {
     args["in_reply_to"] = json!("placeholder");
     let body = call("send_message", args).replace("\"placeholder\"", &deep);
     let (status, text) = post(&s.url, body).await;
-    assert!(
-        status >= 400 || text.contains("\"error\""),
-        "{status} {text}"
-    );
+    assert!(status >= 400 || text.contains("\"error\""), "{status} {text}");
     let (status, text) = post(&s.url, deep.clone()).await;
     assert!(status >= 400 || text.contains("\"error\""), "{status}");
 
@@ -144,10 +113,7 @@ async fn hostile_input_is_refused_and_changes_nothing() {
     let at = broken.windows(5).position(|w| w == b"\"sig\"").unwrap() + 8;
     broken[at] = 0xff;
     let (status, text) = post(&s.url, broken).await;
-    assert!(
-        status >= 400 || text.contains("\"error\""),
-        "{status} {text}"
-    );
+    assert!(status >= 400 || text.contains("\"error\""), "{status} {text}");
 
     // Every refusal above left the server up and bob's queue unchanged.
     let health: Value = reqwest::get(format!("{}/health", s.base))

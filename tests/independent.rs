@@ -51,30 +51,18 @@ fn independent_implementation_accepts_the_v1_vectors() {
 
 #[test]
 fn independent_implementation_refuses_a_tampered_vector() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/vectors/mcpmsg-v1.json"
-    ))
-    .unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/mcpmsg-v1.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["sealed"]["args"]["sender_id"] = "mallory".into();
     let path = std::env::temp_dir().join(format!("mcpmsg-tampered-{}.json", std::process::id()));
     std::fs::write(&path, v.to_string()).unwrap();
     let out = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/independent/check_v1.py"
-        ))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/independent/check_v1.py"))
         .arg("vectors")
         .arg(&path)
         .output()
         .unwrap();
     std::fs::remove_file(&path).unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED: signature does not verify"));
 }

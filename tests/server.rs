@@ -38,14 +38,8 @@ async fn every_tool_works_for_a_session_era_client() {
     );
     register(&c, &[&bob]).await;
 
-    let sent = c
-        .call("send_message", alice.send("bob", "hello **bob**"))
-        .await;
-    assert!(
-        sent.text.starts_with("Sent to `bob`: message id `"),
-        "{}",
-        sent.text
-    );
+    let sent = c.call("send_message", alice.send("bob", "hello **bob**")).await;
+    assert!(sent.text.starts_with("Sent to `bob`: message id `"), "{}", sent.text);
     let sent = sent.ok();
     let id = sent["message_id"].as_str().unwrap().to_owned();
     assert_eq!(sent["duplicate"], false);
@@ -55,8 +49,7 @@ async fn every_tool_works_for_a_session_era_client() {
 
     let got = c.call("get_messages", bob.get(None, None, None)).await;
     assert!(
-        got.text
-            .starts_with("**1 message**\n\n### From `alice` · just now"),
+        got.text.starts_with("**1 message**\n\n### From `alice` · just now"),
         "{}",
         got.text
     );
@@ -83,10 +76,7 @@ async fn every_tool_works_for_a_session_era_client() {
     assert_eq!(keys, want);
     assert!(m.as_object().unwrap().values().all(Value::is_string));
     assert_eq!(m["message_id"], id.as_str());
-    assert_eq!(
-        m["in_reply_to"], "",
-        "absent in_reply_to is delivered as signed: empty"
-    );
+    assert_eq!(m["in_reply_to"], "", "absent in_reply_to is delivered as signed: empty");
     // The recipient can verify the signature from the delivered object alone.
     let delivered: mcpmsg::protocol::SendMessage = serde_json::from_value(json!({
         "sender_id": m["sender_id"], "recipient_id": m["recipient_id"], "message": m["message"], "content_type": m["content_type"],
@@ -101,36 +91,23 @@ async fn every_tool_works_for_a_session_era_client() {
     );
 
     // Manual ack: leased, then acknowledged.
-    c.call("send_message", alice.send("bob", "lease me"))
-        .await
-        .ok();
+    c.call("send_message", alice.send("bob", "lease me")).await.ok();
     let got = c
-        .call(
-            "get_messages",
-            bob.get(Some("10"), Some("0"), Some("manual")),
-        )
+        .call("get_messages", bob.get(Some("10"), Some("0"), Some("manual")))
         .await
         .ok();
     let leased = ids(&got);
     assert_eq!(leased.len(), 1);
     assert_eq!(
-        c.call("get_messages", bob.get(None, None, Some("manual")))
-            .await
-            .ok()["messages"],
+        c.call("get_messages", bob.get(None, None, Some("manual"))).await.ok()["messages"],
         json!([]),
         "leased ones are not handed out twice"
     );
     let fake = "AAAAAAAAAAAAAAAAAAAAAA";
-    let acked = c
-        .call("ack_messages", bob.ack(&[&leased[0], fake]))
-        .await
-        .ok();
+    let acked = c.call("ack_messages", bob.ack(&[&leased[0], fake])).await.ok();
     assert_eq!(acked, json!({"acked": [leased[0]], "unknown": [fake]}));
 
-    let keys = c
-        .call("get_client_keys", json!({"client_id": "alice"}))
-        .await
-        .ok();
+    let keys = c.call("get_client_keys", json!({"client_id": "alice"})).await.ok();
     assert_eq!(keys["kel"], serde_json::to_value(&alice.events).unwrap());
     assert_eq!(keys["revoked"], false);
     assert_eq!(keys["accepted_at"].as_array().unwrap().len(), 1);
@@ -143,27 +120,19 @@ async fn every_tool_works_for_a_session_era_client() {
     assert_eq!(clients[0]["signing_kid"], alice.key().public().kid());
 
     let who = c.call("get_my_identity", json!({})).await;
-    assert!(
-        who.text.contains("`my_id` in `mcp_recipients.json`"),
-        "{}",
-        who.text
-    );
+    assert!(who.text.contains("`my_id` in `mcp_recipients.json`"), "{}", who.text);
 
     let rot = alice.rotate();
     let r = c.call("rotate_key", json!({"event": rot})).await.ok();
     assert_eq!(r["kel_seq"], "1");
     assert_eq!(r["kel_head"], alice.events[1].hash().unwrap());
-    c.call("send_message", alice.send("bob", "after rotation"))
-        .await
-        .ok();
+    c.call("send_message", alice.send("bob", "after rotation")).await.ok();
 
     let rev = alice.revoke();
     let r = c.call("revoke_key", json!({"event": rev})).await.ok();
     assert_eq!(r["kel_seq"], "2");
     assert_eq!(
-        c.call("get_client_keys", json!({"client_id": "alice"}))
-            .await
-            .ok()["revoked"],
+        c.call("get_client_keys", json!({"client_id": "alice"})).await.ok()["revoked"],
         true
     );
     s.stop().await;
@@ -175,22 +144,14 @@ async fn sessionless_2026_clients_work_too() {
     let c = s.client_2026().await;
     let (alice, bob) = (Ident::new("alice"), Ident::new("bob"));
     register(&c, &[&alice, &bob]).await;
-    let id = c
-        .call("send_message", alice.send("bob", "hi from 2026"))
-        .await
-        .ok()["message_id"]
-        .clone();
+    let id = c.call("send_message", alice.send("bob", "hi from 2026")).await.ok()["message_id"].clone();
     let got = c.call("get_messages", bob.get(None, None, None)).await.ok();
     assert_eq!(got["messages"][0]["message_id"], id);
     // And a session-era client sees the same store.
     let old = s.client().await;
-    old.call("send_message", bob.send("alice", "hi from 2025"))
-        .await
-        .ok();
+    old.call("send_message", bob.send("alice", "hi from 2025")).await.ok();
     assert_eq!(
-        c.call("get_messages", alice.get(None, None, None))
-            .await
-            .ok()["messages"][0]["message"],
+        c.call("get_messages", alice.get(None, None, None)).await.ok()["messages"][0]["message"],
         "hi from 2025"
     );
     s.stop().await;
@@ -242,22 +203,11 @@ async fn sends_are_idempotent_and_replays_refused() {
 
 #[tokio::test]
 async fn every_refusal_has_its_code_and_leaves_queues_intact() {
-    let s = TestServer::start(&[
-        "--max-message-bytes",
-        "100",
-        "--max-queue",
-        "3",
-        "--no-list-clients",
-    ])
-    .await;
+    let s = TestServer::start(&["--max-message-bytes", "100", "--max-queue", "3", "--no-list-clients"]).await;
     let c = s.client().await;
     let (mut alice, bob, carol) = (Ident::new("alice"), Ident::new("bob"), Ident::new("carol"));
     register(&c, &[&alice, &bob]).await;
-    let queued = c
-        .call("send_message", alice.send("bob", "keep me"))
-        .await
-        .ok()["message_id"]
-        .clone();
+    let queued = c.call("send_message", alice.send("bob", "keep me")).await.ok()["message_id"].clone();
 
     // invalid_argument: wrong type, unknown argument, missing, bad form.
     let mut a = alice.send("bob", "x");
@@ -336,13 +286,9 @@ async fn every_refusal_has_its_code_and_leaves_queues_intact() {
     c.call("send_message", alice.send("bob", &"x".repeat(101)))
         .await
         .refused("too_large");
-    c.call("send_message", alice.send("bob", &"x".repeat(100)))
-        .await
-        .ok();
+    c.call("send_message", alice.send("bob", &"x".repeat(100))).await.ok();
     // queue_full: bob holds 2, a third fits, a fourth does not.
-    c.call("send_message", alice.send("bob", "third"))
-        .await
-        .ok();
+    c.call("send_message", alice.send("bob", "third")).await.ok();
     c.call("send_message", alice.send("bob", "fourth"))
         .await
         .refused("queue_full");
@@ -359,31 +305,21 @@ async fn every_refusal_has_its_code_and_leaves_queues_intact() {
         .refused("already_registered");
     // key_superseded: the old key after a rotation.
     let old_key_args = alice.send("bob", "old key");
-    c.call("rotate_key", json!({"event": alice.rotate()}))
-        .await
-        .ok();
-    c.call("send_message", old_key_args)
-        .await
-        .refused("key_superseded");
+    c.call("rotate_key", json!({"event": alice.rotate()})).await.ok();
+    c.call("send_message", old_key_args).await.refused("key_superseded");
     // kel_conflict: a stale rotation (wrong seq) and a fork at check-in.
     let mut forked = Ident::new("dave");
     register(&c, &[&forked]).await;
     let rot = forked.rotate();
-    c.call("rotate_key", json!({"event": rot.clone()}))
-        .await
-        .ok();
+    c.call("rotate_key", json!({"event": rot.clone()})).await.ok();
     c.call("rotate_key", json!({"event": rot}))
         .await
         .refused("kel_conflict");
     let mut short = forked.checkin(true);
     short["kel"] = json!([forked.events[0]]);
-    c.call("checkin_client", short)
-        .await
-        .refused("kel_conflict");
+    c.call("checkin_client", short).await.refused("kel_conflict");
     // revoked: after revocation, and a log ending in one cannot register.
-    c.call("revoke_key", json!({"event": alice.revoke()}))
-        .await
-        .ok();
+    c.call("revoke_key", json!({"event": alice.revoke()})).await.ok();
     c.call("send_message", alice.send("bob", "ghost"))
         .await
         .refused("revoked");
@@ -395,9 +331,7 @@ async fn every_refusal_has_its_code_and_leaves_queues_intact() {
         .refused("revoked");
     let mut erin = Ident::new("erin");
     erin.revoke();
-    c.call("checkin_client", erin.checkin(true))
-        .await
-        .refused("revoked");
+    c.call("checkin_client", erin.checkin(true)).await.refused("revoked");
 
     // Everything refused left bob's queue as it was: the 3 accepted sends.
     let got = c.call("get_messages", bob.get(None, None, None)).await.ok();
@@ -438,10 +372,7 @@ async fn closed_enrollment_and_rate_limits() {
 
     // rate_limited: one parked waiter at most.
     let c2 = s.client().await;
-    let first = tokio::spawn(async move {
-        c2.call("get_messages", alice.get(None, Some("2"), None))
-            .await
-    });
+    let first = tokio::spawn(async move { c2.call("get_messages", alice.get(None, Some("2"), None)).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     c.call("get_messages", bob.get(None, Some("1"), None))
         .await
@@ -462,22 +393,14 @@ async fn send_and_wait_is_woken_by_the_reply_and_times_out_plainly() {
     let c2 = s.client().await;
     let waiter = tokio::spawn(async move { c2.call("send_message_and_wait", args).await });
     let got = loop {
-        let got = c
-            .call("get_messages", bob.get(None, Some("5"), None))
-            .await
-            .ok();
+        let got = c.call("get_messages", bob.get(None, Some("5"), None)).await.ok();
         if !ids(&got).is_empty() {
             break got;
         }
     };
-    let qid = got["messages"][0]["message_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let qid = got["messages"][0]["message_id"].as_str().unwrap().to_owned();
     let started = Instant::now();
-    c.call("send_message", bob.reply("alice", "answer!", &qid))
-        .await
-        .ok();
+    c.call("send_message", bob.reply("alice", "answer!", &qid)).await.ok();
     let r = waiter.await.unwrap().ok();
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -491,19 +414,13 @@ async fn send_and_wait_is_woken_by_the_reply_and_times_out_plainly() {
     let mut args = alice.send("bob", "anyone?");
     args["timeout_s"] = json!(1);
     let r = c.call("send_message_and_wait", args).await;
-    assert!(
-        r.text.contains("no reply arrived before the timeout"),
-        "{}",
-        r.text
-    );
+    assert!(r.text.contains("no reply arrived before the timeout"), "{}", r.text);
     let r = r.ok();
     assert_eq!(r["timed_out"], true);
     assert_eq!(r["reply"], Value::Null);
     let mut args = alice.send("bob", "too long");
     args["timeout_s"] = json!(51);
-    c.call("send_message_and_wait", args)
-        .await
-        .refused("invalid_argument");
+    c.call("send_message_and_wait", args).await.refused("invalid_argument");
     s.stop().await;
 }
 
@@ -518,19 +435,14 @@ async fn send_and_wait_prefers_the_reply_to_its_message() {
     // queued before the question is sent, behind an unrelated message.
     let send: mcpmsg::protocol::SendMessage = serde_json::from_value(args.clone()).unwrap();
     let qid = send.message_id().unwrap();
-    c.call("send_message", bob.send("alice", "unrelated"))
-        .await
-        .ok();
+    c.call("send_message", bob.send("alice", "unrelated")).await.ok();
     c.call("send_message", bob.reply("alice", "the answer", &qid))
         .await
         .ok();
     args["timeout_s"] = json!(0);
     let r = c.call("send_message_and_wait", args).await.ok();
     assert_eq!(r["reply"]["message"], "the answer");
-    let left = c
-        .call("get_messages", alice.get(None, None, None))
-        .await
-        .ok();
+    let left = c.call("get_messages", alice.get(None, None, None)).await.ok();
     assert_eq!(left["messages"].as_array().unwrap().len(), 1);
     assert_eq!(
         left["messages"][0]["message"], "unrelated",
@@ -561,10 +473,7 @@ async fn two_hundred_waiters_are_each_woken_by_their_own_message() {
             tokio::spawn(async move {
                 (
                     w.id.clone(),
-                    client
-                        .call("get_messages", w.get(None, Some("30"), None))
-                        .await
-                        .ok(),
+                    client.call("get_messages", w.get(None, Some("30"), None)).await.ok(),
                 )
             })
         })
@@ -572,9 +481,7 @@ async fn two_hundred_waiters_are_each_woken_by_their_own_message() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
     for n in &names {
-        c.call("send_message", sender.send(n, &format!("for {n}")))
-            .await
-            .ok();
+        c.call("send_message", sender.send(n, &format!("for {n}"))).await.ok();
     }
     for t in tasks {
         let (id, got) = t.await.unwrap();
@@ -595,16 +502,9 @@ async fn leases_come_back_and_messages_expire() {
     let c = s.client().await;
     let (alice, bob) = (Ident::new("alice"), Ident::new("bob"));
     register(&c, &[&alice, &bob]).await;
-    let id = c
-        .call("send_message", alice.send("bob", "lease"))
-        .await
-        .ok()["message_id"]
-        .clone();
+    let id = c.call("send_message", alice.send("bob", "lease")).await.ok()["message_id"].clone();
     assert_eq!(
-        ids(&c
-            .call("get_messages", bob.get(None, None, Some("manual")))
-            .await
-            .ok()),
+        ids(&c.call("get_messages", bob.get(None, None, Some("manual"))).await.ok()),
         [id.as_str().unwrap()]
     );
     // A waiting reader gets it back when the lease ends (no new send).
@@ -614,20 +514,14 @@ async fn leases_come_back_and_messages_expire() {
         .await
         .ok();
     assert_eq!(ids(&again), [id.as_str().unwrap()]);
-    assert!(
-        started.elapsed() >= Duration::from_millis(500)
-            && started.elapsed() < Duration::from_secs(3)
-    );
+    assert!(started.elapsed() >= Duration::from_millis(500) && started.elapsed() < Duration::from_secs(3));
     // Not acknowledged: it expires with its lifetime.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(
         c.call("get_messages", bob.get(None, None, None)).await.ok()["messages"],
         json!([])
     );
-    let r = c
-        .call("ack_messages", bob.ack(&[id.as_str().unwrap()]))
-        .await
-        .ok();
+    let r = c.call("ack_messages", bob.ack(&[id.as_str().unwrap()])).await.ok();
     assert_eq!(r["unknown"], json!([id]));
     s.stop().await;
 }
@@ -638,12 +532,9 @@ async fn sealed_messages_are_relayed_as_ciphertext() {
     let c = s.client().await;
     let (alice, bob) = (Ident::new("alice"), Ident::new("bob"));
     register(&c, &[&alice, &bob]).await;
-    c.call(
-        "send_message",
-        alice.sealed("bob", &bob.sealing_key(), "the secret"),
-    )
-    .await
-    .ok();
+    c.call("send_message", alice.sealed("bob", &bob.sealing_key(), "the secret"))
+        .await
+        .ok();
     let got = c.call("get_messages", bob.get(None, None, None)).await;
     assert!(!got.text.contains("the secret"));
     let m = got.json["messages"][0].clone();
@@ -665,10 +556,7 @@ async fn shutdown_ends_parked_waits_cleanly() {
     let c = s.client().await;
     let bob = Ident::new("bob");
     register(&c, &[&bob]).await;
-    let waiter = tokio::spawn(async move {
-        c.call("get_messages", bob.get(None, Some("40"), None))
-            .await
-    });
+    let waiter = tokio::spawn(async move { c.call("get_messages", bob.get(None, Some("40"), None)).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
     s.stop().await;

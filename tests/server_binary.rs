@@ -34,8 +34,7 @@ fn bad_values_exit_2_naming_the_flag_before_binding() {
         .starts_with("mcpmsg-server: error: --store: \"cassandra\" is not a store"));
     assert!(refused(&["--host", "0.0.0.0"], &[])
         .starts_with("mcpmsg-server: error: --allowed-host: binding 0.0.0.0 (not loopback) needs"));
-    assert!(refused(&["--keys", "/nonexistent/keys"], &[])
-        .starts_with("mcpmsg-server: error: --keys: "));
+    assert!(refused(&["--keys", "/nonexistent/keys"], &[]).starts_with("mcpmsg-server: error: --keys: "));
     assert_eq!(
         refused(&[], &[("MCP_SERVER_PORT", "99999")]),
         "mcpmsg-server: error: MCP_SERVER_PORT: \"99999\" is not a port number (0-65535)\n"
@@ -64,16 +63,12 @@ fn serves_on_the_seed_port_variable_and_stops_on_sigterm() {
     let health = loop {
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
             use std::io::{Read, Write};
-            s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-                .unwrap();
+            s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
             let mut body = String::new();
             s.read_to_string(&mut body).unwrap();
             break body;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "server did not start"
-        );
+        assert!(started.elapsed() < Duration::from_secs(10), "server did not start");
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(health.contains("\"status\":\"ok\""), "{health}");

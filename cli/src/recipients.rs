@@ -53,15 +53,8 @@ pub fn run(ctx: &Ctx, cmd: RecipientsCommand) -> Result<()> {
     }
 }
 
-fn add(
-    ctx: &Ctx,
-    rid: &str,
-    kel_path: &Path,
-    name: Option<String>,
-    description: Option<String>,
-) -> Result<()> {
-    check_client_id("ID", rid)
-        .map_err(|e| hinted(e.to_string(), "give the recipient's client_id"))?;
+fn add(ctx: &Ctx, rid: &str, kel_path: &Path, name: Option<String>, description: Option<String>) -> Result<()> {
+    check_client_id("ID", rid).map_err(|e| hinted(e.to_string(), "give the recipient's client_id"))?;
     let mut id = Identity::load(&ctx.config)?;
     let events = read_kel(kel_path)?;
     let pinned = id.config.recipients.get(rid);
@@ -69,10 +62,7 @@ fn add(
         Some(p) => {
             let seq = p.kel_seq.parse().map_err(|_| {
                 hinted(
-                    format!(
-                        "recipient {rid}: pinned kel_seq {:?} is not a number",
-                        p.kel_seq
-                    ),
+                    format!("recipient {rid}: pinned kel_seq {:?} is not a number", p.kel_seq),
                     "fix or remove the entry in the config",
                 )
             })?;
@@ -132,7 +122,10 @@ fn list(ctx: &Ctx, json: bool) -> Result<()> {
     }
     let mut text = String::new();
     for (rid, r) in &id.config.recipients {
-        text.push_str(&format!("{rid}\n  name:        {}\n  description: {}\n  fingerprint: {}\n  log:         seq {}, head {}\n", r.name, r.description, r.fingerprint, r.kel_seq, r.kel_head));
+        text.push_str(&format!(
+            "{rid}\n  name:        {}\n  description: {}\n  fingerprint: {}\n  log:         seq {}, head {}\n",
+            r.name, r.description, r.fingerprint, r.kel_seq, r.kel_head
+        ));
     }
     out(&text)?;
     Ok(())

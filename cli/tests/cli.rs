@@ -62,10 +62,7 @@ impl Home {
     }
 
     fn kel(&self, id: &str) -> Vec<Event> {
-        serde_json::from_str(
-            &std::fs::read_to_string(self.path(&format!("{id}.kel.json"))).unwrap(),
-        )
-        .unwrap()
+        serde_json::from_str(&std::fs::read_to_string(self.path(&format!("{id}.kel.json"))).unwrap()).unwrap()
     }
 
     fn read(&self, p: &str) -> String {
@@ -76,9 +73,7 @@ impl Home {
     fn secrets(&self, p: &str) -> Vec<String> {
         self.read(p)
             .lines()
-            .filter(|l| {
-                !l.starts_with('#') && !l.starts_with("mcpmsg-keys") && !l.starts_with("client_id")
-            })
+            .filter(|l| !l.starts_with('#') && !l.starts_with("mcpmsg-keys") && !l.starts_with("client_id"))
             .filter_map(|l| l.split(' ').nth(1))
             .map(str::to_owned)
             .collect()
@@ -97,10 +92,7 @@ fn mode(p: &Path) -> u32 {
 }
 
 fn independent_kel_check(path: &Path) -> String {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/independent/check_v1.py"
-    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/independent/check_v1.py");
     let out = Command::new("python3")
         .arg(script)
         .arg("kel")
@@ -125,9 +117,7 @@ fn init_rotate_twice_revoke_makes_a_log_others_accept() {
     assert_eq!(mode(&h.path("alice-laptop.kel.json")), 0o644);
     assert_eq!(mode(&h.path("mcp_recipients.json")), 0o644);
     let key_file = h.read("alice-laptop.key");
-    assert!(
-        key_file.starts_with("# mcpmsg: the secret keys of alice-laptop. KEEP THIS FILE SECRET.\n")
-    );
+    assert!(key_file.starts_with("# mcpmsg: the secret keys of alice-laptop. KEEP THIS FILE SECRET.\n"));
     let mut secrets = h.secrets("alice-laptop.key");
     assert_eq!(secrets.len(), 3, "signing, sealing, next");
 
@@ -154,11 +144,7 @@ fn init_rotate_twice_revoke_makes_a_log_others_accept() {
         2,
         "old sealing secrets kept"
     );
-    assert_eq!(
-        mode(&h.path("alice-laptop.key")),
-        0o600,
-        "mode kept across rewrites"
-    );
+    assert_eq!(mode(&h.path("alice-laptop.key")), 0o600, "mode kept across rewrites");
 
     let who: serde_json::Value = serde_json::from_str(&h.ok(&["whoami", "--json"])).unwrap();
     assert_eq!(who["kel_seq"], "2");
@@ -169,7 +155,10 @@ fn init_rotate_twice_revoke_makes_a_log_others_accept() {
     );
 
     let out = h.ok(&["revoke", "--reason", "retired"]);
-    assert_eq!(out, "revoked alice-laptop at seq 3 (retired), signed by the current key. This cannot be undone.\n");
+    assert_eq!(
+        out,
+        "revoked alice-laptop at seq 3 (retired), signed by the current key. This cannot be undone.\n"
+    );
 
     let events = h.kel("alice-laptop");
     assert_eq!(
@@ -185,10 +174,7 @@ fn init_rotate_twice_revoke_makes_a_log_others_accept() {
     );
 
     let err = h.fails(&["rotate"], 2);
-    assert!(
-        err.contains("alice-laptop was revoked at seq 3 (retired)"),
-        "{err}"
-    );
+    assert!(err.contains("alice-laptop was revoked at seq 3 (retired)"), "{err}");
     h.assert_no_secret_printed(&secrets);
 }
 
@@ -221,15 +207,8 @@ fn usage_errors_exit_2_and_name_the_field() {
     let err = h.fails(&["init", "--id=-bad"], 2);
     assert_eq!(err, "mcpmsg: error: --id: 1 to 64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit\nhint: for example --id alice-laptop\n");
     let err = h.fails(&["whoami"], 2);
-    assert!(
-        err.contains("hint: run `mcpmsg init --id ID` first"),
-        "{err}"
-    );
-    assert_eq!(
-        h.run(&["revoke"]).status.code(),
-        Some(2),
-        "clap usage error"
-    );
+    assert!(err.contains("hint: run `mcpmsg init --id ID` first"), "{err}");
+    assert_eq!(h.run(&["revoke"]).status.code(), Some(2), "clap usage error");
     assert!(h
         .fails(&["init", "--id", "a", "--server", "localhost:8123"], 2)
         .contains("is not an http(s) URL"));
@@ -251,12 +230,12 @@ fn passphrase_protected_key_files() {
 
     // No terminal, no passphrase file: a clear refusal, not a hang.
     let err = h.fails(&["rotate"], 2);
-    assert!(err.contains("needs a passphrase and there is no terminal to ask on\nhint: pass --passphrase-file FILE"), "{err}");
-    let err = h.fails(&["--passphrase-file", "wrong", "rotate"], 2);
     assert!(
-        err.contains("the passphrase does not unlock the key file"),
+        err.contains("needs a passphrase and there is no terminal to ask on\nhint: pass --passphrase-file FILE"),
         "{err}"
     );
+    let err = h.fails(&["--passphrase-file", "wrong", "rotate"], 2);
+    assert!(err.contains("the passphrase does not unlock the key file"), "{err}");
     h.ok(&["--passphrase-file", "pass", "rotate"]);
     assert!(
         h.read("alice.key").contains("v1-encrypted"),
@@ -269,17 +248,8 @@ fn passphrase_protected_key_files() {
 #[test]
 fn next_key_in_a_separate_file_rotates_and_revokes() {
     let h = Home::new();
-    h.ok(&[
-        "init",
-        "--id",
-        "alice",
-        "--next-key-file",
-        "offline/alice.next",
-    ]);
-    assert!(
-        !h.read("alice.key").contains("next_signing"),
-        "next key kept apart"
-    );
+    h.ok(&["init", "--id", "alice", "--next-key-file", "offline/alice.next"]);
+    assert!(!h.read("alice.key").contains("next_signing"), "next key kept apart");
     assert!(h.read("offline/alice.next").contains("next_signing: "));
     assert_eq!(mode(&h.path("offline/alice.next")), 0o600);
     assert_eq!(mode(&h.path("offline")), 0o700);
@@ -295,10 +265,7 @@ fn next_key_in_a_separate_file_rotates_and_revokes() {
     // Without the next-key file (media unplugged), rotation says what to do.
     std::fs::rename(h.path("offline"), h.path("usb")).unwrap();
     let err = h.fails(&["rotate"], 2);
-    assert!(
-        err.contains("hint: mount it, or pass --next-key-file FILE"),
-        "{err}"
-    );
+    assert!(err.contains("hint: mount it, or pass --next-key-file FILE"), "{err}");
     let out = h.ok(&[
         "revoke",
         "--reason",
@@ -363,19 +330,12 @@ fn recipients_are_pinned_and_forks_and_rollbacks_refused() {
     bob.ok(&["rotate"]);
     let v1 = bob_v0.to_str().unwrap();
     alice.ok(&["recipients", "add", "bob", "--kel", v1]);
-    let list: serde_json::Value =
-        serde_json::from_str(&alice.ok(&["recipients", "list", "--json"])).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&alice.ok(&["recipients", "list", "--json"])).unwrap();
     assert_eq!(list["bob"]["kel_seq"], "1");
-    assert_eq!(
-        list["bob"]["name"], "Bob's Cursor",
-        "kept when not given again"
-    );
+    assert_eq!(list["bob"]["name"], "Bob's Cursor", "kept when not given again");
     assert_eq!(list["bob"]["fingerprint"], fp.as_str());
     let state = verify_log(&bob.kel("bob")).unwrap();
-    assert_eq!(
-        list["bob"]["signing_key"],
-        state.current().signing_key.as_str()
-    );
+    assert_eq!(list["bob"]["signing_key"], state.current().signing_key.as_str());
     assert_eq!(list["bob"]["kel_head"], state.head());
 
     let err = alice.fails(&["recipients", "add", "bob", "--kel", v0], 1);
@@ -387,17 +347,10 @@ fn recipients_are_pinned_and_forks_and_rollbacks_refused() {
     bob.ok(&["init", "--id", "bob", "--force"]);
     bob.ok(&["rotate"]);
     let err = alice.fails(&["recipients", "add", "bob", "--kel", v1], 1);
-    assert!(
-        err.contains("the log forks from the known one at seq 1"),
-        "{err}"
-    );
+    assert!(err.contains("the log forks from the known one at seq 1"), "{err}");
     let err = alice.fails(&["recipients", "add", "carol", "--kel", v1], 1);
-    assert!(
-        err.contains("the log is for \"bob\", not \"carol\""),
-        "{err}"
-    );
-    let list: serde_json::Value =
-        serde_json::from_str(&alice.ok(&["recipients", "list", "--json"])).unwrap();
+    assert!(err.contains("the log is for \"bob\", not \"carol\""), "{err}");
+    let list: serde_json::Value = serde_json::from_str(&alice.ok(&["recipients", "list", "--json"])).unwrap();
     assert_eq!(list["bob"]["kel_seq"], "1", "refusals change nothing");
 }
 
@@ -408,15 +361,10 @@ fn verify_kel_exit_codes() {
     h.ok(&["rotate"]);
     let out = h.ok(&["verify-kel", "alice.kel.json"]);
     assert!(out.contains("log:           seq 1, head "), "{out}");
-    let tampered = h
-        .read("alice.kel.json")
-        .replacen("\"seq\": \"1\"", "\"seq\": \"2\"", 1);
+    let tampered = h.read("alice.kel.json").replacen("\"seq\": \"1\"", "\"seq\": \"2\"", 1);
     std::fs::write(h.path("bad.json"), tampered).unwrap();
     let err = h.fails(&["verify-kel", "bad.json"], 1);
-    assert_eq!(
-        err,
-        "mcpmsg: error: bad.json: event 1: seq: expected 1, found \"2\"\n"
-    );
+    assert_eq!(err, "mcpmsg: error: bad.json: event 1: seq: expected 1, found \"2\"\n");
     h.fails(&["verify-kel", "missing.json"], 1);
     std::fs::write(h.path("junk.json"), "{").unwrap();
     h.fails(&["verify-kel", "junk.json"], 1);

@@ -59,8 +59,7 @@ async fn serve(config: mcpmsg::config::ServerConfig) -> anyhow::Result<()> {
         let shutdown = shutdown.clone();
         async move {
             let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("a SIGTERM handler");
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}

@@ -69,13 +69,23 @@ impl Broker {
         }
         let current = &state.current().signing_key;
         if current.kid() != req.key_id {
-            return Err(match state.history().iter().find(|k| k.signing_key.kid() == req.key_id) {
-                Some(_) => Refusal::new(
-                    ErrorCode::KeySuperseded,
-                    format!("key_id {} of {} was replaced by a rotation; sign with the current key (kid {})", req.key_id, req.client_id, current.kid()),
-                ),
-                None => Refusal::new(ErrorCode::BadSignature, format!("key_id {} is not a key of {}", req.key_id, req.client_id)),
-            });
+            return Err(
+                match state.history().iter().find(|k| k.signing_key.kid() == req.key_id) {
+                    Some(_) => Refusal::new(
+                        ErrorCode::KeySuperseded,
+                        format!(
+                            "key_id {} of {} was replaced by a rotation; sign with the current key (kid {})",
+                            req.key_id,
+                            req.client_id,
+                            current.kid()
+                        ),
+                    ),
+                    None => Refusal::new(
+                        ErrorCode::BadSignature,
+                        format!("key_id {} is not a key of {}", req.key_id, req.client_id),
+                    ),
+                },
+            );
         }
         // 2. The time.
         let skew = ms(self.config.max_skew);
@@ -105,10 +115,7 @@ impl Broker {
         current.verify(input, &sig).map_err(|_| {
             Refusal::new(
                 ErrorCode::BadSignature,
-                format!(
-                    "signature does not verify for key {} of {}",
-                    req.key_id, req.client_id
-                ),
+                format!("signature does not verify for key {} of {}", req.key_id, req.client_id),
             )
         })?;
         Ok(nonce)

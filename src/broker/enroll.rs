@@ -54,10 +54,7 @@ pub fn parse(path: &Path, text: &str) -> Result<HashMap<String, String>, Enrollm
         }
         let mut parts = line.split_whitespace();
         let (Some(id), Some(key), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(err(
-                i + 1,
-                "expected '<client_id> ed25519:<key> [# comment]'".into(),
-            ));
+            return Err(err(i + 1, "expected '<client_id> ed25519:<key> [# comment]'".into()));
         };
         check_client_id("client_id", id).map_err(|e| err(i + 1, e.to_string()))?;
         SigningPublicKey::parse(key).map_err(|e| err(i + 1, format!("key of {id}: {e}")))?;

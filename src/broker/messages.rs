@@ -7,9 +7,7 @@ use tokio::time::Instant;
 
 use crate::crypto::b64;
 use crate::crypto::seal::{ENC_LEN, TAG_LEN};
-use crate::protocol::{
-    check_client_id, check_message_id, now_ms, parse_decimal, sign_input, ErrorCode, SendMessage,
-};
+use crate::protocol::{check_client_id, check_message_id, now_ms, parse_decimal, sign_input, ErrorCode, SendMessage};
 use crate::store::{NonceRecord, SendOutcome, StoredMessage, TakeMode};
 
 use super::auth::{Nonce, Signed};
@@ -131,10 +129,7 @@ impl Broker {
             }),
             _ => Err(replay()),
         };
-        if let Nonce::Seen(record) = self
-            .authenticate(signed, &send.sign_input(), &state, now, true)
-            .await?
-        {
+        if let Nonce::Seen(record) = self.authenticate(signed, &send.sign_input(), &state, now, true).await? {
             return duplicate(record);
         }
         self.check_recipient(&send).await?;
@@ -155,11 +150,7 @@ impl Broker {
         let (received_at, expires_at) = (msg.received_at, msg.expires_at);
         let recipient = msg.recipient_id.clone();
         let nonce_until = now.saturating_add(2 * ms(self.config.max_skew));
-        match self
-            .store
-            .send(msg, nonce_until, self.config.max_queue, now)
-            .await?
-        {
+        match self.store.send(msg, nonce_until, self.config.max_queue, now).await? {
             SendOutcome::Queued => {
                 self.waiters.notify(&recipient);
                 Ok(SendResult {
@@ -187,7 +178,10 @@ impl Broker {
             }
             return Err(Refusal::new(
                 ErrorCode::UnknownRecipient,
-                format!("recipient_id {} never checked in; check the id (list_clients shows who is registered)", send.recipient_id),
+                format!(
+                    "recipient_id {} never checked in; check the id (list_clients shows who is registered)",
+                    send.recipient_id
+                ),
             ));
         };
         let state = self.state_of(&send.recipient_id, &record)?;
@@ -215,17 +209,11 @@ impl Broker {
     /// `send_message_and_wait`: sends, then waits up to `timeout_s` for the
     /// first message from the recipient in the sender's queue, preferring a
     /// reply to the sent message.
-    pub async fn send_and_wait(
-        &self,
-        send: SendMessage,
-        timeout_s: Option<u64>,
-    ) -> Result<WaitResult, Refusal> {
+    pub async fn send_and_wait(&self, send: SendMessage, timeout_s: Option<u64>) -> Result<WaitResult, Refusal> {
         let max = self.config.max_wait.as_secs();
         let timeout = timeout_s.unwrap_or(45.min(max));
         if timeout > max {
-            return Err(Refusal::invalid(format!(
-                "timeout_s: at most {max} seconds"
-            )));
+            return Err(Refusal::invalid(format!("timeout_s: at most {max} seconds")));
         }
         let (me, them) = (send.sender_id.clone(), send.recipient_id.clone());
         let sent = self.send(send).await?;
@@ -252,11 +240,7 @@ impl Broker {
             Some(s) => parse_decimal("max", s)
                 .ok()
                 .filter(|n| (1..=MAX_BATCH).contains(n))
-                .ok_or_else(|| {
-                    Refusal::invalid(format!(
-                        "max: a decimal string from \"1\" to \"{MAX_BATCH}\""
-                    ))
-                })?,
+                .ok_or_else(|| Refusal::invalid(format!("max: a decimal string from \"1\" to \"{MAX_BATCH}\"")))?,
         };
         let longest = self.config.max_wait.as_secs();
         let wait = match req.wait_s.as_deref() {
@@ -264,11 +248,7 @@ impl Broker {
             Some(s) => parse_decimal("wait_s", s)
                 .ok()
                 .filter(|n| *n <= longest)
-                .ok_or_else(|| {
-                    Refusal::invalid(format!(
-                        "wait_s: a decimal string from \"0\" to \"{longest}\""
-                    ))
-                })?,
+                .ok_or_else(|| Refusal::invalid(format!("wait_s: a decimal string from \"0\" to \"{longest}\"")))?,
         };
         let manual = match req.ack.as_deref() {
             None | Some("auto") => false,
@@ -296,8 +276,7 @@ impl Broker {
                 &req.nonce,
             ],
         );
-        self.authenticate(signed, &input, &state, now, false)
-            .await?;
+        self.authenticate(signed, &input, &state, now, false).await?;
         self.claim(signed, now).await?;
 
         let lease = ms(self.config.lease);
@@ -308,20 +287,14 @@ impl Broker {
             } else {
                 TakeMode::Remove
             };
-            let got = self
-                .store
-                .take(&req.client_id, max as usize, mode, now)
-                .await?;
+            let got = self.store.take(&req.client_id, max as usize, mode, now).await?;
             Ok((!got.is_empty()).then_some(got))
         };
         if wait == 0 {
             return Ok(take().await?.unwrap_or_default());
         }
         let deadline = Instant::now() + Duration::from_secs(wait);
-        Ok(self
-            .wait_for(&req.client_id, deadline, take)
-            .await?
-            .unwrap_or_default())
+        Ok(self.wait_for(&req.client_id, deadline, take).await?.unwrap_or_default())
     }
 
     /// `ack_messages`: removes leased (or any) messages from the caller's queue.
@@ -337,12 +310,12 @@ impl Broker {
         check_client_id("client_id", client_id)?;
         let ids: Vec<String> = message_ids.split(',').map(str::to_owned).collect();
         if ids.len() > MAX_BATCH as usize {
-            return Err(Refusal::invalid(format!(
-                "message_ids: at most {MAX_BATCH} ids"
-            )));
+            return Err(Refusal::invalid(format!("message_ids: at most {MAX_BATCH} ids")));
         }
         for id in &ids {
-            check_message_id("message_ids", id).map_err(|_| Refusal::invalid("message_ids: comma-separated message ids (base64url of 16 bytes each), no spaces"))?;
+            check_message_id("message_ids", id).map_err(|_| {
+                Refusal::invalid("message_ids: comma-separated message ids (base64url of 16 bytes each), no spaces")
+            })?;
         }
         let now = now_ms();
         let (_, state) = self.known("client_id", client_id).await?;
@@ -354,8 +327,7 @@ impl Broker {
             sig,
         };
         let input = sign_input("ack", &[client_id, message_ids, key_id, ts, nonce]);
-        self.authenticate(signed, &input, &state, now, false)
-            .await?;
+        self.authenticate(signed, &input, &state, now, false).await?;
         self.claim(signed, now).await?;
         let (acked, unknown) = self.store.ack(client_id, &ids, now).await?;
         Ok(AckResult { acked, unknown })
@@ -364,12 +336,7 @@ impl Broker {
     /// Runs `attempt` until it yields something, the deadline passes, or the
     /// server shuts down; sleeps between attempts until a message for
     /// `recipient` lands or a lease in its queue ends.
-    async fn wait_for<T, F, Fut>(
-        &self,
-        recipient: &str,
-        deadline: Instant,
-        attempt: F,
-    ) -> Result<Option<T>, Refusal>
+    async fn wait_for<T, F, Fut>(&self, recipient: &str, deadline: Instant, attempt: F) -> Result<Option<T>, Refusal>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Option<T>, Refusal>>,

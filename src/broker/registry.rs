@@ -6,7 +6,7 @@
 //! in a bounded cache keyed by client_id and checked against the log's head.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::crypto::kel::{self, Event, KelError, KelState};
 use crate::protocol::{check_client_id, now_ms, parse_ts, sign_input, ErrorCode};
@@ -115,13 +115,12 @@ impl KelCache {
 /// The refusal for a log that does not verify or extend.
 pub(super) fn kel_refusal(index: usize, e: KelError) -> Refusal {
     let code = match &e {
-        KelError::BadSeq { .. }
-        | KelError::BadPrev { .. }
-        | KelError::Fork { .. }
-        | KelError::Rollback { .. } => ErrorCode::KelConflict,
-        KelError::BadSignature { .. }
-        | KelError::NotCommitted { .. }
-        | KelError::UnauthorizedSigner { .. } => ErrorCode::BadSignature,
+        KelError::BadSeq { .. } | KelError::BadPrev { .. } | KelError::Fork { .. } | KelError::Rollback { .. } => {
+            ErrorCode::KelConflict
+        }
+        KelError::BadSignature { .. } | KelError::NotCommitted { .. } | KelError::UnauthorizedSigner { .. } => {
+            ErrorCode::BadSignature
+        }
         KelError::AfterRevocation { .. } => ErrorCode::Revoked,
         _ => ErrorCode::InvalidArgument,
     };
@@ -137,11 +136,7 @@ fn bounded(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
 
 impl Broker {
     /// The verified state of a stored log (from the cache when its head matches).
-    pub(super) fn state_of(
-        &self,
-        client_id: &str,
-        record: &IdentityRecord,
-    ) -> Result<KelState, Refusal> {
+    pub(super) fn state_of(&self, client_id: &str, record: &IdentityRecord) -> Result<KelState, Refusal> {
         let head = record.events.last().and_then(|e| e.hash().ok());
         let mut cache = self.kel_cache.map.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(state) = cache.get(client_id) {
@@ -166,13 +161,12 @@ impl Broker {
     }
 
     /// The stored identity and its verified state, or `unknown_client`.
-    pub(super) async fn known(
-        &self,
-        field: &str,
-        client_id: &str,
-    ) -> Result<(IdentityRecord, KelState), Refusal> {
+    pub(super) async fn known(&self, field: &str, client_id: &str) -> Result<(Arc<IdentityRecord>, KelState), Refusal> {
         let record = self.store.identity(client_id).await?.ok_or_else(|| {
-            Refusal::new(ErrorCode::UnknownClient, format!("{field} {client_id} is not registered; check in with `kel` (the full key event log) first"))
+            Refusal::new(
+                ErrorCode::UnknownClient,
+                format!("{field} {client_id} is not registered; check in with `kel` (the full key event log) first"),
+            )
         })?;
         let state = self.state_of(client_id, &record)?;
         Ok((record, state))
@@ -196,22 +190,38 @@ impl Broker {
             (None, None) => {
                 return Err(Refusal::new(
                     ErrorCode::UnknownClient,
-                    format!("client {} is not registered; include `kel`, its full key event log, to register", req.client_id),
+                    format!(
+                        "client {} is not registered; include `kel`, its full key event log, to register",
+                        req.client_id
+                    ),
                 ))
             }
-            (None, Some(events)) => (self.registration(&req.client_id, &events).await?, new_record(events, now), 0),
-            (Some(record), None) => (self.state_of(&req.client_id, &record)?, record.clone(), record.events.len()),
+            (None, Some(events)) => (
+                self.registration(&req.client_id, &events).await?,
+                new_record(events, now),
+                0,
+            ),
+            (Some(record), None) => (
+                self.state_of(&req.client_id, &record)?,
+                (*record).clone(),
+                record.events.len(),
+            ),
             (Some(record), Some(events)) => {
                 let state = self.state_of(&req.client_id, &record)?;
                 if events.first() != record.events.first() {
                     return Err(Refusal::new(
                         ErrorCode::AlreadyRegistered,
-                        format!("client_id {} is registered with another inception key; choose another client_id", req.client_id),
+                        format!(
+                            "client_id {} is registered with another inception key; choose another client_id",
+                            req.client_id
+                        ),
                     ));
                 }
-                let (extended, added) = state.extend(&record.events, &events).map_err(|e| kel_refusal(e.index, e.error))?;
+                let (extended, added) = state
+                    .extend(&record.events, &events)
+                    .map_err(|e| kel_refusal(e.index, e.error))?;
                 let expected = record.events.len();
-                let mut updated = record;
+                let mut updated = (*record).clone();
                 updated.accepted_at.extend(std::iter::repeat_n(now, added));
                 updated.events = events;
                 (extended, updated, expected)
@@ -235,21 +245,14 @@ impl Broker {
                 &req.nonce,
             ],
         );
-        if let Nonce::Seen(_) = self
-            .authenticate(signed, &input, &state, now, false)
-            .await?
-        {
+        if let Nonce::Seen(_) = self.authenticate(signed, &input, &state, now, false).await? {
             unreachable!("non-idempotent authentication never returns a seen nonce");
         }
         self.claim(signed, now).await?;
         record.name = req.name;
         record.capabilities = req.capabilities;
         record.last_checkin = now;
-        if !self
-            .store
-            .put_identity(&req.client_id, expected_len, &record)
-            .await?
-        {
+        if !self.store.put_identity(&req.client_id, expected_len, &record).await? {
             return Err(Refusal::new(
                 ErrorCode::KelConflict,
                 format!(
@@ -296,10 +299,7 @@ impl Broker {
         if self.store.identity_count().await? >= self.config.max_clients {
             return Err(Refusal::new(
                 ErrorCode::RateLimited,
-                format!(
-                    "the server holds its maximum of {} identities",
-                    self.config.max_clients
-                ),
+                format!("the server holds its maximum of {} identities", self.config.max_clients),
             ));
         }
         Ok(state)
@@ -307,16 +307,8 @@ impl Broker {
 
     /// `rotate_key` and `revoke_key`: appends one event, checked against the
     /// skew window.
-    pub async fn append_event(
-        &self,
-        event: Event,
-        expect_revocation: bool,
-    ) -> Result<KelUpdate, Refusal> {
-        let kind = if expect_revocation {
-            "revocation"
-        } else {
-            "rotation"
-        };
+    pub async fn append_event(&self, event: Event, expect_revocation: bool) -> Result<KelUpdate, Refusal> {
+        let kind = if expect_revocation { "revocation" } else { "rotation" };
         if event.kind() != kind {
             return Err(Refusal::invalid(format!(
                 "event: expected a {kind} event, found a {}",
@@ -326,14 +318,12 @@ impl Broker {
         let client_id = event.client_id().to_owned();
         check_client_id("event.client_id", &client_id)?;
         let now = now_ms();
-        let (mut record, state) = self.known("event.client_id", &client_id).await?;
+        let (stored, state) = self.known("event.client_id", &client_id).await?;
+        let mut record = (*stored).clone();
         if let Some((seq, reason)) = state.revoked() {
             return Err(Refusal::new(
                 ErrorCode::Revoked,
-                format!(
-                    "client {client_id} was revoked at seq {seq} ({})",
-                    reason.as_str()
-                ),
+                format!("client {client_id} was revoked at seq {seq} ({})", reason.as_str()),
             ));
         }
         let ts = parse_ts("event.ts", event.ts())?;
@@ -347,17 +337,11 @@ impl Broker {
                 ),
             ));
         }
-        let new = state
-            .apply(&event)
-            .map_err(|e| kel_refusal(record.events.len(), e))?;
+        let new = state.apply(&event).map_err(|e| kel_refusal(record.events.len(), e))?;
         let expected = record.events.len();
         record.events.push(event);
         record.accepted_at.push(now);
-        if !self
-            .store
-            .put_identity(&client_id, expected, &record)
-            .await?
-        {
+        if !self.store.put_identity(&client_id, expected, &record).await? {
             return Err(Refusal::new(
                 ErrorCode::KelConflict,
                 format!("the log of {client_id} changed meanwhile; fetch it and build on its head"),
@@ -377,8 +361,8 @@ impl Broker {
         let (record, state) = self.known("client_id", client_id).await?;
         Ok(ClientKeys {
             client_id: client_id.to_owned(),
-            kel: record.events,
-            accepted_at: record.accepted_at,
+            kel: record.events.clone(),
+            accepted_at: record.accepted_at.clone(),
             revoked: state.revoked().is_some(),
         })
     }
@@ -386,7 +370,10 @@ impl Broker {
     /// `list_clients`: who is registered.
     pub async fn list_clients(&self) -> Result<Vec<ClientInfo>, Refusal> {
         if !self.config.list_clients {
-            return Err(Refusal::new(ErrorCode::Unavailable, "list_clients is turned off on this server (--no-list-clients); ask the operator for client ids"));
+            return Err(Refusal::new(
+                ErrorCode::Unavailable,
+                "list_clients is turned off on this server (--no-list-clients); ask the operator for client ids",
+            ));
         }
         let mut out = Vec::new();
         for (client_id, record) in self.store.identities(1000).await? {
@@ -395,8 +382,8 @@ impl Broker {
                 signing_kid: state.current().signing_key.kid(),
                 revoked: state.revoked().is_some(),
                 client_id,
-                name: record.name,
-                capabilities: record.capabilities,
+                name: record.name.clone(),
+                capabilities: record.capabilities.clone(),
                 last_checkin: record.last_checkin,
             });
         }

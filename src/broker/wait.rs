@@ -64,12 +64,7 @@ impl Waiters {
     }
 
     pub(super) fn notify(&self, recipient: &str) {
-        if let Some(n) = self
-            .map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(recipient)
-        {
+        if let Some(n) = self.map.lock().unwrap_or_else(|p| p.into_inner()).get(recipient) {
             n.notify_waiters();
         }
     }
@@ -100,10 +95,7 @@ mod tests {
         let w = Waiters::new(2);
         let a = w.register("bob").unwrap();
         let b = w.register("bob").unwrap();
-        assert_eq!(
-            w.register("carol").err().map(|e| e.code),
-            Some(ErrorCode::RateLimited)
-        );
+        assert_eq!(w.register("carol").err().map(|e| e.code), Some(ErrorCode::RateLimited));
         drop(a);
         assert_eq!(w.len(), 1);
         drop(b);

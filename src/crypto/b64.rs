@@ -21,9 +21,7 @@ const STRICT: GeneralPurpose = GeneralPurpose::new(
 #[non_exhaustive]
 pub enum B64Error {
     /// A character outside `[A-Za-z0-9_-]`, padding, or non-canonical bits.
-    #[error(
-        "not unpadded base64url (RFC 4648 §5): only A-Z a-z 0-9 - _ are allowed, no '=' padding"
-    )]
+    #[error("not unpadded base64url (RFC 4648 §5): only A-Z a-z 0-9 - _ are allowed, no '=' padding")]
     Malformed,
     /// Decoded to the wrong number of bytes.
     #[error("decodes to {got} bytes, expected {expected}")]
@@ -97,13 +95,7 @@ mod tests {
     #[test]
     fn fixed_length_decoding_names_the_length() {
         assert_eq!(decode_array::<2>("AAA"), Ok([0, 0]));
-        assert_eq!(
-            decode_array::<3>("AAA"),
-            Err(B64Error::Length {
-                expected: 3,
-                got: 2
-            })
-        );
+        assert_eq!(decode_array::<3>("AAA"), Err(B64Error::Length { expected: 3, got: 2 }));
         assert_eq!(decode_array::<2>("AA=A"), Err(B64Error::Malformed));
     }
 }

@@ -91,9 +91,9 @@ pub struct SigningPublicKey {
 impl SigningPublicKey {
     /// Parses `ed25519:<b64>`, refusing non-canonical and weak keys.
     pub fn parse(text: &str) -> Result<Self, KeyError> {
-        let body = text.strip_prefix(ED25519_PREFIX).ok_or(KeyError::Prefix {
-            prefix: ED25519_PREFIX,
-        })?;
+        let body = text
+            .strip_prefix(ED25519_PREFIX)
+            .ok_or(KeyError::Prefix { prefix: ED25519_PREFIX })?;
         let bytes = b64::decode_array::<32>(body)?;
         let key = VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::NotCanonical)?;
         // Decompression accepts some non-canonical y encodings; recompressing
@@ -161,18 +161,15 @@ pub struct SealingPublicKey {
 impl SealingPublicKey {
     /// Parses `x25519:<b64>`, refusing small-order points.
     pub fn parse(text: &str) -> Result<Self, KeyError> {
-        let body = text.strip_prefix(X25519_PREFIX).ok_or(KeyError::Prefix {
-            prefix: X25519_PREFIX,
-        })?;
+        let body = text
+            .strip_prefix(X25519_PREFIX)
+            .ok_or(KeyError::Prefix { prefix: X25519_PREFIX })?;
         let bytes = b64::decode_array::<32>(body)?;
         // A clamped scalar is a multiple of the cofactor, so the shared secret
         // with a small-order point is the identity: `was_contributory` is false
         // exactly for the weak keys (RFC 7748 §6.1).
         let probe = StaticSecret::from(*random_bytes::<32>());
-        if !probe
-            .diffie_hellman(&XPublicKey::from(bytes))
-            .was_contributory()
-        {
+        if !probe.diffie_hellman(&XPublicKey::from(bytes)).was_contributory() {
             return Err(KeyError::Weak);
         }
         Ok(Self {

@@ -11,6 +11,6 @@ mod keys;
 pub mod seal;
 
 pub use keys::{
-    fingerprint, is_fingerprint, kid, random_bytes, KeyError, SealingPublicKey, SealingSecret,
-    SigningPublicKey, SigningSecret,
+    fingerprint, is_fingerprint, kid, random_bytes, KeyError, SealingPublicKey, SealingSecret, SigningPublicKey,
+    SigningSecret,
 };

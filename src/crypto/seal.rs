@@ -58,13 +58,8 @@ pub fn sealed_kid(content_type: &str) -> Option<&str> {
 }
 
 /// Seals `plaintext` to `recipient`: returns `enc || ct`.
-pub fn seal(
-    recipient: &SealingPublicKey,
-    aad: &[u8],
-    plaintext: &[u8],
-) -> Result<Vec<u8>, SealError> {
-    let pk =
-        <Kem as hpke::Kem>::PublicKey::from_bytes(recipient.as_bytes()).map_err(|_| SealError)?;
+pub fn seal(recipient: &SealingPublicKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient.as_bytes()).map_err(|_| SealError)?;
     let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, Kem, _>(
         &OpModeS::Base,
         &pk,
@@ -84,28 +79,15 @@ pub fn open(secret: &SealingSecret, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>
     open_with_info(secret, INFO, aad, sealed)
 }
 
-fn open_with_info(
-    secret: &SealingSecret,
-    info: &[u8],
-    aad: &[u8],
-    sealed: &[u8],
-) -> Result<Vec<u8>, OpenError> {
+fn open_with_info(secret: &SealingSecret, info: &[u8], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
     if sealed.len() < ENC_LEN + TAG_LEN {
         return Err(OpenError);
     }
     let (enc, ct) = sealed.split_at(ENC_LEN);
     let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| OpenError)?;
-    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(secret.to_bytes().as_ref())
-        .map_err(|_| OpenError)?;
-    hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
-        &OpModeR::Base,
-        &sk,
-        &enc,
-        info,
-        ct,
-        aad,
-    )
-    .map_err(|_| OpenError)
+    let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(secret.to_bytes().as_ref()).map_err(|_| OpenError)?;
+    hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(&OpModeR::Base, &sk, &enc, info, ct, aad)
+        .map_err(|_| OpenError)
 }
 
 /// Derives a sealing key pair from input keying material, RFC 9180 §7.1.3
@@ -205,14 +187,8 @@ mod tests {
             "AAAAAAAAAAAAAAAAAAAAAA",
         );
         assert_eq!(open(&r, &other, &sealed), Err(OpenError));
-        assert_eq!(
-            open(&SealingSecret::generate(), &a, &sealed),
-            Err(OpenError)
-        );
-        assert_eq!(
-            open(&r, &a, &sealed[..ENC_LEN + TAG_LEN - 1]),
-            Err(OpenError)
-        );
+        assert_eq!(open(&SealingSecret::generate(), &a, &sealed), Err(OpenError));
+        assert_eq!(open(&r, &a, &sealed[..ENC_LEN + TAG_LEN - 1]), Err(OpenError));
     }
 
     #[test]

@@ -12,8 +12,8 @@ mod tools;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -72,9 +72,10 @@ impl<'a> Args<'a> {
     fn opt_u64(&self, name: &str) -> Result<Option<u64>, Refusal> {
         match self.map.get(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-                Refusal::invalid(format!("{name}: expected a non-negative integer"))
-            }),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| Refusal::invalid(format!("{name}: expected a non-negative integer"))),
         }
     }
 
@@ -90,11 +91,9 @@ impl<'a> Args<'a> {
     fn events(&self, name: &str) -> Result<Option<Vec<Event>>, Refusal> {
         match self.map.get(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|e| {
-                Refusal::invalid(format!(
-                    "{name}: not an array of key events (PROTOCOL §3): {e}"
-                ))
-            }),
+            Some(v) => serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|e| Refusal::invalid(format!("{name}: not an array of key events (PROTOCOL §3): {e}"))),
         }
     }
 
@@ -136,10 +135,7 @@ impl McpServer {
         let now = now_ms;
         Ok(match tool {
             "checkin_client" => {
-                let a = Args::new(
-                    map,
-                    &with_auth(&["client_id", "name", "capabilities", "kel"]),
-                )?;
+                let a = Args::new(map, &with_auth(&["client_id", "name", "capabilities", "kel"]))?;
                 let r = b
                     .checkin(CheckinRequest {
                         client_id: a.req("client_id")?,
@@ -152,11 +148,7 @@ impl McpServer {
                         kel: a.events("kel")?,
                     })
                     .await?;
-                let verb = if r.registered {
-                    "Registered"
-                } else {
-                    "Checked in"
-                };
+                let verb = if r.registered { "Registered" } else { "Checked in" };
                 render::ok(
                     format!(
                         "{verb} `{}`. Key event log at seq {}, head `{}`.",
@@ -226,7 +218,9 @@ impl McpServer {
                     md.push('\n');
                 }
                 if manual && !msgs.is_empty() {
-                    md.push_str("These are leased: acknowledge them with ack_messages or they come back after the lease.\n");
+                    md.push_str(
+                        "These are leased: acknowledge them with ack_messages or they come back after the lease.\n",
+                    );
                 }
                 render::ok(
                     md,
@@ -246,7 +240,11 @@ impl McpServer {
                     )
                     .await?;
                 render::ok(
-                    format!("Acknowledged {} message(s); {} unknown (already removed, expired, or never queued).", r.acked.len(), r.unknown.len()),
+                    format!(
+                        "Acknowledged {} message(s); {} unknown (already removed, expired, or never queued).",
+                        r.acked.len(),
+                        r.unknown.len()
+                    ),
                     json!({"acked": r.acked, "unknown": r.unknown}),
                 )
             }
@@ -254,11 +252,7 @@ impl McpServer {
                 let revoke = tool == "revoke_key";
                 let event = Args::new(map, &["event"])?.event("event")?;
                 let r = b.append_event(event, revoke).await?;
-                let what = if revoke {
-                    "Revoked"
-                } else {
-                    "Rotated the keys of"
-                };
+                let what = if revoke { "Revoked" } else { "Rotated the keys of" };
                 render::ok(
                     format!(
                         "{what} `{}`: log at seq {}, head `{}`, in effect from now.",
@@ -358,10 +352,7 @@ impl ServerHandler for McpServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let tool = request.name.as_ref();
         if !tools::NAMES.contains(&tool) {
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool {tool:?}"),
-                None,
-            ));
+            return Err(ErrorData::invalid_params(format!("unknown tool {tool:?}"), None));
         }
         let empty = JsonObject::new();
         let map = request.arguments.as_ref().unwrap_or(&empty);

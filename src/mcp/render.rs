@@ -11,11 +11,7 @@ use crate::store::StoredMessage;
 
 /// "just now", "5 seconds ago", "in 2 minutes", ...
 pub fn relative(now: u64, t: u64) -> String {
-    let (d, future) = if t > now {
-        (t - now, true)
-    } else {
-        (now - t, false)
-    };
+    let (d, future) = if t > now { (t - now, true) } else { (now - t, false) };
     let secs = d / 1000;
     if secs == 0 {
         return "just now".into();
@@ -43,12 +39,8 @@ pub fn ok(markdown: String, structured: Value) -> CallToolResult {
 
 /// A refused call: `[code] message` and `{"error": {"code", "message"}}`.
 pub fn refused(r: &Refusal) -> CallToolResult {
-    let mut out = CallToolResult::error(vec![ContentBlock::text(format!(
-        "[{}] {}",
-        r.code, r.message
-    ))]);
-    out.structured_content =
-        Some(json!({"error": {"code": r.code.as_str(), "message": r.message}}));
+    let mut out = CallToolResult::error(vec![ContentBlock::text(format!("[{}] {}", r.code, r.message))]);
+    out.structured_content = Some(json!({"error": {"code": r.code.as_str(), "message": r.message}}));
     out
 }
 
@@ -83,7 +75,10 @@ pub fn message_markdown(m: &StoredMessage, now: u64) -> String {
         s.push_str(&format!("In reply to `{}`.\n", m.in_reply_to));
     }
     if crate::crypto::seal::sealed_kid(&m.content_type).is_some() {
-        s.push_str(&format!("Sealed ({} bytes of ciphertext): open it with the recipient's key (the `mcpmsg bridge` does).\n", m.message.len()));
+        s.push_str(&format!(
+            "Sealed ({} bytes of ciphertext): open it with the recipient's key (the `mcpmsg bridge` does).\n",
+            m.message.len()
+        ));
     } else {
         for line in m.message.lines() {
             s.push_str("> ");

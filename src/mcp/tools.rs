@@ -20,7 +20,10 @@ fn auth(props: &mut serde_json::Map<String, Value>) {
         "key_id".into(),
         s("Kid of the caller's current signing key: first 32 hex chars of its fingerprint."),
     );
-    props.insert("ts".into(), s("Request time, Unix milliseconds as a decimal string; must be within the server's skew window."));
+    props.insert(
+        "ts".into(),
+        s("Request time, Unix milliseconds as a decimal string; must be within the server's skew window."),
+    );
     props.insert(
         "nonce".into(),
         s("22-char base64url of 16 fresh random bytes, never reused."),
@@ -48,20 +51,17 @@ fn signed_schema(mut props: serde_json::Map<String, Value>, required: &[&str]) -
 
 fn send_props() -> serde_json::Map<String, Value> {
     let mut p = serde_json::Map::new();
+    p.insert("sender_id".into(), s("Your client_id (my_id in mcp_recipients.json)."));
     p.insert(
-        "sender_id".into(),
-        s("Your client_id (my_id in mcp_recipients.json)."),
+        "recipient_id".into(),
+        s("The recipient's client_id: a key of `recipients` in mcp_recipients.json, or from list_clients."),
     );
-    p.insert("recipient_id".into(), s("The recipient's client_id: a key of `recipients` in mcp_recipients.json, or from list_clients."));
     p.insert(
         "message".into(),
         s("The message: markdown text, or base64url(enc || ct) when sealed (PROTOCOL §6)."),
     );
     p.insert("content_type".into(), s("MIME type; `text/markdown` when left out. Sealed: `application/mcpmsg-sealed; kid=<recipient sealing kid>`."));
-    p.insert(
-        "in_reply_to".into(),
-        s("The message_id this answers, if any."),
-    );
+    p.insert("in_reply_to".into(), s("The message_id this answers, if any."));
     p
 }
 
@@ -108,7 +108,10 @@ pub fn all() -> Vec<Tool> {
         "max".into(),
         s("Most messages to return, decimal string \"1\"-\"1000\" (default \"100\")."),
     );
-    get.insert("wait_s".into(), s("Seconds to wait for a first message, decimal string \"0\"-\"50\" (default \"0\": return at once)."));
+    get.insert(
+        "wait_s".into(),
+        s("Seconds to wait for a first message, decimal string \"0\"-\"50\" (default \"0\": return at once)."),
+    );
     get.insert("ack".into(), s("\"auto\" (default): returned messages are removed. \"manual\": they are leased and come back unless ack_messages removes them."));
 
     let mut ack = serde_json::Map::new();
@@ -143,10 +146,7 @@ pub fn all() -> Vec<Tool> {
 mod tests {
     #[test]
     fn names_match_the_definitions() {
-        let names: Vec<String> = super::all()
-            .into_iter()
-            .map(|t| t.name.into_owned())
-            .collect();
+        let names: Vec<String> = super::all().into_iter().map(|t| t.name.into_owned()).collect();
         assert_eq!(names, super::NAMES);
     }
 }

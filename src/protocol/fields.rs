@@ -42,11 +42,7 @@ pub fn check_client_id(field: &'static str, id: &str) -> Result<(), FieldError> 
 
 /// A canonical decimal: ASCII digits, no sign, no leading zeros, fits u64.
 pub fn parse_decimal(field: &'static str, s: &str) -> Result<u64, FieldError> {
-    parse_canonical(
-        field,
-        s,
-        "a decimal number: digits only, no sign or leading zeros",
-    )
+    parse_canonical(field, s, "a decimal number: digits only, no sign or leading zeros")
 }
 
 /// `ts`: Unix milliseconds, decimal ASCII, no sign, no leading zeros.
@@ -58,15 +54,9 @@ pub fn parse_ts(field: &'static str, ts: &str) -> Result<u64, FieldError> {
     )
 }
 
-fn parse_canonical(
-    field: &'static str,
-    s: &str,
-    expected: &'static str,
-) -> Result<u64, FieldError> {
-    let canonical = !s.is_empty()
-        && s.len() <= 20
-        && s.bytes().all(|b| b.is_ascii_digit())
-        && (s == "0" || !s.starts_with('0'));
+fn parse_canonical(field: &'static str, s: &str, expected: &'static str) -> Result<u64, FieldError> {
+    let canonical =
+        !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     if !canonical {
         return Err(FieldError::new(field, expected));
     }
@@ -75,22 +65,15 @@ fn parse_canonical(
 
 /// `nonce`: base64url of exactly 16 bytes (22 characters).
 pub fn check_nonce(field: &'static str, nonce: &str) -> Result<(), FieldError> {
-    b64::decode_array::<16>(nonce).map(drop).map_err(|_| {
-        FieldError::new(
-            field,
-            "base64url (no padding) of 16 random bytes, 22 characters",
-        )
-    })
+    b64::decode_array::<16>(nonce)
+        .map(drop)
+        .map_err(|_| FieldError::new(field, "base64url (no padding) of 16 random bytes, 22 characters"))
 }
 
 /// `sig`: base64url of exactly 64 bytes.
 pub fn decode_sig(field: &'static str, sig: &str) -> Result<[u8; 64], FieldError> {
-    b64::decode_array::<64>(sig).map_err(|_| {
-        FieldError::new(
-            field,
-            "base64url (no padding) of a 64-byte Ed25519 signature",
-        )
-    })
+    b64::decode_array::<64>(sig)
+        .map_err(|_| FieldError::new(field, "base64url (no padding) of a 64-byte Ed25519 signature"))
 }
 
 /// A message id: base64url of 16 bytes.
@@ -136,21 +119,8 @@ mod tests {
     fn timestamps() {
         assert_eq!(parse_ts("ts", "0"), Ok(0));
         assert_eq!(parse_ts("ts", "1700000000000"), Ok(1_700_000_000_000));
-        for bad in [
-            "",
-            "01",
-            "+1",
-            "-1",
-            "1.0",
-            " 1",
-            "1e3",
-            "99999999999999999999",
-        ] {
-            assert_eq!(
-                parse_ts("ts", bad).unwrap_err().field,
-                "ts",
-                "{bad} must be refused"
-            );
+        for bad in ["", "01", "+1", "-1", "1.0", " 1", "1e3", "99999999999999999999"] {
+            assert_eq!(parse_ts("ts", bad).unwrap_err().field, "ts", "{bad} must be refused");
         }
     }
 

@@ -9,8 +9,8 @@ mod send;
 
 pub use error::ErrorCode;
 pub use fields::{
-    check_client_id, check_message_id, check_nonce, decode_sig, message_id, new_nonce, now_ms,
-    parse_decimal, parse_ts, FieldError,
+    check_client_id, check_message_id, check_nonce, decode_sig, message_id, new_nonce, now_ms, parse_decimal, parse_ts,
+    FieldError,
 };
 pub use send::{SendMessage, SendParts, VerifyError, DEFAULT_CONTENT_TYPE};
 
@@ -25,8 +25,7 @@ pub const DOMAIN: &[u8] = b"mcpmsg-v1";
 /// # Panics
 /// If a field is 4 GiB or longer; every caller bounds its inputs far below.
 pub fn sign_input(purpose: &str, fields: &[&str]) -> Vec<u8> {
-    let len =
-        DOMAIN.len() + 1 + 4 + purpose.len() + fields.iter().map(|f| 4 + f.len()).sum::<usize>();
+    let len = DOMAIN.len() + 1 + 4 + purpose.len() + fields.iter().map(|f| 4 + f.len()).sum::<usize>();
     let mut out = Vec::with_capacity(len);
     out.extend_from_slice(DOMAIN);
     out.push(0);
@@ -51,9 +50,6 @@ mod tests {
         want.extend_from_slice(&[0, 0, 0, 1, b'a', 0, 0, 0, 0, 0, 0, 0, 2, b'b', b'c']);
         assert_eq!(got, want);
         // Moving a byte across a field boundary changes the input.
-        assert_ne!(
-            sign_input("get", &["ab", "c"]),
-            sign_input("get", &["a", "bc"])
-        );
+        assert_ne!(sign_input("get", &["ab", "c"]), sign_input("get", &["a", "bc"]));
     }
 }

@@ -72,12 +72,7 @@ impl SendMessage {
     }
 
     /// A signed send of a cleartext message.
-    pub fn sign(
-        signer: &SigningSecret,
-        parts: SendParts<'_>,
-        content_type: Option<&str>,
-        message: &str,
-    ) -> Self {
+    pub fn sign(signer: &SigningSecret, parts: SendParts<'_>, content_type: Option<&str>, message: &str) -> Self {
         let mut send = Self {
             sender_id: parts.sender_id.to_owned(),
             recipient_id: parts.recipient_id.to_owned(),
@@ -147,13 +142,7 @@ impl SendMessage {
             return Err(OpenError);
         }
         let sealed = b64::decode(&self.message).map_err(|_| OpenError)?;
-        let aad = seal::aad(
-            &self.sender_id,
-            &self.recipient_id,
-            kid,
-            &self.ts,
-            &self.nonce,
-        );
+        let aad = seal::aad(&self.sender_id, &self.recipient_id, kid, &self.ts, &self.nonce);
         let plain = seal::open(secret, &aad, &sealed)?;
         String::from_utf8(plain).map_err(|_| OpenError)
     }
@@ -214,8 +203,7 @@ mod tests {
         let k = SigningSecret::from_seed(&[3; 32]);
         let bob = SealingSecret::from_bytes(&[5; 32]);
         let nonce = super::super::new_nonce();
-        let send =
-            SendMessage::seal_and_sign(&k, parts(&nonce), &bob.public(), "secret plan").unwrap();
+        let send = SendMessage::seal_and_sign(&k, parts(&nonce), &bob.public(), "secret plan").unwrap();
         assert_eq!(send.verify(&k.public()), Ok(()));
         assert_eq!(send.sealed_kid(), Some(bob.public().kid().as_str()));
         assert!(!send.message.contains("secret"));
@@ -224,9 +212,6 @@ mod tests {
         let mut moved = send.clone();
         moved.sender_id = "mallory".into();
         assert_eq!(moved.open(&bob), Err(OpenError));
-        assert_eq!(
-            send.open(&SealingSecret::from_bytes(&[6; 32])),
-            Err(OpenError)
-        );
+        assert_eq!(send.open(&SealingSecret::from_bytes(&[6; 32])), Err(OpenError));
     }
 }

@@ -1,6 +1,7 @@
 //! The embedded in-memory store.
 //!
-//! One `std::sync::Mutex` guards everything: every operation is a few map
+//! Messages and used nonces are kept in compact forms (see `packed`). One
+//! `std::sync::Mutex` guards everything: every operation is a few map
 //! and deque steps with no `.await` inside, so the lock is held for
 //! microseconds and a sharded design would buy little on a few cores.
 //!
@@ -15,10 +16,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use super::packed::{nonce_key, CompactNonce, NonceKey, Packed};
 use super::{IdentityRecord, NonceRecord, SendOutcome, Store, StoreError, StoredMessage, TakeMode};
 
 struct Entry {
-    msg: StoredMessage,
+    msg: Packed,
     /// 0 when not leased.
     leased_until: u64,
 }
@@ -29,13 +31,10 @@ impl Entry {
     }
 }
 
-/// `(client_id, nonce)`.
-type NonceKey = (Arc<str>, Arc<str>);
-
 #[derive(Default)]
 struct Inner {
-    identities: BTreeMap<String, IdentityRecord>,
-    nonces: HashMap<NonceKey, (NonceRecord, u64)>,
+    identities: BTreeMap<String, Arc<IdentityRecord>>,
+    nonces: HashMap<NonceKey, CompactNonce>,
     nonce_expiry: VecDeque<(u64, NonceKey)>,
     queues: HashMap<Arc<str>, VecDeque<Entry>>,
     /// `(expires_at, recipient)` for every queued message, in expiry order.
@@ -49,11 +48,7 @@ impl Inner {
                 break;
             }
             let (_, key) = self.nonce_expiry.pop_front().expect("front exists");
-            if self
-                .nonces
-                .get(&key)
-                .is_some_and(|(_, until)| *until <= now)
-            {
+            if self.nonces.get(&key).is_some_and(|n| n.until <= now) {
                 self.nonces.remove(&key);
             }
         }
@@ -105,17 +100,13 @@ impl MemoryStore {
     }
 }
 
-fn nonce_key(client_id: &str, nonce: &str) -> NonceKey {
-    (Arc::from(client_id), Arc::from(nonce))
-}
-
 #[async_trait]
 impl Store for MemoryStore {
     fn kind(&self) -> &'static str {
         "memory"
     }
 
-    async fn identity(&self, client_id: &str) -> Result<Option<IdentityRecord>, StoreError> {
+    async fn identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError> {
         Ok(self.lock(0).identities.get(client_id).cloned())
     }
 
@@ -126,20 +117,15 @@ impl Store for MemoryStore {
         record: &IdentityRecord,
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock(0);
-        let current = inner
-            .identities
-            .get(client_id)
-            .map_or(0, |r| r.events.len());
+        let current = inner.identities.get(client_id).map_or(0, |r| r.events.len());
         if current != expected_len {
             return Ok(false);
         }
-        inner
-            .identities
-            .insert(client_id.to_owned(), record.clone());
+        inner.identities.insert(client_id.to_owned(), Arc::new(record.clone()));
         Ok(true)
     }
 
-    async fn identities(&self, limit: usize) -> Result<Vec<(String, IdentityRecord)>, StoreError> {
+    async fn identities(&self, limit: usize) -> Result<Vec<(String, Arc<IdentityRecord>)>, StoreError> {
         Ok(self
             .lock(0)
             .identities
@@ -153,17 +139,9 @@ impl Store for MemoryStore {
         Ok(self.lock(0).identities.len())
     }
 
-    async fn nonce(
-        &self,
-        client_id: &str,
-        nonce: &str,
-        now: u64,
-    ) -> Result<Option<NonceRecord>, StoreError> {
+    async fn nonce(&self, client_id: &str, nonce: &str, now: u64) -> Result<Option<NonceRecord>, StoreError> {
         let inner = self.lock(now);
-        Ok(inner
-            .nonces
-            .get(&nonce_key(client_id, nonce))
-            .map(|(r, _)| r.clone()))
+        Ok(inner.nonces.get(&nonce_key(client_id, nonce)).map(CompactNonce::record))
     }
 
     async fn claim_nonce(
@@ -179,7 +157,7 @@ impl Store for MemoryStore {
         if inner.nonces.contains_key(&key) {
             return Ok(false);
         }
-        inner.nonces.insert(key.clone(), (record, until));
+        inner.nonces.insert(key, CompactNonce::new(&record, until));
         inner.nonce_expiry.push_back((until, key));
         Ok(true)
     }
@@ -193,15 +171,10 @@ impl Store for MemoryStore {
     ) -> Result<SendOutcome, StoreError> {
         let mut inner = self.lock(now);
         let key = nonce_key(&msg.sender_id, &msg.nonce);
-        if let Some((record, _)) = inner.nonces.get(&key) {
-            return Ok(SendOutcome::NonceUsed(record.clone()));
+        if let Some(used) = inner.nonces.get(&key) {
+            return Ok(SendOutcome::NonceUsed(used.record()));
         }
-        if inner
-            .queues
-            .get(msg.recipient_id.as_str())
-            .map_or(0, VecDeque::len)
-            >= max_queue
-        {
+        if inner.queues.get(msg.recipient_id.as_str()).map_or(0, VecDeque::len) >= max_queue {
             return Ok(SendOutcome::QueueFull);
         }
         let record = NonceRecord::Send {
@@ -209,17 +182,15 @@ impl Store for MemoryStore {
             received_at: msg.received_at,
             expires_at: msg.expires_at,
         };
-        inner.nonces.insert(key.clone(), (record, nonce_until));
+        inner.nonces.insert(key, CompactNonce::new(&record, nonce_until));
         inner.nonce_expiry.push_back((nonce_until, key));
         let recipient: Arc<str> = match inner.queues.get_key_value(msg.recipient_id.as_str()) {
             Some((k, _)) => k.clone(),
             None => Arc::from(msg.recipient_id.as_str()),
         };
-        inner
-            .message_expiry
-            .push_back((msg.expires_at, recipient.clone()));
+        inner.message_expiry.push_back((msg.expires_at, recipient.clone()));
         inner.queues.entry(recipient).or_default().push_back(Entry {
-            msg,
+            msg: Packed::new(&msg),
             leased_until: 0,
         });
         Ok(SendOutcome::Queued)
@@ -242,7 +213,7 @@ impl Store for MemoryStore {
                 let mut i = 0;
                 while i < q.len() && out.len() < max {
                     if q[i].deliverable(now) {
-                        out.push(q.remove(i).expect("index in range").msg);
+                        out.push(q.remove(i).expect("index in range").msg.unpack());
                     } else {
                         i += 1;
                     }
@@ -251,7 +222,7 @@ impl Store for MemoryStore {
             TakeMode::LeaseUntil(until) => {
                 for e in q.iter_mut().filter(|e| e.deliverable(now)).take(max) {
                     e.leased_until = until;
-                    out.push(e.msg.clone());
+                    out.push(e.msg.unpack());
                 }
             }
         }
@@ -270,28 +241,23 @@ impl Store for MemoryStore {
         let Some(q) = inner.queue(recipient) else {
             return Ok(None);
         };
-        let from_sender = |e: &Entry| e.deliverable(now) && e.msg.sender_id == sender;
+        let from_sender = |e: &Entry| e.deliverable(now) && e.msg.sender_id() == sender;
         let index = q
             .iter()
-            .position(|e| from_sender(e) && e.msg.in_reply_to == reply_to)
+            .position(|e| from_sender(e) && e.msg.in_reply_to() == reply_to)
             .or_else(|| q.iter().position(from_sender));
-        let taken = index.and_then(|i| q.remove(i)).map(|e| e.msg);
+        let taken = index.and_then(|i| q.remove(i)).map(|e| e.msg.unpack());
         inner.drop_if_empty(recipient);
         Ok(taken)
     }
 
-    async fn ack(
-        &self,
-        recipient: &str,
-        ids: &[String],
-        now: u64,
-    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    async fn ack(&self, recipient: &str, ids: &[String], now: u64) -> Result<(Vec<String>, Vec<String>), StoreError> {
         let mut inner = self.lock(now);
         let (mut acked, mut unknown) = (Vec::new(), Vec::new());
         match inner.queue(recipient) {
             Some(q) => {
                 for id in ids {
-                    match q.iter().position(|e| e.msg.message_id == *id) {
+                    match q.iter().position(|e| e.msg.message_id() == id) {
                         Some(i) => {
                             q.remove(i);
                             acked.push(id.clone());
@@ -306,18 +272,11 @@ impl Store for MemoryStore {
         Ok((acked, unknown))
     }
 
-    async fn next_lease_expiry(
-        &self,
-        recipient: &str,
-        now: u64,
-    ) -> Result<Option<u64>, StoreError> {
+    async fn next_lease_expiry(&self, recipient: &str, now: u64) -> Result<Option<u64>, StoreError> {
         let mut inner = self.lock(now);
-        Ok(inner.queue(recipient).and_then(|q| {
-            q.iter()
-                .filter(|e| e.leased_until > now)
-                .map(|e| e.leased_until)
-                .min()
-        }))
+        Ok(inner
+            .queue(recipient)
+            .and_then(|q| q.iter().filter(|e| e.leased_until > now).map(|e| e.leased_until).min()))
     }
 
     async fn queue_len(&self, recipient: &str, now: u64) -> Result<usize, StoreError> {

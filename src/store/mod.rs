@@ -7,6 +7,9 @@
 //! on in-process state for correctness.
 
 mod memory;
+mod packed;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -108,7 +111,7 @@ pub trait Store: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
 
     /// The identity's record, if registered.
-    async fn identity(&self, client_id: &str) -> Result<Option<IdentityRecord>, StoreError>;
+    async fn identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError>;
 
     /// Writes `record` if the stored log still has `expected_len` events (0:
     /// not registered). False when another writer got there first.
@@ -120,18 +123,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// Up to `limit` identities, ordered by client_id.
-    async fn identities(&self, limit: usize) -> Result<Vec<(String, IdentityRecord)>, StoreError>;
+    async fn identities(&self, limit: usize) -> Result<Vec<(String, Arc<IdentityRecord>)>, StoreError>;
 
     /// How many identities are registered.
     async fn identity_count(&self) -> Result<usize, StoreError>;
 
     /// The record of `(client_id, nonce)` if it was used within its window.
-    async fn nonce(
-        &self,
-        client_id: &str,
-        nonce: &str,
-        now: u64,
-    ) -> Result<Option<NonceRecord>, StoreError>;
+    async fn nonce(&self, client_id: &str, nonce: &str, now: u64) -> Result<Option<NonceRecord>, StoreError>;
 
     /// Claims `(client_id, nonce)` until `until`; false if already used.
     async fn claim_nonce(
@@ -175,17 +173,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes the given messages from `recipient`'s queue; returns the ids
     /// removed and the ids not found.
-    async fn ack(
-        &self,
-        recipient: &str,
-        ids: &[String],
-        now: u64,
-    ) -> Result<(Vec<String>, Vec<String>), StoreError>;
+    async fn ack(&self, recipient: &str, ids: &[String], now: u64) -> Result<(Vec<String>, Vec<String>), StoreError>;
 
     /// The earliest time a leased message in `recipient`'s queue becomes
     /// deliverable again, if any: a waiter wakes then.
-    async fn next_lease_expiry(&self, recipient: &str, now: u64)
-        -> Result<Option<u64>, StoreError>;
+    async fn next_lease_expiry(&self, recipient: &str, now: u64) -> Result<Option<u64>, StoreError>;
 
     /// Messages queued for `recipient` (deliverable or leased).
     async fn queue_len(&self, recipient: &str, now: u64) -> Result<usize, StoreError>;

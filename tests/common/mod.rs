@@ -25,9 +25,7 @@ impl TestServer {
     pub async fn start(flags: &[&str]) -> Self {
         let mut args = vec!["mcpmsg-server", "--port", "0"];
         args.extend_from_slice(flags);
-        let config = ServerArgs::parse_from(args)
-            .validate()
-            .expect("test flags are valid");
+        let config = ServerArgs::parse_from(args).validate().expect("test flags are valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
@@ -88,17 +86,9 @@ impl Reply {
     /// Asserts a refusal with exactly `code`; returns the message.
     #[track_caller]
     pub fn refused(self, code: &str) -> String {
-        assert!(
-            self.is_error,
-            "expected [{code}], got success: {}",
-            self.text
-        );
+        assert!(self.is_error, "expected [{code}], got success: {}", self.text);
         assert_eq!(self.json["error"]["code"], code, "{}", self.text);
-        assert!(
-            self.text.starts_with(&format!("[{code}] ")),
-            "{}",
-            self.text
-        );
+        assert!(self.text.starts_with(&format!("[{code}] ")), "{}", self.text);
         self.json["error"]["message"].as_str().unwrap().to_owned()
     }
 }
@@ -176,12 +166,7 @@ impl Ident {
     }
 
     pub fn checkin(&self, with_kel: bool) -> Value {
-        let mut v = self.sign_at(
-            self.key(),
-            "checkin",
-            &[&self.id, "test client", "testing"],
-            now_ms(),
-        );
+        let mut v = self.sign_at(self.key(), "checkin", &[&self.id, "test client", "testing"], now_ms());
         v["client_id"] = json!(self.id);
         v["name"] = json!("test client");
         v["capabilities"] = json!("testing");
@@ -191,14 +176,7 @@ impl Ident {
         v
     }
 
-    pub fn send_with(
-        &self,
-        key: &SigningSecret,
-        to: &str,
-        message: &str,
-        in_reply_to: Option<&str>,
-        ts: u64,
-    ) -> Value {
+    pub fn send_with(&self, key: &SigningSecret, to: &str, message: &str, in_reply_to: Option<&str>, ts: u64) -> Value {
         let nonce = new_nonce();
         let parts = SendParts {
             sender_id: &self.id,
@@ -207,13 +185,7 @@ impl Ident {
             ts,
             nonce: &nonce,
         };
-        serde_json::to_value(SendMessage::sign(
-            key,
-            parts,
-            Some("text/markdown"),
-            message,
-        ))
-        .unwrap()
+        serde_json::to_value(SendMessage::sign(key, parts, Some("text/markdown"), message)).unwrap()
     }
 
     pub fn send(&self, to: &str, message: &str) -> Value {
@@ -233,8 +205,7 @@ impl Ident {
             ts: now_ms(),
             nonce: &nonce,
         };
-        serde_json::to_value(SendMessage::seal_and_sign(self.key(), parts, key, plaintext).unwrap())
-            .unwrap()
+        serde_json::to_value(SendMessage::seal_and_sign(self.key(), parts, key, plaintext).unwrap()).unwrap()
     }
 
     /// get_messages arguments; `None` leaves an argument out (signed as "").
@@ -242,12 +213,7 @@ impl Ident {
         let mut v = self.sign_at(
             self.key(),
             "get",
-            &[
-                &self.id,
-                max.unwrap_or(""),
-                wait_s.unwrap_or(""),
-                ack.unwrap_or(""),
-            ],
+            &[&self.id, max.unwrap_or(""), wait_s.unwrap_or(""), ack.unwrap_or("")],
             now_ms(),
         );
         v["client_id"] = json!(self.id);

@@ -165,14 +165,7 @@ impl Event {
             ),
             Self::Revocation(r) => sign_input(
                 "revocation",
-                &[
-                    &r.client_id,
-                    &r.seq,
-                    &r.prev,
-                    &r.signer_key,
-                    &r.reason,
-                    &r.ts,
-                ],
+                &[&r.client_id, &r.seq, &r.prev, &r.signer_key, &r.reason, &r.ts],
             ),
         }
     }
@@ -215,16 +208,7 @@ impl Event {
         next_key: &SigningPublicKey,
         ts: u64,
     ) -> Self {
-        Self::establish(
-            false,
-            client_id,
-            seq,
-            prev,
-            signer,
-            sealing_key,
-            next_key,
-            ts,
-        )
+        Self::establish(false, client_id, seq, prev, signer, sealing_key, next_key, ts)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -258,14 +242,7 @@ impl Event {
     }
 
     /// A signed revocation by `signer` (the current or committed next key).
-    pub fn revocation(
-        client_id: &str,
-        seq: u64,
-        prev: &str,
-        signer: &SigningSecret,
-        reason: Reason,
-        ts: u64,
-    ) -> Self {
+    pub fn revocation(client_id: &str, seq: u64, prev: &str, signer: &SigningSecret, reason: Reason, ts: u64) -> Self {
         let mut event = Self::Revocation(Revocation {
             client_id: client_id.to_owned(),
             seq: seq.to_string(),

@@ -16,21 +16,13 @@ struct Fixture {
 impl Fixture {
     fn new() -> Self {
         Self {
-            k: (0..4u8)
-                .map(|i| SigningSecret::from_seed(&[i + 1; 32]))
-                .collect(),
+            k: (0..4u8).map(|i| SigningSecret::from_seed(&[i + 1; 32])).collect(),
             seal: SealingSecret::from_bytes(&[42; 32]),
         }
     }
 
     fn inception(&self) -> Event {
-        Event::inception(
-            "alice",
-            &self.k[0],
-            &self.seal.public(),
-            &self.k[1].public(),
-            TS,
-        )
+        Event::inception("alice", &self.k[0], &self.seal.public(), &self.k[1].public(), TS)
     }
 
     /// Rotation number `n` (1-based) on top of `events`, signed by `signer`.
@@ -97,10 +89,7 @@ fn a_valid_log_verifies_and_says_what_it_proves() {
     assert_eq!(state.history().len(), 3);
     assert_eq!(state.revoked(), None);
     log.push(f.revocation(&log, 2));
-    assert_eq!(
-        verify_log(&log).unwrap().revoked(),
-        Some((3, Reason::Retired))
-    );
+    assert_eq!(verify_log(&log).unwrap().revoked(), Some((3, Reason::Retired)));
 }
 
 #[test]
@@ -125,10 +114,7 @@ fn json_form_has_exactly_the_protocol_members() {
         ]
     );
     assert!(value.as_object().unwrap().values().all(|v| v.is_string()));
-    assert_eq!(
-        serde_json::from_value::<Event>(value.clone()).unwrap(),
-        event
-    );
+    assert_eq!(serde_json::from_value::<Event>(value.clone()).unwrap(), event);
 
     let mut extra = value.clone();
     extra["note"] = "hi".into();
@@ -150,10 +136,7 @@ fn json_form_has_exactly_the_protocol_members() {
     );
     let mut kind = value;
     kind["type"] = "genesis".into();
-    assert!(
-        serde_json::from_value::<Event>(kind).is_err(),
-        "unknown type accepted"
-    );
+    assert!(serde_json::from_value::<Event>(kind).is_err(), "unknown type accepted");
 }
 
 #[test]
@@ -243,10 +226,7 @@ fn nothing_after_a_revocation() {
     let mut log = vec![f.inception()];
     log.push(f.revocation(&log, 0));
     log.push(f.rotation(&log, 1));
-    assert_eq!(
-        err_at(&log),
-        (2, KelError::AfterRevocation { revoked_at: 1 })
-    );
+    assert_eq!(err_at(&log), (2, KelError::AfterRevocation { revoked_at: 1 }));
 }
 
 #[test]
@@ -389,10 +369,7 @@ fn tampered_events_fail_their_signature() {
 fn inception_only_first_and_identity_fixed() {
     let f = Fixture::new();
     let log = f.log();
-    assert_eq!(
-        err_at(&log[1..]),
-        (0, KelError::NotInception { found: "rotation" })
-    );
+    assert_eq!(err_at(&log[1..]), (0, KelError::NotInception { found: "rotation" }));
     assert_eq!(err_at(&[]), (0, KelError::Empty));
 
     let mut bad = vec![f.inception()];
@@ -431,13 +408,7 @@ fn inception_only_first_and_identity_fixed() {
     resign(&mut event, &f.k[0]);
     assert!(matches!(
         err_at(&[event]),
-        (
-            0,
-            KelError::Malformed(FieldError {
-                field: "client_id",
-                ..
-            })
-        )
+        (0, KelError::Malformed(FieldError { field: "client_id", .. }))
     ));
 }
 
@@ -463,20 +434,13 @@ fn extension_refuses_forks_and_rollbacks() {
         KelError::Rollback { known: 1, found: 0 }
     );
 
+    assert_eq!(check_pin(&log, 1, &log[1].hash().unwrap()).unwrap().seq(), 2);
     assert_eq!(
-        check_pin(&log, 1, &log[1].hash().unwrap()).unwrap().seq(),
-        2
-    );
-    assert_eq!(
-        check_pin(&forked, 1, &log[1].hash().unwrap())
-            .unwrap_err()
-            .error,
+        check_pin(&forked, 1, &log[1].hash().unwrap()).unwrap_err().error,
         KelError::Fork { seq: 1 }
     );
     assert_eq!(
-        check_pin(&log[..2], 2, &log[2].hash().unwrap())
-            .unwrap_err()
-            .error,
+        check_pin(&log[..2], 2, &log[2].hash().unwrap()).unwrap_err().error,
         KelError::Rollback { known: 2, found: 1 }
     );
 }

@@ -149,10 +149,7 @@ fn verify_sig(event: &Event, key: &SigningPublicKey) -> Result<(), KelError> {
 }
 
 /// Keys and commitment of an establishment event, its signature checked.
-fn establishment(
-    event: &Event,
-    e: &Establishment,
-) -> Result<(SigningPublicKey, SealingPublicKey), KelError> {
+fn establishment(event: &Event, e: &Establishment) -> Result<(SigningPublicKey, SealingPublicKey), KelError> {
     let signing = key("signing_key", SigningPublicKey::parse(&e.signing_key))?;
     let sealing = key("sealing_key", SealingPublicKey::parse(&e.sealing_key))?;
     if !is_fingerprint(&e.next_key_digest) {
@@ -171,9 +168,7 @@ impl KelState {
     /// Starts a state from an inception event (proof of possession checked).
     pub fn incept(event: &Event) -> Result<Self, KelError> {
         let Event::Inception(e) = event else {
-            return Err(KelError::NotInception {
-                found: event.kind(),
-            });
+            return Err(KelError::NotInception { found: event.kind() });
         };
         check_client_id("client_id", &e.client_id)?;
         if e.seq != "0" {
@@ -252,8 +247,7 @@ impl KelState {
                 if signer != *current && signer.fingerprint() != self.next_key_digest {
                     return Err(KelError::UnauthorizedSigner { kid: signer.kid() });
                 }
-                let reason = Reason::parse(&r.reason)
-                    .ok_or_else(|| KelError::BadReason(r.reason.clone()))?;
+                let reason = Reason::parse(&r.reason).ok_or_else(|| KelError::BadReason(r.reason.clone()))?;
                 parse_ts("ts", &r.ts)?;
                 verify_sig(event, &signer)?;
                 next.revoked = Some((seq, reason));
@@ -285,9 +279,7 @@ impl KelState {
         }
         let mut state = self.clone();
         for (index, event) in submitted.iter().enumerate().skip(stored.len()) {
-            state = state
-                .apply(event)
-                .map_err(|error| LogError { index, error })?;
+            state = state.apply(event).map_err(|error| LogError { index, error })?;
         }
         Ok((state, submitted.len() - stored.len()))
     }
@@ -309,9 +301,7 @@ impl KelState {
 
     /// The keys in force now (the last establishment event's).
     pub fn current(&self) -> &EstablishedKeys {
-        self.keys
-            .last()
-            .expect("a state always has its inception keys")
+        self.keys.last().expect("a state always has its inception keys")
     }
 
     /// Every establishment's keys, oldest first.
@@ -348,21 +338,14 @@ pub fn verify_log(events: &[Event]) -> Result<KelState, LogError> {
     })?;
     let mut state = KelState::incept(first).map_err(|error| LogError { index: 0, error })?;
     for (i, event) in rest.iter().enumerate() {
-        state = state.apply(event).map_err(|error| LogError {
-            index: i + 1,
-            error,
-        })?;
+        state = state.apply(event).map_err(|error| LogError { index: i + 1, error })?;
     }
     Ok(state)
 }
 
 /// Verifies a log against a pinned `(seq, head)`: the log must reach the
 /// pinned seq and hold the pinned event there (no rollback, no fork).
-pub fn check_pin(
-    events: &[Event],
-    pinned_seq: u64,
-    pinned_head: &str,
-) -> Result<KelState, LogError> {
+pub fn check_pin(events: &[Event], pinned_seq: u64, pinned_head: &str) -> Result<KelState, LogError> {
     let state = verify_log(events)?;
     if state.seq() < pinned_seq {
         return Err(LogError {
