@@ -5,6 +5,9 @@
 
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use mcpmsg::config::ServerArgs;
 use tokio_util::sync::CancellationToken;

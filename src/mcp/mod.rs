@@ -40,12 +40,12 @@ impl McpServer {
 }
 
 /// Typed access to a tool's arguments.
-struct Args<'a> {
-    map: &'a JsonObject,
+struct Args {
+    map: JsonObject,
 }
 
-impl<'a> Args<'a> {
-    fn new(map: &'a JsonObject, allowed: &[&str]) -> Result<Self, Refusal> {
+impl Args {
+    fn new(map: JsonObject, allowed: &[&str]) -> Result<Self, Refusal> {
         if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(Refusal::invalid(format!(
                 "unknown argument {k:?}; this tool takes {}",
@@ -55,16 +55,17 @@ impl<'a> Args<'a> {
         Ok(Self { map })
     }
 
-    /// An optional string; JSON `null` counts as absent.
-    fn opt(&self, name: &str) -> Result<Option<String>, Refusal> {
-        match self.map.get(name) {
+    /// An optional string, moved out of the arguments (a message body is
+    /// not copied); JSON `null` counts as absent.
+    fn opt(&mut self, name: &str) -> Result<Option<String>, Refusal> {
+        match self.map.remove(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(Refusal::invalid(format!("{name}: expected a string"))),
         }
     }
 
-    fn req(&self, name: &str) -> Result<String, Refusal> {
+    fn req(&mut self, name: &str) -> Result<String, Refusal> {
         self.opt(name)?
             .ok_or_else(|| Refusal::invalid(format!("{name}: required")))
     }
@@ -79,25 +80,24 @@ impl<'a> Args<'a> {
         }
     }
 
-    fn event(&self, name: &str) -> Result<Event, Refusal> {
+    fn event(&mut self, name: &str) -> Result<Event, Refusal> {
         let v = self
             .map
-            .get(name)
+            .remove(name)
             .ok_or_else(|| Refusal::invalid(format!("{name}: required")))?;
-        serde_json::from_value(v.clone())
-            .map_err(|e| Refusal::invalid(format!("{name}: not a key event (PROTOCOL §3): {e}")))
+        serde_json::from_value(v).map_err(|e| Refusal::invalid(format!("{name}: not a key event (PROTOCOL §3): {e}")))
     }
 
-    fn events(&self, name: &str) -> Result<Option<Vec<Event>>, Refusal> {
-        match self.map.get(name) {
+    fn events(&mut self, name: &str) -> Result<Option<Vec<Event>>, Refusal> {
+        match self.map.remove(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => serde_json::from_value(v.clone())
+            Some(v) => serde_json::from_value(v)
                 .map(Some)
                 .map_err(|e| Refusal::invalid(format!("{name}: not an array of key events (PROTOCOL §3): {e}"))),
         }
     }
 
-    fn send(&self) -> Result<SendMessage, Refusal> {
+    fn send(&mut self) -> Result<SendMessage, Refusal> {
         Ok(SendMessage {
             sender_id: self.req("sender_id")?,
             recipient_id: self.req("recipient_id")?,
@@ -130,12 +130,12 @@ fn with_auth(names: &[&'static str]) -> Vec<&'static str> {
 }
 
 impl McpServer {
-    async fn dispatch(&self, tool: &str, map: &JsonObject) -> Result<CallToolResult, Refusal> {
+    async fn dispatch(&self, tool: &str, map: JsonObject) -> Result<CallToolResult, Refusal> {
         let b = &self.broker;
         let now = now_ms;
         Ok(match tool {
             "checkin_client" => {
-                let a = Args::new(map, &with_auth(&["client_id", "name", "capabilities", "kel"]))?;
+                let mut a = Args::new(map, &with_auth(&["client_id", "name", "capabilities", "kel"]))?;
                 let r = b
                     .checkin(CheckinRequest {
                         client_id: a.req("client_id")?,
@@ -178,7 +178,7 @@ impl McpServer {
             "send_message_and_wait" => {
                 let mut names = SEND.to_vec();
                 names.push("timeout_s");
-                let a = Args::new(map, &names)?;
+                let mut a = Args::new(map, &names)?;
                 let timeout = a.opt_u64("timeout_s")?;
                 let send = a.send()?;
                 let to = send.recipient_id.clone();
@@ -194,7 +194,7 @@ impl McpServer {
                 )
             }
             "get_messages" => {
-                let a = Args::new(map, &with_auth(&["client_id", "max", "wait_s", "ack"]))?;
+                let mut a = Args::new(map, &with_auth(&["client_id", "max", "wait_s", "ack"]))?;
                 let req = GetRequest {
                     client_id: a.req("client_id")?,
                     max: a.opt("max")?,
@@ -228,7 +228,7 @@ impl McpServer {
                 )
             }
             "ack_messages" => {
-                let a = Args::new(map, &with_auth(&["client_id", "message_ids"]))?;
+                let mut a = Args::new(map, &with_auth(&["client_id", "message_ids"]))?;
                 let r = b
                     .ack(
                         &a.req("client_id")?,
@@ -354,12 +354,12 @@ impl ServerHandler for McpServer {
         if !tools::NAMES.contains(&tool) {
             return Err(ErrorData::invalid_params(format!("unknown tool {tool:?}"), None));
         }
-        let empty = JsonObject::new();
-        let map = request.arguments.as_ref().unwrap_or(&empty);
+        let map = request.arguments.unwrap_or_default();
+        let client_id = actor(tool, &map);
         let result = match self.dispatch(tool, map).await {
             Ok(r) => r,
             Err(refusal) => {
-                tracing::info!(tool, code = refusal.code.as_str(), client_id = %actor(tool, map), "refused");
+                tracing::info!(tool, code = refusal.code.as_str(), client_id = %client_id, "refused");
                 render::refused(&refusal)
             }
         };

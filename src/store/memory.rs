@@ -6,12 +6,17 @@
 //! microseconds and a sharded design would buy little on a few cores.
 //!
 //! Expiry costs nothing while idle: there is no timer per message and no
-//! periodic scan. Message lifetime and the nonce window are constant, so
-//! entries expire in the order they were made; two FIFOs of
-//! `(expires_at, key)` let every operation drop what has expired from their
-//! fronts, which is amortised O(1) per entry.
+//! periodic scan; every operation first drops what has expired. Message
+//! lifetime and the nonce window are constant, so a queue's messages expire
+//! front first, and so do used nonces. Nonces sit in a FIFO of
+//! `(until, key)`. Queues each keep one *armed* hint `(expires_at of the
+//! head, recipient)` in a min-heap: processing a due hint drops the expired
+//! head messages and re-arms at the new head. Hints whose queue was emptied
+//! or re-armed meanwhile no longer match `armed` and are skipped, so the
+//! heap holds about one entry per queue rather than one per message.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -37,8 +42,10 @@ struct Inner {
     nonces: HashMap<NonceKey, CompactNonce>,
     nonce_expiry: VecDeque<(u64, NonceKey)>,
     queues: HashMap<Arc<str>, VecDeque<Entry>>,
-    /// `(expires_at, recipient)` for every queued message, in expiry order.
-    message_expiry: VecDeque<(u64, Arc<str>)>,
+    /// Armed hints: `(expires_at of a queue's head, recipient)`.
+    message_expiry: BinaryHeap<Reverse<(u64, Arc<str>)>>,
+    /// The time of each queue's pending hint.
+    armed: HashMap<Arc<str>, u64>,
 }
 
 impl Inner {
@@ -52,17 +59,28 @@ impl Inner {
                 self.nonces.remove(&key);
             }
         }
-        while let Some((at, _)) = self.message_expiry.front() {
+        while let Some(Reverse((at, _))) = self.message_expiry.peek() {
             if *at > now {
                 break;
             }
-            let (_, recipient) = self.message_expiry.pop_front().expect("front exists");
-            if let Some(q) = self.queues.get_mut(&recipient) {
+            let Reverse((at, recipient)) = self.message_expiry.pop().expect("peeked");
+            if self.armed.get(&recipient) != Some(&at) {
+                continue;
+            }
+            let head = self.queues.get_mut(&recipient).and_then(|q| {
                 while q.front().is_some_and(|e| e.msg.expires_at <= now) {
                     q.pop_front();
                 }
-                if q.is_empty() {
+                q.front().map(|e| e.msg.expires_at)
+            });
+            match head {
+                Some(next) => {
+                    self.armed.insert(recipient.clone(), next);
+                    self.message_expiry.push(Reverse((next, recipient)));
+                }
+                None => {
                     self.queues.remove(&recipient);
+                    self.armed.remove(&recipient);
                 }
             }
         }
@@ -75,6 +93,7 @@ impl Inner {
     fn drop_if_empty(&mut self, recipient: &str) {
         if self.queues.get(recipient).is_some_and(VecDeque::is_empty) {
             self.queues.remove(recipient);
+            self.armed.remove(recipient);
         }
     }
 }
@@ -188,7 +207,10 @@ impl Store for MemoryStore {
             Some((k, _)) => k.clone(),
             None => Arc::from(msg.recipient_id.as_str()),
         };
-        inner.message_expiry.push_back((msg.expires_at, recipient.clone()));
+        if !inner.armed.contains_key(&recipient) {
+            inner.armed.insert(recipient.clone(), msg.expires_at);
+            inner.message_expiry.push(Reverse((msg.expires_at, recipient.clone())));
+        }
         inner.queues.entry(recipient).or_default().push_back(Entry {
             msg: Packed::new(&msg),
             leased_until: 0,
@@ -282,5 +304,92 @@ impl Store for MemoryStore {
     async fn queue_len(&self, recipient: &str, now: u64) -> Result<usize, StoreError> {
         let mut inner = self.lock(now);
         Ok(inner.queue(recipient).map_or(0, |q| q.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(to: &str, i: u64, expires_at: u64) -> StoredMessage {
+        StoredMessage {
+            message_id: format!("m{i}"),
+            sender_id: "alice".into(),
+            recipient_id: to.into(),
+            content_type: String::new(),
+            in_reply_to: String::new(),
+            message: "x".into(),
+            key_id: "k".into(),
+            ts: "1".into(),
+            nonce: format!("n{i}"),
+            sig: "s".into(),
+            received_at: 0,
+            expires_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_expire_head_first_with_one_hint_per_queue() {
+        let store = MemoryStore::new();
+        for i in 0..100 {
+            assert_eq!(
+                store.send(msg("bob", i, 1000 + i * 10), 10_000, 1000, 0).await.unwrap(),
+                SendOutcome::Queued
+            );
+        }
+        assert_eq!(
+            store.lock(0).message_expiry.len(),
+            1,
+            "one hint for the queue, not one per message"
+        );
+        assert_eq!(store.queue_len("bob", 1000 + 495).await.unwrap(), 50);
+        assert_eq!(store.lock(0).message_expiry.len(), 1, "re-armed at the new head");
+        assert_eq!(store.queue_len("bob", 5000).await.unwrap(), 0);
+        let inner = store.lock(5000);
+        assert!(inner.queues.is_empty() && inner.armed.is_empty() && inner.message_expiry.is_empty());
+    }
+
+    #[tokio::test]
+    async fn emptied_and_recreated_queues_leave_no_live_stale_hints() {
+        let store = MemoryStore::new();
+        for round in 0..50 {
+            store
+                .send(msg("bob", round, 1000 + round), 10_000, 10, 0)
+                .await
+                .unwrap();
+            let got = store.take("bob", 10, TakeMode::Remove, 0).await.unwrap();
+            assert_eq!(got.len(), 1);
+        }
+        // Each re-creation armed a hint; all of them are stale now and are
+        // dropped when due without re-arming anything.
+        store.send(msg("bob", 99, 9000), 10_000, 10, 0).await.unwrap();
+        assert_eq!(store.queue_len("bob", 2000).await.unwrap(), 1);
+        assert_eq!(store.lock(2000).message_expiry.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn nonces_are_remembered_until_their_window_ends() {
+        let store = MemoryStore::new();
+        assert!(store
+            .claim_nonce("alice", "n1", NonceRecord::Request, 100, 0)
+            .await
+            .unwrap());
+        assert!(!store
+            .claim_nonce("alice", "n1", NonceRecord::Request, 100, 50)
+            .await
+            .unwrap());
+        assert!(
+            store
+                .claim_nonce("bob", "n1", NonceRecord::Request, 100, 50)
+                .await
+                .unwrap(),
+            "per client"
+        );
+        assert_eq!(
+            store.nonce("alice", "n1", 99).await.unwrap(),
+            Some(NonceRecord::Request)
+        );
+        assert_eq!(store.nonce("alice", "n1", 100).await.unwrap(), None);
+        assert!(store.lock(100).nonces.is_empty());
     }
 }
