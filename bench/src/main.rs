@@ -209,7 +209,7 @@ async fn drain(rpc: &Rpc, who: &[Who]) -> Result<()> {
     for w in who {
         while !rpc.call("get_messages", &w.get("1000", "0")).await?["messages"]
             .as_array()
-            .map_or(true, Vec::is_empty)
+            .is_none_or(Vec::is_empty)
         {}
     }
     Ok(())

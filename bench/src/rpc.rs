@@ -90,7 +90,7 @@ fn parse(text: &str) -> Result<Value> {
             .filter_map(|l| l.strip_prefix("data:"))
             .map(str::trim)
             .filter(|d| d.starts_with('{'))
-            .last()
+            .next_back()
             .unwrap_or("")
             .to_owned()
     };
