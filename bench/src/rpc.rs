@@ -89,8 +89,7 @@ fn parse(text: &str) -> Result<Value> {
         text.lines()
             .filter_map(|l| l.strip_prefix("data:"))
             .map(str::trim)
-            .filter(|d| d.starts_with('{'))
-            .next_back()
+            .rfind(|d| d.starts_with('{'))
             .unwrap_or("")
             .to_owned()
     };
