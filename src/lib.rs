@@ -10,12 +10,15 @@
 //! - [`keyfile`]: the on-disk form of secret key material (optionally
 //!   passphrase-protected); bytes in, bytes out, the caller does the I/O.
 //! - [`recipients`]: the client configuration `mcp_recipients.json`.
+//! - [`inbox`]: checking a delivered message against its sender's log.
+//! - [`broker`], [`store`], [`mcp`], [`server`], [`config`]: the server.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod broker;
 pub mod config;
 pub mod crypto;
+pub mod inbox;
 pub mod keyfile;
 pub mod mcp;
 pub mod protocol;

@@ -52,6 +52,9 @@ pub struct RotateArgs {
     /// Keep the old sealing secret this long, to open messages sealed to it before the rotation
     #[arg(long, value_name = "SECS", default_value_t = 86_400)]
     keep_old_sealing: u64,
+    /// Do not push the rotation to the server now (the next `mcpmsg checkin` does)
+    #[arg(long)]
+    offline: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -72,6 +75,18 @@ pub struct RevokeArgs {
     /// Where the committed next key is, if not where the config says
     #[arg(long, value_name = "FILE")]
     next_key_file: Option<PathBuf>,
+    /// Do not push the revocation to the server now
+    #[arg(long)]
+    offline: bool,
+}
+
+/// Pushes the log's last event unless offline; a line saying what happened.
+fn push(id: &Identity, events: &[Event], offline: bool) -> String {
+    let url = &id.config.server_info.url;
+    match (offline, events.last()) {
+        (false, Some(event)) => format!("server: {}", crate::messaging::push_event(url, event)),
+        _ => format!("server: not contacted (--offline); the next `mcpmsg checkin` pushes the event to {url}\n"),
+    }
 }
 
 pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
@@ -398,7 +413,8 @@ pub fn rotate(ctx: &Ctx, a: RotateArgs) -> Result<()> {
         .context("internal error: the rotation does not verify")?;
     events.push(event);
     id.write_kel(&events)?;
-    out(&format!(
+    let pushed = push(&id, &events, a.offline);
+    out(&(format!(
         "{} {}: now at seq {}\n  signing kid: {}\n  sealing kid: {}\n  next key committed: {}\n  old sealing key kept for {} s to open messages sealed before\n",
         if resuming { "finished an interrupted rotation of" } else { "rotated" },
         new.client_id(),
@@ -407,7 +423,7 @@ pub fn rotate(ctx: &Ctx, a: RotateArgs) -> Result<()> {
         new.current().sealing_key.kid(),
         new.next_key_digest(),
         a.keep_old_sealing,
-    ))?;
+    ) + &pushed))?;
     Ok(())
 }
 
@@ -460,12 +476,13 @@ pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> Result<()> {
         .context("internal error: the revocation does not verify")?;
     events.push(event);
     id.write_kel(&events)?;
-    out(&format!(
+    let pushed = push(&id, &events, a.offline);
+    out(&(format!(
         "revoked {} at seq {} ({}), signed by the {} key. This cannot be undone.\n",
         new.client_id(),
         new.seq(),
         reason.as_str(),
         if a.with_next { "committed next" } else { "current" }
-    ))?;
+    ) + &pushed))?;
     Ok(())
 }

@@ -7,11 +7,15 @@
 //! closed stdout (`mcpmsg kel | head`) is not an error.
 #![forbid(unsafe_code)]
 
+mod bridge;
 mod error;
 mod files;
 mod identity;
 mod keys;
+mod messaging;
+mod messenger;
 mod recipients;
+mod remote;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -61,6 +65,14 @@ enum Command {
     /// Pin and list the recipients this client may message
     #[command(subcommand)]
     Recipients(recipients::RecipientsCommand),
+    /// Check in with the server (registers this identity with its whole log, or pushes new events)
+    Checkin(messaging::CheckinArgs),
+    /// Send a message, sealed to the recipient's key unless --no-seal
+    Send(messaging::SendArgs),
+    /// Receive messages, each verified against its sender's pinned log
+    Recv(messaging::RecvArgs),
+    /// Run the signing bridge: a stdio MCP server for an IDE, holding the keys
+    Bridge(bridge::BridgeArgs),
     /// Verify a key event log file and print what it proves
     VerifyKel {
         /// A JSON array of events, as `mcpmsg kel` prints it
@@ -100,6 +112,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::EnrollLine => keys::enroll_line(&ctx),
         Command::Recipients(c) => recipients::run(&ctx, c),
         Command::VerifyKel { file, json } => keys::verify_kel(&file, json),
+        Command::Checkin(a) => messaging::checkin(&ctx, a),
+        Command::Send(a) => messaging::send(&ctx, a),
+        Command::Recv(a) => messaging::recv(&ctx, a),
+        Command::Bridge(a) => bridge::run(&ctx, a),
     }
 }
 

@@ -8,30 +8,41 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Subcommand;
-use mcpmsg::crypto::kel;
+use mcpmsg::crypto::is_fingerprint;
+use mcpmsg::crypto::kel::{self, Event, KelState};
 use mcpmsg::protocol::check_client_id;
 use mcpmsg::recipients::Recipient;
-use serde_json::Map;
+use serde_json::{json, Map};
 
 use crate::error::{hinted, verify_failed};
 use crate::identity::{read_kel, Identity};
+use crate::messaging::{runtime, PATIENCE};
+use crate::remote::{Remote, RemoteError};
 use crate::{out, Ctx};
 
 #[derive(Subcommand)]
 pub enum RecipientsCommand {
-    /// Pin a recipient from its key event log
+    /// Pin a recipient: from its log file, or fetched from the server
     Add {
         /// The recipient's client_id
         id: String,
-        /// The recipient's log, a JSON array of events (as its `mcpmsg kel` prints it)
+        /// Read the log from FILE (a JSON array of events, as `mcpmsg kel` prints it) instead of the server
         #[arg(long, value_name = "FILE")]
-        kel: PathBuf,
+        kel: Option<PathBuf>,
+        /// The fingerprint the recipient gave you out of band; a mismatch is refused
+        #[arg(long, value_name = "HEX")]
+        fingerprint: Option<String>,
         /// Display name
         #[arg(long)]
         name: Option<String>,
         /// What this recipient is for
         #[arg(long)]
         description: Option<String>,
+    },
+    /// Fetch pinned recipients' logs from the server and follow their rotations
+    Refresh {
+        /// Only this recipient
+        id: Option<String>,
     },
     /// List pinned recipients
     List {
@@ -46,19 +57,43 @@ pub fn run(ctx: &Ctx, cmd: RecipientsCommand) -> Result<()> {
         RecipientsCommand::Add {
             id,
             kel,
+            fingerprint,
             name,
             description,
-        } => add(ctx, &id, &kel, name, description),
+        } => add(ctx, &id, kel.as_deref(), fingerprint.as_deref(), name, description),
+        RecipientsCommand::Refresh { id } => refresh(ctx, id.as_deref()),
         RecipientsCommand::List { json } => list(ctx, json),
     }
 }
 
-fn add(ctx: &Ctx, rid: &str, kel_path: &Path, name: Option<String>, description: Option<String>) -> Result<()> {
-    check_client_id("ID", rid).map_err(|e| hinted(e.to_string(), "give the recipient's client_id"))?;
-    let mut id = Identity::load(&ctx.config)?;
-    let events = read_kel(kel_path)?;
-    let pinned = id.config.recipients.get(rid);
-    let state = match pinned {
+/// A recipient's log from a file, or from the server.
+fn fetch(id: &Identity, rid: &str, file: Option<&Path>) -> Result<(Vec<Event>, String)> {
+    if let Some(path) = file {
+        return Ok((read_kel(path)?, path.display().to_string()));
+    }
+    let url = id.config.server_info.url.clone();
+    let remote = Remote::new(&url, PATIENCE);
+    let got = runtime()
+        .block_on(remote.call("get_client_keys", || json!({"client_id": rid})))
+        .map_err(|e| match e {
+            RemoteError::Refused { code, .. } if code == "unknown_client" => hinted(
+                format!("{url} does not know {rid}"),
+                "check the id, or pin from a log file: --kel FILE",
+            )
+            .into(),
+            e => anyhow::Error::from(hinted(
+                format!("cannot fetch the log of {rid}: {e}"),
+                "is the server running? Or pin from a log file: --kel FILE",
+            )),
+        })?;
+    let events = serde_json::from_value(got["kel"].clone())
+        .map_err(|e| verify_failed(format!("{url} sent a malformed log for {rid}: {e}")))?;
+    Ok((events, url))
+}
+
+/// Verifies `events` for `rid` against its pin, if any.
+fn verify(id: &Identity, rid: &str, events: &[Event], source: &str) -> Result<KelState> {
+    let state = match id.config.recipients.get(rid) {
         Some(p) => {
             let seq = p.kel_seq.parse().map_err(|_| {
                 hinted(
@@ -66,25 +101,28 @@ fn add(ctx: &Ctx, rid: &str, kel_path: &Path, name: Option<String>, description:
                     "fix or remove the entry in the config",
                 )
             })?;
-            kel::check_pin(&events, seq, &p.kel_head)
+            let state =
+                kel::check_pin(events, seq, &p.kel_head).map_err(|e| verify_failed(format!("{source}: {e}")))?;
+            if state.fingerprint() != p.fingerprint {
+                bail!(verify_failed(format!(
+                    "{source}: the fingerprint of {rid} is not the pinned one"
+                )));
+            }
+            state
         }
-        None => kel::verify_log(&events),
-    }
-    .map_err(|e| verify_failed(format!("{}: {e}", kel_path.display())))?;
+        None => kel::verify_log(events).map_err(|e| verify_failed(format!("{source}: {e}")))?,
+    };
     if state.client_id() != rid {
         bail!(verify_failed(format!(
-            "{}: the log is for {:?}, not {rid:?}",
-            kel_path.display(),
+            "{source}: the log is for {:?}, not {rid:?}",
             state.client_id()
         )));
     }
-    if let Some((seq, reason)) = state.revoked() {
-        bail!(verify_failed(format!(
-            "{rid} was revoked at seq {seq} ({}): refusing to pin it",
-            reason.as_str()
-        )));
-    }
-    let previous = pinned.cloned();
+    Ok(state)
+}
+
+fn pin(id: &mut Identity, rid: &str, state: &KelState, name: Option<String>, description: Option<String>) {
+    let previous = id.config.recipients.get(rid).cloned();
     let cur = state.current();
     let entry = Recipient {
         name: name
@@ -101,12 +139,99 @@ fn add(ctx: &Ctx, rid: &str, kel_path: &Path, name: Option<String>, description:
         other: previous.map(|p| p.other).unwrap_or_else(Map::new),
     };
     id.config.recipients.insert(rid.to_owned(), entry);
+}
+
+fn add(
+    ctx: &Ctx,
+    rid: &str,
+    file: Option<&Path>,
+    expected: Option<&str>,
+    name: Option<String>,
+    description: Option<String>,
+) -> Result<()> {
+    check_client_id("ID", rid).map_err(|e| hinted(e.to_string(), "give the recipient's client_id"))?;
+    if let Some(fp) = expected {
+        if !is_fingerprint(fp) {
+            bail!(hinted(
+                "--fingerprint: 64 lowercase hex characters",
+                format!("ask {rid} to run `mcpmsg whoami`")
+            ));
+        }
+    }
+    let mut id = Identity::load(&ctx.config)?;
+    let (events, source) = fetch(&id, rid, file)?;
+    let state = verify(&id, rid, &events, &source)?;
+    if let Some((seq, reason)) = state.revoked() {
+        bail!(verify_failed(format!(
+            "{rid} was revoked at seq {seq} ({}): refusing to pin it",
+            reason.as_str()
+        )));
+    }
+    if let Some(fp) = expected {
+        if fp != state.fingerprint() {
+            bail!(verify_failed(format!(
+                "the fingerprint of {rid} from {source} is {}, not the {fp} you were given: do not trust this log",
+                state.fingerprint()
+            )));
+        }
+    }
+    pin(&mut id, rid, &state, name, description);
     id.save_config()?;
+    let advice = match expected {
+        Some(_) => "It matches the fingerprint you were given.".to_owned(),
+        None => format!(
+            "Compare this fingerprint with {rid} through a channel you trust (in person, a call) before relying on it:\n  they run `mcpmsg whoami`; next time pass --fingerprint to have it checked for you."
+        ),
+    };
     out(&format!(
-        "pinned {rid} at seq {}\n  fingerprint: {}\nCompare this fingerprint with {rid} through a channel you trust (in person, a call) before relying on it.\n",
+        "pinned {rid} at seq {}\n  fingerprint: {}\n{advice}\n",
         state.seq(),
         state.fingerprint()
     ))?;
+    Ok(())
+}
+
+fn refresh(ctx: &Ctx, only: Option<&str>) -> Result<()> {
+    let mut id = Identity::load(&ctx.config)?;
+    let ids: Vec<String> = match only {
+        Some(rid) if !id.config.recipients.contains_key(rid) => bail!(hinted(
+            format!("{rid} is not pinned"),
+            format!("pin it: `mcpmsg recipients add {rid}`")
+        )),
+        Some(rid) => vec![rid.to_owned()],
+        None => id.config.recipients.keys().cloned().collect(),
+    };
+    let (mut text, mut failed) = (String::new(), false);
+    for rid in ids {
+        let before = id.config.recipients[&rid].kel_seq.clone();
+        let checked = fetch(&id, &rid, None).and_then(|(events, source)| verify(&id, &rid, &events, &source));
+        match checked {
+            Ok(state) => {
+                let now = state.seq().to_string();
+                let note = match state.revoked() {
+                    Some((seq, r)) => format!(
+                        "revoked at seq {seq} ({}): messages from it after that are refused",
+                        r.as_str()
+                    ),
+                    None if now != before => format!("rotated: seq {before} -> {now}"),
+                    None => format!("unchanged at seq {now}"),
+                };
+                pin(&mut id, &rid, &state, None, None);
+                text.push_str(&format!("{rid}: {note}\n"));
+            }
+            Err(e) => {
+                failed |= e
+                    .chain()
+                    .any(|c| c.downcast_ref::<crate::error::Hinted>().is_some_and(|h| h.verification));
+                text.push_str(&format!("{rid}: not refreshed: {e:#}\n"));
+            }
+        }
+    }
+    id.save_config()?;
+    out(&text)?;
+    if failed {
+        bail!(verify_failed("a recipient's log does not extend its pin"));
+    }
     Ok(())
 }
 
@@ -117,7 +242,7 @@ fn list(ctx: &Ctx, json: bool) -> Result<()> {
         return Ok(());
     }
     if id.config.recipients.is_empty() {
-        out("no recipients pinned; add one with `mcpmsg recipients add ID --kel FILE`\n")?;
+        out("no recipients pinned; add one with `mcpmsg recipients add ID`\n")?;
         return Ok(());
     }
     let mut text = String::new();

@@ -1,0 +1,426 @@
+//! Two signing bridges over stdio against a real server: sealed round
+//! trips, ciphertext at the server, re-attributed and tampered messages
+//! rejected, rotation with messages queued, revocation, send-and-wait, and a
+//! server restart.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use clap::Parser;
+use mcpmsg::config::ServerArgs;
+use mcpmsg::crypto::b64;
+use mcpmsg::keyfile::KeyFile;
+use mcpmsg::protocol::{new_nonce, now_ms, sign_input, SendMessage};
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::RunningService;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+const MCPMSG: &str = env!("CARGO_BIN_EXE_mcpmsg");
+
+struct Server {
+    port: u16,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    async fn start(port: u16) -> Self {
+        let config = ServerArgs::parse_from(["mcpmsg-server", "--port", &port.to_string(), "--lease", "1"])
+            .validate()
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(mcpmsg::server::run(listener, config, shutdown.clone()));
+        Self { port, shutdown, task }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// A user's folder with an identity made by the real CLI.
+struct User {
+    dir: tempfile::TempDir,
+    id: String,
+}
+
+impl User {
+    fn new(id: &str, url: &str) -> Self {
+        let u = Self {
+            dir: tempfile::tempdir().unwrap(),
+            id: id.into(),
+        };
+        u.mcpmsg(&["init", "--id", id, "--server", url]);
+        u.mcpmsg(&["checkin"]);
+        u
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("mcp_recipients.json")
+    }
+
+    fn mcpmsg(&self, args: &[&str]) -> String {
+        let out = Command::new(MCPMSG)
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mcpmsg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn pin(&self, other: &User) {
+        self.mcpmsg(&["recipients", "add", &other.id, "--name", &format!("{}'s IDE", other.id)]);
+    }
+
+    fn keys(&self) -> KeyFile {
+        KeyFile::decode(
+            &std::fs::read_to_string(self.dir.path().join(format!("{}.key", self.id))).unwrap(),
+            None,
+        )
+        .unwrap()
+    }
+
+    async fn bridge(&self) -> Bridge {
+        let mut cmd = tokio::process::Command::new(MCPMSG);
+        cmd.arg("--config").arg(self.config()).arg("bridge");
+        let (transport, _) = TokioChildProcess::builder(cmd).stderr(Stdio::null()).spawn().unwrap();
+        Bridge(().serve(transport).await.expect("bridge starts"))
+    }
+}
+
+struct Bridge(RunningService<RoleClient, ()>);
+
+impl Bridge {
+    async fn call(&self, tool: &str, args: Value) -> (bool, String, Value) {
+        let Value::Object(map) = args else { unreachable!() };
+        let r = self
+            .0
+            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(map))
+            .await
+            .unwrap();
+        let text = r
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        (
+            r.is_error == Some(true),
+            text,
+            r.structured_content.unwrap_or(Value::Null),
+        )
+    }
+
+    async fn ok(&self, tool: &str, args: Value) -> Value {
+        let (err, text, v) = self.call(tool, args).await;
+        assert!(!err, "{tool}: {text}");
+        v
+    }
+
+    /// Reads until at least `n` messages arrived.
+    async fn read(&self, n: usize) -> Vec<Value> {
+        let mut all = Vec::new();
+        for _ in 0..10 {
+            let v = self.ok("get_messages", json!({"wait_s": 3})).await;
+            all.extend(v["messages"].as_array().unwrap().iter().cloned());
+            if all.len() >= n {
+                break;
+            }
+        }
+        all
+    }
+}
+
+/// A raw signed `get_messages` for `who`, as a third party holding the key would send it.
+fn raw_get(who: &User, ack: &str) -> Value {
+    let keys = who.keys();
+    let key = keys.signing.as_ref().unwrap();
+    let (kid, ts, nonce) = (key.public().kid(), now_ms().to_string(), new_nonce());
+    let sig = b64::encode(&key.sign(&sign_input("get", &[&who.id, "", "", ack, &kid, &ts, &nonce])));
+    json!({"client_id": who.id, "ack": ack, "key_id": kid, "ts": ts, "nonce": nonce, "sig": sig})
+}
+
+async fn raw_call(url: &str, tool: &str, args: Value) -> Value {
+    let client = ().serve(StreamableHttpClientTransport::from_uri(url.to_owned())).await.unwrap();
+    let Value::Object(map) = args else { unreachable!() };
+    let r = client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(map))
+        .await
+        .unwrap();
+    assert_ne!(r.is_error, Some(true), "{tool}: {:?}", r.content);
+    r.structured_content.unwrap()
+}
+
+fn pair(url: &str) -> (User, User) {
+    let (alice, bob) = (User::new("alice", url), User::new("bob", url));
+    alice.pin(&bob);
+    bob.pin(&alice);
+    (alice, bob)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sealed_round_trip_and_the_server_holds_only_ciphertext() {
+    let s = Server::start(0).await;
+    let (alice, bob) = pair(&s.url());
+    let (a, b) = (alice.bridge().await, bob.bridge().await);
+
+    let who = b.ok("get_my_identity", json!({})).await;
+    assert_eq!(who["client_id"], "bob");
+    assert_eq!(who["recipients"][0]["client_id"], "alice");
+    assert_eq!(who["recipients"][0]["name"], "alice's IDE");
+    let (_, text, _) = b.call("list_recipients", json!({})).await;
+    assert!(text.contains("- `alice`: alice's IDE"), "{text}");
+
+    let sent = a
+        .ok(
+            "send_message",
+            json!({"recipient_id": "bob", "message": "the plan: ship friday"}),
+        )
+        .await;
+    assert_eq!(sent["sealed"], true);
+    // What the server holds: ciphertext. (A raw reader with bob's key leases
+    // it for a second; the lease is 1 s in this test.)
+    let raw = raw_call(&s.url(), "get_messages", raw_get(&bob, "manual")).await;
+    let stored = &raw["messages"][0];
+    assert!(stored["content_type"]
+        .as_str()
+        .unwrap()
+        .starts_with("application/mcpmsg-sealed; kid="));
+    assert!(!stored.to_string().contains("ship friday"));
+
+    let got = b.read(1).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["verified"], true);
+    assert_eq!(got[0]["sealed"], true);
+    assert_eq!(got[0]["text"], "the plan: ship friday");
+    assert_eq!(got[0]["message_id"], sent["message_id"]);
+    // Acknowledged once handed over: nothing comes back after the lease.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(b.ok("get_messages", json!({})).await["messages"], json!([]));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn re_attributed_and_unpinned_messages_are_rejected() {
+    let s = Server::start(0).await;
+    let (alice, bob) = pair(&s.url());
+    let mallory = User::new("mallory", &s.url());
+    bob.pin(&mallory);
+    let a = alice.bridge().await;
+    a.ok(
+        "send_message",
+        json!({"recipient_id": "bob", "message": "for bob only"}),
+    )
+    .await;
+    // Mallory takes alice's sealed body off the wire and sends it as her own.
+    let raw = raw_call(&s.url(), "get_messages", raw_get(&bob, "auto")).await;
+    let stolen = raw["messages"][0].clone();
+    let mkeys = mallory.keys();
+    let key = mkeys.signing.as_ref().unwrap();
+    let mut forged = SendMessage {
+        sender_id: "mallory".into(),
+        recipient_id: "bob".into(),
+        message: stolen["message"].as_str().unwrap().into(),
+        content_type: Some(stolen["content_type"].as_str().unwrap().into()),
+        in_reply_to: None,
+        key_id: key.public().kid(),
+        ts: now_ms().to_string(),
+        nonce: stolen["nonce"].as_str().unwrap().into(),
+        sig: String::new(),
+    };
+    forged.sig = b64::encode(&key.sign(&forged.sign_input()));
+    raw_call(&s.url(), "send_message", serde_json::to_value(&forged).unwrap()).await;
+    // And someone bob never pinned writes to him.
+    let eve = User::new("eve", &s.url());
+    eve.mcpmsg(&["send", "bob", "trust me", "--no-seal"]);
+
+    let b = bob.bridge().await;
+    let got = b.read(2).await;
+    assert_eq!(got.len(), 2);
+    let from = |id: &str| got.iter().find(|m| m["from"] == id).unwrap().clone();
+    assert_eq!(from("mallory")["verified"], false);
+    assert_eq!(from("mallory")["rejected"], "the sealed message cannot be opened");
+    assert_eq!(from("eve")["verified"], false);
+    assert!(from("eve")["rejected"]
+        .as_str()
+        .unwrap()
+        .starts_with("eve is not pinned"));
+    let (_, text, _) = b.call("get_messages", json!({})).await;
+    assert!(!text.contains("trust me") && !text.contains("for bob only"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_with_messages_queued_and_revocation() {
+    let s = Server::start(0).await;
+    let (alice, bob) = pair(&s.url());
+    let a = alice.bridge().await;
+    a.ok(
+        "send_message",
+        json!({"recipient_id": "bob", "message": "sealed to bob's first key"}),
+    )
+    .await;
+    // Bob rotates with that message still queued; alice rotates too.
+    bob.mcpmsg(&["rotate"]);
+    alice.mcpmsg(&["rotate"]);
+    let a = alice.bridge().await;
+    a.ok(
+        "send_message",
+        json!({"recipient_id": "bob", "message": "sealed to bob's second key"}),
+    )
+    .await;
+    let b = bob.bridge().await;
+    let got = b.read(2).await;
+    let texts: Vec<&str> = got.iter().map(|m| m["text"].as_str().unwrap_or("REJECTED")).collect();
+    assert_eq!(
+        texts,
+        ["sealed to bob's first key", "sealed to bob's second key"],
+        "{got:?}"
+    );
+    assert!(got.iter().all(|m| m["verified"] == true));
+
+    // Alice revokes; her later messages are refused by the server.
+    alice.mcpmsg(&["revoke", "--reason", "retired"]);
+    let (err, text, _) = a
+        .call("send_message", json!({"recipient_id": "bob", "message": "ghost"}))
+        .await;
+    assert!(err && text.contains("[revoked]"), "{text}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_and_wait_between_two_bridges() {
+    let s = Server::start(0).await;
+    let (alice, bob) = pair(&s.url());
+    let (a, b) = (alice.bridge().await, bob.bridge().await);
+    let asking = tokio::spawn(async move {
+        a.ok(
+            "send_message_and_wait",
+            json!({"recipient_id": "bob", "message": "ready?", "timeout_s": 20}),
+        )
+        .await
+    });
+    let question = b.read(1).await.remove(0);
+    assert_eq!(question["text"], "ready?");
+    let id = question["message_id"].as_str().unwrap();
+    b.ok(
+        "send_message",
+        json!({"recipient_id": "alice", "message": "ready.", "in_reply_to": id}),
+    )
+    .await;
+    let answer = asking.await.unwrap();
+    assert_eq!(answer["timed_out"], false);
+    assert_eq!(answer["reply"]["text"], "ready.");
+    assert_eq!(answer["reply"]["verified"], true);
+    assert_eq!(answer["reply"]["in_reply_to"], id);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bridges_keep_working_across_a_server_restart() {
+    let s = Server::start(0).await;
+    let port = s.port;
+    let (alice, bob) = pair(&s.url());
+    let (a, b) = (alice.bridge().await, bob.bridge().await);
+    a.ok("send_message", json!({"recipient_id": "bob", "message": "before"}))
+        .await;
+    assert_eq!(b.read(1).await[0]["text"], "before");
+    s.stop().await;
+
+    // Down: a clear error, not a hang.
+    let (err, text, _) = b.call("get_messages", json!({})).await;
+    assert!(err && text.contains("unreachable"), "{text}");
+
+    // Back, empty (in memory): each bridge checks in again by itself.
+    let s = Server::start(port).await;
+    b.ok("get_messages", json!({})).await;
+    a.ok("send_message", json!({"recipient_id": "bob", "message": "after"}))
+        .await;
+    assert_eq!(b.read(1).await[0]["text"], "after");
+    s.stop().await;
+}
+
+/// A relay that alters every delivered message body, as a compromised
+/// server or network would; returns its URL.
+async fn tampering_proxy(upstream: String) -> String {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, StatusCode};
+    let http = reqwest::Client::new();
+    let relay = move |headers: HeaderMap, body: Bytes| {
+        let (http, upstream) = (http.clone(), upstream.clone());
+        async move {
+            let mut req = http.post(&upstream).body(body);
+            for name in ["content-type", "accept", "mcp-protocol-version", "mcp-session-id"] {
+                if let Some(v) = headers.get(name) {
+                    req = req.header(name, v.as_bytes());
+                }
+            }
+            let r = req.send().await.unwrap();
+            let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
+            let text = r.text().await.unwrap();
+            let Ok(mut v) = serde_json::from_str::<Value>(&text) else {
+                return (status, [("content-type", "application/json")], text);
+            };
+            if let Some(msgs) = v["result"]["structuredContent"]["messages"].as_array_mut() {
+                for m in msgs {
+                    let body = m["message"].as_str().unwrap().to_owned();
+                    let mid = body.len() / 2;
+                    let flipped = if &body[mid..mid + 1] == "A" { "B" } else { "A" };
+                    m["message"] = json!(format!("{}{flipped}{}", &body[..mid], &body[mid + 1..]));
+                }
+            }
+            (status, [("content-type", "application/json")], v.to_string())
+        }
+    };
+    let app = axum::Router::new().route("/mcp", axum::routing::post(relay));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_tampered_in_transit_are_rejected() {
+    let s = Server::start(0).await;
+    let proxy = tampering_proxy(s.url()).await;
+    let alice = User::new("alice", &s.url());
+    // Bob reaches the server only through the tampering relay.
+    let bob = User::new("bob", &proxy);
+    alice.pin(&bob);
+    bob.pin(&alice);
+    alice.mcpmsg(&["send", "bob", "sealed and signed"]);
+    alice.mcpmsg(&["send", "bob", "signed, in the clear", "--no-seal"]);
+    let b = bob.bridge().await;
+    let got = b.read(2).await;
+    assert_eq!(got.len(), 2);
+    for m in &got {
+        assert_eq!(m["verified"], false, "{m}");
+        assert_eq!(m["rejected"], "the signature does not verify: altered or forged");
+    }
+    let out = Command::new(MCPMSG)
+        .arg("--config")
+        .arg(bob.config())
+        .arg("recv")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "nothing left to read");
+    s.stop().await;
+}
