@@ -20,7 +20,7 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use mcpmsg::crypto::kel::Event;
 use mcpmsg::crypto::{b64, SealingSecret, SigningSecret};
-use mcpmsg::protocol::{new_nonce, now_ms, sign_input, SendMessage, SendParts};
+use mcpmsg::protocol::{new_nonce, now_ms, Auth, SendMessage, SendParts};
 use serde_json::{json, Value};
 
 use rpc::Rpc;
@@ -91,10 +91,7 @@ impl Who {
     }
 
     fn auth(&self, purpose: &str, fields: &[&str]) -> Value {
-        let (key_id, ts, nonce) = (self.key.public().kid(), now_ms().to_string(), new_nonce());
-        let mut all = fields.to_vec();
-        all.extend([key_id.as_str(), ts.as_str(), nonce.as_str()]);
-        json!({"key_id": key_id, "ts": ts, "nonce": nonce, "sig": b64::encode(&self.key.sign(&sign_input(purpose, &all)))})
+        Auth::sign(&self.key, purpose, fields).json()
     }
 
     fn checkin(&self) -> Value {

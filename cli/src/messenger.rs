@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use mcpmsg::crypto::kel::{self, Event, KelState};
-use mcpmsg::crypto::{b64, SealingPublicKey, SealingSecret};
+use mcpmsg::crypto::{SealingPublicKey, SealingSecret};
 use mcpmsg::inbox::{self, Delivered, Opened, SenderLog};
-use mcpmsg::protocol::{new_nonce, now_ms, sign_input, SendMessage, SendParts};
+use mcpmsg::protocol::{new_nonce, now_ms, Auth, SendMessage, SendParts};
 use mcpmsg::recipients::Recipient;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
@@ -124,11 +124,7 @@ impl Messenger {
 
     /// `key_id`, `ts`, `nonce`, `sig` over `purpose` and `fields`.
     fn auth(&self, purpose: &str, fields: &[&str]) -> Value {
-        let key = self.signing();
-        let (key_id, ts, nonce) = (key.public().kid(), now_ms().to_string(), new_nonce());
-        let mut all = fields.to_vec();
-        all.extend([key_id.as_str(), ts.as_str(), nonce.as_str()]);
-        json!({"key_id": key_id, "ts": ts, "nonce": nonce, "sig": b64::encode(&key.sign(&sign_input(purpose, &all)))})
+        Auth::sign(self.signing(), purpose, fields).json()
     }
 
     /// Checks in with the full log (registers, or pushes new events).

@@ -424,3 +424,78 @@ async fn messages_tampered_in_transit_are_rejected() {
     assert_eq!(out.status.code(), Some(0), "nothing left to read");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shell_messaging_end_to_end() {
+    let s = Server::start(0).await;
+    let (alice, bob) = (User::new("alice", &s.url()), User::new("bob", &s.url()));
+    let fp = |u: &User| {
+        serde_json::from_str::<Value>(&u.mcpmsg(&["whoami", "--json"])).unwrap()["fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // A wrong fingerprint is refused (exit 1) and nothing is pinned.
+    let wrong = "0".repeat(64);
+    let out = Command::new(MCPMSG)
+        .arg("--config")
+        .arg(alice.config())
+        .args(["recipients", "add", "bob", "--fingerprint", &wrong])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("do not trust this log"));
+    assert!(alice
+        .mcpmsg(&["recipients", "list"])
+        .starts_with("no recipients pinned"));
+    assert!(alice
+        .mcpmsg(&["recipients", "add", "bob", "--fingerprint", &fp(&bob)])
+        .contains("It matches the fingerprint you were given."));
+    bob.mcpmsg(&["recipients", "add", "alice", "--fingerprint", &fp(&alice)]);
+
+    let config = alice.config();
+    let asking = std::thread::spawn(move || {
+        Command::new(MCPMSG)
+            .arg("--config")
+            .arg(config)
+            .args(["send", "bob", "review PR 42?", "--wait", "20"])
+            .output()
+            .unwrap()
+    });
+    let got = loop {
+        let got: Value = serde_json::from_str(&bob.mcpmsg(&["recv", "--json", "--wait", "2"])).unwrap();
+        if got.as_array().is_some_and(|a| !a.is_empty()) {
+            break got;
+        }
+    };
+    assert_eq!(
+        (
+            got[0]["text"].clone(),
+            got[0]["verified"].clone(),
+            got[0]["sealed"].clone()
+        ),
+        (json!("review PR 42?"), json!(true), json!(true))
+    );
+    let id = got[0]["message_id"].as_str().unwrap();
+    assert!(bob
+        .mcpmsg(&["send", "alice", "done", "--reply-to", id])
+        .starts_with("sent to alice (sealed): message id "));
+    let asked = asking.join().unwrap();
+    let text = String::from_utf8(asked.stdout).unwrap();
+    assert!(asked.status.success(), "{}", String::from_utf8_lossy(&asked.stderr));
+    assert!(
+        text.contains("From bob · just now · sealed · verified · id ")
+            && text.contains(&format!("reply to {id}\n  done\n")),
+        "{text}"
+    );
+
+    let rotated = bob.mcpmsg(&["rotate"]);
+    assert!(
+        rotated.ends_with(&format!("server: pushed to {}\n", s.url())),
+        "{rotated}"
+    );
+    assert!(alice
+        .mcpmsg(&["recipients", "refresh"])
+        .contains("bob: rotated: seq 0 -> 1"));
+    s.stop().await;
+}

@@ -3,10 +3,12 @@
 //! What exactly is signed lives here, in one function ([`sign_input`]), so
 //! the server, the CLI and the bridge cannot disagree about it.
 
+mod auth;
 mod error;
 mod fields;
 mod send;
 
+pub use auth::Auth;
 pub use error::ErrorCode;
 pub use fields::{
     check_client_id, check_message_id, check_nonce, decode_sig, message_id, new_nonce, now_ms, parse_decimal, parse_ts,

@@ -6,7 +6,7 @@ use clap::Parser;
 use mcpmsg::config::ServerArgs;
 use mcpmsg::crypto::kel::{Event, Reason};
 use mcpmsg::crypto::{SealingPublicKey, SealingSecret, SigningSecret};
-use mcpmsg::protocol::{new_nonce, now_ms, sign_input, SendMessage, SendParts};
+use mcpmsg::protocol::{new_nonce, now_ms, Auth, SendMessage, SendParts};
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -156,13 +156,7 @@ impl Ident {
 
     /// key_id, ts, nonce, sig for `purpose` over `fields` (+ the auth fields), signed at `ts`.
     pub fn sign_at(&self, key: &SigningSecret, purpose: &str, fields: &[&str], ts: u64) -> Value {
-        let key_id = key.public().kid();
-        let ts = ts.to_string();
-        let nonce = new_nonce();
-        let mut all: Vec<&str> = fields.to_vec();
-        all.extend([key_id.as_str(), ts.as_str(), nonce.as_str()]);
-        let sig = mcpmsg::crypto::b64::encode(&key.sign(&sign_input(purpose, &all)));
-        json!({"key_id": key_id, "ts": ts, "nonce": nonce, "sig": sig})
+        Auth::sign_at(key, purpose, fields, ts).json()
     }
 
     pub fn checkin(&self, with_kel: bool) -> Value {
