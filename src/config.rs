@@ -62,7 +62,7 @@ pub struct ServerArgs {
         value_delimiter = ','
     )]
     pub allowed_hosts: Vec<String>,
-    /// Storage backend
+    /// Storage backend: memory, or redis://HOST:PORT/DB for several nodes sharing one Redis
     #[arg(long, env = "MCPMSG_STORE", default_value = "memory")]
     pub store: String,
     /// Registered identities at most
@@ -81,6 +81,8 @@ pub struct ServerArgs {
 pub enum StoreSpec {
     /// In-process memory.
     Memory,
+    /// A shared Redis, by URL (`redis://HOST:PORT/DB`).
+    Redis(String),
 }
 
 /// A validated server configuration.
@@ -173,10 +175,17 @@ impl ServerArgs {
         }
         let store = match self.store.as_str() {
             "memory" => StoreSpec::Memory,
+            url if url.starts_with("redis://") => StoreSpec::Redis(url.to_owned()),
+            url if url.starts_with("rediss://") => {
+                return Err(bad(
+                    "--store",
+                    "rediss:// (TLS) is not supported by this build yet; reach Redis over a private network or a TLS tunnel, as redis://",
+                ))
+            }
             other => {
                 return Err(bad(
                     "--store",
-                    format!("{other:?} is not a store this build knows; use \"memory\""),
+                    format!("{other:?} is not a store this build knows; use \"memory\" or redis://HOST:PORT/DB"),
                 ))
             }
         };

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
@@ -27,12 +28,18 @@ use tokio_util::sync::CancellationToken;
 use crate::broker::{Broker, Enrollment};
 use crate::config::{ServerConfig, StoreSpec};
 use crate::mcp::McpServer;
-use crate::store::{MemoryStore, Store};
+use crate::store::{MemoryStore, RedisStore, Store};
 
-/// Builds the broker for `config` (store, enrollment).
-pub fn broker(config: &ServerConfig, shutdown: CancellationToken) -> anyhow::Result<Arc<Broker>> {
-    let store: Arc<dyn Store> = match config.store {
+/// Builds the broker for `config`: connects the store, loads enrollment,
+/// and for a shared store starts the doorbell that wakes local waiters.
+pub async fn broker(config: &ServerConfig, shutdown: CancellationToken) -> anyhow::Result<Arc<Broker>> {
+    let store: Arc<dyn Store> = match &config.store {
         StoreSpec::Memory => Arc::new(MemoryStore::new()),
+        StoreSpec::Redis(url) => Arc::new(
+            RedisStore::connect(url)
+                .await
+                .with_context(|| format!("cannot use Redis at {url}"))?,
+        ),
     };
     let enrollment = match &config.keys {
         Some(path) => {
@@ -42,12 +49,25 @@ pub fn broker(config: &ServerConfig, shutdown: CancellationToken) -> anyhow::Res
         }
         None => None,
     };
-    Ok(Arc::new(Broker::new(
+    let broker = Arc::new(Broker::new(
         config.broker.clone(),
-        store,
+        store.clone(),
         enrollment,
-        shutdown,
-    )))
+        shutdown.clone(),
+    ));
+    let weak = Arc::downgrade(&broker);
+    tokio::spawn(async move {
+        let ring = move |recipient: Option<&str>| {
+            if let Some(b) = weak.upgrade() {
+                match recipient {
+                    Some(r) => b.notify(r),
+                    None => b.notify_all(),
+                }
+            }
+        };
+        store.watch(&ring, shutdown).await;
+    });
+    Ok(broker)
 }
 
 /// The router: `/mcp`, `/health` and its alias `/api/mcp/health`.
@@ -72,14 +92,21 @@ pub fn router(config: &ServerConfig, broker: Arc<Broker>) -> Router {
         StreamableHttpService::new(move || Ok(handler.clone()), Default::default(), mcp_config);
     let started = Instant::now();
     let health = move || {
-        let store = broker.store_kind();
+        let broker = broker.clone();
         async move {
-            Json(json!({
-                "status": "ok",
+            // A node whose store does not answer is useless: say so with a
+            // 503, so a load balancer takes it out of rotation.
+            let (status, code) = match broker.store_ping().await {
+                Ok(()) => ("ok", StatusCode::OK),
+                Err(_) => ("degraded", StatusCode::SERVICE_UNAVAILABLE),
+            };
+            let body = json!({
+                "status": status,
                 "version": env!("CARGO_PKG_VERSION"),
-                "store": store,
+                "store": broker.store_kind(),
                 "uptime_s": started.elapsed().as_secs(),
-            }))
+            });
+            (code, Json(body))
         }
     };
     Router::new()
@@ -91,7 +118,7 @@ pub fn router(config: &ServerConfig, broker: Arc<Broker>) -> Router {
 /// Serves on `listener` until `shutdown` is cancelled, then lets calls in
 /// flight finish (parked waits return at once with what they have).
 pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let broker = broker(&config, shutdown.clone())?;
+    let broker = broker(&config, shutdown.clone()).await?;
     let app = router(&config, broker);
     // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs add tens of
     // milliseconds to small responses.

@@ -354,10 +354,14 @@ impl Broker {
                 return Ok(None);
             }
             let wall = now_ms();
-            let wake = match self.store.next_lease_expiry(recipient, wall).await? {
+            let mut wake = match self.store.next_lease_expiry(recipient, wall).await? {
                 Some(at) => deadline.min(now + Duration::from_millis(at.saturating_sub(wall) + 1)),
                 None => deadline,
             };
+            // A shared store may miss a doorbell (while it reconnects): re-check now and then.
+            if let Some(every) = self.store.recheck_interval() {
+                wake = wake.min(now + every);
+            }
             tokio::select! {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep_until(wake) => {}

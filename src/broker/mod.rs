@@ -140,6 +140,17 @@ impl Broker {
         self.store.kind()
     }
 
+    /// Wakes every parked waiter, to re-check its queue (after a shared
+    /// store's doorbell was reconnected, for example).
+    pub fn notify_all(&self) {
+        self.waiters.notify_all();
+    }
+
+    /// Whether the store answers, for `/health`.
+    pub async fn store_ping(&self) -> Result<(), crate::store::StoreError> {
+        self.store.ping().await
+    }
+
     /// Wakes every waiter on `recipient`'s queue (a message arrived through
     /// another node, for example).
     pub fn notify(&self, recipient: &str) {

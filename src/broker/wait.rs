@@ -69,6 +69,12 @@ impl Waiters {
         }
     }
 
+    pub(super) fn notify_all(&self) {
+        for n in self.map.lock().unwrap_or_else(|p| p.into_inner()).values() {
+            n.notify_waiters();
+        }
+    }
+
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.map.lock().unwrap().len()

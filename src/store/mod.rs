@@ -8,12 +8,15 @@
 
 mod memory;
 mod packed;
+mod redis;
+mod redis_scripts;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use self::redis::RedisStore;
 pub use memory::MemoryStore;
 
 use crate::crypto::kel::Event;
@@ -109,6 +112,29 @@ pub enum TakeMode {
 pub trait Store: Send + Sync + 'static {
     /// `memory`, `redis`, ...: shown in `/health`.
     fn kind(&self) -> &'static str;
+
+    /// Whether the store answers (for `/health`).
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// For a store shared by several nodes: how often a parked waiter
+    /// re-checks its queue in case a doorbell was missed. `None` when every
+    /// send goes through this process (it wakes waiters itself).
+    fn recheck_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// For a store shared by several nodes: runs until `shutdown`, calling
+    /// `ring(Some(recipient))` when a message for `recipient` arrives
+    /// through any node, and `ring(None)` when every waiter should re-check.
+    /// A store only this process writes returns at once.
+    async fn watch(
+        &self,
+        _ring: &(dyn for<'r> Fn(Option<&'r str>) + Send + Sync),
+        _shutdown: tokio_util::sync::CancellationToken,
+    ) {
+    }
 
     /// The identity's record, if registered.
     async fn identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError>;

@@ -100,11 +100,20 @@ pub(super) fn nonce_key(client_id: &str, nonce: &str) -> NonceKey {
     h.finalize()[..16].try_into().expect("16 of 32 bytes")
 }
 
-/// A [`NonceRecord`] without allocations, and how long it is kept.
-#[derive(Clone, Copy)]
+/// A message id as kept in a nonce record: the 16 raw bytes the broker's
+/// ids decode to, or the text itself for any other id.
+#[derive(Clone)]
+enum Id {
+    Raw([u8; 16]),
+    Text(Box<str>),
+}
+
+/// A [`NonceRecord`] without allocations (for broker-made ids), and how
+/// long it is kept.
+#[derive(Clone)]
 pub(super) struct CompactNonce {
-    /// Raw message id bytes of a send; `None` for other requests.
-    send: Option<([u8; 16], u64, u64)>,
+    /// Message id, received_at and expires_at of a send; `None` for other requests.
+    send: Option<(Id, u64, u64)>,
     pub(super) until: u64,
 }
 
@@ -117,22 +126,26 @@ impl CompactNonce {
                 received_at,
                 expires_at,
             } => {
-                // Message ids are made by the broker from signatures: always 16 bytes.
-                b64::decode_array::<16>(message_id)
-                    .ok()
-                    .map(|id| (id, *received_at, *expires_at))
+                let id = match b64::decode_array::<16>(message_id) {
+                    Ok(raw) => Id::Raw(raw),
+                    Err(_) => Id::Text(message_id.as_str().into()),
+                };
+                Some((id, *received_at, *expires_at))
             }
         };
         Self { send, until }
     }
 
     pub(super) fn record(&self) -> NonceRecord {
-        match self.send {
+        match &self.send {
             None => NonceRecord::Request,
             Some((id, received_at, expires_at)) => NonceRecord::Send {
-                message_id: b64::encode(&id),
-                received_at,
-                expires_at,
+                message_id: match id {
+                    Id::Raw(raw) => b64::encode(raw),
+                    Id::Text(t) => t.to_string(),
+                },
+                received_at: *received_at,
+                expires_at: *expires_at,
             },
         }
     }

@@ -2,6 +2,8 @@
 //! client, and identities that sign requests as a client would.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use clap::Parser;
 use mcpmsg::config::ServerArgs;
 use mcpmsg::crypto::kel::{Event, Reason};

@@ -1,0 +1,376 @@
+//! The Redis store: several server nodes share one Redis.
+//!
+//! Every step is one command or one Lua script (see `redis_scripts`), so
+//! nodes never race: a send claims its nonce and queues its message in one
+//! script (with the nonce pre-check of PROTOCOL §4, two round trips).
+//! Leases live in Redis, so a message leased by a node that dies comes back
+//! when its lease ends. A send publishes the recipient's id on one channel;
+//! each node subscribes once (see [`Store::watch`]) and wakes its own
+//! waiters, re-checking all of them whenever it (re)subscribes; waiters also
+//! re-check every few seconds as a safety net.
+//!
+//! Keys carry hash tags: `{recipient}` for a queue, `{client}` for an
+//! identity and its nonces. This version speaks to one Redis (standalone);
+//! a send's script touches both the sender's nonce and the recipient's
+//! queue, which Redis Cluster would refuse as cross-slot.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncCommands;
+use tokio_util::sync::CancellationToken;
+
+use super::redis_scripts::Scripts;
+use super::{IdentityRecord, NonceRecord, SendOutcome, Store, StoreError, StoredMessage, TakeMode};
+
+const BELL: &str = "mcpmsg:bell";
+const IDS: &str = "mcpmsg:ids";
+
+fn err(e: redis::RedisError) -> StoreError {
+    StoreError(format!("redis: {e}"))
+}
+
+fn queue_keys(recipient: &str) -> [String; 3] {
+    [
+        format!("mcpmsg:{{{recipient}}}:q"),
+        format!("mcpmsg:{{{recipient}}}:m"),
+        format!("mcpmsg:{{{recipient}}}:l"),
+    ]
+}
+
+fn nonce_key(client_id: &str, nonce: &str) -> String {
+    format!("mcpmsg:{{{client_id}}}:n:{nonce}")
+}
+
+fn identity_key(client_id: &str) -> String {
+    format!("mcpmsg:{{{client_id}}}:id")
+}
+
+fn encode_nonce(r: &NonceRecord) -> String {
+    match r {
+        NonceRecord::Request => "r".into(),
+        NonceRecord::Send {
+            message_id,
+            received_at,
+            expires_at,
+        } => format!("s {message_id} {received_at} {expires_at}"),
+    }
+}
+
+fn decode_nonce(v: &str) -> Result<NonceRecord, StoreError> {
+    let bad = || StoreError(format!("redis: malformed nonce record {v:?}"));
+    match v.split(' ').collect::<Vec<_>>()[..] {
+        ["r"] => Ok(NonceRecord::Request),
+        ["s", id, r, e] => Ok(NonceRecord::Send {
+            message_id: id.into(),
+            received_at: r.parse().map_err(|_| bad())?,
+            expires_at: e.parse().map_err(|_| bad())?,
+        }),
+        _ => Err(bad()),
+    }
+}
+
+/// `<expires_at>\n<sender_id>\n<in_reply_to>\n<json>`: the header lets the
+/// scripts read what they need without decoding JSON.
+fn encode_message(m: &StoredMessage) -> String {
+    let json = serde_json::to_string(m).expect("a message serialises");
+    format!("{}\n{}\n{}\n{json}", m.expires_at, m.sender_id, m.in_reply_to)
+}
+
+fn decode_message(v: &str) -> Result<StoredMessage, StoreError> {
+    let json = v
+        .splitn(4, '\n')
+        .nth(3)
+        .ok_or_else(|| StoreError("redis: malformed stored message".into()))?;
+    serde_json::from_str(json).map_err(|e| StoreError(format!("redis: malformed stored message: {e}")))
+}
+
+/// The Redis-backed store.
+pub struct RedisStore {
+    client: redis::Client,
+    conn: ConnectionManager,
+    scripts: Arc<Scripts>,
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://HOST:PORT/DB`). Calls fail fast (about a
+    /// second) while Redis is unreachable, and the connection comes back by
+    /// itself.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(|e| StoreError(format!("redis URL {url:?}: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = client.get_connection_manager_with_config(config).await.map_err(err)?;
+        Ok(Self {
+            client,
+            conn,
+            scripts: Arc::new(Scripts::new()),
+        })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    async fn queue_call<T: redis::FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        recipient: &str,
+        args: &[String],
+    ) -> Result<T, StoreError> {
+        let mut inv = script.prepare_invoke();
+        for k in queue_keys(recipient) {
+            inv.key(k);
+        }
+        for a in args {
+            inv.arg(a);
+        }
+        inv.invoke_async(&mut self.conn()).await.map_err(err)
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        redis::cmd("PING")
+            .query_async::<String>(&mut self.conn())
+            .await
+            .map(drop)
+            .map_err(err)
+    }
+
+    async fn identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError> {
+        let rec: Option<String> = self.conn().hget(identity_key(client_id), "rec").await.map_err(err)?;
+        rec.map(|r| {
+            serde_json::from_str(&r)
+                .map(Arc::new)
+                .map_err(|e| StoreError(format!("redis: malformed identity record: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn put_identity(
+        &self,
+        client_id: &str,
+        expected_len: usize,
+        record: &IdentityRecord,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(record).expect("a record serialises");
+        let done: i64 = self
+            .scripts
+            .put_identity
+            .key(identity_key(client_id))
+            .arg(expected_len)
+            .arg(record.events.len())
+            .arg(json)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(err)?;
+        if done == 1 {
+            let _: i64 = self.conn().sadd(IDS, client_id).await.map_err(err)?;
+        }
+        Ok(done == 1)
+    }
+
+    async fn identities(&self, limit: usize) -> Result<Vec<(String, Arc<IdentityRecord>)>, StoreError> {
+        let mut ids: Vec<String> = self.conn().smembers(IDS).await.map_err(err)?;
+        ids.sort();
+        ids.truncate(limit);
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = self.identity(&id).await? {
+                out.push((id, r));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn identity_count(&self) -> Result<usize, StoreError> {
+        self.conn().scard(IDS).await.map_err(err)
+    }
+
+    async fn nonce(&self, client_id: &str, nonce: &str, _now: u64) -> Result<Option<NonceRecord>, StoreError> {
+        let v: Option<String> = self.conn().get(nonce_key(client_id, nonce)).await.map_err(err)?;
+        v.map(|v| decode_nonce(&v)).transpose()
+    }
+
+    async fn claim_nonce(
+        &self,
+        client_id: &str,
+        nonce: &str,
+        record: NonceRecord,
+        until: u64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let px = until.saturating_sub(now).max(1);
+        let set: Option<String> = redis::cmd("SET")
+            .arg(nonce_key(client_id, nonce))
+            .arg(encode_nonce(&record))
+            .arg("NX")
+            .arg("PX")
+            .arg(px)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(err)?;
+        Ok(set.is_some())
+    }
+
+    async fn send(
+        &self,
+        msg: StoredMessage,
+        nonce_until: u64,
+        max_queue: usize,
+        now: u64,
+    ) -> Result<SendOutcome, StoreError> {
+        let record = NonceRecord::Send {
+            message_id: msg.message_id.clone(),
+            received_at: msg.received_at,
+            expires_at: msg.expires_at,
+        };
+        let [q, m, l] = queue_keys(&msg.recipient_id);
+        let r: Vec<String> = self
+            .scripts
+            .send
+            .key(q)
+            .key(m)
+            .key(l)
+            .key(nonce_key(&msg.sender_id, &msg.nonce))
+            .arg(&msg.message_id)
+            .arg(encode_message(&msg))
+            .arg(max_queue)
+            .arg(nonce_until.saturating_sub(now).max(1))
+            .arg(encode_nonce(&record))
+            .arg(msg.expires_at)
+            .arg(now)
+            .arg(BELL)
+            .arg(&msg.recipient_id)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(err)?;
+        match r.first().map(String::as_str) {
+            Some("queued") => Ok(SendOutcome::Queued),
+            Some("full") => Ok(SendOutcome::QueueFull),
+            Some("used") => Ok(SendOutcome::NonceUsed(decode_nonce(
+                r.get(1).map_or("", String::as_str),
+            )?)),
+            _ => Err(StoreError(format!("redis: unexpected send result {r:?}"))),
+        }
+    }
+
+    async fn take(
+        &self,
+        recipient: &str,
+        max: usize,
+        mode: TakeMode,
+        now: u64,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let lease = match mode {
+            TakeMode::Remove => 0,
+            TakeMode::LeaseUntil(t) => t,
+        };
+        let raw: Vec<String> = self
+            .queue_call(
+                &self.scripts.take,
+                recipient,
+                &[max.to_string(), lease.to_string(), now.to_string()],
+            )
+            .await?;
+        raw.iter().map(|v| decode_message(v)).collect()
+    }
+
+    async fn take_reply(
+        &self,
+        recipient: &str,
+        sender: &str,
+        reply_to: &str,
+        now: u64,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let raw: Option<String> = self
+            .queue_call(
+                &self.scripts.take_reply,
+                recipient,
+                &[sender.into(), reply_to.into(), now.to_string()],
+            )
+            .await?;
+        raw.map(|v| decode_message(&v)).transpose()
+    }
+
+    async fn ack(&self, recipient: &str, ids: &[String], now: u64) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let mut args = vec![now.to_string()];
+        args.extend(ids.iter().cloned());
+        let flags: Vec<i64> = self.queue_call(&self.scripts.ack, recipient, &args).await?;
+        let (mut acked, mut unknown) = (Vec::new(), Vec::new());
+        for (id, f) in ids.iter().zip(flags) {
+            if f == 1 {
+                acked.push(id.clone())
+            } else {
+                unknown.push(id.clone())
+            }
+        }
+        Ok((acked, unknown))
+    }
+
+    async fn next_lease_expiry(&self, recipient: &str, now: u64) -> Result<Option<u64>, StoreError> {
+        let (_, next): (u64, String) = self
+            .queue_call(&self.scripts.inspect, recipient, &[now.to_string()])
+            .await?;
+        Ok(next.parse::<f64>().ok().filter(|v| *v >= 0.0).map(|v| v as u64))
+    }
+
+    async fn queue_len(&self, recipient: &str, now: u64) -> Result<usize, StoreError> {
+        let (len, _): (usize, String) = self
+            .queue_call(&self.scripts.inspect, recipient, &[now.to_string()])
+            .await?;
+        Ok(len)
+    }
+
+    fn recheck_interval(&self) -> Option<Duration> {
+        Some(Duration::from_secs(2))
+    }
+
+    async fn watch(&self, ring: &(dyn for<'r> Fn(Option<&'r str>) + Send + Sync), shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            match self.client.get_async_pubsub().await {
+                Ok(mut pubsub) => match pubsub.subscribe(BELL).await {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(100);
+                        // Anything sent while we were not subscribed: everyone re-checks.
+                        ring(None);
+                        let mut stream = pubsub.on_message();
+                        loop {
+                            tokio::select! {
+                                _ = shutdown.cancelled() => return,
+                                msg = stream.next() => match msg {
+                                    Some(m) => match m.get_payload::<String>() {
+                                        Ok(recipient) => ring(Some(&recipient)),
+                                        Err(e) => tracing::warn!(error = %e, "malformed doorbell message"),
+                                    },
+                                    None => break,
+                                },
+                            }
+                        }
+                        tracing::warn!("redis doorbell subscription lost; resubscribing");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot subscribe to the redis doorbell"),
+                },
+                Err(e) => tracing::warn!(error = %e, "cannot reach redis for the doorbell"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! One storage conformance suite, run against both backends: the memory
+//! store and a real redis-server.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::redis::RedisServer;
+use mcpmsg::crypto::kel::Event;
+use mcpmsg::crypto::{SealingSecret, SigningSecret};
+use mcpmsg::protocol::now_ms;
+use mcpmsg::store::{
+    IdentityRecord, MemoryStore, NonceRecord, RedisStore, SendOutcome, Store, StoredMessage, TakeMode,
+};
+
+fn tag() -> String {
+    format!("{:x}", now_ms() % 1_000_000_007 ^ std::process::id() as u64)
+}
+
+fn msg(from: &str, to: &str, n: usize, in_reply_to: &str, ttl_ms: u64) -> StoredMessage {
+    let now = now_ms();
+    StoredMessage {
+        message_id: format!("id{n:020}"),
+        sender_id: from.into(),
+        recipient_id: to.into(),
+        content_type: "text/markdown".into(),
+        in_reply_to: in_reply_to.into(),
+        message: format!("message {n} ✓\nsecond line"),
+        key_id: "0".repeat(32),
+        ts: now.to_string(),
+        nonce: format!("nonce{n}-{}", tag()),
+        sig: "s".repeat(86),
+        received_at: now,
+        expires_at: now + ttl_ms,
+    }
+}
+
+fn ids(v: &[StoredMessage]) -> Vec<String> {
+    v.iter().map(|m| m.message_id.clone()).collect()
+}
+
+async fn conformance(store: Arc<dyn Store>) {
+    let t = tag();
+    let (alice, bob, carol) = (format!("alice-{t}"), format!("bob-{t}"), format!("carol-{t}"));
+    store.ping().await.unwrap();
+
+    // Identities: compare-and-set on the log length.
+    assert!(store.identity(&alice).await.unwrap().is_none());
+    let k = SigningSecret::generate();
+    let event = Event::inception(
+        &alice,
+        &k,
+        &SealingSecret::generate().public(),
+        &SigningSecret::generate().public(),
+        now_ms(),
+    );
+    let rec = IdentityRecord {
+        events: vec![event],
+        accepted_at: vec![1],
+        name: "A".into(),
+        capabilities: "c".into(),
+        last_checkin: 1,
+    };
+    assert!(store.put_identity(&alice, 0, &rec).await.unwrap());
+    assert!(
+        !store.put_identity(&alice, 0, &rec).await.unwrap(),
+        "a second registration must lose"
+    );
+    assert_eq!(*store.identity(&alice).await.unwrap().unwrap(), rec);
+    let mut renamed = rec.clone();
+    renamed.name = "A2".into();
+    assert!(store.put_identity(&alice, 1, &renamed).await.unwrap());
+    assert_eq!(store.identity(&alice).await.unwrap().unwrap().name, "A2");
+    assert!(store
+        .identities(100_000)
+        .await
+        .unwrap()
+        .iter()
+        .any(|(id, r)| *id == alice && r.name == "A2"));
+    assert!(store.identity_count().await.unwrap() >= 1);
+
+    // Nonces: claimed once, remembered for their window, then free again.
+    let now = now_ms();
+    assert!(store
+        .claim_nonce(&alice, "n1", NonceRecord::Request, now + 300, now)
+        .await
+        .unwrap());
+    assert!(!store
+        .claim_nonce(&alice, "n1", NonceRecord::Request, now + 300, now)
+        .await
+        .unwrap());
+    assert!(
+        store
+            .claim_nonce(&bob, "n1", NonceRecord::Request, now + 300, now)
+            .await
+            .unwrap(),
+        "nonces are per client"
+    );
+    assert_eq!(
+        store.nonce(&alice, "n1", now).await.unwrap(),
+        Some(NonceRecord::Request)
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let now = now_ms();
+    assert_eq!(store.nonce(&alice, "n1", now).await.unwrap(), None);
+    assert!(store
+        .claim_nonce(&alice, "n1", NonceRecord::Request, now + 300, now)
+        .await
+        .unwrap());
+
+    // Sends: queued, idempotent by nonce, bounded.
+    let m1 = msg(&alice, &bob, 1, "", 60_000);
+    let now = now_ms();
+    assert_eq!(
+        store.send(m1.clone(), now + 60_000, 3, now).await.unwrap(),
+        SendOutcome::Queued
+    );
+    let again = store.send(m1.clone(), now + 60_000, 3, now).await.unwrap();
+    assert_eq!(
+        again,
+        SendOutcome::NonceUsed(NonceRecord::Send {
+            message_id: m1.message_id.clone(),
+            received_at: m1.received_at,
+            expires_at: m1.expires_at
+        })
+    );
+    for n in 2..=3 {
+        assert_eq!(
+            store
+                .send(msg(&alice, &bob, n, "", 60_000), now + 60_000, 3, now)
+                .await
+                .unwrap(),
+            SendOutcome::Queued
+        );
+    }
+    let full = msg(&alice, &bob, 4, "", 60_000);
+    assert_eq!(
+        store.send(full.clone(), now + 60_000, 3, now).await.unwrap(),
+        SendOutcome::QueueFull
+    );
+    assert_eq!(
+        store.nonce(&alice, &full.nonce, now).await.unwrap(),
+        None,
+        "a refused send leaves its nonce free"
+    );
+    assert_eq!(store.queue_len(&bob, now).await.unwrap(), 3);
+
+    // Leases: hidden while leased, back when the lease ends.
+    let now = now_ms();
+    let leased = store.take(&bob, 2, TakeMode::LeaseUntil(now + 300), now).await.unwrap();
+    assert_eq!(
+        ids(&leased),
+        [m1.message_id.clone(), msg(&alice, &bob, 2, "", 0).message_id]
+    );
+    assert_eq!(leased[0], m1, "a message comes back exactly as stored");
+    let rest = store
+        .take(&bob, 10, TakeMode::LeaseUntil(now + 300), now)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest), [msg(&alice, &bob, 3, "", 0).message_id]);
+    assert_eq!(store.take(&bob, 10, TakeMode::Remove, now).await.unwrap(), vec![]);
+    let next = store.next_lease_expiry(&bob, now).await.unwrap().unwrap();
+    assert!((now + 299..=now + 300).contains(&next), "{next} vs {now}");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let now = now_ms();
+    assert_eq!(store.next_lease_expiry(&bob, now).await.unwrap(), None);
+    // Acks: remove what was handed out; unknown ids are said so.
+    let (acked, unknown) = store
+        .ack(&bob, &[m1.message_id.clone(), "nope".into()], now)
+        .await
+        .unwrap();
+    assert_eq!((acked, unknown), (vec![m1.message_id.clone()], vec!["nope".to_owned()]));
+    let got = store.take(&bob, 10, TakeMode::Remove, now).await.unwrap();
+    assert_eq!(got.len(), 2, "the other two came back after their lease");
+    assert_eq!(store.queue_len(&bob, now).await.unwrap(), 0);
+
+    // Replies: the reply to the question is preferred; others stay.
+    let now = now_ms();
+    let other = msg(&bob, &alice, 10, "", 60_000);
+    let noise = msg(&carol, &alice, 11, "", 60_000);
+    let reply = msg(&bob, &alice, 12, "question-id", 60_000);
+    for m in [&other, &noise, &reply] {
+        assert_eq!(
+            store.send(m.clone(), now + 60_000, 10, now).await.unwrap(),
+            SendOutcome::Queued
+        );
+    }
+    assert_eq!(
+        store.take_reply(&alice, &bob, "question-id", now).await.unwrap(),
+        Some(reply.clone())
+    );
+    assert_eq!(
+        store.take_reply(&alice, &bob, "question-id", now).await.unwrap(),
+        Some(other.clone())
+    );
+    assert_eq!(store.take_reply(&alice, &bob, "question-id", now).await.unwrap(), None);
+    assert_eq!(
+        ids(&store.take(&alice, 10, TakeMode::Remove, now).await.unwrap()),
+        [noise.message_id.clone()]
+    );
+
+    // Expiry: an expired message is never handed out.
+    let now = now_ms();
+    assert_eq!(
+        store
+            .send(msg(&carol, &bob, 20, "", 200), now + 60_000, 10, now)
+            .await
+            .unwrap(),
+        SendOutcome::Queued
+    );
+    let keep = msg(&carol, &bob, 21, "", 60_000);
+    assert_eq!(
+        store.send(keep.clone(), now + 60_000, 10, now).await.unwrap(),
+        SendOutcome::Queued
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let now = now_ms();
+    assert_eq!(store.queue_len(&bob, now).await.unwrap(), 1);
+    assert_eq!(
+        ids(&store.take(&bob, 10, TakeMode::Remove, now).await.unwrap()),
+        [keep.message_id]
+    );
+}
+
+#[tokio::test]
+async fn memory_store_conforms() {
+    conformance(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn redis_store_conforms() {
+    let redis = RedisServer::start();
+    conformance(Arc::new(RedisStore::connect(&redis.url()).await.unwrap())).await;
+}
