@@ -15,7 +15,7 @@ use mcpmsg::store::{
 };
 
 fn tag() -> String {
-    format!("{:x}", now_ms() % 1_000_000_007 ^ std::process::id() as u64)
+    format!("{:x}", (now_ms() % 1_000_000_007) ^ u64::from(std::process::id()))
 }
 
 fn msg(from: &str, to: &str, n: usize, in_reply_to: &str, ttl_ms: u64) -> StoredMessage {
@@ -197,7 +197,7 @@ async fn conformance(store: Arc<dyn Store>) {
     assert_eq!(store.take_reply(&alice, &bob, "question-id", now).await.unwrap(), None);
     assert_eq!(
         ids(&store.take(&alice, 10, TakeMode::Remove, now).await.unwrap()),
-        [noise.message_id.clone()]
+        std::slice::from_ref(&noise.message_id)
     );
 
     // Expiry: an expired message is never handed out.

@@ -96,6 +96,28 @@ impl Reply {
 }
 
 impl Client {
+    /// A tool call whose transport may fail (a node killed mid-call).
+    pub async fn call_raw(&self, tool: &str, args: Value) -> Result<Reply, rmcp::ServiceError> {
+        let Value::Object(map) = args else {
+            panic!("arguments must be an object")
+        };
+        let r = self
+            .svc
+            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(map))
+            .await?;
+        let text = r
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok(Reply {
+            is_error: r.is_error == Some(true),
+            text,
+            json: r.structured_content.unwrap_or(Value::Null),
+        })
+    }
+
     pub async fn call(&self, tool: &str, args: Value) -> Reply {
         let Value::Object(map) = args else {
             panic!("arguments must be an object")
