@@ -296,3 +296,33 @@ async fn the_topology_script_starts_nodes_that_share_one_redis() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_through_one_node_takes_effect_on_the_other_at_once() {
+    let redis = RedisServer::start();
+    let (a, b) = (Node::start(&redis.url()), Node::start(&redis.url()));
+    let (ca, cb) = (a.client().await, b.client().await);
+    let (mut alice, bob) = (Ident::new("alice"), Ident::new("bob"));
+    register(&ca, &[&alice, &bob]).await;
+    // Node B has alice's identity in its cache now.
+    cb.call("send_message", alice.send("bob", "warm the cache")).await.ok();
+    let old_key = alice.send("bob", "signed with the old key");
+    ca.call("rotate_key", json!({"event": alice.rotate()})).await.ok();
+    let rotated = Instant::now();
+    loop {
+        let r = cb.call("send_message", old_key.clone()).await;
+        if r.is_error {
+            r.refused("key_superseded");
+            break;
+        }
+        // Accepted while B had not heard yet: that window must be short.
+        assert!(
+            rotated.elapsed() < Duration::from_millis(300),
+            "node B still accepts the old key"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cb.call("send_message", alice.send("bob", "new key through B"))
+        .await
+        .ok();
+}

@@ -32,12 +32,16 @@ use rpc::Rpc;
     about = "Benchmark a server that speaks the mcpmsg protocol"
 )]
 struct Args {
-    /// The server's MCP endpoint
-    #[arg(long, default_value = "http://127.0.0.1:8123/mcp")]
-    url: String,
-    /// Pid of the server when it runs on this machine: enables CPU and memory figures
+    /// A server's MCP endpoint, optionally labelled (`redis=http://...`);
+    /// repeat to compare servers in one run
+    #[arg(long = "url", default_value = "http://127.0.0.1:8123/mcp")]
+    urls: Vec<String>,
+    /// Pid of each server (same order as --url) when it runs on this machine: enables CPU and memory figures
+    #[arg(long = "server-pid")]
+    server_pids: Vec<u32>,
+    /// HOST:PORT of the Redis behind a redis-backed server: adds Redis's own memory per queued message
     #[arg(long)]
-    server_pid: Option<u32>,
+    redis: Option<String>,
     /// Concurrent senders for the throughput and memory parts
     #[arg(long, default_value_t = 16)]
     clients: usize,
@@ -245,18 +249,67 @@ fn pct(h: &Histogram<u64>, q: f64) -> f64 {
 #[tokio::main]
 async fn main() -> Result<()> {
     let a = Args::parse();
+    let mut reports = Vec::new();
+    let mut text = Vec::new();
+    for (i, target) in a.urls.iter().enumerate() {
+        let (label, url) = match target.split_once('=') {
+            Some((l, u)) => (l.to_owned(), u.to_owned()),
+            None => (format!("server {}", i + 1), target.clone()),
+        };
+        let (report, lines) = run_target(&a, &label, &url, a.server_pids.get(i).copied()).await?;
+        text.extend(lines);
+        text.push(String::new());
+        reports.push(report);
+    }
+    if reports.len() > 1 {
+        let p50 = |r: &Value| r["latency"]["from_actual_ms"]["p50"].as_f64();
+        for r in &reports[1..] {
+            if let (Some(x), Some(base)) = (p50(r), p50(&reports[0])) {
+                text.push(format!(
+                    "{} vs {}: send-to-wake p50 from the actual send {:+.2} ms",
+                    r["label"].as_str().unwrap_or("?"),
+                    reports[0]["label"].as_str().unwrap_or("?"),
+                    x - base
+                ));
+            }
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        println!("{}", text.join("\n").trim_end());
+    }
+    Ok(())
+}
+
+/// Redis's `used_memory`, read over a plain connection (`INFO memory`).
+fn redis_used_memory(addr: &str) -> Option<u64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(b"INFO memory\r\n").ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let mut buf = vec![0u8; 8192];
+    let n = s.read(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf[..n]);
+    text.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -> Result<(Value, Vec<String>)> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(usize::MAX)
         .tcp_nodelay(true)
         .build()?;
-    let rpc = Arc::new(Rpc::connect(http.clone(), &a.url).await?);
+    let rpc = Arc::new(Rpc::connect(http.clone(), url).await?);
     let tag = b64::encode(mcpmsg::crypto::random_bytes::<3>().as_ref()).replace(['-', '_'], "x");
     let ticks = procfs::clock_ticks();
     let part = |p: &str| a.parts.iter().any(|x| x == p);
     let mut out = serde_json::Map::new();
-    out.insert("url".into(), json!(a.url));
+    out.insert("label".into(), json!(label));
+    out.insert("url".into(), json!(url));
     out.insert("message_bytes".into(), json!(a.size));
-    let mut lines = vec![format!("mcpmsg-bench against {} ({} B messages)", a.url, a.size)];
+    let mut lines = vec![format!("{label}: mcpmsg-bench against {url} ({} B messages)", a.size)];
 
     let yard = parse_and_verify_us(&rpc, a.size);
     if part("verify") {
@@ -270,7 +323,7 @@ async fn main() -> Result<()> {
     register(&rpc, &[&sender]).await?;
 
     if part("memory") {
-        if let Some(pid) = a.server_pid {
+        if let Some(pid) = server_pid {
             let idle = procfs::rss_bytes(pid).unwrap_or(0);
             let receivers: Vec<Who> = (0..a.queued.div_ceil(1000))
                 .map(|i| Who::new(format!("bench-{tag}-mem{i}")))
@@ -280,9 +333,22 @@ async fn main() -> Result<()> {
             let bodies = presign(&rpc, &sender, &names, a.queued, a.size);
             tokio::time::sleep(Duration::from_millis(200)).await;
             let before = procfs::rss_bytes(pid).unwrap_or(0);
+            let redis_before = a.redis.as_deref().and_then(redis_used_memory);
             let (ok, bad, _) = blast(&rpc, bodies, a.clients, None).await;
             tokio::time::sleep(Duration::from_millis(200)).await;
             let after = procfs::rss_bytes(pid).unwrap_or(0);
+            let redis_after = a.redis.as_deref().and_then(redis_used_memory);
+            let store: Value = rpc.http_health().await.unwrap_or(Value::Null);
+            if let (Some(b), Some(x), "redis") = (redis_before, redis_after, store["store"].as_str().unwrap_or("")) {
+                let per = x.saturating_sub(b) as f64 / ok.max(1) as f64;
+                out.insert("redis_bytes_per_queued_message".into(), json!(per));
+                lines.push(format!(
+                    "{:<46}{:.2} KiB (used_memory +{:.1} MiB)",
+                    "Redis memory per queued message",
+                    per / 1024.0,
+                    x.saturating_sub(b) as f64 / 1048576.0
+                ));
+            }
             let per = after.saturating_sub(before) as f64 / ok.max(1) as f64;
             out.insert("idle_rss_bytes".into(), json!(idle));
             out.insert("bytes_per_queued_message".into(), json!(per));
@@ -316,10 +382,10 @@ async fn main() -> Result<()> {
         let mut cpus = Vec::new();
         for _ in 0..a.rounds {
             let bodies = presign(&rpc, &sender, &names, 30_000 * a.duration as usize, a.size);
-            let cpu0 = a.server_pid.and_then(|p| procfs::cpu_seconds(p, ticks));
+            let cpu0 = server_pid.and_then(|p| procfs::cpu_seconds(p, ticks));
             let deadline = Instant::now() + Duration::from_secs(a.duration);
             let (ok, bad, secs) = blast(&rpc, bodies, a.clients, Some(deadline)).await;
-            let cpu1 = a.server_pid.and_then(|p| procfs::cpu_seconds(p, ticks));
+            let cpu1 = server_pid.and_then(|p| procfs::cpu_seconds(p, ticks));
             if bad > 0 {
                 eprintln!("mcpmsg-bench: {bad} sends refused in a throughput round");
             }
@@ -353,15 +419,10 @@ async fn main() -> Result<()> {
         out.insert("latency".into(), lat);
         lines.extend(l);
     }
-    if let Some(pid) = a.server_pid {
+    if let Some(pid) = server_pid {
         out.insert("final_rss_bytes".into(), json!(procfs::rss_bytes(pid)));
     }
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&Value::Object(out))?);
-    } else {
-        println!("{}", lines.join("\n"));
-    }
-    Ok(())
+    Ok((Value::Object(out), lines))
 }
 
 /// (b): open-loop sends at `rate` to `waiters` parked receivers.

@@ -76,6 +76,12 @@ impl Rpc {
         Ok(result["structuredContent"].clone())
     }
 
+    /// The server's `/health`, next to its MCP endpoint.
+    pub async fn http_health(&self) -> Result<Value> {
+        let base = self.url.trim_end_matches('/').trim_end_matches("/mcp");
+        Ok(self.http.get(format!("{base}/health")).send().await?.json().await?)
+    }
+
     pub async fn call(&self, tool: &str, args: &Value) -> Result<Value> {
         self.post(self.body(tool, args)).await
     }

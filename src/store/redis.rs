@@ -73,19 +73,96 @@ fn decode_nonce(v: &str) -> Result<NonceRecord, StoreError> {
     }
 }
 
-/// `<expires_at>\n<sender_id>\n<in_reply_to>\n<json>`: the header lets the
-/// scripts read what they need without decoding JSON.
-fn encode_message(m: &StoredMessage) -> String {
-    let json = serde_json::to_string(m).expect("a message serialises");
-    format!("{}\n{}\n{}\n{json}", m.expires_at, m.sender_id, m.in_reply_to)
+/// A stored message: its members one a line, `expires_at`, `sender_id` and
+/// `in_reply_to` first (the scripts read them), the body, which may span
+/// lines, last. Every other member is newline-free by the protocol's rules;
+/// a message breaking them is refused rather than stored ambiguously.
+fn encode_message(m: &StoredMessage) -> Result<String, StoreError> {
+    let head = [
+        m.expires_at.to_string(),
+        m.sender_id.clone(),
+        m.in_reply_to.clone(),
+        m.message_id.clone(),
+        m.recipient_id.clone(),
+        m.content_type.clone(),
+        m.key_id.clone(),
+        m.ts.clone(),
+        m.nonce.clone(),
+        m.sig.clone(),
+        m.received_at.to_string(),
+    ];
+    if head.iter().any(|f| f.contains('\n')) {
+        return Err(StoreError(
+            "redis: a message member other than the body contains a newline".into(),
+        ));
+    }
+    let mut out = head.join("\n");
+    out.push('\n');
+    out.push_str(&m.message);
+    Ok(out)
 }
 
 fn decode_message(v: &str) -> Result<StoredMessage, StoreError> {
-    let json = v
-        .splitn(4, '\n')
-        .nth(3)
-        .ok_or_else(|| StoreError("redis: malformed stored message".into()))?;
-    serde_json::from_str(json).map_err(|e| StoreError(format!("redis: malformed stored message: {e}")))
+    let bad = || StoreError("redis: malformed stored message".into());
+    let f: Vec<&str> = v.splitn(12, '\n').collect();
+    let [expires_at, sender_id, in_reply_to, message_id, recipient_id, content_type, key_id, ts, nonce, sig, received_at, message] =
+        f[..]
+    else {
+        return Err(bad());
+    };
+    Ok(StoredMessage {
+        message_id: message_id.into(),
+        sender_id: sender_id.into(),
+        recipient_id: recipient_id.into(),
+        content_type: content_type.into(),
+        in_reply_to: in_reply_to.into(),
+        message: message.into(),
+        key_id: key_id.into(),
+        ts: ts.into(),
+        nonce: nonce.into(),
+        sig: sig.into(),
+        received_at: received_at.parse().map_err(|_| bad())?,
+        expires_at: expires_at.parse().map_err(|_| bad())?,
+    })
+}
+
+/// Identity records read recently. Every write of an identity publishes an
+/// invalidation on the doorbell channel, the cache is emptied whenever the
+/// subscription is (re)established, and entries live at most `IDENTITY_TTL`
+/// in case an invalidation is missed: a send needs no identity round trip.
+struct IdentityCache {
+    map: std::sync::Mutex<std::collections::HashMap<String, (Arc<IdentityRecord>, std::time::Instant)>>,
+}
+
+const IDENTITY_TTL: Duration = Duration::from_secs(1);
+const IDENTITY_CACHE_MAX: usize = 100_000;
+/// Doorbell messages starting with this invalidate an identity (client ids
+/// cannot contain ':', so they never collide with a recipient's bell).
+const FORGET: &str = "id:";
+
+impl IdentityCache {
+    fn get(&self, id: &str) -> Option<Arc<IdentityRecord>> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(id)
+            .filter(|(_, at)| at.elapsed() < IDENTITY_TTL)
+            .map(|(r, _)| r.clone())
+    }
+
+    fn put(&self, id: &str, r: Arc<IdentityRecord>) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= IDENTITY_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(id.to_owned(), (r, std::time::Instant::now()));
+    }
+
+    fn forget(&self, id: Option<&str>) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        match id {
+            Some(id) => drop(map.remove(id)),
+            None => map.clear(),
+        }
+    }
 }
 
 /// The Redis-backed store.
@@ -93,6 +170,7 @@ pub struct RedisStore {
     client: redis::Client,
     conn: ConnectionManager,
     scripts: Arc<Scripts>,
+    identities: IdentityCache,
 }
 
 impl RedisStore {
@@ -107,10 +185,14 @@ impl RedisStore {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
         let conn = client.get_connection_manager_with_config(config).await.map_err(err)?;
+        let identities = IdentityCache {
+            map: Default::default(),
+        };
         Ok(Self {
             client,
             conn,
             scripts: Arc::new(Scripts::new()),
+            identities,
         })
     }
 
@@ -150,13 +232,16 @@ impl Store for RedisStore {
     }
 
     async fn identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError> {
+        if let Some(r) = self.identities.get(client_id) {
+            return Ok(Some(r));
+        }
         let rec: Option<String> = self.conn().hget(identity_key(client_id), "rec").await.map_err(err)?;
-        rec.map(|r| {
-            serde_json::from_str(&r)
-                .map(Arc::new)
-                .map_err(|e| StoreError(format!("redis: malformed identity record: {e}")))
-        })
-        .transpose()
+        let Some(rec) = rec else { return Ok(None) };
+        let r: Arc<IdentityRecord> = Arc::new(
+            serde_json::from_str(&rec).map_err(|e| StoreError(format!("redis: malformed identity record: {e}")))?,
+        );
+        self.identities.put(client_id, r.clone());
+        Ok(Some(r))
     }
 
     async fn put_identity(
@@ -173,10 +258,13 @@ impl Store for RedisStore {
             .arg(expected_len)
             .arg(record.events.len())
             .arg(json)
+            .arg(BELL)
+            .arg(format!("{FORGET}{client_id}"))
             .invoke_async(&mut self.conn())
             .await
             .map_err(err)?;
         if done == 1 {
+            self.identities.put(client_id, Arc::new(record.clone()));
             let _: i64 = self.conn().sadd(IDS, client_id).await.map_err(err)?;
         }
         Ok(done == 1)
@@ -246,7 +334,7 @@ impl Store for RedisStore {
             .key(l)
             .key(nonce_key(&msg.sender_id, &msg.nonce))
             .arg(&msg.message_id)
-            .arg(encode_message(&msg))
+            .arg(encode_message(&msg)?)
             .arg(max_queue)
             .arg(nonce_until.saturating_sub(now).max(1))
             .arg(encode_nonce(&record))
@@ -345,7 +433,9 @@ impl Store for RedisStore {
                 Ok(mut pubsub) => match pubsub.subscribe(BELL).await {
                     Ok(()) => {
                         backoff = Duration::from_millis(100);
-                        // Anything sent while we were not subscribed: everyone re-checks.
+                        // Anything written while we were not subscribed: every
+                        // waiter re-checks and every cached identity is dropped.
+                        self.identities.forget(None);
                         ring(None);
                         let mut stream = pubsub.on_message();
                         loop {
@@ -353,7 +443,10 @@ impl Store for RedisStore {
                                 _ = shutdown.cancelled() => return,
                                 msg = stream.next() => match msg {
                                     Some(m) => match m.get_payload::<String>() {
-                                        Ok(recipient) => ring(Some(&recipient)),
+                                        Ok(p) => match p.strip_prefix(FORGET) {
+                                            Some(id) => self.identities.forget(Some(id)),
+                                            None => ring(Some(&p)),
+                                        },
                                         Err(e) => tracing::warn!(error = %e, "malformed doorbell message"),
                                     },
                                     None => break,

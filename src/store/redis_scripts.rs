@@ -3,9 +3,9 @@
 //! and lease; ack) cannot interleave with another node's.
 //!
 //! A recipient R's queue is three keys with the hash tag `{R}`:
-//! `q` (LIST of message ids, oldest first), `m` (HASH id -> stored message,
-//! `<expires_at>\n<sender_id>\n<in_reply_to>\n<json>`), and `l` (ZSET id ->
-//! lease end). Lifetime is constant, so the list is in expiry order and
+//! `q` (LIST of message ids, oldest first), `m` (HASH id -> stored message:
+//! its members one a line, `expires_at`, `sender_id` and `in_reply_to`
+//! first, the body last), and `l` (ZSET id -> lease end). Lifetime is constant, so the list is in expiry order and
 //! expired messages are dropped from its head by every script that touches
 //! the queue; the keys themselves expire with their newest message, so an
 //! idle queue costs nothing.
@@ -131,11 +131,14 @@ local next = redis.call('ZRANGEBYSCORE', l, '(' .. now, '+inf', 'WITHSCORES', 'L
 return {redis.call('LLEN', q), next[2] or '-1'}
 "#;
 
-/// KEYS: identity. ARGV: expected length, new length, record.
+/// KEYS: identity. ARGV: expected length, new length, record, bell
+/// channel, invalidation message. Publishes the invalidation so every node
+/// drops its cached copy.
 const PUT_IDENTITY: &str = r#"
 local len = tonumber(redis.call('HGET', KEYS[1], 'len') or '0')
 if len ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'len', ARGV[2], 'rec', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 "#;
 
