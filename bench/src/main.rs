@@ -415,7 +415,7 @@ async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -
     }
 
     if part("latency") {
-        let (lat, l) = latency(&rpc, &sender, &a, &tag).await?;
+        let (lat, l) = latency(&rpc, &sender, a, &tag).await?;
         out.insert("latency".into(), lat);
         lines.extend(l);
     }
