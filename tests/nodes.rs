@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::redis::RedisServer;
-use common::{register, Ident};
+use common::{ids, register, Ident};
 use serde_json::{json, Value};
 
 struct Node {
@@ -93,15 +93,6 @@ fn health(base: &str) -> (u16, Value) {
         .and_then(|b| serde_json::from_str(b).ok())
         .unwrap_or(Value::Null);
     (status, body)
-}
-
-fn ids(v: &Value) -> Vec<String> {
-    v["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["message_id"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

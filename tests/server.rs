@@ -5,18 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{register, Ident, TestServer};
+use common::{ids, register, Ident, TestServer};
 use mcpmsg::protocol::now_ms;
 use serde_json::{json, Value};
-
-fn ids(v: &Value) -> Vec<String> {
-    v["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["message_id"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 #[tokio::test]
 async fn every_tool_works_for_a_session_era_client() {

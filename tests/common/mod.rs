@@ -119,25 +119,7 @@ impl Client {
     }
 
     pub async fn call(&self, tool: &str, args: Value) -> Reply {
-        let Value::Object(map) = args else {
-            panic!("arguments must be an object")
-        };
-        let r = self
-            .svc
-            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(map))
-            .await
-            .expect("tool call transport");
-        let text = r
-            .content
-            .iter()
-            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-            .collect::<Vec<_>>()
-            .join("\n");
-        Reply {
-            is_error: r.is_error == Some(true),
-            text,
-            json: r.structured_content.unwrap_or(Value::Null),
-        }
+        self.call_raw(tool, args).await.expect("tool call transport")
     }
 }
 
@@ -289,6 +271,16 @@ impl Ident {
     pub fn old_key(&self, i: usize) -> &SigningSecret {
         &self.keys[i]
     }
+}
+
+/// The message ids of a `get_messages` result.
+pub fn ids(v: &Value) -> Vec<String> {
+    v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Registers `ids` through `c`.
