@@ -62,7 +62,7 @@ pub struct ServerArgs {
         value_delimiter = ','
     )]
     pub allowed_hosts: Vec<String>,
-    /// Storage backend: memory, or redis://HOST:PORT/DB for several nodes sharing one Redis
+    /// Storage backend: memory; redis://HOST:PORT/DB for several nodes sharing one Redis; redis-cluster://HOST:PORT,... for a Redis Cluster
     #[arg(long, env = "MCPMSG_STORE", default_value = "memory")]
     pub store: String,
     /// Registered identities at most
@@ -81,7 +81,8 @@ pub struct ServerArgs {
 pub enum StoreSpec {
     /// In-process memory.
     Memory,
-    /// A shared Redis, by URL (`redis://HOST:PORT/DB`).
+    /// A shared Redis, by URL (`redis://HOST:PORT/DB`), or a Redis Cluster
+    /// by its seed nodes (`redis-cluster://HOST:PORT,HOST:PORT,...`).
     Redis(String),
 }
 
@@ -176,6 +177,13 @@ impl ServerArgs {
         let store = match self.store.as_str() {
             "memory" => StoreSpec::Memory,
             url if url.starts_with("redis://") => StoreSpec::Redis(url.to_owned()),
+            url if url.starts_with("redis-cluster://") => {
+                let nodes = &url["redis-cluster://".len()..];
+                if nodes.split(',').any(|n| n.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())) {
+                    return Err(bad("--store", "redis-cluster:// takes seed nodes as HOST:PORT,HOST:PORT,..."));
+                }
+                StoreSpec::Redis(url.to_owned())
+            }
             url if url.starts_with("rediss://") => {
                 return Err(bad(
                     "--store",
@@ -185,7 +193,7 @@ impl ServerArgs {
             other => {
                 return Err(bad(
                     "--store",
-                    format!("{other:?} is not a store this build knows; use \"memory\" or redis://HOST:PORT/DB"),
+                    format!("{other:?} is not a store this build knows; use \"memory\", redis://HOST:PORT/DB or redis-cluster://HOST:PORT,..."),
                 ))
             }
         };

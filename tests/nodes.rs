@@ -9,7 +9,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::redis::RedisServer;
+use common::redis::{RedisCluster, RedisServer};
 use common::{ids, register, Ident};
 use serde_json::{json, Value};
 
@@ -316,4 +316,43 @@ async fn a_rotation_through_one_node_takes_effect_on_the_other_at_once() {
     cb.call("send_message", alice.send("bob", "new key through B"))
         .await
         .ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_on_a_three_node_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let (a, b) = (Node::start(&cluster.url()), Node::start(&cluster.url()));
+    let (ca, cb) = (a.client().await, b.client().await);
+    let (alice, bob) = (Ident::new("alice"), Ident::new("bob"));
+    register(&ca, &[&alice, &bob]).await;
+    let get = bob.get(None, Some("20"), None);
+    let waiter = tokio::spawn(async move { cb.call("get_messages", get).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = Instant::now();
+    let args = alice.send("bob", "across nodes, across slots");
+    let id = ca.call("send_message", args.clone()).await.ok()["message_id"].clone();
+    assert_eq!(waiter.await.unwrap().ok()["messages"][0]["message_id"], id);
+    assert!(
+        sent.elapsed() < Duration::from_millis(1000),
+        "woken after {:?}",
+        sent.elapsed()
+    );
+    // A retry of the same send is a duplicate with the original times.
+    let again = ca.call("send_message", args).await.ok();
+    assert_eq!(
+        (again["duplicate"].clone(), again["message_id"].clone()),
+        (json!(true), id)
+    );
+
+    let out = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/independent/acceptance.py"))
+        .args([&a.url(), &b.url(), "--mode", "sessionless"])
+        .output()
+        .expect("python3 is needed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.ends_with("10 passed, 0 failed\n"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::redis::RedisServer;
+use common::redis::{RedisCluster, RedisServer};
 use mcpmsg::crypto::kel::Event;
 use mcpmsg::crypto::{SealingSecret, SigningSecret};
 use mcpmsg::protocol::now_ms;
@@ -232,4 +232,10 @@ async fn memory_store_conforms() {
 async fn redis_store_conforms() {
     let redis = RedisServer::start();
     conformance(Arc::new(RedisStore::connect(&redis.url()).await.unwrap())).await;
+}
+
+#[tokio::test]
+async fn redis_cluster_store_conforms() {
+    let cluster = RedisCluster::start();
+    conformance(Arc::new(RedisStore::connect(&cluster.url()).await.unwrap())).await;
 }

@@ -130,7 +130,12 @@ impl Broker {
             _ => Err(replay()),
         };
         if let Nonce::Seen(record) = self.authenticate(signed, &send.sign_input(), &state, now, true).await? {
-            return duplicate(record);
+            // Another request's nonce: a replay. The same send retried: the
+            // store answers it below with the original result (a Cluster
+            // store keeps those times with the message, not the nonce).
+            if !matches!(&record, NonceRecord::Send { message_id: id, .. } if *id == message_id) {
+                return Err(replay());
+            }
         }
         self.check_recipient(&send).await?;
         let msg = StoredMessage {
@@ -172,7 +177,7 @@ impl Broker {
     }
 
     async fn check_recipient(&self, send: &SendMessage) -> Result<(), Refusal> {
-        let Some(record) = self.store.identity(&send.recipient_id).await? else {
+        let Some(record) = self.store.recent_identity(&send.recipient_id).await? else {
             if self.config.allow_unknown_recipients && send.sealed_kid().is_none() {
                 return Ok(());
             }

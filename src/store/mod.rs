@@ -136,8 +136,15 @@ pub trait Store: Send + Sync + 'static {
     ) {
     }
 
-    /// The identity's record, if registered.
+    /// The identity's record, if registered; current as of this call (it
+    /// decides which key may act).
     async fn identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError>;
+
+    /// The identity's record, possibly a moment old: for checks where that
+    /// is harmless (where a message may go).
+    async fn recent_identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError> {
+        self.identity(client_id).await
+    }
 
     /// Writes `record` if the stored log still has `expected_len` events (0:
     /// not registered). False when another writer got there first.

@@ -10,17 +10,20 @@
 //! re-check every few seconds as a safety net.
 //!
 //! Keys carry hash tags: `{recipient}` for a queue, `{client}` for an
-//! identity and its nonces. This version speaks to one Redis (standalone);
-//! a send's script touches both the sender's nonce and the recipient's
-//! queue, which Redis Cluster would refuse as cross-slot.
+//! identity and its nonces, so Redis Cluster can place them. On one Redis a
+//! send's script claims the sender's nonce and queues the message together;
+//! on a Cluster those keys live in different slots, so the nonce is claimed
+//! first (`SET NX GET`, holding the message id) and the queue script then
+//! deduplicates by message id in the recipient's slot: a retry after a
+//! crash between the two steps queues the message once (three round trips).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::AsyncCommands;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Cmd, Pipeline, RedisFuture, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::redis_scripts::Scripts;
@@ -64,6 +67,12 @@ fn decode_nonce(v: &str) -> Result<NonceRecord, StoreError> {
     let bad = || StoreError(format!("redis: malformed nonce record {v:?}"));
     match v.split(' ').collect::<Vec<_>>()[..] {
         ["r"] => Ok(NonceRecord::Request),
+        // Claimed by a send on a Cluster; its times live with the message.
+        ["p", id] => Ok(NonceRecord::Send {
+            message_id: id.into(),
+            received_at: 0,
+            expires_at: 0,
+        }),
         ["s", id, r, e] => Ok(NonceRecord::Send {
             message_id: id.into(),
             received_at: r.parse().map_err(|_| bad())?,
@@ -126,10 +135,12 @@ fn decode_message(v: &str) -> Result<StoredMessage, StoreError> {
     })
 }
 
-/// Identity records read recently. Every write of an identity publishes an
-/// invalidation on the doorbell channel, the cache is emptied whenever the
-/// subscription is (re)established, and entries live at most `IDENTITY_TTL`
-/// in case an invalidation is missed: a send needs no identity round trip.
+/// Identity records read recently, so a request does not fetch and decode a
+/// whole log each time. The acting client's record is checked against the
+/// log length in Redis before use; a recipient's is used as it is for at
+/// most `IDENTITY_TTL`. Every write of an identity publishes an
+/// invalidation on the doorbell channel, and the cache is emptied whenever
+/// the subscription is (re)established.
 struct IdentityCache {
     map: std::sync::Mutex<std::collections::HashMap<String, (Arc<IdentityRecord>, std::time::Instant)>>,
 }
@@ -141,10 +152,11 @@ const IDENTITY_CACHE_MAX: usize = 100_000;
 const FORGET: &str = "id:";
 
 impl IdentityCache {
-    fn get(&self, id: &str) -> Option<Arc<IdentityRecord>> {
+    /// The cached record, if any and, with `max_age`, young enough.
+    fn get(&self, id: &str, max_age: Option<Duration>) -> Option<Arc<IdentityRecord>> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.get(id)
-            .filter(|(_, at)| at.elapsed() < IDENTITY_TTL)
+            .filter(|(_, at)| max_age.is_none_or(|m| at.elapsed() < m))
             .map(|(r, _)| r.clone())
     }
 
@@ -165,39 +177,191 @@ impl IdentityCache {
     }
 }
 
+/// One Redis (reconnecting manager) or a Cluster.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        p: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(p, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(p, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 /// The Redis-backed store.
 pub struct RedisStore {
-    client: redis::Client,
-    conn: ConnectionManager,
+    /// Where the doorbell subscribes: the server, or each Cluster seed in turn.
+    seeds: Vec<redis::Client>,
+    conn: Conn,
     scripts: Arc<Scripts>,
     identities: IdentityCache,
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://HOST:PORT/DB`). Calls fail fast (about a
-    /// second) while Redis is unreachable, and the connection comes back by
-    /// itself.
+    /// Connects to `url`: `redis://HOST:PORT/DB` for one Redis, or
+    /// `redis-cluster://HOST:PORT,HOST:PORT,...` for a Cluster by its seed
+    /// nodes. Calls fail fast (about a second) while Redis is unreachable,
+    /// and the connection comes back by itself.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError(format!("redis URL {url:?}: {e}")))?;
+        let bad = |e: redis::RedisError| StoreError(format!("redis URL {url:?}: {e}"));
+        let identities = IdentityCache {
+            map: Default::default(),
+        };
+        let scripts = Arc::new(Scripts::new());
+        if let Some(nodes) = url.strip_prefix("redis-cluster://") {
+            let urls: Vec<String> = nodes.split(',').map(|n| format!("redis://{n}")).collect();
+            let seeds = urls
+                .iter()
+                .map(|u| redis::Client::open(u.as_str()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(bad)?;
+            let client = redis::cluster::ClusterClient::builder(urls)
+                .connection_timeout(Duration::from_millis(500))
+                .response_timeout(Duration::from_secs(2))
+                .retries(1)
+                .build()
+                .map_err(bad)?;
+            let conn = client.get_async_connection().await.map_err(err)?;
+            return Ok(Self {
+                seeds,
+                conn: Conn::Cluster(conn),
+                scripts,
+                identities,
+            });
+        }
+        let client = redis::Client::open(url).map_err(bad)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
         let conn = client.get_connection_manager_with_config(config).await.map_err(err)?;
-        let identities = IdentityCache {
-            map: Default::default(),
-        };
         Ok(Self {
-            client,
-            conn,
-            scripts: Arc::new(Scripts::new()),
+            seeds: vec![client],
+            conn: Conn::Single(conn),
+            scripts,
             identities,
         })
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Conn {
         self.conn.clone()
+    }
+
+    async fn fetch_identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError> {
+        let rec: Option<String> = self.conn().hget(identity_key(client_id), "rec").await.map_err(err)?;
+        let Some(rec) = rec else { return Ok(None) };
+        let parsed =
+            serde_json::from_str(&rec).map_err(|e| StoreError(format!("redis: malformed identity record: {e}")))?;
+        let r: Arc<IdentityRecord> = Arc::new(parsed);
+        self.identities.put(client_id, r.clone());
+        Ok(Some(r))
+    }
+
+    fn cluster(&self) -> bool {
+        matches!(self.conn, Conn::Cluster(_))
+    }
+
+    /// A send on a Cluster: claim the nonce, then queue (see the module doc).
+    async fn send_cluster(
+        &self,
+        msg: StoredMessage,
+        nonce_until: u64,
+        max_queue: usize,
+        now: u64,
+    ) -> Result<SendOutcome, StoreError> {
+        let nonce = nonce_key(&msg.sender_id, &msg.nonce);
+        let claim = format!("p {}", msg.message_id);
+        let window = nonce_until.saturating_sub(now).max(1);
+        let old: Option<String> = redis::cmd("SET")
+            .arg(&nonce)
+            .arg(&claim)
+            .arg("NX")
+            .arg("PX")
+            .arg(window)
+            .arg("GET")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(err)?;
+        if let Some(old) = old.filter(|o| *o != claim) {
+            return Ok(SendOutcome::NonceUsed(decode_nonce(&old)?));
+        }
+        let [q, m, l] = queue_keys(&msg.recipient_id);
+        let dedup = format!("mcpmsg:{{{}}}:d:{}", msg.recipient_id, msg.message_id);
+        let r: Vec<String> = self
+            .scripts
+            .send_cluster
+            .key(q)
+            .key(m)
+            .key(l)
+            .key(dedup)
+            .arg(&msg.message_id)
+            .arg(encode_message(&msg)?)
+            .arg(max_queue)
+            .arg(window)
+            .arg(format!("{} {}", msg.received_at, msg.expires_at))
+            .arg(msg.expires_at)
+            .arg(now)
+            .arg(BELL)
+            .arg(&msg.recipient_id)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(err)?;
+        match r.first().map(String::as_str) {
+            Some("queued") => Ok(SendOutcome::Queued),
+            Some("dup") => {
+                let times = r.get(1).map_or("", String::as_str);
+                let (recv, exp) = times
+                    .split_once(' ')
+                    .ok_or_else(|| StoreError(format!("redis: malformed dedup record {times:?}")))?;
+                let parse = |t: &str| {
+                    t.parse()
+                        .map_err(|_| StoreError(format!("redis: malformed dedup record {times:?}")))
+                };
+                Ok(SendOutcome::NonceUsed(NonceRecord::Send {
+                    message_id: msg.message_id.clone(),
+                    received_at: parse(recv)?,
+                    expires_at: parse(exp)?,
+                }))
+            }
+            Some("full") => {
+                // Free the nonce so the same request can be retried later.
+                let _: i64 = self
+                    .scripts
+                    .release
+                    .key(&nonce)
+                    .arg(&claim)
+                    .invoke_async(&mut self.conn())
+                    .await
+                    .map_err(err)?;
+                Ok(SendOutcome::QueueFull)
+            }
+            _ => Err(StoreError(format!("redis: unexpected send result {r:?}"))),
+        }
     }
 
     async fn queue_call<T: redis::FromRedisValue>(
@@ -231,17 +395,26 @@ impl Store for RedisStore {
             .map_err(err)
     }
 
+    /// The acting client's identity must be current (a rotation takes
+    /// effect at once on every node), so a cached record is used only when
+    /// the log length stored in Redis still matches it: one small read
+    /// instead of fetching and decoding the log.
     async fn identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError> {
-        if let Some(r) = self.identities.get(client_id) {
+        let len: Option<usize> = self.conn().hget(identity_key(client_id), "len").await.map_err(err)?;
+        let Some(len) = len else { return Ok(None) };
+        if let Some(r) = self.identities.get(client_id, None).filter(|r| r.events.len() == len) {
             return Ok(Some(r));
         }
-        let rec: Option<String> = self.conn().hget(identity_key(client_id), "rec").await.map_err(err)?;
-        let Some(rec) = rec else { return Ok(None) };
-        let r: Arc<IdentityRecord> = Arc::new(
-            serde_json::from_str(&rec).map_err(|e| StoreError(format!("redis: malformed identity record: {e}")))?,
-        );
-        self.identities.put(client_id, r.clone());
-        Ok(Some(r))
+        self.fetch_identity(client_id).await
+    }
+
+    /// A recipient's identity may be a moment old (at most `IDENTITY_TTL`,
+    /// and invalidated on every write): used to check where a message goes.
+    async fn recent_identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError> {
+        if let Some(r) = self.identities.get(client_id, Some(IDENTITY_TTL)) {
+            return Ok(Some(r));
+        }
+        self.fetch_identity(client_id).await
     }
 
     async fn put_identity(
@@ -320,6 +493,9 @@ impl Store for RedisStore {
         max_queue: usize,
         now: u64,
     ) -> Result<SendOutcome, StoreError> {
+        if self.cluster() {
+            return self.send_cluster(msg, nonce_until, max_queue, now).await;
+        }
         let record = NonceRecord::Send {
             message_id: msg.message_id.clone(),
             received_at: msg.received_at,
@@ -428,8 +604,12 @@ impl Store for RedisStore {
 
     async fn watch(&self, ring: &(dyn for<'r> Fn(Option<&'r str>) + Send + Sync), shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
+        let mut turn = 0usize;
         while !shutdown.is_cancelled() {
-            match self.client.get_async_pubsub().await {
+            // Classic pub/sub reaches every node of a Cluster: any seed will do.
+            let seed = &self.seeds[turn % self.seeds.len()];
+            turn += 1;
+            match seed.get_async_pubsub().await {
                 Ok(mut pubsub) => match pubsub.subscribe(BELL).await {
                     Ok(()) => {
                         backoff = Duration::from_millis(100);

@@ -51,6 +51,34 @@ redis.call('PUBLISH', ARGV[8], ARGV[9])
 return {'queued'}
 "#;
 
+/// Redis Cluster: the sender's nonce lives in another slot, so it was
+/// claimed just before (value `p <id>`), and this script deduplicates by
+/// message id in the recipient's slot instead: a retry after a crash between
+/// the two steps queues the message once, and is answered as a duplicate
+/// once it is queued.
+/// KEYS: q m l dedup. ARGV: id, stored, max_queue, window_px, "received expires",
+/// expires_at, now, bell_channel, recipient.
+/// Returns {'dup', "received expires"} | {'full'} | {'queued'}.
+const SEND_CLUSTER: &str = r#"
+local seen = redis.call('GET', KEYS[4])
+if seen then return {'dup', seen} end
+local now = tonumber(ARGV[7])
+expire(now)
+if redis.call('LLEN', q) >= tonumber(ARGV[3]) then return {'full'} end
+redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[4])
+redis.call('HSET', m, ARGV[1], ARGV[2])
+redis.call('RPUSH', q, ARGV[1])
+for _, k in ipairs({q, m, l}) do redis.call('PEXPIREAT', k, ARGV[6]) end
+redis.call('PUBLISH', ARGV[8], ARGV[9])
+return {'queued'}
+"#;
+
+/// KEYS: nonce. ARGV: value. Frees a claimed nonce if it still holds value.
+const RELEASE: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0
+"#;
+
 /// KEYS: q m l. ARGV: max, lease_until (0: remove), now.
 /// Returns the stored values handed out, oldest first.
 const TAKE: &str = r#"
@@ -144,6 +172,8 @@ return 1
 
 pub(super) struct Scripts {
     pub send: redis::Script,
+    pub send_cluster: redis::Script,
+    pub release: redis::Script,
     pub take: redis::Script,
     pub take_reply: redis::Script,
     pub ack: redis::Script,
@@ -156,6 +186,8 @@ impl Scripts {
         let q = |body: &str| redis::Script::new(&format!("{PRELUDE}{body}"));
         Self {
             send: q(SEND),
+            send_cluster: q(SEND_CLUSTER),
+            release: redis::Script::new(RELEASE),
             take: q(TAKE),
             take_reply: q(TAKE_REPLY),
             ack: q(ACK),
