@@ -28,6 +28,8 @@ pub(crate) enum Nonce {
     Fresh,
     /// Used before, by a send with this record.
     Seen(NonceRecord),
+    /// The state checked against is older than the stored log: check again.
+    Stale,
 }
 
 pub(crate) fn is_kid(s: &str) -> bool {
@@ -46,6 +48,7 @@ impl Broker {
         state: &KelState,
         now: u64,
         idempotent: bool,
+        head: Option<&str>,
     ) -> Result<Nonce, Refusal> {
         if !is_kid(req.key_id) {
             return Err(Refusal::invalid(
@@ -96,7 +99,12 @@ impl Broker {
             ));
         }
         // 3. The nonce.
-        let seen = self.store.nonce(req.client_id, req.nonce, now).await?;
+        // The nonce's record and the stored log's head come in one step: a
+        // `state` from a cache that is behind the store is caught here.
+        let (seen, stored_head) = self.store.precheck(req.client_id, req.nonce, now).await?;
+        if head.is_some() && stored_head.as_deref() != head {
+            return Ok(Nonce::Stale);
+        }
         let replay = || {
             Refusal::new(
                 ErrorCode::Replay,
@@ -119,6 +127,48 @@ impl Broker {
             )
         })?;
         Ok(nonce)
+    }
+
+    /// Authenticates the acting client of a signed request. Its identity is
+    /// read from the store's cache first; a cache that is behind (its head is
+    /// checked against the stored log's with the nonce, in the same round
+    /// trip) or a signature refused with cached keys is checked once more
+    /// against a fresh read, so a rotation or revocation through another
+    /// node takes effect at once and a new key is never refused for being
+    /// new. A refusal decided from cached keys alone (`revoked`,
+    /// `key_superseded`) stands: logs only grow, so what they prove stays
+    /// true.
+    pub(crate) async fn acting(
+        &self,
+        field: &str,
+        req: Signed<'_>,
+        input: &[u8],
+        now: u64,
+        idempotent: bool,
+    ) -> Result<Nonce, Refusal> {
+        let state = self.known_cached(field, req.client_id).await?;
+        match self
+            .authenticate(req, input, &state, now, idempotent, Some(state.head()))
+            .await
+        {
+            Ok(Nonce::Stale) => {}
+            Err(r) if r.code == ErrorCode::BadSignature => {}
+            done => return done,
+        }
+        let (_, state) = self.known(field, req.client_id).await?;
+        match self
+            .authenticate(req, input, &state, now, idempotent, Some(state.head()))
+            .await?
+        {
+            Nonce::Stale => Err(Refusal::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "the key event log of {} changed during this request; send it again",
+                    req.client_id
+                ),
+            )),
+            done => Ok(done),
+        }
     }
 
     /// Claims a fresh nonce for a request that is not a send.

@@ -102,7 +102,7 @@ impl Broker {
     pub async fn send(&self, send: SendMessage) -> Result<SendResult, Refusal> {
         self.check_send(&send)?;
         let now = now_ms();
-        let (_, state) = self.known("sender_id", &send.sender_id).await?;
+
         let signed = Signed {
             client_id: &send.sender_id,
             key_id: &send.key_id,
@@ -129,7 +129,7 @@ impl Broker {
             }),
             _ => Err(replay()),
         };
-        if let Nonce::Seen(record) = self.authenticate(signed, &send.sign_input(), &state, now, true).await? {
+        if let Nonce::Seen(record) = self.acting("sender_id", signed, &send.sign_input(), now, true).await? {
             // Another request's nonce: a replay. The same send retried: the
             // store answers it below with the original result (a Cluster
             // store keeps those times with the message, not the nonce).
@@ -261,7 +261,6 @@ impl Broker {
             Some(_) => return Err(Refusal::invalid("ack: \"auto\" or \"manual\"")),
         };
         let now = now_ms();
-        let (_, state) = self.known("client_id", &req.client_id).await?;
         let signed = Signed {
             client_id: &req.client_id,
             key_id: &req.key_id,
@@ -281,7 +280,7 @@ impl Broker {
                 &req.nonce,
             ],
         );
-        self.authenticate(signed, &input, &state, now, false).await?;
+        self.acting("client_id", signed, &input, now, false).await?;
         self.claim(signed, now).await?;
 
         let lease = ms(self.config.lease);
@@ -323,7 +322,6 @@ impl Broker {
             })?;
         }
         let now = now_ms();
-        let (_, state) = self.known("client_id", client_id).await?;
         let signed = Signed {
             client_id,
             key_id,
@@ -332,7 +330,7 @@ impl Broker {
             sig,
         };
         let input = sign_input("ack", &[client_id, message_ids, key_id, ts, nonce]);
-        self.authenticate(signed, &input, &state, now, false).await?;
+        self.acting("client_id", signed, &input, now, false).await?;
         self.claim(signed, now).await?;
         let (acked, unknown) = self.store.ack(client_id, &ids, now).await?;
         Ok(AckResult { acked, unknown })

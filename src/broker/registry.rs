@@ -172,6 +172,19 @@ impl Broker {
         Ok((record, state))
     }
 
+    /// As [`Broker::known`], from the store's cache of any age: for the
+    /// acting client only, whose cached head is checked against the store
+    /// with the nonce (see `Broker::acting`).
+    pub(super) async fn known_cached(&self, field: &str, client_id: &str) -> Result<KelState, Refusal> {
+        let record = self.store.cached_identity(client_id).await?.ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::UnknownClient,
+                format!("{field} {client_id} is not registered; check in with `kel` (the full key event log) first"),
+            )
+        })?;
+        self.state_of(client_id, &record)
+    }
+
     /// `checkin_client`: registers an identity from its log, extends a
     /// stored log, and records name and capabilities.
     pub async fn checkin(&self, req: CheckinRequest) -> Result<CheckinResult, Refusal> {
@@ -245,7 +258,7 @@ impl Broker {
                 &req.nonce,
             ],
         );
-        if let Nonce::Seen(_) = self.authenticate(signed, &input, &state, now, false).await? {
+        if let Nonce::Seen(_) = self.authenticate(signed, &input, &state, now, false, None).await? {
             unreachable!("non-idempotent authentication never returns a seen nonce");
         }
         self.claim(signed, now).await?;

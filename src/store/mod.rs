@@ -71,6 +71,13 @@ pub struct IdentityRecord {
     pub last_checkin: u64,
 }
 
+impl IdentityRecord {
+    /// The hash of the last event: names this exact log (PROTOCOL §3).
+    pub fn head(&self) -> Option<String> {
+        self.events.last().and_then(|e| e.hash().ok())
+    }
+}
+
 /// What a used nonce is remembered with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NonceRecord {
@@ -160,6 +167,32 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many identities are registered.
     async fn identity_count(&self) -> Result<usize, StoreError>;
+
+    /// The identity's record as this node last saw it, of any age: only for
+    /// the acting client of a signed request, whose record is then checked
+    /// against the stored log's head by [`Store::precheck`].
+    async fn cached_identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError> {
+        self.identity(client_id).await
+    }
+
+    /// In one step: the record of `(client_id, nonce)` and the head (hash of
+    /// the last event) of the client's stored log (`None` when not
+    /// registered). A store shared by several nodes answers both from one
+    /// round trip, so a cached record can be checked for free.
+    async fn precheck(
+        &self,
+        client_id: &str,
+        nonce: &str,
+        now: u64,
+    ) -> Result<(Option<NonceRecord>, Option<String>), StoreError> {
+        let seen = self.nonce(client_id, nonce, now).await?;
+        let head = self
+            .identity(client_id)
+            .await?
+            .as_deref()
+            .and_then(IdentityRecord::head);
+        Ok((seen, head))
+    }
 
     /// The record of `(client_id, nonce)` if it was used within its window.
     async fn nonce(&self, client_id: &str, nonce: &str, now: u64) -> Result<Option<NonceRecord>, StoreError>;

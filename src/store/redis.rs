@@ -137,12 +137,18 @@ fn decode_message(v: &str) -> Result<StoredMessage, StoreError> {
 
 /// Identity records read recently, so a request does not fetch and decode a
 /// whole log each time. The acting client's record is checked against the
-/// log length in Redis before use; a recipient's is used as it is for at
-/// most `IDENTITY_TTL`. Every write of an identity publishes an
-/// invalidation on the doorbell channel, and the cache is emptied whenever
-/// the subscription is (re)established.
+/// stored log's head before use (with its nonce, in one round trip); a
+/// recipient's is used as it is for at most `IDENTITY_TTL`. Every write of
+/// an identity publishes an invalidation on the doorbell channel, and the
+/// cache is emptied whenever the subscription is (re)established.
 struct IdentityCache {
-    map: std::sync::Mutex<std::collections::HashMap<String, (Arc<IdentityRecord>, std::time::Instant)>>,
+    map: std::sync::Mutex<std::collections::HashMap<String, Cached>>,
+}
+
+struct Cached {
+    record: Arc<IdentityRecord>,
+    head: Option<String>,
+    at: std::time::Instant,
 }
 
 const IDENTITY_TTL: Duration = Duration::from_secs(1);
@@ -152,20 +158,24 @@ const IDENTITY_CACHE_MAX: usize = 100_000;
 const FORGET: &str = "id:";
 
 impl IdentityCache {
-    /// The cached record, if any and, with `max_age`, young enough.
-    fn get(&self, id: &str, max_age: Option<Duration>) -> Option<Arc<IdentityRecord>> {
+    /// The cached record, if any and, with `max_age`, young enough; with
+    /// `head`, only if it is the record of that log.
+    fn get(&self, id: &str, max_age: Option<Duration>, head: Option<&str>) -> Option<Arc<IdentityRecord>> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.get(id)
-            .filter(|(_, at)| max_age.is_none_or(|m| at.elapsed() < m))
-            .map(|(r, _)| r.clone())
+            .filter(|c| max_age.is_none_or(|m| c.at.elapsed() < m))
+            .filter(|c| head.is_none_or(|h| c.head.as_deref() == Some(h)))
+            .map(|c| c.record.clone())
     }
 
-    fn put(&self, id: &str, r: Arc<IdentityRecord>) {
+    fn put(&self, id: &str, record: Arc<IdentityRecord>) {
+        let head = record.head();
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= IDENTITY_CACHE_MAX {
             map.clear();
         }
-        map.insert(id.to_owned(), (r, std::time::Instant::now()));
+        let at = std::time::Instant::now();
+        map.insert(id.to_owned(), Cached { record, head, at });
     }
 
     fn forget(&self, id: Option<&str>) {
@@ -395,14 +405,13 @@ impl Store for RedisStore {
             .map_err(err)
     }
 
-    /// The acting client's identity must be current (a rotation takes
-    /// effect at once on every node), so a cached record is used only when
-    /// the log length stored in Redis still matches it: one small read
-    /// instead of fetching and decoding the log.
+    /// The identity must be current here (it decides which key may act),
+    /// so a cached record is used only when the head stored in Redis still
+    /// names it: one small read instead of fetching and decoding the log.
     async fn identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError> {
-        let len: Option<usize> = self.conn().hget(identity_key(client_id), "len").await.map_err(err)?;
-        let Some(len) = len else { return Ok(None) };
-        if let Some(r) = self.identities.get(client_id, None).filter(|r| r.events.len() == len) {
+        let head: Option<String> = self.conn().hget(identity_key(client_id), "head").await.map_err(err)?;
+        let Some(head) = head else { return Ok(None) };
+        if let Some(r) = self.identities.get(client_id, None, Some(&head)) {
             return Ok(Some(r));
         }
         self.fetch_identity(client_id).await
@@ -411,7 +420,15 @@ impl Store for RedisStore {
     /// A recipient's identity may be a moment old (at most `IDENTITY_TTL`,
     /// and invalidated on every write): used to check where a message goes.
     async fn recent_identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError> {
-        if let Some(r) = self.identities.get(client_id, Some(IDENTITY_TTL)) {
+        if let Some(r) = self.identities.get(client_id, Some(IDENTITY_TTL), None) {
+            return Ok(Some(r));
+        }
+        self.fetch_identity(client_id).await
+    }
+
+    /// Any cached record: the broker checks its head with the nonce.
+    async fn cached_identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError> {
+        if let Some(r) = self.identities.get(client_id, None, None) {
             return Ok(Some(r));
         }
         self.fetch_identity(client_id).await
@@ -433,6 +450,7 @@ impl Store for RedisStore {
             .arg(json)
             .arg(BELL)
             .arg(format!("{FORGET}{client_id}"))
+            .arg(record.head().unwrap_or_default())
             .invoke_async(&mut self.conn())
             .await
             .map_err(err)?;
@@ -458,6 +476,28 @@ impl Store for RedisStore {
 
     async fn identity_count(&self) -> Result<usize, StoreError> {
         self.conn().scard(IDS).await.map_err(err)
+    }
+
+    async fn precheck(
+        &self,
+        client_id: &str,
+        nonce: &str,
+        _now: u64,
+    ) -> Result<(Option<NonceRecord>, Option<String>), StoreError> {
+        let (seen, head): (String, String) = self
+            .scripts
+            .precheck
+            .key(nonce_key(client_id, nonce))
+            .key(identity_key(client_id))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(err)?;
+        let seen = if seen.is_empty() {
+            None
+        } else {
+            Some(decode_nonce(&seen)?)
+        };
+        Ok((seen, Some(head).filter(|h| !h.is_empty())))
     }
 
     async fn nonce(&self, client_id: &str, nonce: &str, _now: u64) -> Result<Option<NonceRecord>, StoreError> {

@@ -160,17 +160,24 @@ return {redis.call('LLEN', q), next[2] or '-1'}
 "#;
 
 /// KEYS: identity. ARGV: expected length, new length, record, bell
-/// channel, invalidation message. Publishes the invalidation so every node
-/// drops its cached copy.
+/// channel, invalidation message, head of the new log. Publishes the
+/// invalidation so every node drops its cached copy.
 const PUT_IDENTITY: &str = r#"
 local len = tonumber(redis.call('HGET', KEYS[1], 'len') or '0')
 if len ~= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'len', ARGV[2], 'rec', ARGV[3])
+redis.call('HSET', KEYS[1], 'len', ARGV[2], 'head', ARGV[6], 'rec', ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 "#;
 
+/// KEYS: nonce, identity (one client's slot). Returns {nonce record or '',
+/// head of the stored log or ''}.
+const PRECHECK: &str = r#"
+return {redis.call('GET', KEYS[1]) or '', redis.call('HGET', KEYS[2], 'head') or ''}
+"#;
+
 pub(super) struct Scripts {
+    pub precheck: redis::Script,
     pub send: redis::Script,
     pub send_cluster: redis::Script,
     pub release: redis::Script,
@@ -185,6 +192,7 @@ impl Scripts {
     pub fn new() -> Self {
         let q = |body: &str| redis::Script::new(&format!("{PRELUDE}{body}"));
         Self {
+            precheck: redis::Script::new(PRECHECK),
             send: q(SEND),
             send_cluster: q(SEND_CLUSTER),
             release: redis::Script::new(RELEASE),

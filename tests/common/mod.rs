@@ -40,6 +40,44 @@ impl TestServer {
         }
     }
 
+    /// A node on a shared store that never subscribes to its doorbell: no
+    /// invalidation or wake-up from other nodes reaches it, so whatever it
+    /// gets right about their writes, it gets from the store on each call.
+    pub async fn start_without_doorbell(flags: &[&str]) -> Self {
+        use mcpmsg::config::StoreSpec;
+        use mcpmsg::store::{RedisStore, Store};
+        let mut args = vec!["mcpmsg-server", "--port", "0"];
+        args.extend_from_slice(flags);
+        let config = ServerArgs::parse_from(args).validate().expect("test flags are valid");
+        let StoreSpec::Redis(url) = &config.store else {
+            panic!("a node without a doorbell needs --store redis://...")
+        };
+        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(RedisStore::connect(url).await.unwrap());
+        let shutdown = CancellationToken::new();
+        let broker = std::sync::Arc::new(mcpmsg::broker::Broker::new(
+            config.broker.clone(),
+            store,
+            None,
+            shutdown.clone(),
+        ));
+        let app = mcpmsg::server::router(&config, broker);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+                .map_err(anyhow::Error::from)
+        });
+        Self {
+            base: format!("http://{addr}"),
+            url: format!("http://{addr}/mcp"),
+            shutdown,
+            task,
+        }
+    }
+
     /// A client that initializes (protocol 2025-11-25, the session-era handshake).
     pub async fn client(&self) -> Client {
         let t = StreamableHttpClientTransport::from_uri(self.url.clone());
