@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::broker::BrokerConfig;
+pub use crate::store::RedisTls;
 
 /// The command line of `mcpmsg-server`.
 #[derive(Debug, Parser)]
@@ -62,9 +63,18 @@ pub struct ServerArgs {
         value_delimiter = ','
     )]
     pub allowed_hosts: Vec<String>,
-    /// Storage backend: memory; redis://HOST:PORT/DB for several nodes sharing one Redis; redis-cluster://HOST:PORT,... for a Redis Cluster
+    /// Storage backend: memory; redis://HOST:PORT/DB for several nodes sharing one Redis (rediss:// for TLS); redis-cluster://HOST:PORT,... for a Redis Cluster (rediss-cluster:// for TLS)
     #[arg(long, env = "MCPMSG_STORE", default_value = "memory")]
     pub store: String,
+    /// With rediss://: the CA certificates (PEM) to trust for Redis instead of the system's
+    #[arg(long, env = "MCPMSG_REDIS_CA", value_name = "FILE")]
+    pub redis_ca: Option<PathBuf>,
+    /// With rediss://: this node's client certificate chain (PEM), for a Redis with tls-auth-clients
+    #[arg(long, env = "MCPMSG_REDIS_CERT", value_name = "FILE", requires = "redis_key")]
+    pub redis_cert: Option<PathBuf>,
+    /// With rediss://: the private key (PEM) of --redis-cert
+    #[arg(long, env = "MCPMSG_REDIS_KEY", value_name = "FILE", requires = "redis_cert")]
+    pub redis_key: Option<PathBuf>,
     /// Registered identities at most
     #[arg(long, env = "MCPMSG_MAX_CLIENTS", value_name = "N", default_value_t = 100_000)]
     pub max_clients: usize,
@@ -76,14 +86,31 @@ pub struct ServerArgs {
     pub log_level: Option<String>,
 }
 
-/// Which storage backend to use.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which storage backend to use. Shown (in logs, errors) with any password
+/// in a Redis URL masked.
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreSpec {
     /// In-process memory.
     Memory,
-    /// A shared Redis, by URL (`redis://HOST:PORT/DB`), or a Redis Cluster
-    /// by its seed nodes (`redis-cluster://HOST:PORT,HOST:PORT,...`).
+    /// A shared Redis, by URL (`redis://HOST:PORT/DB`, `rediss://` for
+    /// TLS), or a Redis Cluster by its seed nodes
+    /// (`redis-cluster://HOST:PORT,HOST:PORT,...`, `rediss-cluster://`).
     Redis(String),
+}
+
+impl std::fmt::Display for StoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Memory => f.write_str("memory"),
+            Self::Redis(url) => f.write_str(&crate::store::redacted_url(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// A validated server configuration.
@@ -99,6 +126,8 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     /// The backend.
     pub store: StoreSpec,
+    /// Certificate files for `rediss://`.
+    pub redis_tls: RedisTls,
     /// The tracing filter.
     pub log_level: String,
 }
@@ -176,27 +205,49 @@ impl ServerArgs {
         }
         let store = match self.store.as_str() {
             "memory" => StoreSpec::Memory,
-            url if url.starts_with("redis://") => StoreSpec::Redis(url.to_owned()),
-            url if url.starts_with("redis-cluster://") => {
-                let nodes = &url["redis-cluster://".len()..];
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => StoreSpec::Redis(url.to_owned()),
+            url if url.starts_with("redis-cluster://") || url.starts_with("rediss-cluster://") => {
+                let nodes = url.split_once("://").map_or("", |(_, n)| n);
                 if nodes.split(',').any(|n| n.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())) {
                     return Err(bad("--store", "redis-cluster:// takes seed nodes as HOST:PORT,HOST:PORT,..."));
                 }
                 StoreSpec::Redis(url.to_owned())
             }
-            url if url.starts_with("rediss://") => {
-                return Err(bad(
-                    "--store",
-                    "rediss:// (TLS) is not supported by this build yet; reach Redis over a private network or a TLS tunnel, as redis://",
-                ))
-            }
             other => {
                 return Err(bad(
                     "--store",
-                    format!("{other:?} is not a store this build knows; use \"memory\", redis://HOST:PORT/DB or redis-cluster://HOST:PORT,..."),
+                    format!("{other:?} is not a store this build knows; use \"memory\", redis://HOST:PORT/DB (rediss:// for TLS) or redis-cluster://HOST:PORT,... (rediss-cluster:// for TLS)"),
                 ))
             }
         };
+        let tls = self.store.starts_with("rediss");
+        if tls && self.store.contains('#') {
+            return Err(bad(
+                "--store",
+                "a rediss:// URL takes no #fragment: certificate checks cannot be turned off (#insecure); give the CA that signed Redis's certificate with --redis-ca",
+            ));
+        }
+        let redis_tls = RedisTls {
+            ca: self.redis_ca,
+            cert: self.redis_cert,
+            key: self.redis_key,
+        };
+        for (flag, path) in [
+            ("--redis-ca", &redis_tls.ca),
+            ("--redis-cert", &redis_tls.cert),
+            ("--redis-key", &redis_tls.key),
+        ] {
+            let Some(path) = path else { continue };
+            if !tls {
+                return Err(bad(
+                    flag,
+                    "applies to a TLS store only: use rediss://HOST:PORT/DB or rediss-cluster://HOST:PORT,...",
+                ));
+            }
+            if std::fs::File::open(path).is_err() || !path.is_file() {
+                return Err(bad(flag, format!("{} is not a readable file", path.display())));
+            }
+        }
         if let Some(k) = &self.keys {
             if !k.is_file() {
                 return Err(bad("--keys", format!("{} is not a readable file", k.display())));
@@ -223,6 +274,7 @@ impl ServerArgs {
             broker,
             allowed_hosts: self.allowed_hosts,
             store,
+            redis_tls,
             log_level,
         })
     }

@@ -36,9 +36,9 @@ pub async fn broker(config: &ServerConfig, shutdown: CancellationToken) -> anyho
     let store: Arc<dyn Store> = match &config.store {
         StoreSpec::Memory => Arc::new(MemoryStore::new()),
         StoreSpec::Redis(url) => Arc::new(
-            RedisStore::connect(url)
+            RedisStore::connect(url, &config.redis_tls)
                 .await
-                .with_context(|| format!("cannot use Redis at {url}"))?,
+                .with_context(|| format!("cannot use Redis at {}", config.store))?,
         ),
     };
     let enrollment = match &config.keys {

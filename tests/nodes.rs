@@ -9,7 +9,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::redis::{RedisCluster, RedisServer};
+use common::redis::{RedisCluster, RedisServer, TlsFiles};
 use common::{ids, register, Ident};
 use serde_json::{json, Value};
 
@@ -20,6 +20,10 @@ struct Node {
 
 impl Node {
     fn start(redis: &str) -> Self {
+        Self::start_with(redis, &[])
+    }
+
+    fn start_with(redis: &str, extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -36,6 +40,7 @@ impl Node {
                 "--log-level",
                 "warn",
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -371,5 +376,53 @@ async fn two_nodes_on_a_three_node_redis_cluster() {
         stdout.ends_with("10 passed, 0 failed\n"),
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `rediss://`: two nodes reach a Redis that speaks only TLS and requires
+/// client certificates; a send through one wakes a waiter on the other (the
+/// doorbell's subscription is over TLS too). Redis's certificate is
+/// checked: against the system's roots alone, a node refuses to start and
+/// says why, and so it does without a client certificate.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_on_a_redis_over_tls() {
+    let (redis, TlsFiles { ca, cert, key }) = RedisServer::start_tls();
+    let url = redis.url();
+    assert!(url.starts_with("rediss://"), "{url}");
+    let refused = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mcpmsg-server"))
+            .args(["--port", "0", "--store", &url])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "a node started with {extra:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let no_ca = refused(&["--redis-cert", &cert, "--redis-key", &key]);
+    assert!(
+        no_ca.contains("cannot use Redis at") && no_ca.contains("certificate"),
+        "{no_ca}"
+    );
+    let no_cert = refused(&["--redis-ca", &ca]);
+    assert!(no_cert.contains("cannot use Redis at"), "{no_cert}");
+
+    let flags = ["--redis-ca", &ca, "--redis-cert", &cert, "--redis-key", &key];
+    let (a, b) = (Node::start_with(&url, &flags), Node::start_with(&url, &flags));
+    assert_eq!(health(&a.base()).1["store"], "redis");
+    let (ca_, cb) = (a.client().await, b.client().await);
+    let (alice, bob) = (Ident::new("alice"), Ident::new("bob"));
+    register(&ca_, &[&alice, &bob]).await;
+    let waiter = tokio::spawn(async move {
+        let started = Instant::now();
+        let got = cb.call("get_messages", bob.get(None, Some("10"), None)).await.ok();
+        (ids(&got), started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = ca_.call("send_message", alice.send("bob", "over TLS")).await.ok();
+    let (got, waited) = waiter.await.unwrap();
+    assert_eq!(got, [sent["message_id"].as_str().unwrap()]);
+    assert!(
+        waited < Duration::from_secs(2),
+        "woken by the doorbell, not the 2 s re-check: {waited:?}"
     );
 }

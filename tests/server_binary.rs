@@ -43,6 +43,45 @@ fn bad_values_exit_2_naming_the_flag_before_binding() {
         refused(&["--lease=abc"], &[]).contains("invalid value 'abc' for '--lease <SECS>'"),
         "clap names the flag"
     );
+    assert_eq!(
+        refused(&["--store", "rediss://db:6380/0#insecure"], &[]),
+        "mcpmsg-server: error: --store: a rediss:// URL takes no #fragment: certificate checks cannot be turned off (#insecure); give the CA that signed Redis's certificate with --redis-ca\n"
+    );
+    assert_eq!(
+        refused(&["--store", "redis://db:6379/0", "--redis-ca", "Cargo.toml"], &[]),
+        "mcpmsg-server: error: --redis-ca: applies to a TLS store only: use rediss://HOST:PORT/DB or rediss-cluster://HOST:PORT,...\n"
+    );
+    assert!(refused(
+        &["--store", "rediss://db:6380/0", "--redis-ca", "/nonexistent/ca.pem"],
+        &[]
+    )
+    .starts_with("mcpmsg-server: error: --redis-ca: /nonexistent/ca.pem is not a readable file"));
+    assert!(
+        refused(&["--store", "rediss://db:6380/0", "--redis-cert", "Cargo.toml"], &[]).contains("--redis-key <FILE>"),
+        "a certificate without its key"
+    );
+}
+
+/// A password in a Redis URL never reaches the logs or an error message.
+#[test]
+fn a_redis_password_is_never_printed() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(BIN)
+        .args(["--port", "0", "--log-level", "debug", "--store"])
+        .arg(format!("redis://mcpmsg:hunter2@127.0.0.1:{closed}/0"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot use Redis at redis://mcpmsg:***@127.0.0.1:{closed}/0")),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -231,11 +231,17 @@ async fn memory_store_conforms() {
 #[tokio::test]
 async fn redis_store_conforms() {
     let redis = RedisServer::start();
-    conformance(Arc::new(RedisStore::connect(&redis.url()).await.unwrap())).await;
+    conformance(Arc::new(
+        RedisStore::connect(&redis.url(), &Default::default()).await.unwrap(),
+    ))
+    .await;
 }
 
 #[tokio::test]
 async fn redis_cluster_store_conforms() {
     let cluster = RedisCluster::start();
-    conformance(Arc::new(RedisStore::connect(&cluster.url()).await.unwrap())).await;
+    conformance(Arc::new(
+        RedisStore::connect(&cluster.url(), &Default::default()).await.unwrap(),
+    ))
+    .await;
 }

@@ -56,7 +56,7 @@ async fn serve(config: mcpmsg::config::ServerConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, store = ?config.store, "mcpmsg-server listening on http://{addr}/mcp");
+    tracing::info!(%addr, store = %config.store, "mcpmsg-server listening on http://{addr}/mcp");
     let shutdown = CancellationToken::new();
     tokio::spawn({
         let shutdown = shutdown.clone();

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use self::redis::RedisStore;
+pub use self::redis::{redacted_url, RedisStore, RedisTls};
 pub use memory::MemoryStore;
 
 use crate::crypto::kel::Event;

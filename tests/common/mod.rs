@@ -52,7 +52,8 @@ impl TestServer {
         let StoreSpec::Redis(url) = &config.store else {
             panic!("a node without a doorbell needs --store redis://...")
         };
-        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(RedisStore::connect(url).await.unwrap());
+        let store: std::sync::Arc<dyn Store> =
+            std::sync::Arc::new(RedisStore::connect(url, &config.redis_tls).await.unwrap());
         let shutdown = CancellationToken::new();
         let broker = std::sync::Arc::new(mcpmsg::broker::Broker::new(
             config.broker.clone(),

@@ -9,6 +9,14 @@ pub struct RedisServer {
     dir: PathBuf,
     child: Option<Child>,
     extra: Vec<String>,
+    tls: bool,
+}
+
+/// The files of a TLS Redis: its CA, and a client certificate it accepts.
+pub struct TlsFiles {
+    pub ca: String,
+    pub cert: String,
+    pub key: String,
 }
 
 fn free_port() -> u16 {
@@ -35,16 +43,48 @@ impl RedisServer {
             dir,
             child: None,
             extra,
+            tls: false,
         };
         r.spawn();
         r
     }
 
+    /// Starts redis-server speaking only TLS, with a certificate for
+    /// 127.0.0.1 from a CA made for the test, and requiring client
+    /// certificates from that CA (Redis's default, `tls-auth-clients yes`).
+    pub fn start_tls() -> (Self, TlsFiles) {
+        let dir = std::env::temp_dir().join(format!("mcpmsg-redis-tls-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = make_certificates(&dir);
+        let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+        let mut r = Self {
+            port: free_port(),
+            dir: dir.clone(),
+            child: None,
+            extra: vec![
+                "--tls-cert-file".into(),
+                p("server.pem"),
+                "--tls-key-file".into(),
+                p("server.key"),
+                "--tls-ca-cert-file".into(),
+                p("ca.pem"),
+            ],
+            tls: true,
+        };
+        r.spawn();
+        (r, files)
+    }
+
     fn spawn(&mut self) {
+        let port = self.port.to_string();
+        let ports = if self.tls {
+            vec!["--port", "0", "--tls-port", &port]
+        } else {
+            vec!["--port", &port]
+        };
         let child = Command::new("redis-server")
+            .args(ports)
             .args([
-                "--port",
-                &self.port.to_string(),
                 "--bind",
                 "127.0.0.1",
                 "--save",
@@ -65,6 +105,9 @@ impl RedisServer {
         let started = Instant::now();
         loop {
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                if self.tls {
+                    return; // listening; the handshake is the client's test
+                }
                 use std::io::{Read, Write};
                 s.write_all(b"PING\r\n").unwrap();
                 let mut buf = [0u8; 7];
@@ -81,7 +124,8 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
     }
 
     /// Stops it (SIGTERM: it finishes writing its append-only file).
@@ -106,6 +150,84 @@ impl Drop for RedisServer {
             let _ = c.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, all
+/// P-256, made with the openssl command (`.ci/run` installs it if missing).
+fn make_certificates(dir: &std::path::Path) -> TlsFiles {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("the openssl command is needed for the TLS tests (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=mcpmsg test CA",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for (name, ext) in [("server", "server.ext"), ("client", "client.ext")] {
+        let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    &key,
+                    "-out",
+                    &csr,
+                    "-subj",
+                    &format!("/CN=mcpmsg test {name}"),
+                ],
+            ]
+            .concat(),
+        );
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            ext,
+        ]);
+    }
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    TlsFiles {
+        ca: p("ca.pem"),
+        cert: p("client.pem"),
+        key: p("client.key"),
     }
 }
 
