@@ -7,33 +7,41 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::redis::{RedisCluster, RedisServer};
+use mcpmsg::crypto::b64;
 use mcpmsg::crypto::kel::Event;
 use mcpmsg::crypto::{SealingSecret, SigningSecret};
-use mcpmsg::protocol::now_ms;
+use mcpmsg::protocol::{new_nonce, now_ms};
 use mcpmsg::store::{
     IdentityRecord, MemoryStore, NonceRecord, RedisStore, SendOutcome, Store, StoredMessage, TakeMode,
 };
+use sha2::{Digest, Sha256};
 
 fn tag() -> String {
     format!("{:x}", (now_ms() % 1_000_000_007) ^ u64::from(std::process::id()))
 }
 
+/// Members in their protocol forms, as the broker hands them to a store;
+/// the same `n` gives the same message id.
 fn msg(from: &str, to: &str, n: usize, in_reply_to: &str, ttl_ms: u64) -> StoredMessage {
     let now = now_ms();
     StoredMessage {
-        message_id: format!("id{n:020}"),
+        message_id: id_of(n),
         sender_id: from.into(),
         recipient_id: to.into(),
         content_type: "text/markdown".into(),
         in_reply_to: in_reply_to.into(),
         message: format!("message {n} ✓\nsecond line"),
-        key_id: "0".repeat(32),
+        key_id: "0123456789abcdef".repeat(2),
         ts: now.to_string(),
-        nonce: format!("nonce{n}-{}", tag()),
-        sig: "s".repeat(86),
+        nonce: new_nonce(),
+        sig: b64::encode(&[n as u8; 64]),
         received_at: now,
         expires_at: now + ttl_ms,
     }
+}
+
+fn id_of(n: usize) -> String {
+    b64::encode(&Sha256::digest(n.to_be_bytes())[..16])
 }
 
 fn ids(v: &[StoredMessage]) -> Vec<String> {
@@ -81,31 +89,29 @@ async fn conformance(store: Arc<dyn Store>) {
     assert!(store.identity_count().await.unwrap() >= 1);
 
     // Nonces: claimed once, remembered for their window, then free again.
+    let n1 = new_nonce();
     let now = now_ms();
     assert!(store
-        .claim_nonce(&alice, "n1", NonceRecord::Request, now + 300, now)
+        .claim_nonce(&alice, &n1, NonceRecord::Request, now + 300, now)
         .await
         .unwrap());
     assert!(!store
-        .claim_nonce(&alice, "n1", NonceRecord::Request, now + 300, now)
+        .claim_nonce(&alice, &n1, NonceRecord::Request, now + 300, now)
         .await
         .unwrap());
     assert!(
         store
-            .claim_nonce(&bob, "n1", NonceRecord::Request, now + 300, now)
+            .claim_nonce(&bob, &n1, NonceRecord::Request, now + 300, now)
             .await
             .unwrap(),
         "nonces are per client"
     );
-    assert_eq!(
-        store.nonce(&alice, "n1", now).await.unwrap(),
-        Some(NonceRecord::Request)
-    );
+    assert_eq!(store.nonce(&alice, &n1, now).await.unwrap(), Some(NonceRecord::Request));
     tokio::time::sleep(Duration::from_millis(400)).await;
     let now = now_ms();
-    assert_eq!(store.nonce(&alice, "n1", now).await.unwrap(), None);
+    assert_eq!(store.nonce(&alice, &n1, now).await.unwrap(), None);
     assert!(store
-        .claim_nonce(&alice, "n1", NonceRecord::Request, now + 300, now)
+        .claim_nonce(&alice, &n1, NonceRecord::Request, now + 300, now)
         .await
         .unwrap());
 
@@ -165,7 +171,8 @@ async fn conformance(store: Arc<dyn Store>) {
     tokio::time::sleep(Duration::from_millis(350)).await;
     let now = now_ms();
     assert_eq!(store.next_lease_expiry(&bob, now).await.unwrap(), None);
-    // Acks: remove what was handed out; unknown ids are said so.
+    // Acks: remove what was handed out with a lease; unknown ids, and ids
+    // of messages never handed out, are said so.
     let (acked, unknown) = store
         .ack(&bob, &[m1.message_id.clone(), "nope".into()], now)
         .await
@@ -174,12 +181,38 @@ async fn conformance(store: Arc<dyn Store>) {
     let got = store.take(&bob, 10, TakeMode::Remove, now).await.unwrap();
     assert_eq!(got.len(), 2, "the other two came back after their lease");
     assert_eq!(store.queue_len(&bob, now).await.unwrap(), 0);
+    let unread = msg(&alice, &bob, 5, "", 60_000);
+    assert_eq!(
+        store.send(unread.clone(), now + 60_000, 3, now).await.unwrap(),
+        SendOutcome::Queued
+    );
+    let (acked, unknown) = store
+        .ack(&bob, std::slice::from_ref(&unread.message_id), now)
+        .await
+        .unwrap();
+    assert_eq!((acked, unknown), (vec![], vec![unread.message_id.clone()]));
+    // Other content types, an empty one, a reply: back exactly as stored.
+    let mut sealed = msg(&carol, &bob, 6, &id_of(1), 60_000);
+    sealed.content_type = "application/mcpmsg-sealed; kid=00112233445566778899aabbccddeeff".into();
+    let mut bare = msg(&carol, &bob, 7, "", 60_000);
+    bare.content_type = String::new();
+    for m in [&sealed, &bare] {
+        assert_eq!(
+            store.send(m.clone(), now + 60_000, 10, now).await.unwrap(),
+            SendOutcome::Queued
+        );
+    }
+    assert_eq!(
+        store.take(&bob, 10, TakeMode::Remove, now).await.unwrap(),
+        vec![unread, sealed, bare]
+    );
 
     // Replies: the reply to the question is preferred; others stay.
+    let question = id_of(99);
     let now = now_ms();
     let other = msg(&bob, &alice, 10, "", 60_000);
     let noise = msg(&carol, &alice, 11, "", 60_000);
-    let reply = msg(&bob, &alice, 12, "question-id", 60_000);
+    let reply = msg(&bob, &alice, 12, &question, 60_000);
     for m in [&other, &noise, &reply] {
         assert_eq!(
             store.send(m.clone(), now + 60_000, 10, now).await.unwrap(),
@@ -187,14 +220,14 @@ async fn conformance(store: Arc<dyn Store>) {
         );
     }
     assert_eq!(
-        store.take_reply(&alice, &bob, "question-id", now).await.unwrap(),
+        store.take_reply(&alice, &bob, &question, now).await.unwrap(),
         Some(reply.clone())
     );
     assert_eq!(
-        store.take_reply(&alice, &bob, "question-id", now).await.unwrap(),
+        store.take_reply(&alice, &bob, &question, now).await.unwrap(),
         Some(other.clone())
     );
-    assert_eq!(store.take_reply(&alice, &bob, "question-id", now).await.unwrap(), None);
+    assert_eq!(store.take_reply(&alice, &bob, &question, now).await.unwrap(), None);
     assert_eq!(
         ids(&store.take(&alice, 10, TakeMode::Remove, now).await.unwrap()),
         std::slice::from_ref(&noise.message_id)

@@ -279,7 +279,10 @@ impl Store for MemoryStore {
         match inner.queue(recipient) {
             Some(q) => {
                 for id in ids {
-                    match q.iter().position(|e| e.msg.message_id() == id) {
+                    // Only what was handed out with a lease: a client
+                    // learns an id no other way (the Redis store relies
+                    // on it to search only leased messages).
+                    match q.iter().position(|e| e.leased_until != 0 && e.msg.message_id() == id) {
                         Some(i) => {
                             q.remove(i);
                             acked.push(id.clone());

@@ -9,6 +9,7 @@
 mod memory;
 mod packed;
 mod redis;
+mod redis_codec;
 mod redis_scripts;
 
 use std::sync::Arc;
@@ -115,6 +116,10 @@ pub enum TakeMode {
 }
 
 /// The storage operations of the broker.
+///
+/// Messages and nonces reach a store in their protocol forms (PROTOCOL §1),
+/// as the broker checks them; a store may keep them in a compact form and
+/// refuse others with an error (the Redis store does).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `memory`, `redis`, ...: shown in `/health`.
@@ -237,8 +242,9 @@ pub trait Store: Send + Sync + 'static {
         now: u64,
     ) -> Result<Option<StoredMessage>, StoreError>;
 
-    /// Removes the given messages from `recipient`'s queue; returns the ids
-    /// removed and the ids not found.
+    /// Removes the given messages from `recipient`'s queue, if they were
+    /// handed out with a lease (whether or not it has ended); returns the
+    /// ids removed and the others.
     async fn ack(&self, recipient: &str, ids: &[String], now: u64) -> Result<(Vec<String>, Vec<String>), StoreError>;
 
     /// The earliest time a leased message in `recipient`'s queue becomes

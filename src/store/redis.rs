@@ -26,6 +26,7 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Cmd, Pipeline, RedisFuture, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::redis_codec::{decode_message, decode_nonce, encode_claim, encode_message, encode_nonce, raw16};
 use super::redis_scripts::Scripts;
 use super::{IdentityRecord, NonceRecord, SendOutcome, Store, StoreError, StoredMessage, TakeMode};
 
@@ -36,12 +37,8 @@ fn err(e: redis::RedisError) -> StoreError {
     StoreError(format!("redis: {e}"))
 }
 
-fn queue_keys(recipient: &str) -> [String; 3] {
-    [
-        format!("mcpmsg:{{{recipient}}}:q"),
-        format!("mcpmsg:{{{recipient}}}:m"),
-        format!("mcpmsg:{{{recipient}}}:l"),
-    ]
+fn queue_keys(recipient: &str) -> [String; 2] {
+    [format!("mcpmsg:{{{recipient}}}:q"), format!("mcpmsg:{{{recipient}}}:l")]
 }
 
 fn nonce_key(client_id: &str, nonce: &str) -> String {
@@ -50,89 +47,6 @@ fn nonce_key(client_id: &str, nonce: &str) -> String {
 
 fn identity_key(client_id: &str) -> String {
     format!("mcpmsg:{{{client_id}}}:id")
-}
-
-fn encode_nonce(r: &NonceRecord) -> String {
-    match r {
-        NonceRecord::Request => "r".into(),
-        NonceRecord::Send {
-            message_id,
-            received_at,
-            expires_at,
-        } => format!("s {message_id} {received_at} {expires_at}"),
-    }
-}
-
-fn decode_nonce(v: &str) -> Result<NonceRecord, StoreError> {
-    let bad = || StoreError(format!("redis: malformed nonce record {v:?}"));
-    match v.split(' ').collect::<Vec<_>>()[..] {
-        ["r"] => Ok(NonceRecord::Request),
-        // Claimed by a send on a Cluster; its times live with the message.
-        ["p", id] => Ok(NonceRecord::Send {
-            message_id: id.into(),
-            received_at: 0,
-            expires_at: 0,
-        }),
-        ["s", id, r, e] => Ok(NonceRecord::Send {
-            message_id: id.into(),
-            received_at: r.parse().map_err(|_| bad())?,
-            expires_at: e.parse().map_err(|_| bad())?,
-        }),
-        _ => Err(bad()),
-    }
-}
-
-/// A stored message: its members one a line, `expires_at`, `sender_id` and
-/// `in_reply_to` first (the scripts read them), the body, which may span
-/// lines, last. Every other member is newline-free by the protocol's rules;
-/// a message breaking them is refused rather than stored ambiguously.
-fn encode_message(m: &StoredMessage) -> Result<String, StoreError> {
-    let head = [
-        m.expires_at.to_string(),
-        m.sender_id.clone(),
-        m.in_reply_to.clone(),
-        m.message_id.clone(),
-        m.recipient_id.clone(),
-        m.content_type.clone(),
-        m.key_id.clone(),
-        m.ts.clone(),
-        m.nonce.clone(),
-        m.sig.clone(),
-        m.received_at.to_string(),
-    ];
-    if head.iter().any(|f| f.contains('\n')) {
-        return Err(StoreError(
-            "redis: a message member other than the body contains a newline".into(),
-        ));
-    }
-    let mut out = head.join("\n");
-    out.push('\n');
-    out.push_str(&m.message);
-    Ok(out)
-}
-
-fn decode_message(v: &str) -> Result<StoredMessage, StoreError> {
-    let bad = || StoreError("redis: malformed stored message".into());
-    let f: Vec<&str> = v.splitn(12, '\n').collect();
-    let [expires_at, sender_id, in_reply_to, message_id, recipient_id, content_type, key_id, ts, nonce, sig, received_at, message] =
-        f[..]
-    else {
-        return Err(bad());
-    };
-    Ok(StoredMessage {
-        message_id: message_id.into(),
-        sender_id: sender_id.into(),
-        recipient_id: recipient_id.into(),
-        content_type: content_type.into(),
-        in_reply_to: in_reply_to.into(),
-        message: message.into(),
-        key_id: key_id.into(),
-        ts: ts.into(),
-        nonce: nonce.into(),
-        sig: sig.into(),
-        received_at: received_at.parse().map_err(|_| bad())?,
-        expires_at: expires_at.parse().map_err(|_| bad())?,
-    })
 }
 
 /// Identity records read recently, so a request does not fetch and decode a
@@ -390,9 +304,9 @@ impl RedisStore {
         now: u64,
     ) -> Result<SendOutcome, StoreError> {
         let nonce = nonce_key(&msg.sender_id, &msg.nonce);
-        let claim = format!("p {}", msg.message_id);
+        let claim = encode_claim(&msg.message_id)?;
         let window = nonce_until.saturating_sub(now).max(1);
-        let old: Option<String> = redis::cmd("SET")
+        let old: Option<Vec<u8>> = redis::cmd("SET")
             .arg(&nonce)
             .arg(&claim)
             .arg("NX")
@@ -405,16 +319,14 @@ impl RedisStore {
         if let Some(old) = old.filter(|o| *o != claim) {
             return Ok(SendOutcome::NonceUsed(decode_nonce(&old)?));
         }
-        let [q, m, l] = queue_keys(&msg.recipient_id);
+        let [q, l] = queue_keys(&msg.recipient_id);
         let dedup = format!("mcpmsg:{{{}}}:d:{}", msg.recipient_id, msg.message_id);
         let r: Vec<String> = self
             .scripts
             .send_cluster
             .key(q)
-            .key(m)
             .key(l)
             .key(dedup)
-            .arg(&msg.message_id)
             .arg(encode_message(&msg)?)
             .arg(max_queue)
             .arg(window)
@@ -463,7 +375,7 @@ impl RedisStore {
         &self,
         script: &redis::Script,
         recipient: &str,
-        args: &[String],
+        args: &[&[u8]],
     ) -> Result<T, StoreError> {
         let mut inv = script.prepare_invoke();
         for k in queue_keys(recipient) {
@@ -569,7 +481,7 @@ impl Store for RedisStore {
         nonce: &str,
         _now: u64,
     ) -> Result<(Option<NonceRecord>, Option<String>), StoreError> {
-        let (seen, head): (String, String) = self
+        let (seen, head): (Vec<u8>, String) = self
             .scripts
             .precheck
             .key(nonce_key(client_id, nonce))
@@ -586,7 +498,7 @@ impl Store for RedisStore {
     }
 
     async fn nonce(&self, client_id: &str, nonce: &str, _now: u64) -> Result<Option<NonceRecord>, StoreError> {
-        let v: Option<String> = self.conn().get(nonce_key(client_id, nonce)).await.map_err(err)?;
+        let v: Option<Vec<u8>> = self.conn().get(nonce_key(client_id, nonce)).await.map_err(err)?;
         v.map(|v| decode_nonce(&v)).transpose()
     }
 
@@ -601,7 +513,7 @@ impl Store for RedisStore {
         let px = until.saturating_sub(now).max(1);
         let set: Option<String> = redis::cmd("SET")
             .arg(nonce_key(client_id, nonce))
-            .arg(encode_nonce(&record))
+            .arg(encode_nonce(&record)?)
             .arg("NX")
             .arg("PX")
             .arg(px)
@@ -626,19 +538,17 @@ impl Store for RedisStore {
             received_at: msg.received_at,
             expires_at: msg.expires_at,
         };
-        let [q, m, l] = queue_keys(&msg.recipient_id);
-        let r: Vec<String> = self
+        let [q, l] = queue_keys(&msg.recipient_id);
+        let r: Vec<Vec<u8>> = self
             .scripts
             .send
             .key(q)
-            .key(m)
             .key(l)
             .key(nonce_key(&msg.sender_id, &msg.nonce))
-            .arg(&msg.message_id)
             .arg(encode_message(&msg)?)
             .arg(max_queue)
             .arg(nonce_until.saturating_sub(now).max(1))
-            .arg(encode_nonce(&record))
+            .arg(encode_nonce(&record)?)
             .arg(msg.expires_at)
             .arg(now)
             .arg(BELL)
@@ -646,11 +556,11 @@ impl Store for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(err)?;
-        match r.first().map(String::as_str) {
-            Some("queued") => Ok(SendOutcome::Queued),
-            Some("full") => Ok(SendOutcome::QueueFull),
-            Some("used") => Ok(SendOutcome::NonceUsed(decode_nonce(
-                r.get(1).map_or("", String::as_str),
+        match r.first().map(Vec::as_slice) {
+            Some(b"queued") => Ok(SendOutcome::Queued),
+            Some(b"full") => Ok(SendOutcome::QueueFull),
+            Some(b"used") => Ok(SendOutcome::NonceUsed(decode_nonce(
+                r.get(1).map_or(&[][..], Vec::as_slice),
             )?)),
             _ => Err(StoreError(format!("redis: unexpected send result {r:?}"))),
         }
@@ -667,14 +577,18 @@ impl Store for RedisStore {
             TakeMode::Remove => 0,
             TakeMode::LeaseUntil(t) => t,
         };
-        let raw: Vec<String> = self
+        let raw: Vec<Vec<u8>> = self
             .queue_call(
                 &self.scripts.take,
                 recipient,
-                &[max.to_string(), lease.to_string(), now.to_string()],
+                &[
+                    max.to_string().as_bytes(),
+                    lease.to_string().as_bytes(),
+                    now.to_string().as_bytes(),
+                ],
             )
             .await?;
-        raw.iter().map(|v| decode_message(v)).collect()
+        raw.iter().map(|v| decode_message(v, recipient)).collect()
     }
 
     async fn take_reply(
@@ -684,26 +598,35 @@ impl Store for RedisStore {
         reply_to: &str,
         now: u64,
     ) -> Result<Option<StoredMessage>, StoreError> {
-        let raw: Option<String> = self
+        // An id not in its protocol form matches no stored reply.
+        let reply_to = raw16(reply_to).map_or_else(Vec::new, |r| r.to_vec());
+        let raw: Option<Vec<u8>> = self
             .queue_call(
                 &self.scripts.take_reply,
                 recipient,
-                &[sender.into(), reply_to.into(), now.to_string()],
+                &[sender.as_bytes(), &reply_to, now.to_string().as_bytes()],
             )
             .await?;
-        raw.map(|v| decode_message(&v)).transpose()
+        raw.map(|v| decode_message(&v, recipient)).transpose()
     }
 
     async fn ack(&self, recipient: &str, ids: &[String], now: u64) -> Result<(Vec<String>, Vec<String>), StoreError> {
-        let mut args = vec![now.to_string()];
-        args.extend(ids.iter().cloned());
-        let flags: Vec<i64> = self.queue_call(&self.scripts.ack, recipient, &args).await?;
+        // Ids not in their protocol form were never stored: unknown, unasked.
+        let raws: Vec<Option<[u8; 16]>> = ids.iter().map(|id| raw16(id)).collect();
+        let now = now.to_string();
+        let mut args: Vec<&[u8]> = vec![now.as_bytes()];
+        args.extend(raws.iter().flatten().map(|r| &r[..]));
+        let flags: Vec<i64> = if args.len() > 1 {
+            self.queue_call(&self.scripts.ack, recipient, &args).await?
+        } else {
+            Vec::new()
+        };
+        let mut flags = flags.into_iter();
         let (mut acked, mut unknown) = (Vec::new(), Vec::new());
-        for (id, f) in ids.iter().zip(flags) {
-            if f == 1 {
-                acked.push(id.clone())
-            } else {
-                unknown.push(id.clone())
+        for (id, raw) in ids.iter().zip(&raws) {
+            match raw.and_then(|_| flags.next()) {
+                Some(1) => acked.push(id.clone()),
+                _ => unknown.push(id.clone()),
             }
         }
         Ok((acked, unknown))
@@ -711,14 +634,14 @@ impl Store for RedisStore {
 
     async fn next_lease_expiry(&self, recipient: &str, now: u64) -> Result<Option<u64>, StoreError> {
         let (_, next): (u64, String) = self
-            .queue_call(&self.scripts.inspect, recipient, &[now.to_string()])
+            .queue_call(&self.scripts.inspect, recipient, &[now.to_string().as_bytes()])
             .await?;
         Ok(next.parse::<f64>().ok().filter(|v| *v >= 0.0).map(|v| v as u64))
     }
 
     async fn queue_len(&self, recipient: &str, now: u64) -> Result<usize, StoreError> {
         let (len, _): (usize, String) = self
-            .queue_call(&self.scripts.inspect, recipient, &[now.to_string()])
+            .queue_call(&self.scripts.inspect, recipient, &[now.to_string().as_bytes()])
             .await?;
         Ok(len)
     }

@@ -2,74 +2,95 @@
 //! so a step that reads and writes (claim a nonce and queue a message; take
 //! and lease; ack) cannot interleave with another node's.
 //!
-//! A recipient R's queue is three keys with the hash tag `{R}`:
-//! `q` (LIST of message ids, oldest first), `m` (HASH id -> stored message:
-//! its members one a line, `expires_at`, `sender_id` and `in_reply_to`
-//! first, the body last), and `l` (ZSET id -> lease end). Lifetime is constant, so the list is in expiry order and
-//! expired messages are dropped from its head by every script that touches
-//! the queue; the keys themselves expire with their newest message, so an
-//! idle queue costs nothing.
+//! A recipient R's queue is two keys with the hash tag `{R}`: `q`, a LIST
+//! of messages in the compact layout of `redis_codec`, oldest first, and
+//! `l`, a ZSET of message id (16 raw bytes) -> lease end, for messages
+//! handed out with a lease. Each message is stored once, in the list: Redis
+//! packs list entries into listpacks of up to 8 KiB, so a queued message
+//! costs little beyond its own bytes. Lifetime is constant, so the list is
+//! in expiry order and expired messages are dropped from its head by every
+//! script that touches the queue; both keys expire with the newest message,
+//! so an idle queue costs nothing.
 
-/// Shared helpers, prepended to the scripts that touch a queue.
+/// Shared helpers, prepended to the scripts that touch a queue. `meta`
+/// reads the first rows of an entry (see `redis_codec`).
 const PRELUDE: &str = r#"
-local q, m, l = KEYS[1], KEYS[2], KEYS[3]
+local q, l = KEYS[1], KEYS[2]
+local function int(v, i, n)
+  local x = 0
+  for k = i, i + n - 1 do x = x * 256 + string.byte(v, k) end
+  return x
+end
+-- expires_at, message id, sender_id, in_reply_to ('' when none)
 local function meta(v)
-  local e, s, r = string.match(v, '^(%d+)\n([^\n]*)\n([^\n]*)\n')
-  return tonumber(e), s, r
+  local f = string.byte(v, 27)
+  local n = f % 128
+  local r = ''
+  if f >= 128 then r = string.sub(v, 28 + n, 43 + n) end
+  return int(v, 1, 6) + int(v, 7, 4), string.sub(v, 11, 26), string.sub(v, 28, 27 + n), r
 end
 local function expire(now)
   while true do
-    local id = redis.call('LINDEX', q, 0)
-    if not id then return end
-    local v = redis.call('HGET', m, id)
-    if v and meta(v) > now then return end
+    local v = redis.call('LINDEX', q, 0)
+    if not v then return end
+    local e, id = meta(v)
+    if e > now then return end
     redis.call('LPOP', q)
-    if v then redis.call('HDEL', m, id) end
     redis.call('ZREM', l, id)
   end
 end
 local function leased(id, now)
-  local u = redis.call('ZSCORE', l, id)
-  return u and tonumber(u) > now
+  local t = redis.call('ZSCORE', l, id)
+  return t and tonumber(t) > now
+end
+local function drop(v, id)
+  redis.call('LREM', q, 1, v)
+  redis.call('ZREM', l, id)
+end
+-- Relative expiry, so the clocks of nodes and Redis need not agree; never
+-- shortened, in case nodes are configured with different lifetimes.
+local function live_until(k, ms)
+  if redis.call('PTTL', k) < ms then redis.call('PEXPIRE', k, ms) end
+end
+local function push(v, expires_at, now)
+  redis.call('RPUSH', q, v)
+  live_until(q, expires_at - now)
+  live_until(l, expires_at - now)
 end
 "#;
 
-/// KEYS: q m l nonce. ARGV: id, stored, max_queue, nonce_px, nonce_value,
+/// KEYS: q l nonce. ARGV: entry, max_queue, nonce_px, nonce_value,
 /// expires_at, now, bell_channel, recipient.
 /// Returns {'used', old nonce value} | {'full'} | {'queued'}.
 const SEND: &str = r#"
-local old = redis.call('GET', KEYS[4])
+local old = redis.call('GET', KEYS[3])
 if old then return {'used', old} end
-local now = tonumber(ARGV[7])
+local now = tonumber(ARGV[6])
 expire(now)
-if redis.call('LLEN', q) >= tonumber(ARGV[3]) then return {'full'} end
-redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[4])
-redis.call('HSET', m, ARGV[1], ARGV[2])
-redis.call('RPUSH', q, ARGV[1])
-for _, k in ipairs({q, m, l}) do redis.call('PEXPIREAT', k, ARGV[6]) end
-redis.call('PUBLISH', ARGV[8], ARGV[9])
+if redis.call('LLEN', q) >= tonumber(ARGV[2]) then return {'full'} end
+redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[3])
+push(ARGV[1], tonumber(ARGV[5]), now)
+redis.call('PUBLISH', ARGV[7], ARGV[8])
 return {'queued'}
 "#;
 
 /// Redis Cluster: the sender's nonce lives in another slot, so it was
-/// claimed just before (value `p <id>`), and this script deduplicates by
-/// message id in the recipient's slot instead: a retry after a crash between
-/// the two steps queues the message once, and is answered as a duplicate
-/// once it is queued.
-/// KEYS: q m l dedup. ARGV: id, stored, max_queue, window_px, "received expires",
+/// claimed just before, and this script deduplicates by message id in the
+/// recipient's slot instead: a retry after a crash between the two steps
+/// queues the message once, and is answered as a duplicate once it is
+/// queued.
+/// KEYS: q l dedup. ARGV: entry, max_queue, window_px, "received expires",
 /// expires_at, now, bell_channel, recipient.
 /// Returns {'dup', "received expires"} | {'full'} | {'queued'}.
 const SEND_CLUSTER: &str = r#"
-local seen = redis.call('GET', KEYS[4])
+local seen = redis.call('GET', KEYS[3])
 if seen then return {'dup', seen} end
-local now = tonumber(ARGV[7])
+local now = tonumber(ARGV[6])
 expire(now)
-if redis.call('LLEN', q) >= tonumber(ARGV[3]) then return {'full'} end
-redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[4])
-redis.call('HSET', m, ARGV[1], ARGV[2])
-redis.call('RPUSH', q, ARGV[1])
-for _, k in ipairs({q, m, l}) do redis.call('PEXPIREAT', k, ARGV[6]) end
-redis.call('PUBLISH', ARGV[8], ARGV[9])
+if redis.call('LLEN', q) >= tonumber(ARGV[2]) then return {'full'} end
+redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[3])
+push(ARGV[1], tonumber(ARGV[5]), now)
+redis.call('PUBLISH', ARGV[7], ARGV[8])
 return {'queued'}
 "#;
 
@@ -79,79 +100,89 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 
 return 0
 "#;
 
-/// KEYS: q m l. ARGV: max, lease_until (0: remove), now.
-/// Returns the stored values handed out, oldest first.
+/// KEYS: q l. ARGV: max, lease_until (0: remove), now.
+/// Returns the entries handed out, oldest first.
 const TAKE: &str = r#"
 local max, lease, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 expire(now)
 local out, gone, start = {}, {}, 0
 while #out < max do
-  local ids = redis.call('LRANGE', q, start, start + 199)
-  if #ids == 0 then break end
-  for _, id in ipairs(ids) do
+  local vs = redis.call('LRANGE', q, start, start + 99)
+  if #vs == 0 then break end
+  for _, v in ipairs(vs) do
     if #out >= max then break end
-    if not leased(id, now) then
-      local v = redis.call('HGET', m, id)
-      if v then
-        table.insert(out, v)
-        if lease > 0 then redis.call('ZADD', l, lease, id) else table.insert(gone, id) end
-      end
+    local e, id = meta(v)
+    if e > now and not leased(id, now) then
+      table.insert(out, v)
+      if lease > 0 then redis.call('ZADD', l, lease, id) else table.insert(gone, {v, id}) end
     end
   end
-  start = start + 200
+  start = start + 100
 end
-for _, id in ipairs(gone) do
-  redis.call('LREM', q, 1, id); redis.call('HDEL', m, id); redis.call('ZREM', l, id)
+for _, g in ipairs(gone) do drop(g[1], g[2]) end
+if lease > 0 and #out > 0 then
+  local t = redis.call('PTTL', q)
+  if t > 0 then live_until(l, t) end
 end
 return out
 "#;
 
-/// KEYS: q m l. ARGV: sender, reply_to, now. Removes and returns the oldest
-/// deliverable message from sender, preferring a reply to reply_to.
+/// KEYS: q l. ARGV: sender, reply_to (16 raw bytes), now. Removes and
+/// returns the oldest deliverable message from sender, preferring a reply
+/// to reply_to.
 const TAKE_REPLY: &str = r#"
 local sender, reply_to, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 expire(now)
 local first, pick, start = nil, nil, 0
 while not pick do
-  local ids = redis.call('LRANGE', q, start, start + 199)
-  if #ids == 0 then break end
-  for _, id in ipairs(ids) do
-    if not leased(id, now) then
-      local v = redis.call('HGET', m, id)
-      if v then
-        local _, s, r = meta(v)
-        if s == sender then
-          if r == reply_to then pick = id break end
-          if not first then first = id end
-        end
-      end
+  local vs = redis.call('LRANGE', q, start, start + 99)
+  if #vs == 0 then break end
+  for _, v in ipairs(vs) do
+    local e, id, s, r = meta(v)
+    if s == sender and e > now and not leased(id, now) then
+      if r == reply_to then pick = {v, id} break end
+      if not first then first = {v, id} end
     end
   end
-  start = start + 200
+  start = start + 100
 end
 pick = pick or first
 if not pick then return false end
-local v = redis.call('HGET', m, pick)
-redis.call('LREM', q, 1, pick); redis.call('HDEL', m, pick); redis.call('ZREM', l, pick)
-return v
+drop(pick[1], pick[2])
+return pick[1]
 "#;
 
-/// KEYS: q m l. ARGV: now, ids... Returns a 1/0 flag per id (removed or not).
+/// KEYS: q l. ARGV: now, ids (16 raw bytes each)... Returns a 1/0 flag per
+/// id (removed or not). Only messages handed out with a lease can be acked
+/// (a client learns an id no other way), so the list is searched only for
+/// ids in `l`, and those sit near its head.
 const ACK: &str = r#"
-expire(tonumber(ARGV[1]))
+local now = tonumber(ARGV[1])
+expire(now)
+local want, left = {}, 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if not want[id] and redis.call('ZSCORE', l, id) then want[id] = true left = left + 1 end
+end
+local found, start = {}, 0
+while left > 0 do
+  local vs = redis.call('LRANGE', q, start, start + 99)
+  if #vs == 0 then break end
+  for _, v in ipairs(vs) do
+    local id = string.sub(v, 11, 26)
+    if want[id] and not found[id] then found[id] = v left = left - 1 end
+  end
+  start = start + 100
+end
 local out = {}
 for i = 2, #ARGV do
-  if redis.call('HDEL', m, ARGV[i]) == 1 then
-    redis.call('LREM', q, 1, ARGV[i]); redis.call('ZREM', l, ARGV[i])
-    table.insert(out, 1)
-  else
-    table.insert(out, 0)
-  end
+  local v = found[ARGV[i]]
+  if v then drop(v, ARGV[i]) found[ARGV[i]] = nil table.insert(out, 1) else table.insert(out, 0) end
 end
 return out
 "#;
 
-/// KEYS: q m l. ARGV: now. Returns {queue length, earliest lease end after now or -1}.
+/// KEYS: q l. ARGV: now. Returns {queue length, earliest lease end after now or -1}.
 const INSPECT: &str = r#"
 local now = tonumber(ARGV[1])
 expire(now)
