@@ -38,7 +38,8 @@ pub async fn broker(config: &ServerConfig, shutdown: CancellationToken) -> anyho
         StoreSpec::Redis(url) => Arc::new(
             RedisStore::connect(url, &config.redis_tls)
                 .await
-                .with_context(|| format!("cannot use Redis at {}", config.store))?,
+                .with_context(|| format!("cannot use Redis at {}", config.store))?
+                .with_nonce_window(2 * config.broker.max_skew),
         ),
     };
     let enrollment = match &config.keys {

@@ -278,3 +278,55 @@ async fn redis_cluster_store_conforms() {
     ))
     .await;
 }
+
+/// Redis keeps used nonces in hashes by minute: each hash expires as a
+/// whole, stays compact, and a nonce claimed through one node is seen
+/// through another whose clock is up to the margin (2 s) behind or ahead,
+/// across a minute's boundary too.
+#[tokio::test]
+async fn redis_nonces_expire_stay_compact_and_tolerate_clock_differences() {
+    let redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url(), &Default::default()).await.unwrap();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &redis.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let alice = format!("alice-{}", tag());
+    // The last and the first millisecond of a minute, as one node sees it.
+    let edge = (now_ms() / 60_000 + 1) * 60_000 - 1;
+    for at in [edge, edge + 1] {
+        for skew in [0i64, 1, -1, 1_500, -1_500] {
+            let n = new_nonce();
+            assert!(store
+                .claim_nonce(&alice, &n, NonceRecord::Request, at + 240_000, at)
+                .await
+                .unwrap());
+            let other = at.checked_add_signed(skew).unwrap();
+            assert_eq!(
+                store.nonce(&alice, &n, other).await.unwrap(),
+                Some(NonceRecord::Request),
+                "claimed at {at}, looked for by a node {skew} ms off"
+            );
+            assert!(!store
+                .claim_nonce(&alice, &n, NonceRecord::Request, other + 240_000, other)
+                .await
+                .unwrap());
+            // Past its window the record is dead, though its hash lives on.
+            assert_eq!(store.nonce(&alice, &n, at + 240_000).await.unwrap(), None);
+        }
+    }
+    let keys: Vec<String> = cli(&["--scan", "--pattern", &format!("mcpmsg:{{{alice}}}:n:*")])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(!keys.is_empty());
+    for k in &keys {
+        let ttl: i64 = cli(&["pttl", k]).trim().parse().unwrap();
+        assert!((1..=240_000 + 62_000).contains(&ttl), "{k}: {ttl}");
+        assert_eq!(cli(&["object", "encoding", k]).trim(), "listpack", "{k}");
+    }
+}

@@ -26,7 +26,9 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Cmd, Pipeline, RedisFuture, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::redis_codec::{decode_message, decode_nonce, encode_claim, encode_message, encode_nonce, raw16};
+use super::redis_codec::{
+    decode_message, decode_nonce, encode_claim, encode_message, encode_nonce, nonce_record, raw16,
+};
 use super::redis_scripts::Scripts;
 use super::{IdentityRecord, NonceRecord, SendOutcome, Store, StoreError, StoredMessage, TakeMode};
 
@@ -41,8 +43,34 @@ fn queue_keys(recipient: &str) -> [String; 2] {
     [format!("mcpmsg:{{{recipient}}}:q"), format!("mcpmsg:{{{recipient}}}:l")]
 }
 
-fn nonce_key(client_id: &str, nonce: &str) -> String {
-    format!("mcpmsg:{{{client_id}}}:n:{nonce}")
+/// Used nonces are kept in hashes by minute and by the nonce's first byte
+/// (see `redis_scripts`).
+const NONCE_BUCKET_MS: u64 = 60_000;
+/// How far the clocks of two nodes may disagree without a replay through
+/// one of them going unseen: the minutes looked at reach this far past the
+/// window on both sides.
+const CLOCK_MARGIN_MS: u64 = 2_000;
+/// The replay window when none is set: twice the default max skew.
+const DEFAULT_NONCE_WINDOW: Duration = Duration::from_secs(240);
+
+/// A nonce's place: the keys of every minute that may hold a live record
+/// of it at `now` (the current minute first, where a claim goes), and its
+/// field, the nonce's 16 raw bytes.
+fn nonce_place(client_id: &str, nonce: &str, now: u64, window: u64) -> Result<(Vec<String>, [u8; 16]), StoreError> {
+    let raw = raw16(nonce).ok_or_else(|| StoreError("redis: nonce is not in its protocol form".into()))?;
+    let key = |minute: u64| format!("mcpmsg:{{{client_id}}}:n:{minute}:{:02x}", raw[0]);
+    let current = now / NONCE_BUCKET_MS;
+    let first = now.saturating_sub(window + CLOCK_MARGIN_MS) / NONCE_BUCKET_MS;
+    let last = (now + CLOCK_MARGIN_MS) / NONCE_BUCKET_MS;
+    let mut keys = vec![key(current)];
+    keys.extend((first..=last).filter(|m| *m != current).map(key));
+    Ok((keys, raw))
+}
+
+/// How long a nonce hash must live for a record claimed at `now` until
+/// `until`: past the end of its minute, whichever node looks.
+fn nonce_ttl(until: u64, now: u64) -> u64 {
+    until.saturating_sub(now) + NONCE_BUCKET_MS + CLOCK_MARGIN_MS
 }
 
 fn identity_key(client_id: &str) -> String {
@@ -203,6 +231,8 @@ pub struct RedisStore {
     conn: Conn,
     scripts: Arc<Scripts>,
     identities: IdentityCache,
+    /// How far back a nonce is looked for, in ms.
+    nonce_window: u64,
 }
 
 impl RedisStore {
@@ -257,6 +287,7 @@ impl RedisStore {
                 conn: Conn::Cluster(conn),
                 scripts,
                 identities,
+                nonce_window: DEFAULT_NONCE_WINDOW.as_millis() as u64,
             });
         }
         let client = open(url).map_err(bad)?;
@@ -274,7 +305,45 @@ impl RedisStore {
             conn: Conn::Single(conn),
             scripts,
             identities,
+            nonce_window: DEFAULT_NONCE_WINDOW.as_millis() as u64,
         })
+    }
+
+    /// The replay window the broker keeps nonces for (twice its max skew;
+    /// 240 s unless set): how far back a nonce is looked for.
+    pub fn with_nonce_window(mut self, window: Duration) -> Self {
+        self.nonce_window = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// A client's nonce keys for `now`, and the nonce's field.
+    fn nonce_place(&self, client_id: &str, nonce: &str, now: u64) -> Result<(Vec<String>, [u8; 16]), StoreError> {
+        nonce_place(client_id, nonce, now, self.nonce_window)
+    }
+
+    /// Claims a nonce unless it is live: the live value, or `None` once claimed.
+    async fn claim(
+        &self,
+        client_id: &str,
+        nonce: &str,
+        value: &[u8],
+        until: u64,
+        now: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let (keys, field) = self.nonce_place(client_id, nonce, now)?;
+        let mut inv = self.scripts.claim.prepare_invoke();
+        for k in &keys {
+            inv.key(k);
+        }
+        let old: Vec<u8> = inv
+            .arg(&field[..])
+            .arg(value)
+            .arg(nonce_ttl(until, now))
+            .arg(now)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(err)?;
+        Ok(Some(old).filter(|o| !o.is_empty()))
     }
 
     fn conn(&self) -> Conn {
@@ -303,20 +372,12 @@ impl RedisStore {
         max_queue: usize,
         now: u64,
     ) -> Result<SendOutcome, StoreError> {
-        let nonce = nonce_key(&msg.sender_id, &msg.nonce);
-        let claim = encode_claim(&msg.message_id)?;
         let window = nonce_until.saturating_sub(now).max(1);
-        let old: Option<Vec<u8>> = redis::cmd("SET")
-            .arg(&nonce)
-            .arg(&claim)
-            .arg("NX")
-            .arg("PX")
-            .arg(window)
-            .arg("GET")
-            .query_async(&mut self.conn())
-            .await
-            .map_err(err)?;
-        if let Some(old) = old.filter(|o| *o != claim) {
+        let claim = encode_claim(&msg.message_id, nonce_until)?;
+        let old = self.claim(&msg.sender_id, &msg.nonce, &claim, nonce_until, now).await?;
+        // The same send retried after a crash between the two steps finds
+        // its own claim: it goes on to the queue, which deduplicates.
+        if let Some(old) = old.filter(|o| nonce_record(o) != nonce_record(&claim)) {
             return Ok(SendOutcome::NonceUsed(decode_nonce(&old)?));
         }
         let [q, l] = queue_keys(&msg.recipient_id);
@@ -357,10 +418,12 @@ impl RedisStore {
             }
             Some("full") => {
                 // Free the nonce so the same request can be retried later.
+                let (keys, field) = self.nonce_place(&msg.sender_id, &msg.nonce, now)?;
                 let _: i64 = self
                     .scripts
                     .release
-                    .key(&nonce)
+                    .key(&keys[0])
+                    .arg(&field[..])
                     .arg(&claim)
                     .invoke_async(&mut self.conn())
                     .await
@@ -479,13 +542,17 @@ impl Store for RedisStore {
         &self,
         client_id: &str,
         nonce: &str,
-        _now: u64,
+        now: u64,
     ) -> Result<(Option<NonceRecord>, Option<String>), StoreError> {
-        let (seen, head): (Vec<u8>, String) = self
-            .scripts
-            .precheck
-            .key(nonce_key(client_id, nonce))
-            .key(identity_key(client_id))
+        let (keys, field) = self.nonce_place(client_id, nonce, now)?;
+        let mut inv = self.scripts.precheck.prepare_invoke();
+        inv.key(identity_key(client_id));
+        for k in &keys {
+            inv.key(k);
+        }
+        let (seen, head): (Vec<u8>, String) = inv
+            .arg(&field[..])
+            .arg(now)
             .invoke_async(&mut self.conn())
             .await
             .map_err(err)?;
@@ -497,9 +564,8 @@ impl Store for RedisStore {
         Ok((seen, Some(head).filter(|h| !h.is_empty())))
     }
 
-    async fn nonce(&self, client_id: &str, nonce: &str, _now: u64) -> Result<Option<NonceRecord>, StoreError> {
-        let v: Option<Vec<u8>> = self.conn().get(nonce_key(client_id, nonce)).await.map_err(err)?;
-        v.map(|v| decode_nonce(&v)).transpose()
+    async fn nonce(&self, client_id: &str, nonce: &str, now: u64) -> Result<Option<NonceRecord>, StoreError> {
+        Ok(self.precheck(client_id, nonce, now).await?.0)
     }
 
     async fn claim_nonce(
@@ -510,17 +576,8 @@ impl Store for RedisStore {
         until: u64,
         now: u64,
     ) -> Result<bool, StoreError> {
-        let px = until.saturating_sub(now).max(1);
-        let set: Option<String> = redis::cmd("SET")
-            .arg(nonce_key(client_id, nonce))
-            .arg(encode_nonce(&record)?)
-            .arg("NX")
-            .arg("PX")
-            .arg(px)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(err)?;
-        Ok(set.is_some())
+        let value = encode_nonce(&record, until)?;
+        Ok(self.claim(client_id, nonce, &value, until, now).await?.is_none())
     }
 
     async fn send(
@@ -539,20 +596,22 @@ impl Store for RedisStore {
             expires_at: msg.expires_at,
         };
         let [q, l] = queue_keys(&msg.recipient_id);
-        let r: Vec<Vec<u8>> = self
-            .scripts
-            .send
-            .key(q)
-            .key(l)
-            .key(nonce_key(&msg.sender_id, &msg.nonce))
+        let (nonce_keys, field) = self.nonce_place(&msg.sender_id, &msg.nonce, now)?;
+        let mut inv = self.scripts.send.prepare_invoke();
+        inv.key(q).key(l);
+        for k in &nonce_keys {
+            inv.key(k);
+        }
+        let r: Vec<Vec<u8>> = inv
             .arg(encode_message(&msg)?)
             .arg(max_queue)
-            .arg(nonce_until.saturating_sub(now).max(1))
-            .arg(encode_nonce(&record)?)
+            .arg(nonce_ttl(nonce_until, now))
+            .arg(encode_nonce(&record, nonce_until)?)
             .arg(msg.expires_at)
             .arg(now)
             .arg(BELL)
             .arg(&msg.recipient_id)
+            .arg(&field[..])
             .invoke_async(&mut self.conn())
             .await
             .map_err(err)?;

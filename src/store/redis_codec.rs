@@ -188,11 +188,17 @@ pub(super) fn decode_message(v: &[u8], recipient_id: &str) -> Result<StoredMessa
     })
 }
 
-/// A used nonce's record: `r` for a request; for a send, the 16 raw bytes
-/// of its message id and its two times (48 bits each).
-pub(super) fn encode_nonce(r: &NonceRecord) -> Result<Vec<u8>, StoreError> {
+/// A used nonce's value: `until` (48 bits), then its record: `r` for a
+/// request; for a send, the 16 raw bytes of its message id and its two
+/// times (48 bits each).
+pub(super) fn encode_nonce(r: &NonceRecord, until: u64) -> Result<Vec<u8>, StoreError> {
+    if until > MAX_U48 {
+        return Err(bad("a time past 2^48 ms"));
+    }
+    let mut out = Vec::with_capacity(34);
+    put48(&mut out, until);
     match r {
-        NonceRecord::Request => Ok(b"r".to_vec()),
+        NonceRecord::Request => out.push(b'r'),
         NonceRecord::Send {
             message_id,
             received_at,
@@ -202,33 +208,44 @@ pub(super) fn encode_nonce(r: &NonceRecord) -> Result<Vec<u8>, StoreError> {
             if *received_at > MAX_U48 || *expires_at > MAX_U48 {
                 return Err(bad("a time past 2^48 ms"));
             }
-            let mut out = Vec::with_capacity(28);
             out.extend_from_slice(&id);
             put48(&mut out, *received_at);
             put48(&mut out, *expires_at);
-            Ok(out)
         }
     }
+    Ok(out)
 }
 
 /// On a Cluster, a send's nonce is claimed before its message is queued
 /// (in another slot): `p` and the 16 raw bytes of the message id. The
 /// times of a retried send are then read from the recipient's slot.
-pub(super) fn encode_claim(message_id: &str) -> Result<Vec<u8>, StoreError> {
+pub(super) fn encode_claim(message_id: &str, until: u64) -> Result<Vec<u8>, StoreError> {
     let id = raw16(message_id).ok_or_else(|| bad("message_id is not in its protocol form"))?;
-    Ok([&b"p"[..], &id].concat())
+    if until > MAX_U48 {
+        return Err(bad("a time past 2^48 ms"));
+    }
+    let mut out = Vec::with_capacity(23);
+    put48(&mut out, until);
+    out.push(b'p');
+    out.extend_from_slice(&id);
+    Ok(out)
+}
+
+/// The record of a nonce value, without its `until`.
+pub(super) fn nonce_record(v: &[u8]) -> &[u8] {
+    v.get(6..).unwrap_or_default()
 }
 
 pub(super) fn decode_nonce(v: &[u8]) -> Result<NonceRecord, StoreError> {
-    match v {
+    match nonce_record(v) {
         b"r" => Ok(NonceRecord::Request),
         [b'p', id @ ..] if id.len() == 16 => Ok(NonceRecord::Send {
             message_id: b64::encode(id),
             received_at: 0,
             expires_at: 0,
         }),
-        _ if v.len() == 28 => {
-            let mut r = Reader { rest: v };
+        body if body.len() == 28 => {
+            let mut r = Reader { rest: body };
             let message_id = b64::encode(r.take(16)?);
             Ok(NonceRecord::Send {
                 message_id,
@@ -336,10 +353,19 @@ mod tests {
                 expires_at: 1_763_900_300_456,
             },
         ] {
-            assert_eq!(decode_nonce(&encode_nonce(&r).unwrap()).unwrap(), r);
+            let v = encode_nonce(&r, 1_763_900_240_456).unwrap();
+            assert_eq!(
+                &v[..6],
+                &1_763_900_240_456u64.to_be_bytes()[2..],
+                "until first, for the scripts"
+            );
+            assert_eq!(decode_nonce(&v).unwrap(), r);
         }
-        assert!(decode_nonce(b"s junk").is_err());
-        let claim = decode_nonce(&encode_claim(&id(5)).unwrap()).unwrap();
+        assert!(decode_nonce(b"\0\0\0\0\0\x01s junk").is_err());
+        assert!(decode_nonce(b"r").is_err(), "no until");
+        let claim = encode_claim(&id(5), 7).unwrap();
+        assert_eq!(nonce_record(&claim), nonce_record(&encode_claim(&id(5), 8).unwrap()));
+        let claim = decode_nonce(&claim).unwrap();
         assert!(matches!(claim, NonceRecord::Send { message_id, .. } if message_id == id(5)));
     }
 }

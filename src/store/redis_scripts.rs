@@ -12,15 +12,45 @@
 //! script that touches the queue; both keys expire with the newest message,
 //! so an idle queue costs nothing.
 
-/// Shared helpers, prepended to the scripts that touch a queue. `meta`
-/// reads the first rows of an entry (see `redis_codec`).
-const PRELUDE: &str = r#"
-local q, l = KEYS[1], KEYS[2]
+/// Helpers for every script: a big-endian integer from bytes, and expiry
+/// that is relative (so the clocks of nodes and Redis need not agree) and
+/// never shortened (in case nodes are configured with different times).
+const COMMON: &str = r#"
 local function int(v, i, n)
   local x = 0
   for k = i, i + n - 1 do x = x * 256 + string.byte(v, k) end
   return x
 end
+local function live_until(k, ms)
+  if redis.call('PTTL', k) < ms then redis.call('PEXPIRE', k, ms) end
+end
+"#;
+
+/// Used nonces of a client C live in hashes `mcpmsg:{C}:n:<minute>:<first
+/// byte of the nonce>`: field the 16 raw bytes of the nonce, value its
+/// `until` (48 bits) and record (see `redis_codec`). Small hashes are
+/// stored by Redis as compact listpacks, so a used nonce costs about 60
+/// bytes rather than the 200 of a key of its own, and a hash expires as a
+/// whole once its minute's window has passed. A script gets the keys of
+/// every minute that may hold a live record, the current one first.
+const NONCE: &str = r#"
+local function seen(from, field, now)
+  for i = from, #KEYS do
+    local v = redis.call('HGET', KEYS[i], field)
+    if v and int(v, 1, 6) > now then return v end
+  end
+  return false
+end
+local function remember(key, field, value, ttl)
+  redis.call('HSET', key, field, value)
+  live_until(key, ttl)
+end
+"#;
+
+/// Helpers for the scripts that touch a queue. `meta` reads the first rows
+/// of an entry (see `redis_codec`).
+const QUEUE: &str = r#"
+local q, l = KEYS[1], KEYS[2]
 -- expires_at, message id, sender_id, in_reply_to ('' when none)
 local function meta(v)
   local f = string.byte(v, 27)
@@ -47,11 +77,6 @@ local function drop(v, id)
   redis.call('LREM', q, 1, v)
   redis.call('ZREM', l, id)
 end
--- Relative expiry, so the clocks of nodes and Redis need not agree; never
--- shortened, in case nodes are configured with different lifetimes.
-local function live_until(k, ms)
-  if redis.call('PTTL', k) < ms then redis.call('PEXPIRE', k, ms) end
-end
 local function push(v, expires_at, now)
   redis.call('RPUSH', q, v)
   live_until(q, expires_at - now)
@@ -59,16 +84,17 @@ local function push(v, expires_at, now)
 end
 "#;
 
-/// KEYS: q l nonce. ARGV: entry, max_queue, nonce_px, nonce_value,
-/// expires_at, now, bell_channel, recipient.
+/// KEYS: q l, then the sender's nonce keys. ARGV: entry, max_queue,
+/// nonce_ttl, nonce_value, expires_at, now, bell_channel, recipient,
+/// nonce field.
 /// Returns {'used', old nonce value} | {'full'} | {'queued'}.
 const SEND: &str = r#"
-local old = redis.call('GET', KEYS[3])
-if old then return {'used', old} end
 local now = tonumber(ARGV[6])
+local old = seen(3, ARGV[9], now)
+if old then return {'used', old} end
 expire(now)
 if redis.call('LLEN', q) >= tonumber(ARGV[2]) then return {'full'} end
-redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[3])
+remember(KEYS[3], ARGV[9], ARGV[4], tonumber(ARGV[3]))
 push(ARGV[1], tonumber(ARGV[5]), now)
 redis.call('PUBLISH', ARGV[7], ARGV[8])
 return {'queued'}
@@ -94,9 +120,19 @@ redis.call('PUBLISH', ARGV[7], ARGV[8])
 return {'queued'}
 "#;
 
-/// KEYS: nonce. ARGV: value. Frees a claimed nonce if it still holds value.
+/// KEYS: the client's nonce keys. ARGV: field, value, ttl, now. Claims the
+/// nonce unless it is live: returns the live record, or '' once claimed.
+const CLAIM: &str = r#"
+local old = seen(1, ARGV[1], tonumber(ARGV[4]))
+if old then return old end
+remember(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]))
+return ''
+"#;
+
+/// KEYS: the nonce key a claim went to. ARGV: field, value. Frees the
+/// claim if it still holds value.
 const RELEASE: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) return 1 end
 return 0
 "#;
 
@@ -201,16 +237,17 @@ redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 "#;
 
-/// KEYS: nonce, identity (one client's slot). Returns {nonce record or '',
-/// head of the stored log or ''}.
+/// KEYS: identity, then the client's nonce keys (one slot). ARGV: field,
+/// now. Returns {live nonce value or '', head of the stored log or ''}.
 const PRECHECK: &str = r#"
-return {redis.call('GET', KEYS[1]) or '', redis.call('HGET', KEYS[2], 'head') or ''}
+return {seen(2, ARGV[1], tonumber(ARGV[2])) or '', redis.call('HGET', KEYS[1], 'head') or ''}
 "#;
 
 pub(super) struct Scripts {
     pub precheck: redis::Script,
     pub send: redis::Script,
     pub send_cluster: redis::Script,
+    pub claim: redis::Script,
     pub release: redis::Script,
     pub take: redis::Script,
     pub take_reply: redis::Script,
@@ -221,11 +258,13 @@ pub(super) struct Scripts {
 
 impl Scripts {
     pub fn new() -> Self {
-        let q = |body: &str| redis::Script::new(&format!("{PRELUDE}{body}"));
+        let q = |body: &str| redis::Script::new(&format!("{COMMON}{NONCE}{QUEUE}{body}"));
+        let n = |body: &str| redis::Script::new(&format!("{COMMON}{NONCE}{body}"));
         Self {
-            precheck: redis::Script::new(PRECHECK),
+            precheck: n(PRECHECK),
             send: q(SEND),
             send_cluster: q(SEND_CLUSTER),
+            claim: n(CLAIM),
             release: redis::Script::new(RELEASE),
             take: q(TAKE),
             take_reply: q(TAKE_REPLY),

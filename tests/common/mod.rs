@@ -52,8 +52,12 @@ impl TestServer {
         let StoreSpec::Redis(url) = &config.store else {
             panic!("a node without a doorbell needs --store redis://...")
         };
-        let store: std::sync::Arc<dyn Store> =
-            std::sync::Arc::new(RedisStore::connect(url, &config.redis_tls).await.unwrap());
+        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(
+            RedisStore::connect(url, &config.redis_tls)
+                .await
+                .unwrap()
+                .with_nonce_window(2 * config.broker.max_skew),
+        );
         let shutdown = CancellationToken::new();
         let broker = std::sync::Arc::new(mcpmsg::broker::Broker::new(
             config.broker.clone(),
