@@ -188,7 +188,8 @@ async fn sends_are_idempotent_and_replays_refused() {
         1,
         "queued once"
     );
-    c.call("get_messages", get).await.refused("replay");
+    c.call("get_messages", get.clone()).await.refused("replay");
+    common::nonce_is_judged_before_the_signature(&c, &bob, &get).await;
     s.stop().await;
 }
 

@@ -333,3 +333,17 @@ pub async fn register(c: &Client, ids: &[&Ident]) {
         assert_eq!(r["registered"], true);
     }
 }
+
+/// PROTOCOL §4 order: a used nonce is `replay` even when the signature is
+/// broken too; a fresh nonce with a broken signature is `bad_signature`.
+/// `used` is a `get_messages` request of `who` whose nonce was used.
+pub async fn nonce_is_judged_before_the_signature(c: &Client, who: &Ident, used: &Value) {
+    // 64 zero bytes: canonical base64url, and never a valid signature.
+    let broken = json!("A".repeat(86));
+    let mut both = used.clone();
+    both["sig"] = broken.clone();
+    c.call("get_messages", both).await.refused("replay");
+    let mut fresh = who.get(None, None, None);
+    fresh["sig"] = broken;
+    c.call("get_messages", fresh).await.refused("bad_signature");
+}

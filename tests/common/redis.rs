@@ -136,6 +136,15 @@ impl RedisServer {
         }
     }
 
+    /// Kills it (SIGKILL): only what its append-only file already holds
+    /// survives.
+    pub fn crash(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
     /// Starts it again on the same port and data.
     pub fn restart(&mut self) {
         self.stop();
