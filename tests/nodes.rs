@@ -337,6 +337,22 @@ async fn a_node_that_misses_every_invalidation_still_acts_on_the_current_log() {
         ids(&got),
         [&one, &two].map(|r| r["message_id"].as_str().unwrap().to_owned())
     );
+    // B caches bob's log; bob rotates to a new sealing key through A; a
+    // send sealed to the new key is accepted through B at once.
+    let mut bob = bob;
+    cb.call(
+        "send_message",
+        alice.sealed("bob", &bob.sealing_key(), "to the old key"),
+    )
+    .await
+    .ok();
+    ca.call("rotate_key", json!({"event": bob.rotate()})).await.ok();
+    cb.call(
+        "send_message",
+        alice.sealed("bob", &bob.sealing_key(), "to the new key"),
+    )
+    .await
+    .ok();
     // B caches the rotated log; alice revokes through A.
     let before = alice.send("bob", "signed before the revocation");
     ca.call("revoke_key", json!({"event": alice.revoke()})).await.ok();

@@ -12,7 +12,7 @@ use mcpmsg::crypto::kel::Event;
 use mcpmsg::crypto::{SealingSecret, SigningSecret};
 use mcpmsg::protocol::{new_nonce, now_ms};
 use mcpmsg::store::{
-    IdentityRecord, MemoryStore, NonceRecord, RedisStore, SendOutcome, Store, StoredMessage, TakeMode,
+    IdentityRecord, MemoryStore, NonceRecord, RedisStore, RedisTls, SendOutcome, Store, StoredMessage, TakeMode,
 };
 use sha2::{Digest, Sha256};
 
@@ -268,6 +268,21 @@ async fn redis_store_conforms() {
         RedisStore::connect(&redis.url(), &Default::default()).await.unwrap(),
     ))
     .await;
+}
+
+/// `rediss-cluster://`: a Cluster that speaks only TLS (between its nodes
+/// too) and requires client certificates.
+#[tokio::test]
+async fn redis_cluster_over_tls_store_conforms() {
+    let (cluster, tls) = RedisCluster::start_tls();
+    let url = cluster.url();
+    assert!(url.starts_with("rediss-cluster://"), "{url}");
+    let files = RedisTls {
+        ca: Some(tls.ca.into()),
+        cert: Some(tls.cert.into()),
+        key: Some(tls.key.into()),
+    };
+    conformance(Arc::new(RedisStore::connect(&url, &files).await.unwrap())).await;
 }
 
 #[tokio::test]

@@ -176,8 +176,27 @@ impl Broker {
         }
     }
 
+    /// Where a message may go, from the recipient's cached record; a
+    /// sealing kid the cache does not know is checked once more against a
+    /// fresh read (the recipient may have just rotated through another
+    /// node). A stale cache can only let a send reach an identity revoked a
+    /// moment ago, which can read nothing.
     async fn check_recipient(&self, send: &SendMessage) -> Result<(), Refusal> {
-        let Some(record) = self.store.recent_identity(&send.recipient_id).await? else {
+        match self.check_recipient_in(send, false).await {
+            Err(r) if r.code == ErrorCode::InvalidArgument && send.sealed_kid().is_some() => {
+                self.check_recipient_in(send, true).await
+            }
+            done => done,
+        }
+    }
+
+    async fn check_recipient_in(&self, send: &SendMessage, fresh: bool) -> Result<(), Refusal> {
+        let record = if fresh {
+            self.store.identity(&send.recipient_id).await?
+        } else {
+            self.store.recent_identity(&send.recipient_id).await?
+        };
+        let Some(record) = record else {
             if self.config.allow_unknown_recipients && send.sealed_kid().is_none() {
                 return Ok(());
             }

@@ -53,6 +53,14 @@ const CLOCK_MARGIN_MS: u64 = 2_000;
 /// The replay window when none is set: twice the default max skew.
 const DEFAULT_NONCE_WINDOW: Duration = Duration::from_secs(240);
 
+/// A random name for this node on the doorbell.
+fn node_name() -> String {
+    crate::crypto::random_bytes::<8>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A nonce's place: the keys of every minute that may hold a live record
 /// of it at `now` (the current minute first, where a claim goes), and its
 /// field, the nonce's 16 raw bytes.
@@ -93,7 +101,9 @@ struct Cached {
     at: std::time::Instant,
 }
 
-const IDENTITY_TTL: Duration = Duration::from_secs(1);
+/// A safety net only: every write publishes an invalidation, and the cache
+/// is emptied whenever the doorbell (re)subscribes.
+const IDENTITY_TTL: Duration = Duration::from_secs(30);
 const IDENTITY_CACHE_MAX: usize = 100_000;
 /// Doorbell messages starting with this invalidate an identity (client ids
 /// cannot contain ':', so they never collide with a recipient's bell).
@@ -233,6 +243,9 @@ pub struct RedisStore {
     identities: IdentityCache,
     /// How far back a nonce is looked for, in ms.
     nonce_window: u64,
+    /// This node's name on the doorbell: it skips its own rings, having
+    /// woken its own waiters already.
+    node: String,
 }
 
 impl RedisStore {
@@ -288,6 +301,7 @@ impl RedisStore {
                 scripts,
                 identities,
                 nonce_window: DEFAULT_NONCE_WINDOW.as_millis() as u64,
+                node: node_name(),
             });
         }
         let client = open(url).map_err(bad)?;
@@ -306,6 +320,7 @@ impl RedisStore {
             scripts,
             identities,
             nonce_window: DEFAULT_NONCE_WINDOW.as_millis() as u64,
+            node: node_name(),
         })
     }
 
@@ -395,7 +410,7 @@ impl RedisStore {
             .arg(msg.expires_at)
             .arg(now)
             .arg(BELL)
-            .arg(&msg.recipient_id)
+            .arg(format!("{} {}", self.node, msg.recipient_id))
             .invoke_async(&mut self.conn())
             .await
             .map_err(err)?;
@@ -509,7 +524,7 @@ impl Store for RedisStore {
             .arg(record.events.len())
             .arg(json)
             .arg(BELL)
-            .arg(format!("{FORGET}{client_id}"))
+            .arg(format!("{} {FORGET}{client_id}", self.node))
             .arg(record.head().unwrap_or_default())
             .invoke_async(&mut self.conn())
             .await
@@ -610,7 +625,7 @@ impl Store for RedisStore {
             .arg(msg.expires_at)
             .arg(now)
             .arg(BELL)
-            .arg(&msg.recipient_id)
+            .arg(format!("{} {}", self.node, msg.recipient_id))
             .arg(&field[..])
             .invoke_async(&mut self.conn())
             .await
@@ -729,12 +744,14 @@ impl Store for RedisStore {
                             tokio::select! {
                                 _ = shutdown.cancelled() => return,
                                 msg = stream.next() => match msg {
-                                    Some(m) => match m.get_payload::<String>() {
-                                        Ok(p) => match p.strip_prefix(FORGET) {
+                                    // "<node> <recipient>" or "<node> id:<client>".
+                                    Some(m) => match m.get_payload::<String>().ok().as_deref().and_then(|p| p.split_once(' ')) {
+                                        Some((node, _)) if node == self.node => {}
+                                        Some((_, p)) => match p.strip_prefix(FORGET) {
                                             Some(id) => self.identities.forget(Some(id)),
-                                            None => ring(Some(&p)),
+                                            None => ring(Some(p)),
                                         },
-                                        Err(e) => tracing::warn!(error = %e, "malformed doorbell message"),
+                                        None => tracing::warn!("malformed doorbell message"),
                                     },
                                     None => break,
                                 },

@@ -56,23 +56,32 @@ impl RedisServer {
         let dir = std::env::temp_dir().join(format!("mcpmsg-redis-tls-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(&dir).unwrap();
         let files = make_certificates(&dir);
-        let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+        (Self::start_tls_with(dir.clone(), &dir, &[]), files)
+    }
+
+    /// A TLS redis-server with its data in `dir` and the certificates of
+    /// `make_certificates` in `certs`.
+    fn start_tls_with(dir: PathBuf, certs: &std::path::Path, extra: &[&str]) -> Self {
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = |f: &str| certs.join(f).to_str().unwrap().to_owned();
+        let mut tls = vec![
+            "--tls-cert-file".into(),
+            p("server.pem"),
+            "--tls-key-file".into(),
+            p("server.key"),
+            "--tls-ca-cert-file".into(),
+            p("ca.pem"),
+        ];
+        tls.extend(extra.iter().map(|s| s.to_string()));
         let mut r = Self {
             port: free_port(),
-            dir: dir.clone(),
+            dir,
             child: None,
-            extra: vec![
-                "--tls-cert-file".into(),
-                p("server.pem"),
-                "--tls-key-file".into(),
-                p("server.key"),
-                "--tls-ca-cert-file".into(),
-                p("ca.pem"),
-            ],
+            extra: tls,
             tls: true,
         };
         r.spawn();
-        (r, files)
+        r
     }
 
     fn spawn(&mut self) {
@@ -243,28 +252,56 @@ fn make_certificates(dir: &std::path::Path) -> TlsFiles {
 /// A three-node Redis Cluster (no replicas) on free loopback ports.
 pub struct RedisCluster {
     pub nodes: Vec<RedisServer>,
+    /// redis-cli's TLS flags, for a cluster that speaks only TLS.
+    cli_tls: Vec<String>,
 }
+
+const CLUSTER_ARGS: [&str; 6] = [
+    "--cluster-enabled",
+    "yes",
+    "--cluster-config-file",
+    "nodes.conf",
+    "--cluster-node-timeout",
+    "2000",
+];
 
 impl RedisCluster {
     pub fn start() -> Self {
         let base = std::env::temp_dir().join(format!("mcpmsg-cluster-{}-{}", std::process::id(), free_port()));
-        let nodes: Vec<RedisServer> = (0..3)
-            .map(|i| {
-                RedisServer::start_with(
-                    base.join(format!("n{i}")),
-                    &[
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        "nodes.conf",
-                        "--cluster-node-timeout",
-                        "2000",
-                    ],
-                )
-            })
+        let nodes = (0..3)
+            .map(|i| RedisServer::start_with(base.join(format!("n{i}")), &CLUSTER_ARGS))
             .collect();
+        Self::form(nodes, Vec::new())
+    }
+
+    /// A cluster that speaks only TLS, between its nodes too, and requires
+    /// client certificates.
+    pub fn start_tls() -> (Self, TlsFiles) {
+        let base = std::env::temp_dir().join(format!("mcpmsg-cluster-tls-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&base).unwrap();
+        let files = make_certificates(&base);
+        let args = [&CLUSTER_ARGS[..], &["--tls-cluster", "yes"]].concat();
+        let nodes = (0..3)
+            .map(|i| RedisServer::start_tls_with(base.join(format!("n{i}")), &base, &args))
+            .collect();
+        let cli_tls = [
+            "--tls",
+            "--cacert",
+            &files.ca,
+            "--cert",
+            &files.cert,
+            "--key",
+            &files.key,
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        (Self::form(nodes, cli_tls), files)
+    }
+
+    fn form(nodes: Vec<RedisServer>, cli_tls: Vec<String>) -> Self {
         let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let out = Command::new("redis-cli")
+            .args(&cli_tls)
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
@@ -273,13 +310,15 @@ impl RedisCluster {
             .expect("redis-cli is needed (it comes with redis-server)");
         assert!(
             out.status.success(),
-            "cluster create: {}",
-            String::from_utf8_lossy(&out.stdout)
+            "cluster create: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
         let started = Instant::now();
         for n in &nodes {
             loop {
                 let info = Command::new("redis-cli")
+                    .args(&cli_tls)
                     .args(["-p", &n.port.to_string(), "cluster", "info"])
                     .output()
                     .unwrap();
@@ -290,11 +329,16 @@ impl RedisCluster {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
-        Self { nodes }
+        Self { nodes, cli_tls }
     }
 
     pub fn url(&self) -> String {
         let addrs: Vec<String> = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
-        format!("redis-cluster://{}", addrs.join(","))
+        let scheme = if self.cli_tls.is_empty() {
+            "redis-cluster"
+        } else {
+            "rediss-cluster"
+        };
+        format!("{scheme}://{}", addrs.join(","))
     }
 }
