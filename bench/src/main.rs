@@ -39,7 +39,7 @@ struct Args {
     /// Pid of each server (same order as --url) when it runs on this machine: enables CPU and memory figures
     #[arg(long = "server-pid")]
     server_pids: Vec<u32>,
-    /// HOST:PORT of the Redis behind a redis-backed server: adds Redis's own memory per queued message
+    /// HOST:PORT of the Redis behind a redis-backed server: adds Redis's own memory per queued message, split into the message in its queue and its replay record
     #[arg(long)]
     redis: Option<String>,
     /// Concurrent senders for the throughput and memory parts
