@@ -119,10 +119,10 @@ async fn conformance(store: Arc<dyn Store>) {
     let m1 = msg(&alice, &bob, 1, "", 60_000);
     let now = now_ms();
     assert_eq!(
-        store.send(m1.clone(), now + 60_000, 3, now).await.unwrap(),
+        store.send(&m1, now + 60_000, 3, now, None).await.unwrap(),
         SendOutcome::Queued
     );
-    let again = store.send(m1.clone(), now + 60_000, 3, now).await.unwrap();
+    let again = store.send(&m1, now + 60_000, 3, now, None).await.unwrap();
     assert_eq!(
         again,
         SendOutcome::NonceUsed(NonceRecord::Send {
@@ -134,7 +134,7 @@ async fn conformance(store: Arc<dyn Store>) {
     for n in 2..=3 {
         assert_eq!(
             store
-                .send(msg(&alice, &bob, n, "", 60_000), now + 60_000, 3, now)
+                .send(&msg(&alice, &bob, n, "", 60_000), now + 60_000, 3, now, None)
                 .await
                 .unwrap(),
             SendOutcome::Queued
@@ -142,7 +142,7 @@ async fn conformance(store: Arc<dyn Store>) {
     }
     let full = msg(&alice, &bob, 4, "", 60_000);
     assert_eq!(
-        store.send(full.clone(), now + 60_000, 3, now).await.unwrap(),
+        store.send(&full, now + 60_000, 3, now, None).await.unwrap(),
         SendOutcome::QueueFull
     );
     assert_eq!(
@@ -183,7 +183,7 @@ async fn conformance(store: Arc<dyn Store>) {
     assert_eq!(store.queue_len(&bob, now).await.unwrap(), 0);
     let unread = msg(&alice, &bob, 5, "", 60_000);
     assert_eq!(
-        store.send(unread.clone(), now + 60_000, 3, now).await.unwrap(),
+        store.send(&unread, now + 60_000, 3, now, None).await.unwrap(),
         SendOutcome::Queued
     );
     let (acked, unknown) = store
@@ -198,7 +198,7 @@ async fn conformance(store: Arc<dyn Store>) {
     bare.content_type = String::new();
     for m in [&sealed, &bare] {
         assert_eq!(
-            store.send(m.clone(), now + 60_000, 10, now).await.unwrap(),
+            store.send(m, now + 60_000, 10, now, None).await.unwrap(),
             SendOutcome::Queued
         );
     }
@@ -215,7 +215,7 @@ async fn conformance(store: Arc<dyn Store>) {
     let reply = msg(&bob, &alice, 12, &question, 60_000);
     for m in [&other, &noise, &reply] {
         assert_eq!(
-            store.send(m.clone(), now + 60_000, 10, now).await.unwrap(),
+            store.send(m, now + 60_000, 10, now, None).await.unwrap(),
             SendOutcome::Queued
         );
     }
@@ -237,14 +237,14 @@ async fn conformance(store: Arc<dyn Store>) {
     let now = now_ms();
     assert_eq!(
         store
-            .send(msg(&carol, &bob, 20, "", 200), now + 60_000, 10, now)
+            .send(&msg(&carol, &bob, 20, "", 200), now + 60_000, 10, now, None)
             .await
             .unwrap(),
         SendOutcome::Queued
     );
     let keep = msg(&carol, &bob, 21, "", 60_000);
     assert_eq!(
-        store.send(keep.clone(), now + 60_000, 10, now).await.unwrap(),
+        store.send(&keep, now + 60_000, 10, now, None).await.unwrap(),
         SendOutcome::Queued
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -254,6 +254,28 @@ async fn conformance(store: Arc<dyn Store>) {
         ids(&store.take(&bob, 10, TakeMode::Remove, now).await.unwrap()),
         [keep.message_id]
     );
+
+    // A send on condition of the sender's log head: when it differs,
+    // nothing is done (the nonce stays free); when it holds, it queues.
+    let dave = format!("dave-{t}");
+    let head = store.identity(&alice).await.unwrap().unwrap().head().unwrap();
+    let cond = msg(&alice, &dave, 30, "", 60_000);
+    let now = now_ms();
+    let other_head = "0".repeat(64);
+    assert_eq!(
+        store
+            .send(&cond, now + 60_000, 10, now, Some(&other_head))
+            .await
+            .unwrap(),
+        SendOutcome::Stale
+    );
+    assert_eq!(store.nonce(&alice, &cond.nonce, now).await.unwrap(), None);
+    assert_eq!(store.queue_len(&dave, now).await.unwrap(), 0);
+    assert_eq!(
+        store.send(&cond, now + 60_000, 10, now, Some(&head)).await.unwrap(),
+        SendOutcome::Queued
+    );
+    assert_eq!(store.take(&dave, 10, TakeMode::Remove, now).await.unwrap(), vec![cond]);
 }
 
 #[tokio::test]

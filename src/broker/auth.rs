@@ -39,19 +39,9 @@ pub(crate) fn is_kid(s: &str) -> bool {
 }
 
 impl Broker {
-    /// Steps 1-4 of PROTOCOL §4 against `state`, the client's verified log.
-    /// A seen nonce is a `replay` unless `idempotent` (sends), when it is
-    /// returned after the signature is checked so the caller can answer a
-    /// retried send with its original result.
-    pub(crate) async fn authenticate(
-        &self,
-        req: Signed<'_>,
-        input: &[u8],
-        state: &KelState,
-        now: u64,
-        idempotent: bool,
-        head: Option<&str>,
-    ) -> Result<Nonce, Refusal> {
+    /// The request's formats, then steps 1 (the key) and 2 (the time) of
+    /// PROTOCOL §4 against `state`: no store access. Returns the signature.
+    fn key_and_time(&self, req: Signed<'_>, state: &KelState, now: u64) -> Result<[u8; 64], Refusal> {
         if !is_kid(req.key_id) {
             return Err(Refusal::invalid(
                 "key_id: 32 lowercase hex characters, the kid of your current signing key",
@@ -100,6 +90,35 @@ impl Broker {
                 format!("ts {} is {} ms from the server's clock {now}; at most {skew} ms is allowed (check the client's clock)", req.ts, now.abs_diff(ts)),
             ));
         }
+        Ok(sig)
+    }
+
+    /// The fast path of a send: when the client's cached log names the
+    /// request's key as current, the time is right and the signature
+    /// verifies, the head of that log, for the store to check in the step
+    /// that queues. `None` sends the request down the full path.
+    pub(crate) async fn verified_by_cached(&self, req: Signed<'_>, input: &[u8], now: u64) -> Option<String> {
+        let state = self.known_cached("sender_id", req.client_id).await.ok()?;
+        let sig = self.key_and_time(req, &state, now).ok()?;
+        state.current().signing_key.verify(input, &sig).ok()?;
+        Some(state.head().to_owned())
+    }
+
+    /// Steps 1-4 of PROTOCOL §4 against `state`, the client's verified log.
+    /// A seen nonce is a `replay` unless `idempotent` (sends), when it is
+    /// returned after the signature is checked so the caller can answer a
+    /// retried send with its original result.
+    pub(crate) async fn authenticate(
+        &self,
+        req: Signed<'_>,
+        input: &[u8],
+        state: &KelState,
+        now: u64,
+        idempotent: bool,
+        head: Option<&str>,
+    ) -> Result<Nonce, Refusal> {
+        let sig = self.key_and_time(req, state, now)?;
+        let current = &state.current().signing_key;
         // 3. The nonce, and 4. the signature. The nonce's record and the
         // stored log's head come from the store in one step (a `state` from
         // a cache that is behind the store is caught here); the signature is

@@ -102,42 +102,9 @@ impl Broker {
     pub async fn send(&self, send: SendMessage) -> Result<SendResult, Refusal> {
         self.check_send(&send)?;
         let now = now_ms();
-
-        let signed = Signed {
-            client_id: &send.sender_id,
-            key_id: &send.key_id,
-            ts: &send.ts,
-            nonce: &send.nonce,
-            sig: &send.sig,
-        };
         let message_id = send.message_id()?;
-        let replay_message = format!(
-            "nonce {} was already used by {} for another request",
-            send.nonce, send.sender_id
-        );
-        let replay = || Refusal::new(ErrorCode::Replay, replay_message.clone());
-        let duplicate = |record: NonceRecord| match record {
-            NonceRecord::Send {
-                message_id: id,
-                received_at,
-                expires_at,
-            } if id == message_id => Ok(SendResult {
-                message_id: id,
-                duplicate: true,
-                received_at,
-                expires_at,
-            }),
-            _ => Err(replay()),
-        };
-        if let Nonce::Seen(record) = self.acting("sender_id", signed, &send.sign_input(), now, true).await? {
-            // Another request's nonce: a replay. The same send retried: the
-            // store answers it below with the original result (a Cluster
-            // store keeps those times with the message, not the nonce).
-            if !matches!(&record, NonceRecord::Send { message_id: id, .. } if *id == message_id) {
-                return Err(replay());
-            }
-        }
-        self.check_recipient(&send).await?;
+        let input = send.sign_input();
+        let sealed_kid = send.sealed_kid().map(str::to_owned);
         let msg = StoredMessage {
             message_id: message_id.clone(),
             content_type: send.content_type.unwrap_or_default(),
@@ -152,17 +119,76 @@ impl Broker {
             received_at: now,
             expires_at: now.saturating_add(ms(self.config.message_ttl)),
         };
-        let (received_at, expires_at) = (msg.received_at, msg.expires_at);
-        let recipient = msg.recipient_id.clone();
+        let signed = Signed {
+            client_id: &msg.sender_id,
+            key_id: &msg.key_id,
+            ts: &msg.ts,
+            nonce: &msg.nonce,
+            sig: &msg.sig,
+        };
+        let replay = || {
+            Refusal::new(
+                ErrorCode::Replay,
+                format!(
+                    "nonce {} was already used by {} for another request",
+                    msg.nonce, msg.sender_id
+                ),
+            )
+        };
+        let duplicate = |record: NonceRecord| match record {
+            NonceRecord::Send {
+                message_id: id,
+                received_at,
+                expires_at,
+            } if id == message_id => Ok(SendResult {
+                message_id: id,
+                duplicate: true,
+                received_at,
+                expires_at,
+            }),
+            _ => Err(replay()),
+        };
+        // The full path of PROTOCOL §4: the nonce checked with the store,
+        // then the signature. A seen nonce of another request is a replay;
+        // the same send retried is answered below with its original result.
+        let full_path = || async {
+            if let Nonce::Seen(record) = self.acting("sender_id", signed, &input, now, true).await? {
+                if !matches!(&record, NonceRecord::Send { message_id: id, .. } if *id == message_id) {
+                    return Err(replay());
+                }
+            }
+            Ok::<(), Refusal>(())
+        };
+        // The fast path: the sender's cached log names the key, the time is
+        // right and the signature verifies, so the store checks that log's
+        // head and the nonce in the same step that queues (one round trip on
+        // a shared store). Anything else, and a log that turns out to have
+        // moved on, takes the full path: the refusals and their order are
+        // the same either way.
+        let head = self.verified_by_cached(signed, &input, now).await;
+        if head.is_none() {
+            full_path().await?;
+        }
+        self.check_recipient(&msg.recipient_id, sealed_kid.as_deref()).await?;
         let nonce_until = now.saturating_add(2 * ms(self.config.max_skew));
-        match self.store.send(msg, nonce_until, self.config.max_queue, now).await? {
+        let max_queue = self.config.max_queue;
+        let mut outcome = self
+            .store
+            .send(&msg, nonce_until, max_queue, now, head.as_deref())
+            .await?;
+        if outcome == SendOutcome::Stale {
+            full_path().await?;
+            outcome = self.store.send(&msg, nonce_until, max_queue, now, None).await?;
+        }
+        let recipient = &msg.recipient_id;
+        match outcome {
             SendOutcome::Queued => {
-                self.waiters.notify(&recipient);
+                self.waiters.notify(recipient);
                 Ok(SendResult {
-                    message_id,
+                    message_id: message_id.clone(),
                     duplicate: false,
-                    received_at,
-                    expires_at,
+                    received_at: msg.received_at,
+                    expires_at: msg.expires_at,
                 })
             }
             SendOutcome::NonceUsed(record) => duplicate(record),
@@ -173,6 +199,13 @@ impl Broker {
                     self.config.max_queue
                 ),
             )),
+            SendOutcome::Stale => Err(Refusal::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "the key event log of {} changed during this request; send it again",
+                    msg.sender_id
+                ),
+            )),
         }
     }
 
@@ -181,48 +214,53 @@ impl Broker {
     /// fresh read (the recipient may have just rotated through another
     /// node). A stale cache can only let a send reach an identity revoked a
     /// moment ago, which can read nothing.
-    async fn check_recipient(&self, send: &SendMessage) -> Result<(), Refusal> {
-        match self.check_recipient_in(send, false).await {
-            Err(r) if r.code == ErrorCode::InvalidArgument && send.sealed_kid().is_some() => {
-                self.check_recipient_in(send, true).await
+    async fn check_recipient(&self, recipient_id: &str, sealed_kid: Option<&str>) -> Result<(), Refusal> {
+        match self.check_recipient_in(recipient_id, sealed_kid, false).await {
+            Err(r) if r.code == ErrorCode::InvalidArgument && sealed_kid.is_some() => {
+                self.check_recipient_in(recipient_id, sealed_kid, true).await
             }
             done => done,
         }
     }
 
-    async fn check_recipient_in(&self, send: &SendMessage, fresh: bool) -> Result<(), Refusal> {
+    async fn check_recipient_in(
+        &self,
+        recipient_id: &str,
+        sealed_kid: Option<&str>,
+        fresh: bool,
+    ) -> Result<(), Refusal> {
         let record = if fresh {
-            self.store.identity(&send.recipient_id).await?
+            self.store.identity(recipient_id).await?
         } else {
-            self.store.recent_identity(&send.recipient_id).await?
+            self.store.recent_identity(recipient_id).await?
         };
         let Some(record) = record else {
-            if self.config.allow_unknown_recipients && send.sealed_kid().is_none() {
+            if self.config.allow_unknown_recipients && sealed_kid.is_none() {
                 return Ok(());
             }
             return Err(Refusal::new(
                 ErrorCode::UnknownRecipient,
                 format!(
                     "recipient_id {} never checked in; check the id (list_clients shows who is registered)",
-                    send.recipient_id
+                    recipient_id
                 ),
             ));
         };
-        let state = self.state_of(&send.recipient_id, &record)?;
+        let state = self.state_of(recipient_id, &record)?;
         if let Some((seq, _)) = state.revoked() {
             return Err(Refusal::new(
                 ErrorCode::Revoked,
                 format!(
                     "recipient {} was revoked at seq {seq} and can receive nothing",
-                    send.recipient_id
+                    recipient_id
                 ),
             ));
         }
-        if let Some(kid) = send.sealed_kid() {
+        if let Some(kid) = sealed_kid {
             if !state.history().iter().any(|k| k.sealing_key.kid() == kid) {
                 return Err(Refusal::invalid(format!(
                     "content_type: kid {kid} is not a sealing key of {}; fetch its log with get_client_keys (current sealing kid {})",
-                    send.recipient_id,
+                    recipient_id,
                     state.current().sealing_key.kid()
                 )));
             }

@@ -183,12 +183,18 @@ impl Store for MemoryStore {
 
     async fn send(
         &self,
-        msg: StoredMessage,
+        msg: &StoredMessage,
         nonce_until: u64,
         max_queue: usize,
         now: u64,
+        sender_head: Option<&str>,
     ) -> Result<SendOutcome, StoreError> {
         let mut inner = self.lock(now);
+        if let Some(head) = sender_head {
+            if inner.identities.get(&msg.sender_id).and_then(|r| r.head()).as_deref() != Some(head) {
+                return Ok(SendOutcome::Stale);
+            }
+        }
         let key = nonce_key(&msg.sender_id, &msg.nonce);
         if let Some(used) = inner.nonces.get(&key) {
             return Ok(SendOutcome::NonceUsed(used.record()));
@@ -212,7 +218,7 @@ impl Store for MemoryStore {
             inner.message_expiry.push(Reverse((msg.expires_at, recipient.clone())));
         }
         inner.queues.entry(recipient).or_default().push_back(Entry {
-            msg: Packed::new(&msg),
+            msg: Packed::new(msg),
             leased_until: 0,
         });
         Ok(SendOutcome::Queued)
@@ -336,7 +342,10 @@ mod tests {
         let store = MemoryStore::new();
         for i in 0..100 {
             assert_eq!(
-                store.send(msg("bob", i, 1000 + i * 10), 10_000, 1000, 0).await.unwrap(),
+                store
+                    .send(&msg("bob", i, 1000 + i * 10), 10_000, 1000, 0, None)
+                    .await
+                    .unwrap(),
                 SendOutcome::Queued
             );
         }
@@ -357,7 +366,7 @@ mod tests {
         let store = MemoryStore::new();
         for round in 0..50 {
             store
-                .send(msg("bob", round, 1000 + round), 10_000, 10, 0)
+                .send(&msg("bob", round, 1000 + round), 10_000, 10, 0, None)
                 .await
                 .unwrap();
             let got = store.take("bob", 10, TakeMode::Remove, 0).await.unwrap();
@@ -365,7 +374,7 @@ mod tests {
         }
         // Each re-creation armed a hint; all of them are stale now and are
         // dropped when due without re-arming anything.
-        store.send(msg("bob", 99, 9000), 10_000, 10, 0).await.unwrap();
+        store.send(&msg("bob", 99, 9000), 10_000, 10, 0, None).await.unwrap();
         assert_eq!(store.queue_len("bob", 2000).await.unwrap(), 1);
         assert_eq!(store.lock(2000).message_expiry.len(), 1);
     }

@@ -104,6 +104,9 @@ pub enum SendOutcome {
     NonceUsed(NonceRecord),
     /// The recipient's queue is full; nothing was queued, the nonce is free.
     QueueFull,
+    /// The sender's stored log is not the one the send was checked against
+    /// (its head differs): nothing was done.
+    Stale,
 }
 
 /// Which messages a take may hand out and how.
@@ -214,12 +217,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// In one atomic step: claims the sender's nonce until `nonce_until` and
     /// queues `msg` for its recipient, unless the queue holds `max_queue`.
+    /// With `sender_head`, only if the head of the sender's stored log is
+    /// still that (else [`SendOutcome::Stale`]), checked in the same step.
     async fn send(
         &self,
-        msg: StoredMessage,
+        msg: &StoredMessage,
         nonce_until: u64,
         max_queue: usize,
         now: u64,
+        sender_head: Option<&str>,
     ) -> Result<SendOutcome, StoreError>;
 
     /// Up to `max` deliverable messages for `recipient`, oldest first

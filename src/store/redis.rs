@@ -199,6 +199,15 @@ impl RedisTls {
     }
 }
 
+/// What claiming a nonce found.
+enum Claim {
+    Claimed,
+    /// Live, with this value.
+    Used(Vec<u8>),
+    /// The client's log has another head: nothing was claimed.
+    Stale,
+}
+
 /// One Redis (reconnecting manager) or a Cluster.
 #[derive(Clone)]
 enum Conn {
@@ -336,7 +345,8 @@ impl RedisStore {
         nonce_place(client_id, nonce, now, self.nonce_window)
     }
 
-    /// Claims a nonce unless it is live: the live value, or `None` once claimed.
+    /// Claims a nonce unless it is live or, with `head`, the client's stored
+    /// log has another head.
     async fn claim(
         &self,
         client_id: &str,
@@ -344,21 +354,29 @@ impl RedisStore {
         value: &[u8],
         until: u64,
         now: u64,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
+        head: Option<&str>,
+    ) -> Result<Claim, StoreError> {
         let (keys, field) = self.nonce_place(client_id, nonce, now)?;
         let mut inv = self.scripts.claim.prepare_invoke();
+        inv.key(identity_key(client_id));
         for k in &keys {
             inv.key(k);
         }
-        let old: Vec<u8> = inv
+        let r: Vec<Vec<u8>> = inv
             .arg(&field[..])
             .arg(value)
             .arg(nonce_ttl(until, now))
             .arg(now)
+            .arg(head.unwrap_or_default())
             .invoke_async(&mut self.conn())
             .await
             .map_err(err)?;
-        Ok(Some(old).filter(|o| !o.is_empty()))
+        match (r.first().map(Vec::as_slice), r.get(1)) {
+            (Some(b"claimed"), _) => Ok(Claim::Claimed),
+            (Some(b"stale"), _) => Ok(Claim::Stale),
+            (Some(b"used"), Some(old)) => Ok(Claim::Used(old.clone())),
+            _ => Err(StoreError(format!("redis: unexpected claim result {r:?}"))),
+        }
     }
 
     fn conn(&self) -> Conn {
@@ -382,18 +400,26 @@ impl RedisStore {
     /// A send on a Cluster: claim the nonce, then queue (see the module doc).
     async fn send_cluster(
         &self,
-        msg: StoredMessage,
+        msg: &StoredMessage,
         nonce_until: u64,
         max_queue: usize,
         now: u64,
+        sender_head: Option<&str>,
     ) -> Result<SendOutcome, StoreError> {
         let window = nonce_until.saturating_sub(now).max(1);
         let claim = encode_claim(&msg.message_id, nonce_until)?;
-        let old = self.claim(&msg.sender_id, &msg.nonce, &claim, nonce_until, now).await?;
-        // The same send retried after a crash between the two steps finds
-        // its own claim: it goes on to the queue, which deduplicates.
-        if let Some(old) = old.filter(|o| nonce_record(o) != nonce_record(&claim)) {
-            return Ok(SendOutcome::NonceUsed(decode_nonce(&old)?));
+        match self
+            .claim(&msg.sender_id, &msg.nonce, &claim, nonce_until, now, sender_head)
+            .await?
+        {
+            Claim::Stale => return Ok(SendOutcome::Stale),
+            // The same send retried after a crash between the two steps
+            // finds its own claim: it goes on to the queue, which
+            // deduplicates.
+            Claim::Used(old) if nonce_record(&old) != nonce_record(&claim) => {
+                return Ok(SendOutcome::NonceUsed(decode_nonce(&old)?))
+            }
+            Claim::Used(_) | Claim::Claimed => {}
         }
         let [q, l] = queue_keys(&msg.recipient_id);
         let dedup = format!("mcpmsg:{{{}}}:d:{}", msg.recipient_id, msg.message_id);
@@ -403,7 +429,7 @@ impl RedisStore {
             .key(q)
             .key(l)
             .key(dedup)
-            .arg(encode_message(&msg)?)
+            .arg(encode_message(msg)?)
             .arg(max_queue)
             .arg(window)
             .arg(format!("{} {}", msg.received_at, msg.expires_at))
@@ -592,18 +618,22 @@ impl Store for RedisStore {
         now: u64,
     ) -> Result<bool, StoreError> {
         let value = encode_nonce(&record, until)?;
-        Ok(self.claim(client_id, nonce, &value, until, now).await?.is_none())
+        Ok(matches!(
+            self.claim(client_id, nonce, &value, until, now, None).await?,
+            Claim::Claimed
+        ))
     }
 
     async fn send(
         &self,
-        msg: StoredMessage,
+        msg: &StoredMessage,
         nonce_until: u64,
         max_queue: usize,
         now: u64,
+        sender_head: Option<&str>,
     ) -> Result<SendOutcome, StoreError> {
         if self.cluster() {
-            return self.send_cluster(msg, nonce_until, max_queue, now).await;
+            return self.send_cluster(msg, nonce_until, max_queue, now, sender_head).await;
         }
         let record = NonceRecord::Send {
             message_id: msg.message_id.clone(),
@@ -613,12 +643,12 @@ impl Store for RedisStore {
         let [q, l] = queue_keys(&msg.recipient_id);
         let (nonce_keys, field) = self.nonce_place(&msg.sender_id, &msg.nonce, now)?;
         let mut inv = self.scripts.send.prepare_invoke();
-        inv.key(q).key(l);
+        inv.key(q).key(l).key(identity_key(&msg.sender_id));
         for k in &nonce_keys {
             inv.key(k);
         }
         let r: Vec<Vec<u8>> = inv
-            .arg(encode_message(&msg)?)
+            .arg(encode_message(msg)?)
             .arg(max_queue)
             .arg(nonce_ttl(nonce_until, now))
             .arg(encode_nonce(&record, nonce_until)?)
@@ -627,11 +657,13 @@ impl Store for RedisStore {
             .arg(BELL)
             .arg(format!("{} {}", self.node, msg.recipient_id))
             .arg(&field[..])
+            .arg(sender_head.unwrap_or_default())
             .invoke_async(&mut self.conn())
             .await
             .map_err(err)?;
         match r.first().map(Vec::as_slice) {
             Some(b"queued") => Ok(SendOutcome::Queued),
+            Some(b"stale") => Ok(SendOutcome::Stale),
             Some(b"full") => Ok(SendOutcome::QueueFull),
             Some(b"used") => Ok(SendOutcome::NonceUsed(decode_nonce(
                 r.get(1).map_or(&[][..], Vec::as_slice),

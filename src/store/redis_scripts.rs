@@ -84,17 +84,19 @@ local function push(v, expires_at, now)
 end
 "#;
 
-/// KEYS: q l, then the sender's nonce keys. ARGV: entry, max_queue,
-/// nonce_ttl, nonce_value, expires_at, now, bell_channel, recipient,
-/// nonce field.
-/// Returns {'used', old nonce value} | {'full'} | {'queued'}.
+/// KEYS: q l, the sender's identity, then the sender's nonce keys. ARGV:
+/// entry, max_queue, nonce_ttl, nonce_value, expires_at, now,
+/// bell_channel, bell message, nonce field, expected head of the sender's
+/// log ('' for none).
+/// Returns {'stale'} | {'used', old nonce value} | {'full'} | {'queued'}.
 const SEND: &str = r#"
+if ARGV[10] ~= '' and redis.call('HGET', KEYS[3], 'head') ~= ARGV[10] then return {'stale'} end
 local now = tonumber(ARGV[6])
-local old = seen(3, ARGV[9], now)
+local old = seen(4, ARGV[9], now)
 if old then return {'used', old} end
 expire(now)
 if redis.call('LLEN', q) >= tonumber(ARGV[2]) then return {'full'} end
-remember(KEYS[3], ARGV[9], ARGV[4], tonumber(ARGV[3]))
+remember(KEYS[4], ARGV[9], ARGV[4], tonumber(ARGV[3]))
 push(ARGV[1], tonumber(ARGV[5]), now)
 redis.call('PUBLISH', ARGV[7], ARGV[8])
 return {'queued'}
@@ -120,13 +122,16 @@ redis.call('PUBLISH', ARGV[7], ARGV[8])
 return {'queued'}
 "#;
 
-/// KEYS: the client's nonce keys. ARGV: field, value, ttl, now. Claims the
-/// nonce unless it is live: returns the live record, or '' once claimed.
+/// KEYS: the client's identity, then its nonce keys. ARGV: field, value,
+/// ttl, now, expected head of the client's log ('' for none). Claims the
+/// nonce unless it is live or the head differs.
+/// Returns {'stale'} | {'used', live value} | {'claimed'}.
 const CLAIM: &str = r#"
-local old = seen(1, ARGV[1], tonumber(ARGV[4]))
-if old then return old end
-remember(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]))
-return ''
+if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'head') ~= ARGV[5] then return {'stale'} end
+local old = seen(2, ARGV[1], tonumber(ARGV[4]))
+if old then return {'used', old} end
+remember(KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]))
+return {'claimed'}
 "#;
 
 /// KEYS: the nonce key a claim went to. ARGV: field, value. Frees the
