@@ -9,7 +9,10 @@
 mod memory;
 mod packed;
 mod redis;
+mod redis_cache;
 mod redis_codec;
+mod redis_conn;
+mod redis_keys;
 mod redis_scripts;
 
 use std::sync::Arc;

@@ -1,203 +1,40 @@
-//! The Redis store: several server nodes share one Redis.
+//! The Redis store: several server nodes share one store.
 //!
 //! Every step is one command or one Lua script (see `redis_scripts`), so
-//! nodes never race: a send claims its nonce and queues its message in one
-//! script (with the nonce pre-check of PROTOCOL §4, two round trips).
-//! Leases live in Redis, so a message leased by a node that dies comes back
-//! when its lease ends. A send publishes the recipient's id on one channel;
-//! each node subscribes once (see [`Store::watch`]) and wakes its own
-//! waiters, re-checking all of them whenever it (re)subscribes; waiters also
+//! nodes never race: a send checks the sender's log head, claims its nonce
+//! and queues its message in one script (one round trip; the broker has
+//! checked the signature against its cached copy of that log). Leases live
+//! in Redis, so a message leased by a node that dies comes back when its
+//! lease ends. A send publishes the recipient's id on one channel; each
+//! node subscribes once (see [`Store::watch`]) and wakes its own waiters,
+//! re-checking all of them whenever it (re)subscribes; waiters also
 //! re-check every few seconds as a safety net.
 //!
 //! Keys carry hash tags: `{recipient}` for a queue, `{client}` for an
-//! identity and its nonces, so Redis Cluster can place them. On one Redis a
-//! send's script claims the sender's nonce and queues the message together;
-//! on a Cluster those keys live in different slots, so the nonce is claimed
-//! first (`SET NX GET`, holding the message id) and the queue script then
-//! deduplicates by message id in the recipient's slot: a retry after a
-//! crash between the two steps queues the message once (three round trips).
+//! identity and its nonces, so Redis Cluster can place them. On a Cluster
+//! the sender's keys and the recipient's queue live in different slots, so
+//! the nonce is claimed first (with the head check, holding the message id)
+//! and the queue script then deduplicates by message id in the recipient's
+//! slot: a retry after a crash between the two steps queues the message
+//! once (two round trips).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Cmd, Pipeline, RedisFuture, Value};
+use redis::AsyncCommands;
 use tokio_util::sync::CancellationToken;
 
+use super::redis_cache::{IdentityCache, FORGET, IDENTITY_TTL};
 use super::redis_codec::{
     decode_message, decode_nonce, encode_claim, encode_message, encode_nonce, nonce_record, raw16,
 };
+use super::redis_conn::{err, open, Conn};
+pub use super::redis_conn::{redacted_url, RedisTls};
+use super::redis_keys::{identity_key, node_name, nonce_place, nonce_ttl, queue_keys, BELL, DEFAULT_NONCE_WINDOW, IDS};
 use super::redis_scripts::Scripts;
 use super::{IdentityRecord, NonceRecord, SendOutcome, Store, StoreError, StoredMessage, TakeMode};
-
-const BELL: &str = "mcpmsg:bell";
-const IDS: &str = "mcpmsg:ids";
-
-fn err(e: redis::RedisError) -> StoreError {
-    StoreError(format!("redis: {e}"))
-}
-
-fn queue_keys(recipient: &str) -> [String; 2] {
-    [format!("mcpmsg:{{{recipient}}}:q"), format!("mcpmsg:{{{recipient}}}:l")]
-}
-
-/// Used nonces are kept in hashes by minute and by the nonce's first byte
-/// (see `redis_scripts`).
-const NONCE_BUCKET_MS: u64 = 60_000;
-/// How far the clocks of two nodes may disagree without a replay through
-/// one of them going unseen: the minutes looked at reach this far past the
-/// window on both sides.
-const CLOCK_MARGIN_MS: u64 = 2_000;
-/// The replay window when none is set: twice the default max skew.
-const DEFAULT_NONCE_WINDOW: Duration = Duration::from_secs(240);
-
-/// A random name for this node on the doorbell.
-fn node_name() -> String {
-    crate::crypto::random_bytes::<8>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// A nonce's place: the keys of every minute that may hold a live record
-/// of it at `now` (the current minute first, where a claim goes), and its
-/// field, the nonce's 16 raw bytes.
-fn nonce_place(client_id: &str, nonce: &str, now: u64, window: u64) -> Result<(Vec<String>, [u8; 16]), StoreError> {
-    let raw = raw16(nonce).ok_or_else(|| StoreError("redis: nonce is not in its protocol form".into()))?;
-    let key = |minute: u64| format!("mcpmsg:{{{client_id}}}:n:{minute}:{:02x}", raw[0]);
-    let current = now / NONCE_BUCKET_MS;
-    let first = now.saturating_sub(window + CLOCK_MARGIN_MS) / NONCE_BUCKET_MS;
-    let last = (now + CLOCK_MARGIN_MS) / NONCE_BUCKET_MS;
-    let mut keys = vec![key(current)];
-    keys.extend((first..=last).filter(|m| *m != current).map(key));
-    Ok((keys, raw))
-}
-
-/// How long a nonce hash must live for a record claimed at `now` until
-/// `until`: past the end of its minute, whichever node looks.
-fn nonce_ttl(until: u64, now: u64) -> u64 {
-    until.saturating_sub(now) + NONCE_BUCKET_MS + CLOCK_MARGIN_MS
-}
-
-fn identity_key(client_id: &str) -> String {
-    format!("mcpmsg:{{{client_id}}}:id")
-}
-
-/// Identity records read recently, so a request does not fetch and decode a
-/// whole log each time. The acting client's record is checked against the
-/// stored log's head before use (with its nonce, in one round trip); a
-/// recipient's is used as it is for at most `IDENTITY_TTL`. Every write of
-/// an identity publishes an invalidation on the doorbell channel, and the
-/// cache is emptied whenever the subscription is (re)established.
-struct IdentityCache {
-    map: std::sync::Mutex<std::collections::HashMap<String, Cached>>,
-}
-
-struct Cached {
-    record: Arc<IdentityRecord>,
-    head: Option<String>,
-    at: std::time::Instant,
-}
-
-/// A safety net only: every write publishes an invalidation, and the cache
-/// is emptied whenever the doorbell (re)subscribes.
-const IDENTITY_TTL: Duration = Duration::from_secs(30);
-const IDENTITY_CACHE_MAX: usize = 100_000;
-/// Doorbell messages starting with this invalidate an identity (client ids
-/// cannot contain ':', so they never collide with a recipient's bell).
-const FORGET: &str = "id:";
-
-impl IdentityCache {
-    /// The cached record, if any and, with `max_age`, young enough; with
-    /// `head`, only if it is the record of that log.
-    fn get(&self, id: &str, max_age: Option<Duration>, head: Option<&str>) -> Option<Arc<IdentityRecord>> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(id)
-            .filter(|c| max_age.is_none_or(|m| c.at.elapsed() < m))
-            .filter(|c| head.is_none_or(|h| c.head.as_deref() == Some(h)))
-            .map(|c| c.record.clone())
-    }
-
-    fn put(&self, id: &str, record: Arc<IdentityRecord>) {
-        let head = record.head();
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= IDENTITY_CACHE_MAX {
-            map.clear();
-        }
-        let at = std::time::Instant::now();
-        map.insert(id.to_owned(), Cached { record, head, at });
-    }
-
-    fn forget(&self, id: Option<&str>) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        match id {
-            Some(id) => drop(map.remove(id)),
-            None => map.clear(),
-        }
-    }
-}
-
-/// `url` with any password masked (`redis://user:***@host`), for logs and
-/// errors. Userinfo without a `:` is masked whole, in case it is a password.
-pub fn redacted_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let nodes: Vec<String> = rest
-        .split(',')
-        .map(|node| match node.rsplit_once('@') {
-            Some((user, host)) => match user.split_once(':') {
-                Some((name, _)) => format!("{name}:***@{host}"),
-                None => format!("***@{host}"),
-            },
-            None => node.to_owned(),
-        })
-        .collect();
-    format!("{scheme}://{}", nodes.join(","))
-}
-
-/// Certificate files for a TLS connection to Redis (`rediss://`). Without
-/// `ca`, Redis's certificate is checked against the system's trust store;
-/// there is no way to turn the check off.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RedisTls {
-    /// CA certificates (PEM) to trust instead of the system's.
-    pub ca: Option<std::path::PathBuf>,
-    /// This node's client certificate chain (PEM), with `key`.
-    pub cert: Option<std::path::PathBuf>,
-    /// The private key (PEM) of `cert`.
-    pub key: Option<std::path::PathBuf>,
-}
-
-impl RedisTls {
-    /// The certificates for the Redis client; `None` when no file is given
-    /// (the system's roots, no client certificate).
-    fn load(&self) -> Result<Option<redis::TlsCertificates>, StoreError> {
-        let read = |what: &str, p: &std::path::Path| {
-            std::fs::read(p).map_err(|e| StoreError(format!("cannot read the {what} {}: {e}", p.display())))
-        };
-        let root_cert = self.ca.as_deref().map(|p| read("Redis CA file", p)).transpose()?;
-        let client_tls = match (&self.cert, &self.key) {
-            (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
-                client_cert: read("Redis client certificate", cert)?,
-                // The client keeps the key to reconnect; our copy goes.
-                client_key: zeroize::Zeroizing::new(read("Redis client key", key)?).to_vec(),
-            }),
-            (None, None) => None,
-            _ => {
-                return Err(StoreError(
-                    "a Redis client certificate needs its key, and a key its certificate".into(),
-                ))
-            }
-        };
-        if root_cert.is_none() && client_tls.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(redis::TlsCertificates { client_tls, root_cert }))
-    }
-}
 
 /// What claiming a nonce found.
 enum Claim {
@@ -206,41 +43,6 @@ enum Claim {
     Used(Vec<u8>),
     /// The client's log has another head: nothing was claimed.
     Stale,
-}
-
-/// One Redis (reconnecting manager) or a Cluster.
-#[derive(Clone)]
-enum Conn {
-    Single(ConnectionManager),
-    Cluster(redis::cluster_async::ClusterConnection),
-}
-
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Single(c) => c.req_packed_command(cmd),
-            Self::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        p: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Single(c) => c.req_packed_commands(p, offset, count),
-            Self::Cluster(c) => c.req_packed_commands(p, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Self::Single(c) => c.get_db(),
-            Self::Cluster(c) => c.get_db(),
-        }
-    }
 }
 
 /// The Redis-backed store.
@@ -264,70 +66,12 @@ impl RedisStore {
     /// `tls`. Calls fail fast (about a second) while Redis is unreachable,
     /// and the connection comes back by itself.
     pub async fn connect(url: &str, tls: &RedisTls) -> Result<Self, StoreError> {
-        let bad = |e: redis::RedisError| StoreError(format!("redis URL {}: {e}", redacted_url(url)));
-        let tls_hint = |e: redis::RedisError| {
-            let e = err(e);
-            if url.starts_with("rediss") {
-                StoreError(format!(
-                    "{} (TLS: Redis's certificate is checked against --redis-ca, or the system's roots without it; a Redis with tls-auth-clients needs --redis-cert and --redis-key)",
-                    e.0
-                ))
-            } else {
-                e
-            }
-        };
-        let certs = tls.load()?;
-        let open = |u: &str| match &certs {
-            Some(c) => redis::Client::build_with_tls(u, c.clone()),
-            None => redis::Client::open(u),
-        };
-        let identities = IdentityCache {
-            map: Default::default(),
-        };
-        let scripts = Arc::new(Scripts::new());
-        let cluster = [("redis-cluster://", "redis"), ("rediss-cluster://", "rediss")]
-            .into_iter()
-            .find_map(|(prefix, scheme)| url.strip_prefix(prefix).map(|nodes| (nodes, scheme)));
-        if let Some((nodes, scheme)) = cluster {
-            let urls: Vec<String> = nodes.split(',').map(|n| format!("{scheme}://{n}")).collect();
-            let seeds = urls
-                .iter()
-                .map(|u| open(u))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(bad)?;
-            let mut builder = redis::cluster::ClusterClient::builder(urls)
-                .connection_timeout(Duration::from_millis(500))
-                .response_timeout(Duration::from_secs(2))
-                .retries(1);
-            if let Some(c) = &certs {
-                builder = builder.certs(c.clone());
-            }
-            let client = builder.build().map_err(bad)?;
-            let conn = client.get_async_connection().await.map_err(tls_hint)?;
-            return Ok(Self {
-                seeds,
-                conn: Conn::Cluster(conn),
-                scripts,
-                identities,
-                nonce_window: DEFAULT_NONCE_WINDOW.as_millis() as u64,
-                node: node_name(),
-            });
-        }
-        let client = open(url).map_err(bad)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(tls_hint)?;
+        let (seeds, conn) = open(url, tls).await?;
         Ok(Self {
-            seeds: vec![client],
-            conn: Conn::Single(conn),
-            scripts,
-            identities,
+            seeds,
+            conn,
+            scripts: Arc::new(Scripts::new()),
+            identities: IdentityCache::new(),
             nonce_window: DEFAULT_NONCE_WINDOW.as_millis() as u64,
             node: node_name(),
         })
@@ -800,28 +544,6 @@ impl Store for RedisStore {
                 _ = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(Duration::from_secs(2));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redacted_url;
-
-    #[test]
-    fn passwords_in_redis_urls_are_masked() {
-        for (url, shown) in [
-            ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
-            ("redis://:hunter2@db:6379/0", "redis://:***@db:6379/0"),
-            ("rediss://mcpmsg:hunter2@db:6380/1", "rediss://mcpmsg:***@db:6380/1"),
-            ("redis://hunter2@db/0", "redis://***@db/0"),
-            (
-                "redis-cluster://u:p1@a:1,u:p2@b:2",
-                "redis-cluster://u:***@a:1,u:***@b:2",
-            ),
-            ("memory", "memory"),
-        ] {
-            assert_eq!(redacted_url(url), shown);
         }
     }
 }
