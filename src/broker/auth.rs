@@ -34,6 +34,15 @@ pub(crate) enum Nonce {
     Stale,
 }
 
+/// The client's log moved on again between a fresh read and the store's
+/// check: a race with a rotation, for the client to retry.
+pub(crate) fn log_changed(client_id: &str) -> Refusal {
+    Refusal::new(
+        ErrorCode::Unavailable,
+        format!("the key event log of {client_id} changed during this request; send it again"),
+    )
+}
+
 pub(crate) fn is_kid(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -188,13 +197,7 @@ impl Broker {
             .authenticate(req, input, &state, now, idempotent, Some(state.head()))
             .await?
         {
-            Nonce::Stale => Err(Refusal::new(
-                ErrorCode::Unavailable,
-                format!(
-                    "the key event log of {} changed during this request; send it again",
-                    req.client_id
-                ),
-            )),
+            Nonce::Stale => Err(log_changed(req.client_id)),
             done => Ok(done),
         }
     }

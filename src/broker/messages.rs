@@ -10,7 +10,7 @@ use crate::crypto::seal::{ENC_LEN, TAG_LEN};
 use crate::protocol::{check_client_id, check_message_id, now_ms, parse_decimal, sign_input, ErrorCode, SendMessage};
 use crate::store::{NonceRecord, SendOutcome, StoredMessage, TakeMode};
 
-use super::auth::{Nonce, Signed};
+use super::auth::{log_changed, Nonce, Signed};
 use super::{ms, Broker, Refusal};
 
 const MAX_BATCH: u64 = 1000;
@@ -199,13 +199,7 @@ impl Broker {
                     self.config.max_queue
                 ),
             )),
-            SendOutcome::Stale => Err(Refusal::new(
-                ErrorCode::Unavailable,
-                format!(
-                    "the key event log of {} changed during this request; send it again",
-                    msg.sender_id
-                ),
-            )),
+            SendOutcome::Stale => Err(log_changed(&msg.sender_id)),
         }
     }
 

@@ -89,6 +89,29 @@ impl RedisStore {
         nonce_place(client_id, nonce, now, self.nonce_window)
     }
 
+    /// An invocation of a script that takes `leading` keys, then the
+    /// client's identity and the keys of its nonce (see `nonce_place`), with
+    /// the nonce's field to pass it.
+    fn nonce_script<'s>(
+        &self,
+        script: &'s redis::Script,
+        leading: &[String],
+        client_id: &str,
+        nonce: &str,
+        now: u64,
+    ) -> Result<(redis::ScriptInvocation<'s>, [u8; 16]), StoreError> {
+        let (keys, field) = self.nonce_place(client_id, nonce, now)?;
+        let mut inv = script.prepare_invoke();
+        for k in leading {
+            inv.key(k);
+        }
+        inv.key(identity_key(client_id));
+        for k in &keys {
+            inv.key(k);
+        }
+        Ok((inv, field))
+    }
+
     /// Claims a nonce unless it is live or, with `head`, the client's stored
     /// log has another head.
     async fn claim(
@@ -100,12 +123,7 @@ impl RedisStore {
         now: u64,
         head: Option<&str>,
     ) -> Result<Claim, StoreError> {
-        let (keys, field) = self.nonce_place(client_id, nonce, now)?;
-        let mut inv = self.scripts.claim.prepare_invoke();
-        inv.key(identity_key(client_id));
-        for k in &keys {
-            inv.key(k);
-        }
+        let (mut inv, field) = self.nonce_script(&self.scripts.claim, &[], client_id, nonce, now)?;
         let r: Vec<Vec<u8>> = inv
             .arg(&field[..])
             .arg(value)
@@ -329,12 +347,7 @@ impl Store for RedisStore {
         nonce: &str,
         now: u64,
     ) -> Result<(Option<NonceRecord>, Option<String>), StoreError> {
-        let (keys, field) = self.nonce_place(client_id, nonce, now)?;
-        let mut inv = self.scripts.precheck.prepare_invoke();
-        inv.key(identity_key(client_id));
-        for k in &keys {
-            inv.key(k);
-        }
+        let (mut inv, field) = self.nonce_script(&self.scripts.precheck, &[], client_id, nonce, now)?;
         let (seen, head): (Vec<u8>, String) = inv
             .arg(&field[..])
             .arg(now)
@@ -384,13 +397,13 @@ impl Store for RedisStore {
             received_at: msg.received_at,
             expires_at: msg.expires_at,
         };
-        let [q, l] = queue_keys(&msg.recipient_id);
-        let (nonce_keys, field) = self.nonce_place(&msg.sender_id, &msg.nonce, now)?;
-        let mut inv = self.scripts.send.prepare_invoke();
-        inv.key(q).key(l).key(identity_key(&msg.sender_id));
-        for k in &nonce_keys {
-            inv.key(k);
-        }
+        let (mut inv, field) = self.nonce_script(
+            &self.scripts.send,
+            &queue_keys(&msg.recipient_id),
+            &msg.sender_id,
+            &msg.nonce,
+            now,
+        )?;
         let r: Vec<Vec<u8>> = inv
             .arg(encode_message(msg)?)
             .arg(max_queue)
