@@ -36,9 +36,16 @@ impl Entry {
     }
 }
 
+/// A stored identity with its head (hash of its last event), computed once
+/// when it is written rather than on every request that checks it.
+struct Identity {
+    record: Arc<IdentityRecord>,
+    head: Option<String>,
+}
+
 #[derive(Default)]
 struct Inner {
-    identities: BTreeMap<String, Arc<IdentityRecord>>,
+    identities: BTreeMap<String, Identity>,
     nonces: HashMap<NonceKey, CompactNonce>,
     nonce_expiry: VecDeque<(u64, NonceKey)>,
     queues: HashMap<Arc<str>, VecDeque<Entry>>,
@@ -126,7 +133,7 @@ impl Store for MemoryStore {
     }
 
     async fn identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError> {
-        Ok(self.lock(0).identities.get(client_id).cloned())
+        Ok(self.lock(0).identities.get(client_id).map(|i| i.record.clone()))
     }
 
     async fn put_identity(
@@ -136,11 +143,15 @@ impl Store for MemoryStore {
         record: &IdentityRecord,
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock(0);
-        let current = inner.identities.get(client_id).map_or(0, |r| r.events.len());
+        let current = inner.identities.get(client_id).map_or(0, |i| i.record.events.len());
         if current != expected_len {
             return Ok(false);
         }
-        inner.identities.insert(client_id.to_owned(), Arc::new(record.clone()));
+        let identity = Identity {
+            record: Arc::new(record.clone()),
+            head: record.head(),
+        };
+        inner.identities.insert(client_id.to_owned(), identity);
         Ok(true)
     }
 
@@ -150,12 +161,23 @@ impl Store for MemoryStore {
             .identities
             .iter()
             .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), v.record.clone()))
             .collect())
     }
 
     async fn identity_count(&self) -> Result<usize, StoreError> {
         Ok(self.lock(0).identities.len())
+    }
+
+    async fn precheck(
+        &self,
+        client_id: &str,
+        nonce: &str,
+        now: u64,
+    ) -> Result<(Option<NonceRecord>, Option<String>), StoreError> {
+        let inner = self.lock(now);
+        let seen = inner.nonces.get(&nonce_key(client_id, nonce)).map(CompactNonce::record);
+        Ok((seen, inner.identities.get(client_id).and_then(|i| i.head.clone())))
     }
 
     async fn nonce(&self, client_id: &str, nonce: &str, now: u64) -> Result<Option<NonceRecord>, StoreError> {
@@ -191,7 +213,7 @@ impl Store for MemoryStore {
     ) -> Result<SendOutcome, StoreError> {
         let mut inner = self.lock(now);
         if let Some(head) = sender_head {
-            if inner.identities.get(&msg.sender_id).and_then(|r| r.head()).as_deref() != Some(head) {
+            if inner.identities.get(&msg.sender_id).and_then(|i| i.head.as_deref()) != Some(head) {
                 return Ok(SendOutcome::Stale);
             }
         }

@@ -195,15 +195,7 @@ pub trait Store: Send + Sync + 'static {
         client_id: &str,
         nonce: &str,
         now: u64,
-    ) -> Result<(Option<NonceRecord>, Option<String>), StoreError> {
-        let seen = self.nonce(client_id, nonce, now).await?;
-        let head = self
-            .identity(client_id)
-            .await?
-            .as_deref()
-            .and_then(IdentityRecord::head);
-        Ok((seen, head))
-    }
+    ) -> Result<(Option<NonceRecord>, Option<String>), StoreError>;
 
     /// The record of `(client_id, nonce)` if it was used within its window.
     async fn nonce(&self, client_id: &str, nonce: &str, now: u64) -> Result<Option<NonceRecord>, StoreError>;
