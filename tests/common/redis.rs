@@ -27,6 +27,21 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A port for redis-server given its arguments: a Cluster node also binds
+/// its bus on port + 10000, so it needs a port of at most 55535 whose bus
+/// port is free too (Linux hands out ephemeral ports up to 60999).
+fn port_for(extra: &[String]) -> u16 {
+    if !extra.iter().any(|a| a == "--cluster-enabled") {
+        return free_port();
+    }
+    loop {
+        let port = free_port();
+        if port <= 55535 && std::net::TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+            return port;
+        }
+    }
+}
+
 impl RedisServer {
     /// Starts redis-server with an append-only file synced on every write,
     /// so a restart keeps everything that was acknowledged.
@@ -37,9 +52,9 @@ impl RedisServer {
 
     fn start_with(dir: PathBuf, extra: &[&str]) -> Self {
         std::fs::create_dir_all(&dir).unwrap();
-        let extra = extra.iter().map(|s| s.to_string()).collect();
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let mut r = Self {
-            port: free_port(),
+            port: port_for(&extra),
             dir,
             child: None,
             extra,
@@ -74,7 +89,7 @@ impl RedisServer {
         ];
         tls.extend(extra.iter().map(|s| s.to_string()));
         let mut r = Self {
-            port: free_port(),
+            port: port_for(&tls),
             dir,
             child: None,
             extra: tls,
