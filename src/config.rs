@@ -81,6 +81,41 @@ pub struct ServerArgs {
     /// Requests parked in waits at most
     #[arg(long, env = "MCPMSG_MAX_WAITERS", value_name = "N", default_value_t = 10_000)]
     pub max_waiters: usize,
+    /// Events a key event log may have at check-in or in a revocation's `kel` (each costs a signature check)
+    #[arg(long, env = "MCPMSG_MAX_KEL_EVENTS", value_name = "N", default_value_t = 128)]
+    pub max_kel_events: usize,
+    /// Bytes of message bodies queued on this server in all, across every queue; beyond it sends get queue_full
+    #[arg(long, env = "MCPMSG_MAX_QUEUED_BYTES", value_name = "N", default_value_t = 256 << 20)]
+    pub max_queued_bytes: u64,
+    /// Messages one sender may have queued for one recipient (its share of that queue)
+    #[arg(long, env = "MCPMSG_MAX_QUEUE_PER_SENDER", value_name = "N", default_value_t = 1_000)]
+    pub max_queue_per_sender: usize,
+    /// Requests one client may have parked in waits at once
+    #[arg(long, env = "MCPMSG_MAX_WAITS_PER_CLIENT", value_name = "N", default_value_t = 4)]
+    pub max_waits_per_client: usize,
+    /// Signed calls per second one identity may make on this node (bursts of twice that)
+    #[arg(long, env = "MCPMSG_RATE_PER_CLIENT", value_name = "N", default_value_t = 200)]
+    pub rate_per_client: u32,
+    /// Anonymous and refused calls per second one source address may make on this node (bursts of twice that)
+    #[arg(long, env = "MCPMSG_RATE_PER_ADDRESS", value_name = "N", default_value_t = 100)]
+    pub rate_per_address: u32,
+    /// Largest page of list_clients
+    #[arg(long, env = "MCPMSG_LIST_PAGE", value_name = "N", default_value_t = 100)]
+    pub list_page: usize,
+    /// Open HTTP connections at most; beyond it new connections wait to be accepted
+    #[arg(long, env = "MCPMSG_MAX_CONNECTIONS", value_name = "N", default_value_t = 1_024)]
+    pub max_connections: usize,
+    /// Seconds a client may take to send a request's headers, and then its body
+    #[arg(long, env = "MCPMSG_READ_TIMEOUT", value_name = "SECS", default_value_t = 10)]
+    pub read_timeout: u64,
+    /// An Origin header to accept (repeatable); requests with any other Origin get 403. Without one, only loopback origins are accepted
+    #[arg(
+        long = "allowed-origin",
+        env = "MCPMSG_ALLOWED_ORIGIN",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
     /// Log level or tracing filter, e.g. info, debug, mcpmsg=debug [env: MCPMSG_LOG_LEVEL, LOG_LEVEL] [default: info]
     #[arg(long)]
     pub log_level: Option<String>,
@@ -124,6 +159,12 @@ pub struct ServerConfig {
     pub broker: BrokerConfig,
     /// Host headers accepted (loopback names always are).
     pub allowed_hosts: Vec<String>,
+    /// Origin headers accepted besides loopback origins.
+    pub allowed_origins: Vec<String>,
+    /// Open HTTP connections at most.
+    pub max_connections: usize,
+    /// Time to send a request's headers, and then its body.
+    pub read_timeout: Duration,
     /// The backend.
     pub store: StoreSpec,
     /// Certificate files for `rediss://`.
@@ -267,12 +308,30 @@ impl ServerArgs {
             list_clients: !self.no_list_clients,
             max_clients: range("--max-clients", self.max_clients, 1, 100_000_000)?,
             max_waiters: range("--max-waiters", self.max_waiters, 1, 10_000_000)?,
+            max_kel_events: range("--max-kel-events", self.max_kel_events, 2, 100_000)?,
+            max_queued_bytes: range("--max-queued-bytes", self.max_queued_bytes, 1 << 16, 1 << 40)?,
+            max_queue_per_sender: range("--max-queue-per-sender", self.max_queue_per_sender, 1, 10_000_000)?,
+            max_waits_per_client: range("--max-waits-per-client", self.max_waits_per_client, 1, 10_000)?,
+            rate_per_client: range("--rate-per-client", self.rate_per_client, 1, 1_000_000)?,
+            rate_per_address: range("--rate-per-address", self.rate_per_address, 1, 1_000_000)?,
+            list_page: range("--list-page", self.list_page, 1, 1_000)?,
         };
+        for origin in &self.allowed_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
+                return Err(bad(
+                    "--allowed-origin",
+                    format!("{origin:?} is not an origin: scheme://host[:port], e.g. https://app.example.com"),
+                ));
+            }
+        }
         Ok(ServerConfig {
             addr: SocketAddr::new(ip, port),
             keys: self.keys,
             broker,
             allowed_hosts: self.allowed_hosts,
+            allowed_origins: self.allowed_origins,
+            max_connections: range("--max-connections", self.max_connections, 1, 1_000_000)?,
+            read_timeout: Duration::from_secs(range("--read-timeout", self.read_timeout, 1, 3600)?),
             store,
             redis_tls,
             log_level,

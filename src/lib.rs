@@ -11,6 +11,7 @@
 //!   passphrase-protected); bytes in, bytes out, the caller does the I/O.
 //! - [`recipients`]: the client configuration `mcp_recipients.json`.
 //! - [`inbox`]: checking a delivered message against its sender's log.
+//! - [`seen`]: the recipient's memory of accepted `(sender_id, nonce)`s.
 //! - [`broker`], [`store`], [`mcp`], [`server`], [`config`]: the server.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -18,10 +19,12 @@
 pub mod broker;
 pub mod config;
 pub mod crypto;
+pub mod edge;
 pub mod inbox;
 pub mod keyfile;
 pub mod mcp;
 pub mod protocol;
 pub mod recipients;
+pub mod seen;
 pub mod server;
 pub mod store;

@@ -10,14 +10,20 @@
 //! sessions (2025-11-25) are answered without one, which the spec allows,
 //! and sessionless 2026-07-28 clients are served the same way. Nothing the
 //! protocol needs is pushed: waits are long-polls inside a tool call.
+//!
+//! In front of rmcp sits [`crate::edge`] (Origin, JSON-RPC validity,
+//! duplicate members), and under it our own accept loop: at most
+//! `--max-connections` open connections, and `--read-timeout` for a
+//! request's headers (hyper's timer) and then its body (the edge), so
+//! half-sent requests cannot hold the server.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -27,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::broker::{Broker, Enrollment};
 use crate::config::{ServerConfig, StoreSpec};
+use crate::edge::{self, EdgeConfig};
 use crate::mcp::McpServer;
 use crate::store::{MemoryStore, RedisStore, Store};
 
@@ -88,13 +95,25 @@ pub fn router(config: &ServerConfig, broker: Arc<Broker>) -> Router {
         .with_json_response(true)
         .with_allowed_hosts(hosts)
         .with_max_request_body_bytes(body_limit);
+    let edge = Arc::new(EdgeConfig {
+        allowed_origins: config.allowed_origins.clone(),
+        allowed_hosts: config.allowed_hosts.clone(),
+        read_timeout: config.read_timeout,
+        body_limit,
+    });
     let handler = McpServer::new(broker.clone());
     let mcp: StreamableHttpService<McpServer, LocalSessionManager> =
         StreamableHttpService::new(move || Ok(handler.clone()), Default::default(), mcp_config);
     let started = Instant::now();
-    let health = move || {
+    let edge_for_health = edge.clone();
+    let health = move |headers: HeaderMap| {
         let broker = broker.clone();
+        let edge = edge_for_health.clone();
         async move {
+            // Hosts outside the allowed set learn only that something answers.
+            if !edge.host_allowed(&headers) {
+                return (StatusCode::OK, Json(json!({"status": "ok"})));
+            }
             // A node whose store does not answer is useless: say so with a
             // 503, so a load balancer takes it out of rotation.
             let (status, code) = match broker.store_ping().await {
@@ -114,6 +133,7 @@ pub fn router(config: &ServerConfig, broker: Arc<Broker>) -> Router {
         .nest_service("/mcp", mcp)
         .route("/health", get(health.clone()))
         .route("/api/mcp/health", get(health))
+        .layer(axum::middleware::from_fn_with_state(edge, edge::guard))
 }
 
 /// Serves on `listener` until `shutdown` is cancelled, then lets calls in
@@ -121,13 +141,54 @@ pub fn router(config: &ServerConfig, broker: Arc<Broker>) -> Router {
 pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let broker = broker(&config, shutdown.clone()).await?;
     let app = router(&config, broker);
-    // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs add tens of
-    // milliseconds to small responses.
-    let listener = listener.tap_io(|tcp| {
+    serve(listener, app, &config, shutdown).await
+}
+
+/// The accept loop: one task per connection, at most `--max-connections`
+/// at once (further ones wait in the listen backlog), each with a header
+/// read timeout; on `shutdown`, stops accepting and lets connections finish.
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    config: &ServerConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let permits = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1.timer(TokioTimer::new()).header_read_timeout(config.read_timeout);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            () = shutdown.cancelled() => break,
+        };
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of file descriptors, for example: wait, then go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs add tens
+        // of milliseconds to small responses.
         let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-        .context("server failed")
+        let conn = http1.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app.clone()));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    graceful.shutdown().await;
+    Ok(())
 }

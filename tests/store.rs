@@ -81,7 +81,7 @@ async fn conformance(store: Arc<dyn Store>) {
     assert!(store.put_identity(&alice, 1, &renamed).await.unwrap());
     assert_eq!(store.identity(&alice).await.unwrap().unwrap().name, "A2");
     assert!(store
-        .identities(100_000)
+        .identities(None, 100_000)
         .await
         .unwrap()
         .iter()

@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use mcpmsg::inbox::Delivered;
 use mcpmsg::mcp::relative;
-use mcpmsg::protocol::now_ms;
+use mcpmsg::protocol::{escape_inline, now_ms};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, JsonObject, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
@@ -90,7 +89,7 @@ fn item_markdown(
     names: &std::collections::BTreeMap<String, mcpmsg::recipients::Recipient>,
 ) -> String {
     let who = match names.get(&i.from).map(|r| r.name.as_str()).filter(|n| !n.is_empty()) {
-        Some(n) => format!("`{}` ({n})", i.from),
+        Some(n) => format!("`{}` ({})", i.from, escape_inline(n, 64)),
         None => format!("`{}`", i.from),
     };
     let reply = if i.in_reply_to.is_empty() {
@@ -147,57 +146,61 @@ impl Bridge {
                 } else {
                     None
                 };
-                let (r, sealed) = m
-                    .send(&to, &text, reply_to.as_deref(), seal, wait)
+                let how = |sealed: bool| if sealed { "sealed end to end" } else { "in the clear" };
+                let Some(timeout) = wait else {
+                    let (r, sealed) = m
+                        .send(&to, &text, reply_to.as_deref(), seal, None)
+                        .await
+                        .map_err(|e| format!("{e:#}"))?;
+                    let id = r["message_id"].as_str().unwrap_or_default().to_owned();
+                    return Ok(ok(
+                        format!("Sent to `{to}` ({}): message id `{id}`.", how(sealed)),
+                        json!({"message_id": id, "sealed": sealed}),
+                    ));
+                };
+                let (r, sealed, reply) = m
+                    .send_and_wait(&to, &text, reply_to.as_deref(), seal, timeout)
                     .await
                     .map_err(|e| format!("{e:#}"))?;
-                let id = r["message_id"].as_str().unwrap_or("?").to_owned();
-                let how = if sealed { "sealed end to end" } else { "in the clear" };
-                let mut md = format!("Sent to `{to}` ({how}): message id `{id}`.");
-                let mut structured = json!({"message_id": id, "sealed": sealed});
-                if wait.is_some() {
-                    match r.get("reply").filter(|v| !v.is_null()) {
-                        Some(raw) => {
-                            let d: Delivered = serde_json::from_value(raw.clone())
-                                .map_err(|e| format!("the server sent a malformed reply: {e}"))?;
-                            let item = m.check(&d).await?;
-                            let names = m.id.lock().await.config.recipients.clone();
-                            md.push_str(&format!("\n\nThe answer:\n\n{}", item_markdown(&item, now, &names)));
-                            structured["timed_out"] = json!(false);
-                            structured["reply"] = item.json();
-                        }
-                        None => {
-                            md.push_str(" No answer arrived before the timeout; it may still come: read it later with get_messages.");
-                            structured["timed_out"] = json!(true);
-                            structured["reply"] = Value::Null;
-                        }
+                let id = r["message_id"].as_str().unwrap_or_default().to_owned();
+                let mut md = format!("Sent to `{to}` ({}): message id `{id}`.", how(sealed));
+                let mut structured = json!({"message_id": id, "sealed": sealed, "timed_out": reply.is_none()});
+                match reply {
+                    Some(item) => {
+                        let names = m.id.lock().await.config.recipients.clone();
+                        md.push_str(&format!("\n\nThe answer:\n\n{}", item_markdown(&item, now, &names)));
+                        structured["reply"] = item.json();
+                    }
+                    None => {
+                        md.push_str(" No verified answer arrived before the timeout; it may still come: read it later with get_messages.");
+                        structured["reply"] = Value::Null;
                     }
                 }
                 ok(md, structured)
             }
             "get_messages" => {
                 let wait = Self::int_arg(args, "wait_s", 50)?.unwrap_or(0);
-                let (items, held) = m.receive(wait, 100).await.map_err(|e| e.to_string())?;
+                let got = m.receive(wait, 100).await.map_err(|e| e.to_string())?;
                 let names = m.id.lock().await.config.recipients.clone();
-                let mut md = match items.len() {
+                let mut md = match got.items.len() {
                     0 => "No messages.\n".to_owned(),
                     n => format!("**{n} message(s)**\n\n"),
                 };
-                for i in &items {
+                for i in &got.items {
                     md.push_str(&item_markdown(i, now, &names));
                 }
-                for h in &held {
+                for h in &got.held {
                     md.push_str(&format!("Note: {h}\n"));
                 }
                 let result = ok(
                     md,
-                    json!({"messages": items.iter().map(Item::json).collect::<Vec<_>>(), "held_back": held}),
+                    json!({"messages": got.items.iter().map(Item::json).collect::<Vec<_>>(), "held_back": got.held}),
                 );
-                // Everything in `result` is handed to the model now: acknowledge
-                // it. If this fails, the messages come back after their lease.
-                let ids: Vec<String> = items.iter().map(|i| i.message_id.clone()).collect();
-                if let Err(e) = m.ack(&ids).await {
-                    tracing::warn!(error = %e, "could not acknowledge; the messages will be delivered again");
+                // Everything in `result` is handed to the model now: remember
+                // and acknowledge it. If this fails, the messages come back
+                // (and are then dropped as duplicates).
+                if let Err(e) = m.handed_on(&got).await {
+                    tracing::warn!(error = %e, "could not record or acknowledge; the messages will be delivered again");
                 }
                 result
             }
@@ -236,7 +239,7 @@ impl Bridge {
                 )
             }
             "checkin" => {
-                let r = m.checkin("mcpmsg bridge", "").await.map_err(|e| e.to_string())?;
+                let r = m.recheckin_public().await.map_err(|e| e.to_string())?;
                 ok(format!("Checked in as `{}` at {}.", m.me(), m.remote.url()), r)
             }
             other => return Err(format!("unknown tool {other:?}")),

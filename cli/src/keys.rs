@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use mcpmsg::crypto::kel::{self, Event, KelState, Reason};
+use mcpmsg::crypto::kel::{self, Event, KelState, KelStatus, Reason};
 use mcpmsg::crypto::{SealingSecret, SigningSecret};
 use mcpmsg::keyfile::{KeyFile, OldSealing};
 use mcpmsg::protocol::{check_client_id, now_ms};
@@ -84,7 +84,7 @@ pub struct RevokeArgs {
 fn push(id: &Identity, events: &[Event], offline: bool) -> String {
     let url = &id.config.server_info.url;
     match (offline, events.last()) {
-        (false, Some(event)) => format!("server: {}", crate::messaging::push_event(url, event)),
+        (false, Some(_)) => format!("server: {}", crate::messaging::push_event(url, events)),
         _ => format!("server: not contacted (--offline); the next `mcpmsg checkin` pushes the event to {url}\n"),
     }
 }
@@ -209,9 +209,13 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
 /// Text and JSON descriptions of a verified log.
 fn describe(state: &KelState) -> (String, serde_json::Value) {
     let cur = state.current();
-    let status = match state.revoked() {
-        Some((seq, reason)) => format!("revoked at seq {seq} ({})", reason.as_str()),
-        None => "active".to_owned(),
+    let status = match state.status() {
+        KelStatus::Revoked { seq, reason } => format!("revoked at seq {seq} ({})", reason.as_str()),
+        KelStatus::Suspended { seq, reason } => format!(
+            "suspended at seq {seq} ({}): the committed next key can recover (`mcpmsg rotate`) or end it (`mcpmsg revoke --with-next`)",
+            reason.as_str()
+        ),
+        KelStatus::Active => "active".to_owned(),
     };
     let text = format!(
         "id:            {}\nfingerprint:   {}  (inception key: compare this out of band)\nsigning key:   {}  (kid {})\nsealing key:   {}  (kid {})\nnext key:      committed, digest {}\nlog:           seq {}, head {}\nstatus:        {}\n",
@@ -298,7 +302,9 @@ struct Unlocked {
 fn unlock(ctx: &Ctx, next_override: Option<&Path>) -> Result<Unlocked> {
     let id = Identity::load(&ctx.config)?;
     let (events, state) = id.kel()?;
-    if let Some((seq, reason)) = state.revoked() {
+    // A suspended identity (A1) may still rotate or finally revoke with its
+    // committed next key; a revoked one can do nothing more.
+    if let KelStatus::Revoked { seq, reason } = state.status() {
         bail!(hinted(
             format!(
                 "{} was revoked at seq {seq} ({}): its keys can do nothing more",
@@ -477,12 +483,16 @@ pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> Result<()> {
     events.push(event);
     id.write_kel(&events)?;
     let pushed = push(&id, &events, a.offline);
-    out(&(format!(
-        "revoked {} at seq {} ({}), signed by the {} key. This cannot be undone.\n",
-        new.client_id(),
-        new.seq(),
-        reason.as_str(),
-        if a.with_next { "committed next" } else { "current" }
-    ) + &pushed))?;
+    let what = if a.with_next {
+        "revoked {} at seq {} ({}), signed by the committed next key. This cannot be undone.\n"
+    } else {
+        "suspended {} at seq {} ({}), signed by the current key: nothing signed by it is accepted any more. \
+         The committed next key can lift this (`mcpmsg rotate`) or make it final (`mcpmsg revoke --with-next`).\n"
+    };
+    out(&(what
+        .replacen("{}", new.client_id(), 1)
+        .replacen("{}", &new.seq().to_string(), 1)
+        .replacen("{}", reason.as_str(), 1)
+        + &pushed))?;
     Ok(())
 }

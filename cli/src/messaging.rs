@@ -86,39 +86,44 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<()> {
     let m = Messenger::load(&ctx.config, &ctx.pass, PATIENCE)?;
     runtime().block_on(async {
         let seal = if a.no_seal { Some(false) } else { None };
-        let (r, sealed) = m
-            .send(&a.to, &text, a.reply_to.as_deref(), seal, a.wait)
+        let fail = |e: anyhow::Error| match e.downcast::<RemoteError>() {
+            Ok(r) => refused(r),
+            Err(e) => e,
+        };
+        let how = |sealed: bool| if sealed { "sealed" } else { "in the clear" };
+        let Some(timeout) = a.wait else {
+            let (r, sealed) = m
+                .send(&a.to, &text, a.reply_to.as_deref(), seal, None)
+                .await
+                .map_err(fail)?;
+            let mut text = format!(
+                "sent to {} ({}): message id {}\n",
+                a.to,
+                how(sealed),
+                r["message_id"].as_str().unwrap_or("?")
+            );
+            if r.get("duplicate") == Some(&serde_json::json!(true)) {
+                text.push_str("(a retry of a message the server had already accepted)\n");
+            }
+            out(&text)?;
+            return Ok(());
+        };
+        let (r, sealed, reply) = m
+            .send_and_wait(&a.to, &text, a.reply_to.as_deref(), seal, timeout)
             .await
-            .map_err(|e| match e.downcast::<RemoteError>() {
-                Ok(r) => refused(r),
-                Err(e) => e,
-            })?;
-        let how = if sealed { "sealed" } else { "in the clear" };
+            .map_err(fail)?;
         let mut text = format!(
-            "sent to {} ({how}): message id {}\n",
+            "sent to {} ({}): message id {}\n",
             a.to,
+            how(sealed),
             r["message_id"].as_str().unwrap_or("?")
         );
-        if r.get("duplicate") == Some(&serde_json::json!(true)) {
-            text.push_str("(a retry of a message the server had already accepted)\n");
-        }
-        if a.wait.is_some() {
-            match r.get("reply").filter(|v| !v.is_null()) {
-                Some(reply) => {
-                    let d: mcpmsg::inbox::Delivered = serde_json::from_value(reply.clone())?;
-                    let item = m.check(&d).await.map_err(|why| anyhow::anyhow!(why))?;
-                    text.push_str(&render(std::slice::from_ref(&item), now_ms()));
-                    out(&text)?;
-                    if item.verdict.is_err() {
-                        bail!(verify_failed("the reply failed its checks"));
-                    }
-                    return Ok(());
-                }
-                None => text.push_str("no reply before the timeout\n"),
-            }
+        match reply {
+            Some(item) => text.push_str(&render(std::slice::from_ref(&item), now_ms())),
+            None => text.push_str("no verified reply before the timeout\n"),
         }
         out(&text)?;
-        Ok(())
+        Ok::<(), anyhow::Error>(())
     })
 }
 
@@ -161,22 +166,23 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<()> {
     }
     let m = Messenger::load(&ctx.config, &ctx.pass, PATIENCE + Duration::from_secs(a.wait))?;
     runtime().block_on(async {
-        let (items, held) = m.receive(a.wait, a.max).await.map_err(refused)?;
+        let got = m.receive(a.wait, a.max).await.map_err(refused)?;
+        let (items, held) = (&got.items, &got.held);
         let text = if a.json {
             serde_json::to_string_pretty(&items.iter().map(|i| i.json()).collect::<Vec<_>>())? + "\n"
         } else if items.is_empty() {
             "no messages\n".to_owned()
         } else {
-            render(&items, now_ms())
+            render(items, now_ms())
         };
         out(&text)?;
-        for h in &held {
+        for h in held {
             eprintln!("mcpmsg: note: {h}");
         }
-        // Printed: acknowledge. A failure here only means they come back.
-        let ids: Vec<String> = items.iter().map(|i| i.message_id.clone()).collect();
-        if let Err(e) = m.ack(&ids).await {
-            eprintln!("mcpmsg: note: could not acknowledge ({e}); the messages will be delivered again");
+        // Printed: remember and acknowledge. A failure here only means they
+        // come back (and are then dropped as duplicates).
+        if let Err(e) = m.handed_on(&got).await {
+            eprintln!("mcpmsg: note: could not record or acknowledge ({e}); the messages will be delivered again");
         }
         if items.iter().any(|i| i.verdict.is_err()) {
             bail!(verify_failed(
@@ -206,16 +212,21 @@ pub fn checkin(ctx: &Ctx, a: CheckinArgs) -> Result<()> {
     })
 }
 
-/// After `rotate` or `revoke`: pushes the new event and says what happened.
-pub fn push_event(url: &str, event: &Event) -> String {
+/// After `rotate` or `revoke`: pushes the new event (a revocation with
+/// the whole log, so a server that forgot the identity stores it revoked,
+/// A2) and says what happened.
+pub fn push_event(url: &str, events: &[Event]) -> String {
+    let Some(event) = events.last() else {
+        return String::new();
+    };
     // One attempt: the event is safe in the local log whatever happens here.
     let remote = Remote::new(url, Duration::ZERO);
-    let tool = if matches!(event, Event::Revocation(_)) {
-        "revoke_key"
+    let (tool, args) = if matches!(event, Event::Revocation(_)) {
+        ("revoke_key", serde_json::json!({"event": event, "kel": events}))
     } else {
-        "rotate_key"
+        ("rotate_key", serde_json::json!({"event": event}))
     };
-    match runtime().block_on(remote.call(tool, || serde_json::json!({"event": event}))) {
+    match runtime().block_on(remote.call(tool, || args.clone())) {
         Ok(_) => format!("pushed to {url}\n"),
         Err(RemoteError::Unreachable(_)) => {
             format!("{url} is unreachable: the next `mcpmsg checkin` pushes the event\n")

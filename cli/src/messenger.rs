@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use mcpmsg::crypto::kel::{self, Event, KelState};
 use mcpmsg::crypto::{SealingPublicKey, SealingSecret};
-use mcpmsg::inbox::{self, Delivered, Opened, SenderLog};
-use mcpmsg::protocol::{new_nonce, now_ms, Auth, SendMessage, SendParts};
+use mcpmsg::inbox::{self, Delivered, Opened, SenderLog, TimeRules};
+use mcpmsg::protocol::{check_client_id, escape_inline, new_nonce, now_ms, Auth, SendMessage, SendParts};
 use mcpmsg::recipients::Recipient;
+use mcpmsg::seen::{SeenSet, DEFAULT_MAX_SEEN};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
@@ -22,7 +23,9 @@ use crate::remote::{Remote, RemoteError};
 /// How long a fetched sender log is trusted before fetching it again.
 const LOG_TTL: Duration = Duration::from_secs(30);
 
-/// One received message and what checking it found.
+/// One received message and what checking it found. For a verified item
+/// every member was checked; for a rejected one they are the server's
+/// unchecked words, escaped so they cannot pose as anything.
 #[derive(Debug, Clone)]
 pub struct Item {
     pub message_id: String,
@@ -33,6 +36,22 @@ pub struct Item {
 }
 
 impl Item {
+    /// A rejected item: the claimed members escaped for one line, and cut.
+    fn rejected(m: &Delivered, why: String) -> Self {
+        Self {
+            message_id: escape_inline(&m.message_id, 24),
+            from: escape_inline(&m.sender_id, 64),
+            received_at: m.received_at.parse().unwrap_or(0),
+            in_reply_to: escape_inline(&m.in_reply_to, 24),
+            verdict: Err(escape_inline(&why, 300)),
+        }
+    }
+
+    /// The server's id for this item, to acknowledge it.
+    pub fn ack_id(&self) -> &str {
+        &self.message_id
+    }
+
     pub fn json(&self) -> Value {
         let mut v = json!({"message_id": self.message_id, "from": self.from, "received_at": self.received_at.to_string(), "in_reply_to": self.in_reply_to});
         match &self.verdict {
@@ -52,9 +71,41 @@ impl Item {
 
 /// A verified log of a pinned recipient, as fetched from the server.
 struct Fetched {
+    events: Vec<Event>,
     state: KelState,
     accepted_at: Vec<u64>,
     at: Instant,
+}
+
+/// Why a sender's log could not be used.
+enum LogTrouble {
+    /// Worth another try later (the server is unreachable, busy or limited):
+    /// the message stays leased and comes back.
+    Transient(String),
+    /// A definite answer: the message is rejected with this reason.
+    Definite(String),
+}
+
+impl LogTrouble {
+    fn from_remote(rid: &str, e: RemoteError) -> Self {
+        match e.code() {
+            None | Some("unavailable") | Some("rate_limited") => Self::Transient(e.to_string()),
+            Some(_) => Self::Definite(format!("the server has no usable log for {rid}: {e}")),
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            Self::Transient(s) | Self::Definite(s) => s,
+        }
+    }
+}
+
+/// Where the seen-set lives: beside the configuration, named after it.
+fn seen_path(config: &std::path::Path) -> std::path::PathBuf {
+    let mut name = config.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".seen.json");
+    config.with_file_name(name)
 }
 
 pub struct Messenger {
@@ -64,6 +115,20 @@ pub struct Messenger {
     keys: LoadedKeys,
     pub remote: Remote,
     logs: Mutex<HashMap<String, Fetched>>,
+    /// Held across every check-in, so the start-up check-in and a re-check-in
+    /// after `unknown_client` never race each other into `kel_conflict`.
+    checkin_lock: Mutex<Announced>,
+    seen: Mutex<SeenSet>,
+    seen_path: std::path::PathBuf,
+    rules: TimeRules,
+}
+
+/// The name and capabilities this client last announced, kept for
+/// re-check-ins after a server restart.
+#[derive(Default)]
+struct Announced {
+    name: String,
+    capabilities: String,
 }
 
 impl Messenger {
@@ -86,6 +151,18 @@ impl Messenger {
             ));
         }
         let remote = Remote::new(&id.config.server_info.url, patience);
+        let seen_path = seen_path(config);
+        let seen = match std::fs::read_to_string(&seen_path) {
+            Ok(text) => serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: not a valid seen-set; delete it to start afresh",
+                    seen_path.display()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => SeenSet::default(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", seen_path.display())),
+        };
+        let rules = time_rules(&id.config.server_info.other);
         Ok(Self {
             me: state.client_id().to_owned(),
             id: Mutex::new(id),
@@ -93,6 +170,13 @@ impl Messenger {
             keys,
             remote,
             logs: Mutex::new(HashMap::new()),
+            checkin_lock: Mutex::new(Announced {
+                name: "mcpmsg".into(),
+                capabilities: String::new(),
+            }),
+            seen: Mutex::new(seen),
+            seen_path,
+            rules,
         })
     }
 
@@ -127,8 +211,33 @@ impl Messenger {
         Auth::sign(self.signing(), purpose, fields).json()
     }
 
-    /// Checks in with the full log (registers, or pushes new events).
+    /// Checks in with the full log (registers, or pushes new events), and
+    /// remembers `name` and `capabilities` for later re-check-ins.
     pub async fn checkin(&self, name: &str, capabilities: &str) -> Result<Value, RemoteError> {
+        let mut announced = self.checkin_lock.lock().await;
+        announced.name = name.to_owned();
+        announced.capabilities = capabilities.to_owned();
+        self.checkin_as(name, capabilities).await
+    }
+
+    /// After `unknown_client` (an in-memory server restarted): checks in
+    /// again under the name last announced, unless a check-in that finished
+    /// while we waited for the lock already did.
+    async fn recheckin(&self) -> Result<(), RemoteError> {
+        let announced = self.checkin_lock.lock().await;
+        self.checkin_as(&announced.name, &announced.capabilities)
+            .await
+            .map(drop)
+    }
+
+    /// Checks in again under the name last announced (the bridge's
+    /// `checkin` tool): keeps the name the user chose at start-up.
+    pub async fn recheckin_public(&self) -> Result<Value, RemoteError> {
+        let announced = self.checkin_lock.lock().await;
+        self.checkin_as(&announced.name, &announced.capabilities).await
+    }
+
+    async fn checkin_as(&self, name: &str, capabilities: &str) -> Result<Value, RemoteError> {
         self.remote
             .call("checkin_client", || {
                 let mut v = self.auth("checkin", &[&self.me, name, capabilities]);
@@ -144,9 +253,11 @@ impl Messenger {
     /// A signed call; if the server does not know us (an in-memory server
     /// restarted), checks in with the full log and tries once more.
     async fn signed(&self, tool: &str, build: impl Fn() -> Value) -> Result<Value, RemoteError> {
+        // Wait for a check-in in flight (the bridge's start-up one) first.
+        drop(self.checkin_lock.lock().await);
         match self.remote.call(tool, &build).await {
             Err(e) if e.code() == Some("unknown_client") => {
-                self.checkin("mcpmsg", "").await?;
+                self.recheckin().await?;
                 self.remote.call(tool, &build).await
             }
             other => other,
@@ -157,37 +268,53 @@ impl Messenger {
         self.id.lock().await.config.recipients.get(rid).cloned()
     }
 
-    /// The recipient's verified log from the server, checked against our
-    /// pin (no fork, no rollback); a log that extends the pin moves it.
-    async fn sender_log(&self, rid: &str) -> Result<(KelState, Vec<u64>), String> {
+    /// A pinned peer's verified log from the server, checked against our
+    /// pin (no fork, no rollback); a log that extends the pin moves it. If
+    /// the server does not know a peer whose revocation we hold (it
+    /// restarted), we push that log back first (A2), so a thief cannot
+    /// re-register the old keys.
+    async fn peer_log(&self, rid: &str) -> Result<(KelState, Vec<u64>), LogTrouble> {
         if let Some(f) = self.logs.lock().await.get(rid).filter(|f| f.at.elapsed() < LOG_TTL) {
             return Ok((f.state.clone(), f.accepted_at.clone()));
         }
-        let pin = self
-            .pinned(rid)
-            .await
-            .ok_or_else(|| format!("{rid} is not pinned: check its fingerprint, then `mcpmsg recipients add {rid}`"))?;
-        let got = self
-            .remote
-            .call("get_client_keys", || json!({"client_id": rid}))
-            .await
-            .map_err(|e| e.to_string())?;
+        let pin = self.pinned(rid).await.ok_or_else(|| {
+            LogTrouble::Definite(format!(
+                "{rid} is not pinned: check its fingerprint, then `mcpmsg recipients add {rid}`"
+            ))
+        })?;
+        let fetch = || self.remote.call("get_client_keys", || json!({"client_id": rid}));
+        let got = match fetch().await {
+            Err(e) if e.code() == Some("unknown_client") && self.push_held_revocation(rid).await => fetch().await,
+            other => other,
+        }
+        .map_err(|e| LogTrouble::from_remote(rid, e))?;
+        let bad = |why: String| LogTrouble::Definite(why);
         let events: Vec<Event> = serde_json::from_value(got["kel"].clone())
-            .map_err(|e| format!("the server sent a malformed log for {rid}: {e}"))?;
+            .map_err(|e| bad(format!("the server sent a malformed log for {rid}: {e}")))?;
         let accepted_at: Vec<u64> = got["accepted_at"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|v| v.as_str()?.parse().ok())
-            .collect();
+            .map(|v| v.as_str().and_then(|s| s.parse().ok()))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad(format!("the server sent malformed acceptance times for {rid}")))?;
+        if accepted_at.len() != events.len() {
+            return Err(bad(format!(
+                "the server sent {} acceptance times for the {} events of {rid}'s log",
+                accepted_at.len(),
+                events.len()
+            )));
+        }
         let seq = pin.kel_seq.parse().unwrap_or(0);
         let state = kel::check_pin(&events, seq, &pin.kel_head).map_err(|e| {
-            format!("the log the server gives for {rid} does not match your pin ({e}): possible impersonation")
+            bad(format!(
+                "the log the server gives for {rid} does not match your pin ({e}): possible impersonation"
+            ))
         })?;
         if state.fingerprint() != pin.fingerprint {
-            return Err(format!(
+            return Err(bad(format!(
                 "the log the server gives for {rid} has another fingerprint than your pin: possible impersonation"
-            ));
+            )));
         }
         if state.seq() > seq {
             self.repin(rid, &state).await;
@@ -195,12 +322,40 @@ impl Messenger {
         self.logs.lock().await.insert(
             rid.to_owned(),
             Fetched {
+                events,
                 state: state.clone(),
                 accepted_at: accepted_at.clone(),
                 at: Instant::now(),
             },
         );
         Ok((state, accepted_at))
+    }
+
+    /// Pushes the log of `rid` we saw end in a revocation or suspension
+    /// back to a server that forgot it (A2). True when the server took it.
+    async fn push_held_revocation(&self, rid: &str) -> bool {
+        let held = match self.logs.lock().await.get(rid) {
+            Some(f) if f.state.revoked().is_some() => f.events.clone(),
+            _ => return false,
+        };
+        let last = held.last().cloned();
+        let pushed = self
+            .remote
+            .call("revoke_key", || json!({"event": last, "kel": held}))
+            .await;
+        match pushed {
+            Ok(_) => {
+                tracing::warn!(
+                    client_id = rid,
+                    "the server had forgotten a revoked peer; its revocation was pushed back"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::warn!(client_id = rid, error = %e, "could not push a revoked peer's log back");
+                false
+            }
+        }
     }
 
     /// Moves a pin forward to a verified extension of it.
@@ -247,20 +402,20 @@ impl Messenger {
         }
         // The current sealing key, following rotations; the pinned one if
         // the server cannot be asked.
-        let key = match self.sender_log(to).await {
+        let key = match self.peer_log(to).await {
             Ok((state, _)) => Some(state.current().sealing_key.clone()),
             Err(_) => self
                 .pinned(to)
                 .await
                 .and_then(|r| SealingPublicKey::parse(&r.sealing_key).ok()),
         };
+        // Never in the clear unless asked: an unpinned recipient is refused.
         match key {
             Some(k) => Ok(Some(k)),
-            None if seal == Some(true) => bail!(hinted(
-                format!("cannot seal to {to}: it is not pinned"),
-                format!("pin it first: `mcpmsg recipients add {to}`, or send with --no-seal")
+            None => bail!(hinted(
+                format!("cannot seal to {to}: it is not pinned, so this would go in the clear"),
+                format!("pin it first (`mcpmsg recipients add {to}`), or ask for an unsealed send explicitly (--no-seal, or seal: false)")
             )),
-            None => Ok(None),
         }
     }
 
@@ -286,9 +441,10 @@ impl Messenger {
             }
             None => "send_message",
         };
+        drop(self.checkin_lock.lock().await);
         let r = match self.remote.call(tool, || args.clone()).await {
             Err(e) if e.code() == Some("unknown_client") => {
-                self.checkin("mcpmsg", "").await?;
+                self.recheckin().await?;
                 self.remote.call(tool, || args.clone()).await?
             }
             other => other?,
@@ -296,35 +452,43 @@ impl Messenger {
         Ok((r, key.is_some()))
     }
 
-    /// Checks one delivered message.
+    /// Checks one delivered message (A3). `Err` when the check cannot be
+    /// decided now (the sender's log could not be fetched): the message
+    /// stays leased and comes back.
     pub async fn check(&self, m: &Delivered) -> Result<Item, String> {
-        let received_at = m.received_at.parse().unwrap_or(0);
-        let item = |verdict| Item {
-            message_id: m.message_id.clone(),
-            from: m.sender_id.clone(),
-            received_at,
-            in_reply_to: m.in_reply_to.clone(),
-            verdict,
-        };
-        match self.sender_log(&m.sender_id).await {
+        if check_client_id("sender_id", &m.sender_id).is_err() {
+            return Ok(Item::rejected(m, "sender_id is not a valid client id".into()));
+        }
+        match self.peer_log(&m.sender_id).await {
             Ok((state, accepted_at)) => {
                 let log = SenderLog {
                     state: &state,
                     accepted_at: Some(&accepted_at),
                 };
-                Ok(item(inbox::check(m, &self.me, &log, &self.sealing())))
+                Ok(
+                    match inbox::check(m, &self.me, &log, &self.sealing(), self.rules, now_ms()) {
+                        Ok(opened) => Item {
+                            message_id: m.message_id.clone(),
+                            from: m.sender_id.clone(),
+                            received_at: m.received_at.parse().unwrap_or(0),
+                            in_reply_to: m.in_reply_to.clone(),
+                            verdict: Ok(opened),
+                        },
+                        Err(why) => Item::rejected(m, why),
+                    },
+                )
             }
-            // The server could not be asked: keep the message for later.
-            Err(why) if why.starts_with("the server is unreachable") => Err(why),
-            Err(why) => Ok(item(Err(why))),
+            Err(LogTrouble::Transient(why)) => Err(escape_inline(&why, 300)),
+            Err(trouble) => Ok(Item::rejected(m, trouble.text())),
         }
     }
 
     /// Reads up to `max` messages (waiting up to `wait_s` for the first),
-    /// checks them, and acknowledges the ones returned. Messages whose
-    /// sender's log cannot be fetched now stay queued (their lease ends and
-    /// they come back).
-    pub async fn receive(&self, wait_s: u64, max: u32) -> Result<(Vec<Item>, Vec<String>), RemoteError> {
+    /// leased, and checks them. Returns what to show, notes on what was
+    /// held back (it stays leased and comes back), and the ids of
+    /// duplicates to drop: a `(sender_id, nonce)` this client accepted
+    /// before (A3). Call [`Messenger::handed_on`] once shown.
+    pub async fn receive(&self, wait_s: u64, max: u32) -> Result<Received, RemoteError> {
         let (max, wait) = (max.to_string(), wait_s.to_string());
         let got = self
             .signed("get_messages", || {
@@ -336,25 +500,108 @@ impl Messenger {
                 v
             })
             .await?;
-        let mut items = Vec::new();
-        let mut held = Vec::new();
+        let mut out = Received::default();
         for raw in got["messages"].as_array().into_iter().flatten() {
             let m: Delivered = match serde_json::from_value(raw.clone()) {
                 Ok(m) => m,
                 Err(e) => {
-                    held.push(format!("a malformed message from the server was skipped: {e}"));
+                    out.held.push(format!(
+                        "a malformed item from the server was skipped: {}",
+                        escape_inline(&e.to_string(), 200)
+                    ));
                     continue;
                 }
             };
             match self.check(&m).await {
-                Ok(item) => items.push(item),
-                Err(why) => held.push(format!(
+                Ok(item) if item.verdict.is_ok() && self.seen.lock().await.contains(&m.sender_id, &m.nonce) => {
+                    out.duplicates.push(item.message_id);
+                }
+                Ok(item) => {
+                    if item.verdict.is_ok() {
+                        out.accepted
+                            .push((m.sender_id.clone(), m.nonce.clone(), m.ts.parse().unwrap_or(0)));
+                    }
+                    out.items.push(item);
+                }
+                Err(why) => out.held.push(format!(
                     "message {} from {} kept for later: {why}",
-                    m.message_id, m.sender_id
+                    escape_inline(&m.message_id, 24),
+                    escape_inline(&m.sender_id, 64)
                 )),
             }
         }
-        Ok((items, held))
+        Ok(out)
+    }
+
+    /// After `got` was shown: remembers its accepted messages (so a second
+    /// delivery is dropped), then acknowledges what was shown and the
+    /// duplicates. A failure to acknowledge only means they come back (and
+    /// are then dropped as duplicates).
+    pub async fn handed_on(&self, got: &Received) -> Result<(), String> {
+        {
+            let mut seen = self.seen.lock().await;
+            for (sender, nonce, ts) in &got.accepted {
+                seen.insert(sender, nonce, *ts);
+            }
+            let dropped = seen.prune(now_ms(), self.rules.seen_window_ms(), DEFAULT_MAX_SEEN);
+            if dropped > 0 {
+                tracing::warn!(dropped, "seen-set full: the oldest entries were dropped");
+            }
+            let text = serde_json::to_vec(&*seen).expect("a seen-set serialises");
+            crate::files::write_atomic(&self.seen_path, &text, 0o600, crate::files::Existing::Replace)
+                .map_err(|e| format!("cannot save {}: {e:#}", self.seen_path.display()))?;
+        }
+        let ids: Vec<String> = got
+            .items
+            .iter()
+            .map(|i| i.ack_id().to_owned())
+            .chain(got.duplicates.iter().cloned())
+            .collect();
+        self.ack(&ids).await.map_err(|e| e.to_string())
+    }
+
+    /// Sends, then waits up to `timeout_s` for the recipient's answer by
+    /// reading our own queue with leases: the answer is verified before
+    /// anything is removed, and other messages that arrive meanwhile stay
+    /// queued (they come back when their lease ends). The server's
+    /// `send_message_and_wait` is not used: it removes the reply before
+    /// this client could check it.
+    pub async fn send_and_wait(
+        &self,
+        to: &str,
+        text: &str,
+        in_reply_to: Option<&str>,
+        seal: Option<bool>,
+        timeout_s: u64,
+    ) -> Result<(Value, bool, Option<Item>)> {
+        let (sent, sealed) = self.send(to, text, in_reply_to, seal, None).await?;
+        let id = sent["message_id"].as_str().unwrap_or_default().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(timeout_s);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+            let mut got = self.receive(left, 100).await?;
+            // A reply to this message first, else the first verified one from `to`.
+            let pick = got
+                .items
+                .iter()
+                .position(|i| i.verdict.is_ok() && i.from == to && i.in_reply_to == id)
+                .or_else(|| got.items.iter().position(|i| i.verdict.is_ok() && i.from == to));
+            if let Some(at) = pick {
+                let reply = got.items.swap_remove(at);
+                got.items = vec![reply.clone()];
+                got.accepted.retain(|(s, ..)| s == to);
+                got.accepted.truncate(1);
+                self.handed_on(&got).await.map_err(|e| anyhow::anyhow!(e))?;
+                return Ok((sent, sealed, Some(reply)));
+            }
+            // Nothing from `to` yet: drop duplicates, leave the rest leased.
+            if !got.duplicates.is_empty() {
+                let _ = self.ack(&got.duplicates).await;
+            }
+            if left == 0 {
+                return Ok((sent, sealed, None));
+            }
+        }
     }
 
     /// Acknowledges messages that were handed on.
@@ -371,5 +618,29 @@ impl Messenger {
         })
         .await
         .map(drop)
+    }
+}
+
+/// What one read found.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// Checked items to show, verified or rejected.
+    pub items: Vec<Item>,
+    /// Notes on items kept for later.
+    pub held: Vec<String>,
+    /// Ids of second deliveries of messages accepted before: dropped.
+    pub duplicates: Vec<String>,
+    /// `(sender_id, nonce, ts)` of each verified item, for the seen-set.
+    accepted: Vec<(String, String, u64)>,
+}
+
+/// PROTOCOL §9's defaults, or `max_skew_s` and `message_ttl_s` from the
+/// configuration's `server_info` when the operator changed them.
+fn time_rules(server_info: &serde_json::Map<String, Value>) -> TimeRules {
+    let secs = |k: &str| server_info.get(k).and_then(Value::as_u64).map(|s| s * 1000);
+    let d = TimeRules::default();
+    TimeRules {
+        max_skew_ms: secs("max_skew_s").unwrap_or(d.max_skew_ms),
+        lifetime_ms: secs("message_ttl_s").unwrap_or(d.lifetime_ms),
     }
 }

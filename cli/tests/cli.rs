@@ -158,7 +158,8 @@ fn init_rotate_twice_revoke_makes_a_log_others_accept() {
     let (first, second) = out.split_once('\n').unwrap();
     assert_eq!(
         first,
-        "revoked alice-laptop at seq 3 (retired), signed by the current key. This cannot be undone."
+        "suspended alice-laptop at seq 3 (retired), signed by the current key: nothing signed by it is accepted any more. \
+         The committed next key can lift this (`mcpmsg rotate`) or make it final (`mcpmsg revoke --with-next`)."
     );
     // No server runs for this test: the push says so and the log keeps the event.
     assert!(second.starts_with("server: http://localhost:8123/mcp "), "{second}");
@@ -172,12 +173,27 @@ fn init_rotate_twice_revoke_makes_a_log_others_accept() {
     assert_eq!(h.ok(&["kel"]), h.read("alice-laptop.kel.json"));
     let checked = independent_kel_check(&h.path("alice-laptop.kel.json"));
     assert!(
-        checked.ends_with("ok log of alice-laptop: 4 events, revoked (retired)\n"),
+        checked.ends_with("ok log of alice-laptop: 4 events, suspended (retired)\n"),
         "{checked}"
     );
 
+    // A1: the committed next key lifts the suspension...
+    h.ok(&["rotate", "--offline"]);
+    let events = h.kel("alice-laptop");
+    assert_eq!(verify_log(&events).unwrap().revoked(), None);
+    // ...or ends the identity for good.
+    let out = h.ok(&["revoke", "--reason", "compromised", "--with-next", "--offline"]);
+    assert!(
+        out.starts_with("revoked alice-laptop at seq 5 (compromised), signed by the committed next key."),
+        "{out}"
+    );
+    let checked = independent_kel_check(&h.path("alice-laptop.kel.json"));
+    assert!(
+        checked.ends_with("ok log of alice-laptop: 6 events, revoked (compromised)\n"),
+        "{checked}"
+    );
     let err = h.fails(&["rotate"], 2);
-    assert!(err.contains("alice-laptop was revoked at seq 3 (retired)"), "{err}");
+    assert!(err.contains("alice-laptop was revoked at seq 5 (compromised)"), "{err}");
     h.assert_no_secret_printed(&secrets);
 }
 

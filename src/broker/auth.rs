@@ -71,6 +71,19 @@ impl Broker {
                 ),
             ));
         }
+        // Closed enrollment holds for every request, not only registration:
+        // an identity the operator removed from the keys file stops here.
+        if let Some(enrollment) = &self.enrollment {
+            if enrollment.key_of(req.client_id).as_deref() != Some(state.inception_key().as_str()) {
+                return Err(Refusal::new(
+                    ErrorCode::NotEnrolled,
+                    format!(
+                        "{} is no longer in the server's keys file; ask the operator",
+                        req.client_id
+                    ),
+                ));
+            }
+        }
         let current = &state.current().signing_key;
         if current.kid() != req.key_id {
             return Err(

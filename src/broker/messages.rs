@@ -273,6 +273,12 @@ impl Broker {
         }
         let (me, them) = (send.sender_id.clone(), send.recipient_id.clone());
         let sent = self.send(send).await?;
+        if sent.duplicate {
+            // A4: only the first acceptance of a send authorises its wait. A
+            // replay of it (same nonce and signature, by anyone who saw it)
+            // must not take the reply out of the sender's queue.
+            return Ok(WaitResult { sent, reply: None });
+        }
         let deadline = Instant::now() + Duration::from_secs(timeout);
         let reply = self
             .wait_for(&me, deadline, || async {

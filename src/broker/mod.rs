@@ -82,6 +82,20 @@ pub struct BrokerConfig {
     pub max_clients: usize,
     /// Requests parked in waits at most.
     pub max_waiters: usize,
+    /// Events of a log submitted at check-in or with a revocation.
+    pub max_kel_events: usize,
+    /// Bytes of queued message bodies in all (on a shared store: in the store).
+    pub max_queued_bytes: u64,
+    /// Messages one sender may have queued for one recipient.
+    pub max_queue_per_sender: usize,
+    /// Requests one client may have parked in waits.
+    pub max_waits_per_client: usize,
+    /// Signed calls per second per identity, per node.
+    pub rate_per_client: u32,
+    /// Anonymous and refused calls per second per source address, per node.
+    pub rate_per_address: u32,
+    /// Largest page of `list_clients`.
+    pub list_page: usize,
 }
 
 impl Default for BrokerConfig {
@@ -97,6 +111,13 @@ impl Default for BrokerConfig {
             list_clients: true,
             max_clients: 100_000,
             max_waiters: 10_000,
+            max_kel_events: 128,
+            max_queued_bytes: 256 << 20,
+            max_queue_per_sender: 1_000,
+            max_waits_per_client: 4,
+            rate_per_client: 200,
+            rate_per_address: 100,
+            list_page: 100,
         }
     }
 }
@@ -121,7 +142,7 @@ impl Broker {
         shutdown: CancellationToken,
     ) -> Self {
         Self {
-            waiters: wait::Waiters::new(config.max_waiters),
+            waiters: wait::Waiters::new(config.max_waiters, config.max_waits_per_client),
             kel_cache: registry::KelCache::new(config.max_clients),
             config,
             store,

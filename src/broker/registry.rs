@@ -8,17 +8,17 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::crypto::kel::{self, Event, KelError, KelState};
+use crate::crypto::kel::{self, Event, KelError, KelState, KelStatus};
 use crate::protocol::{check_client_id, now_ms, parse_ts, sign_input, ErrorCode};
 use crate::store::IdentityRecord;
 
 use super::auth::{Nonce, Signed};
 use super::{ms, Broker, Refusal};
 
-/// A log longer than this is refused (`too_large`): rotations are rare.
-pub const MAX_KEL_EVENTS: usize = 1024;
-const MAX_NAME: usize = 256;
-const MAX_CAPABILITIES: usize = 4096;
+/// Longest check-in `name`, in characters.
+pub const MAX_NAME: usize = 64;
+/// Longest check-in `capabilities`, in characters.
+pub const MAX_CAPABILITIES: usize = 512;
 
 /// Arguments of `checkin_client`.
 #[derive(Debug, Clone)]
@@ -76,8 +76,8 @@ pub struct ClientKeys {
     pub kel: Vec<Event>,
     /// Acceptance time of each event.
     pub accepted_at: Vec<u64>,
-    /// Whether it was revoked.
-    pub revoked: bool,
+    /// Active, suspended or revoked (A1).
+    pub status: KelStatus,
 }
 
 /// One entry of `list_clients`.
@@ -93,8 +93,8 @@ pub struct ClientInfo {
     pub signing_kid: String,
     /// Last check-in, Unix ms.
     pub last_checkin: u64,
-    /// Revoked identities are listed too, marked.
-    pub revoked: bool,
+    /// Suspended and revoked identities are listed too, marked.
+    pub status: KelStatus,
 }
 
 /// Verified states of recently used logs.
@@ -121,15 +121,30 @@ pub(super) fn kel_refusal(index: usize, e: KelError) -> Refusal {
         KelError::BadSignature { .. } | KelError::NotCommitted { .. } | KelError::UnauthorizedSigner { .. } => {
             ErrorCode::BadSignature
         }
-        KelError::AfterRevocation { .. } => ErrorCode::Revoked,
+        KelError::AfterRevocation { .. } | KelError::Suspended { .. } => ErrorCode::Revoked,
         _ => ErrorCode::InvalidArgument,
     };
     Refusal::new(code, format!("kel event {index}: {e}"))
 }
 
-fn bounded(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
-    if value.len() > max {
-        return Err(Refusal::invalid(format!("{field}: at most {max} bytes")));
+fn expect_kind(event: &Event, kind: &str) -> Result<(), Refusal> {
+    if event.kind() != kind {
+        return Err(Refusal::invalid(format!(
+            "event: expected a {kind} event, found a {}",
+            event.kind()
+        )));
+    }
+    Ok(())
+}
+
+/// Short, printable text that others are shown: no control or format
+/// characters (which could drive a terminal or hide text), at most `max`
+/// characters.
+fn printable(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
+    if value.chars().count() > max || !crate::protocol::is_printable(value) {
+        return Err(Refusal::invalid(format!(
+            "{field}: at most {max} printable characters (no control, format or invisible characters)"
+        )));
     }
     Ok(())
 }
@@ -189,12 +204,13 @@ impl Broker {
     /// stored log, and records name and capabilities.
     pub async fn checkin(&self, req: CheckinRequest) -> Result<CheckinResult, Refusal> {
         check_client_id("client_id", &req.client_id)?;
-        bounded("name", &req.name, MAX_NAME)?;
-        bounded("capabilities", &req.capabilities, MAX_CAPABILITIES)?;
-        if req.kel.as_ref().is_some_and(|k| k.len() > MAX_KEL_EVENTS) {
+        printable("name", &req.name, MAX_NAME)?;
+        printable("capabilities", &req.capabilities, MAX_CAPABILITIES)?;
+        let max_events = self.config.max_kel_events;
+        if req.kel.as_ref().is_some_and(|k| k.len() > max_events) {
             return Err(Refusal::new(
                 ErrorCode::TooLarge,
-                format!("kel: at most {MAX_KEL_EVENTS} events"),
+                format!("kel: at most {max_events} events (the operator sets --max-kel-events)"),
             ));
         }
         let now = now_ms();
@@ -282,8 +298,13 @@ impl Broker {
         })
     }
 
-    /// Checks a log submitted to register a new identity.
+    /// Checks a log submitted to register a new identity: the cheap checks
+    /// (closed enrollment, room for one more) before any signature of the
+    /// log is verified, so an anonymous caller cannot make the server
+    /// verify a long log for nothing.
     async fn registration(&self, client_id: &str, events: &[Event]) -> Result<KelState, Refusal> {
+        self.check_enrolled_before_verifying(client_id, events)?;
+        self.check_room_for_identity().await?;
         let state = kel::verify_log(events).map_err(|e| kel_refusal(e.index, e.error))?;
         if state.client_id() != client_id {
             return Err(Refusal::invalid(format!(
@@ -291,54 +312,61 @@ impl Broker {
                 state.client_id()
             )));
         }
-        if let Some(enrollment) = &self.enrollment {
-            match enrollment.key_of(client_id) {
-                Some(key) if key == state.inception_key().as_str() => {}
-                Some(_) => {
-                    return Err(Refusal::new(ErrorCode::NotEnrolled, format!("the inception key of {client_id} is not the one in the server's keys file")))
-                }
-                None => return Err(Refusal::new(ErrorCode::NotEnrolled, format!("{client_id} is not in the server's keys file; ask the operator to add the line from `mcpmsg enroll-line`"))),
-            }
-        }
         if let Some((seq, reason)) = state.revoked() {
             return Err(Refusal::new(
                 ErrorCode::Revoked,
                 format!(
-                    "the log of {client_id} ends in a revocation at seq {seq} ({})",
-                    reason.as_str()
+                    "the log of {client_id} ends in a revocation at seq {seq} ({}): it is {}",
+                    reason.as_str(),
+                    state.status().as_str()
                 ),
-            ));
-        }
-        if self.store.identity_count().await? >= self.config.max_clients {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                format!("the server holds its maximum of {} identities", self.config.max_clients),
             ));
         }
         Ok(state)
     }
 
-    /// `rotate_key` and `revoke_key`: appends one event, checked against the
-    /// skew window.
-    pub async fn append_event(&self, event: Event, expect_revocation: bool) -> Result<KelUpdate, Refusal> {
-        let kind = if expect_revocation { "revocation" } else { "rotation" };
-        if event.kind() != kind {
-            return Err(Refusal::invalid(format!(
-                "event: expected a {kind} event, found a {}",
-                event.kind()
-            )));
+    /// Closed enrollment, from the log's unverified inception key: a log
+    /// whose inception key is not the enrolled one is refused before its
+    /// signatures are checked; one that is goes on to full verification.
+    fn check_enrolled_before_verifying(&self, client_id: &str, events: &[Event]) -> Result<(), Refusal> {
+        let Some(enrollment) = &self.enrollment else {
+            return Ok(());
+        };
+        let inception_key = match events.first() {
+            Some(Event::Inception(e)) => Some(e.signing_key.as_str()),
+            _ => None,
+        };
+        match enrollment.key_of(client_id) {
+            Some(key) if Some(key.as_str()) == inception_key => Ok(()),
+            Some(_) => Err(Refusal::new(
+                ErrorCode::NotEnrolled,
+                format!("the inception key of {client_id} is not the one in the server's keys file"),
+            )),
+            None => Err(Refusal::new(
+                ErrorCode::NotEnrolled,
+                format!("{client_id} is not in the server's keys file; ask the operator to add the line from `mcpmsg enroll-line`"),
+            )),
         }
-        let client_id = event.client_id().to_owned();
-        check_client_id("event.client_id", &client_id)?;
-        let now = now_ms();
-        let (stored, state) = self.known("event.client_id", &client_id).await?;
-        let mut record = (*stored).clone();
-        if let Some((seq, reason)) = state.revoked() {
+    }
+
+    async fn check_room_for_identity(&self) -> Result<(), Refusal> {
+        if self.store.identity_count().await? >= self.config.max_clients {
             return Err(Refusal::new(
-                ErrorCode::Revoked,
-                format!("client {client_id} was revoked at seq {seq} ({})", reason.as_str()),
+                ErrorCode::RateLimited,
+                format!(
+                    "the server holds its maximum of {} identities (--max-clients)",
+                    self.config.max_clients
+                ),
             ));
         }
+        Ok(())
+    }
+
+    /// `rotate_key`: appends one rotation, checked against the skew window.
+    /// A suspended identity (A1) recovers this way, with its next key.
+    pub async fn rotate_key(&self, event: Event) -> Result<KelUpdate, Refusal> {
+        expect_kind(&event, "rotation")?;
+        let now = now_ms();
         let ts = parse_ts("event.ts", event.ts())?;
         let skew = ms(self.config.max_skew);
         if now.abs_diff(ts) > skew {
@@ -350,10 +378,98 @@ impl Broker {
                 ),
             ));
         }
-        let new = state.apply(&event).map_err(|e| kel_refusal(record.events.len(), e))?;
+        self.append_events(&event, std::slice::from_ref(&event), now).await
+    }
+
+    /// `revoke_key` (A1, A2): a revocation only takes authority away, so it
+    /// is accepted whatever its age. With `kel`, the whole log ending in
+    /// this revocation, an identity the server does not know (an in-memory
+    /// server restarted) is registered as a tombstone, so that a thief
+    /// cannot re-register the old keys; for a known one, `kel` may carry
+    /// the events the server missed. Sending a revocation the server
+    /// already holds again is answered as accepted.
+    pub async fn revoke_key(&self, event: Event, kel: Option<Vec<Event>>) -> Result<KelUpdate, Refusal> {
+        expect_kind(&event, "revocation")?;
+        parse_ts("event.ts", event.ts())?;
+        let now = now_ms();
+        let Some(log) = kel else {
+            return self.append_events(&event, std::slice::from_ref(&event), now).await;
+        };
+        if log.last() != Some(&event) {
+            return Err(Refusal::invalid(
+                "kel: must be the whole key event log, ending with `event` exactly",
+            ));
+        }
+        if log.len() > self.config.max_kel_events {
+            return Err(Refusal::new(
+                ErrorCode::TooLarge,
+                format!("kel: at most {} events (--max-kel-events)", self.config.max_kel_events),
+            ));
+        }
+        let client_id = event.client_id().to_owned();
+        check_client_id("event.client_id", &client_id)?;
+        if self.store.identity(&client_id).await?.is_some() {
+            return self.append_events(&event, &log, now).await;
+        }
+        self.check_enrolled_before_verifying(&client_id, &log)?;
+        let state = kel::verify_log(&log).map_err(|e| kel_refusal(e.index, e.error))?;
+        if state.client_id() != client_id {
+            return Err(Refusal::invalid(format!(
+                "kel: the log is for {}, not event.client_id {client_id}",
+                state.client_id()
+            )));
+        }
+        self.check_room_for_identity().await?;
+        let record = new_record(log, now);
+        if !self.store.put_identity(&client_id, 0, &record).await? {
+            return Err(Refusal::new(
+                ErrorCode::KelConflict,
+                format!("{client_id} was registered meanwhile; send the revocation again"),
+            ));
+        }
+        tracing::info!(
+            client_id,
+            status = state.status().as_str(),
+            "revoked identity stored as a tombstone"
+        );
+        Ok(KelUpdate {
+            client_id,
+            kel_seq: state.seq(),
+            kel_head: state.head().to_owned(),
+            accepted_at: now,
+        })
+    }
+
+    /// Appends the events of `log` past the stored log of `event`'s client
+    /// (`log` is either just `event`, or a whole log ending in it).
+    async fn append_events(&self, event: &Event, log: &[Event], now: u64) -> Result<KelUpdate, Refusal> {
+        let client_id = event.client_id().to_owned();
+        check_client_id("event.client_id", &client_id)?;
+        let (stored, state) = self.known("event.client_id", &client_id).await?;
+        let mut record = (*stored).clone();
         let expected = record.events.len();
-        record.events.push(event);
-        record.accepted_at.push(now);
+        if matches!(event, Event::Revocation(_)) && record.events.last() == Some(event) {
+            // The same revocation again (a client re-pushing it, A2): done.
+            // A replayed rotation stays a `kel_conflict`.
+            return Ok(KelUpdate {
+                client_id,
+                kel_seq: state.seq(),
+                kel_head: state.head().to_owned(),
+                accepted_at: record.accepted_at.last().copied().unwrap_or(now),
+            });
+        }
+        let (new, added) = if log.len() == 1 {
+            let new = state.apply(event).map_err(|e| kel_refusal(expected, e))?;
+            record.events.push(event.clone());
+            (new, 1)
+        } else {
+            let (new, added) = state
+                .extend(&record.events, log)
+                .map_err(|e| kel_refusal(e.index, e.error))?;
+            record.events = log.to_vec();
+            (new, added)
+        };
+        record.accepted_at.extend(std::iter::repeat_n(now, added));
         if !self.store.put_identity(&client_id, expected, &record).await? {
             return Err(Refusal::new(
                 ErrorCode::KelConflict,
@@ -376,31 +492,56 @@ impl Broker {
             client_id: client_id.to_owned(),
             kel: record.events.clone(),
             accepted_at: record.accepted_at.clone(),
-            revoked: state.revoked().is_some(),
+            status: state.status(),
         })
     }
 
-    /// `list_clients`: who is registered.
-    pub async fn list_clients(&self) -> Result<Vec<ClientInfo>, Refusal> {
+    /// `list_clients`: one page of who is registered, from after `cursor`
+    /// (the last client_id of the previous page), at most `limit` (default
+    /// and most: `--list-page`). Returns the page and the next cursor.
+    pub async fn list_clients(
+        &self,
+        cursor: Option<&str>,
+        limit: Option<&str>,
+    ) -> Result<(Vec<ClientInfo>, Option<String>), Refusal> {
         if !self.config.list_clients {
             return Err(Refusal::new(
                 ErrorCode::Unavailable,
                 "list_clients is turned off on this server (--no-list-clients); ask the operator for client ids",
             ));
         }
-        let mut out = Vec::new();
-        for (client_id, record) in self.store.identities(1000).await? {
+        if let Some(c) = cursor {
+            check_client_id("cursor", c)?;
+        }
+        let most = self.config.list_page;
+        let limit = match limit {
+            None => most,
+            Some(s) => crate::protocol::parse_decimal("limit", s)
+                .ok()
+                .filter(|n| (1..=most as u64).contains(n))
+                .ok_or_else(|| Refusal::invalid(format!("limit: a decimal string from \"1\" to \"{most}\"")))?
+                as usize,
+        };
+        let page = self.store.identities(cursor, limit + 1).await?;
+        let more = page.len() > limit;
+        let mut out = Vec::with_capacity(limit);
+        for (client_id, record) in page.into_iter().take(limit) {
             let state = self.state_of(&client_id, &record)?;
             out.push(ClientInfo {
                 signing_kid: state.current().signing_key.kid(),
-                revoked: state.revoked().is_some(),
+                status: state.status(),
                 client_id,
                 name: record.name.clone(),
                 capabilities: record.capabilities.clone(),
                 last_checkin: record.last_checkin,
             });
         }
-        Ok(out)
+        let next = if more {
+            out.last().map(|c| c.client_id.clone())
+        } else {
+            None
+        };
+        Ok((out, next))
     }
 }
 

@@ -13,14 +13,14 @@ use std::sync::Arc;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, JsonObject, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{json, Value};
 
 use crate::broker::{Broker, CheckinRequest, GetRequest, Refusal};
-use crate::crypto::kel::Event;
+use crate::crypto::kel::{Event, KelStatus};
 use crate::protocol::{check_client_id, now_ms, SendMessage};
 
 pub use render::relative;
@@ -47,9 +47,14 @@ struct Args {
 impl Args {
     fn new(map: JsonObject, allowed: &[&str]) -> Result<Self, Refusal> {
         if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            let takes = if allowed.is_empty() {
+                "this tool takes no arguments".to_owned()
+            } else {
+                format!("this tool takes {}", allowed.join(", "))
+            };
             return Err(Refusal::invalid(format!(
-                "unknown argument {k:?}; this tool takes {}",
-                allowed.join(", ")
+                "unknown argument {:?}; {takes}",
+                crate::protocol::escape_inline(k, 64)
             )));
         }
         Ok(Self { map })
@@ -250,8 +255,13 @@ impl McpServer {
             }
             "rotate_key" | "revoke_key" => {
                 let revoke = tool == "revoke_key";
-                let event = Args::new(map, &["event"])?.event("event")?;
-                let r = b.append_event(event, revoke).await?;
+                let r = if revoke {
+                    let mut a = Args::new(map, &["event", "kel"])?;
+                    let event = a.event("event")?;
+                    b.revoke_key(event, a.events("kel")?).await?
+                } else {
+                    b.rotate_key(Args::new(map, &["event"])?.event("event")?).await?
+                };
                 let what = if revoke { "Revoked" } else { "Rotated the keys of" };
                 render::ok(
                     format!(
@@ -265,7 +275,7 @@ impl McpServer {
                 let k = b
                     .client_keys(&Args::new(map, &["client_id"])?.req("client_id")?)
                     .await?;
-                let status = if k.revoked { "revoked" } else { "active" };
+                let status = k.status.as_str();
                 render::ok(
                     format!(
                         "`{}` ({status}): {} key event(s), the last accepted {}.",
@@ -273,28 +283,35 @@ impl McpServer {
                         k.kel.len(),
                         relative(now(), *k.accepted_at.last().unwrap_or(&0))
                     ),
-                    json!({"client_id": k.client_id, "kel": render::events_json(&k.kel), "accepted_at": k.accepted_at.iter().map(u64::to_string).collect::<Vec<_>>(), "revoked": k.revoked}),
+                    json!({"client_id": k.client_id, "kel": render::events_json(&k.kel), "accepted_at": k.accepted_at.iter().map(u64::to_string).collect::<Vec<_>>(), "revoked": k.status != KelStatus::Active, "status": status}),
                 )
             }
             "list_clients" => {
-                Args::new(map, &[])?;
-                let clients = b.list_clients().await?;
+                let mut a = Args::new(map, &["cursor", "limit"])?;
+                let (cursor, limit) = (a.opt("cursor")?, a.opt("limit")?);
+                let (clients, next) = b.list_clients(cursor.as_deref(), limit.as_deref()).await?;
                 let n = now();
                 let mut md = format!("**{} client(s)**\n\n", clients.len());
                 for c in &clients {
-                    let revoked = if c.revoked { " (revoked)" } else { "" };
+                    let status = match c.status {
+                        KelStatus::Active => String::new(),
+                        other => format!(" ({})", other.as_str()),
+                    };
                     md.push_str(&format!(
-                        "- `{}`{revoked}: {} (last check-in {})\n",
+                        "- `{}`{status}: {} (last check-in {})\n",
                         c.client_id,
-                        c.name,
+                        crate::protocol::escape_inline(&c.name, 64),
                         relative(n, c.last_checkin)
                     ));
                 }
+                if let Some(next) = &next {
+                    md.push_str(&format!("\nMore: call again with cursor `{next}`.\n"));
+                }
                 let list: Vec<Value> = clients
                     .iter()
-                    .map(|c| json!({"client_id": c.client_id, "name": c.name, "capabilities": c.capabilities, "signing_kid": c.signing_kid, "last_checkin": c.last_checkin.to_string(), "revoked": c.revoked}))
+                    .map(|c| json!({"client_id": c.client_id, "name": c.name, "capabilities": c.capabilities, "signing_kid": c.signing_kid, "last_checkin": c.last_checkin.to_string(), "revoked": c.status != KelStatus::Active, "status": c.status.as_str()}))
                     .collect();
-                render::ok(md, json!({"clients": list}))
+                render::ok(md, json!({"clients": list, "next_cursor": next}))
             }
             "get_my_identity" => {
                 Args::new(map, &[])?;
@@ -326,6 +343,19 @@ fn actor(tool: &str, map: &JsonObject) -> String {
 }
 
 impl ServerHandler for McpServer {
+    /// Every version rmcp knows but 2025-03-26: that one requires JSON-RPC
+    /// batches, which this server does not take (a client asking for it is
+    /// offered a newer version in the `initialize` answer).
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        std::borrow::Cow::Owned(
+            ProtocolVersion::KNOWN_VERSIONS
+                .iter()
+                .filter(|v| **v != ProtocolVersion::V_2025_03_26)
+                .cloned()
+                .collect(),
+        )
+    }
+
     fn get_info(&self) -> ServerConfig {
         let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
         info.server_info = Implementation::new("mcpmsg-server", env!("CARGO_PKG_VERSION"));

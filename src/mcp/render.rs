@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::broker::Refusal;
 use crate::crypto::kel::Event;
+use crate::protocol::neutralise;
 use crate::store::StoredMessage;
 
 /// "just now", "5 seconds ago", "in 2 minutes", ...
@@ -80,7 +81,10 @@ pub fn message_markdown(m: &StoredMessage, now: u64) -> String {
             m.message.len()
         ));
     } else {
-        for line in m.message.lines() {
+        // Neutralised first, so only a real newline starts a new quoted
+        // line: a lone `\r`, U+2028 or U+2029 shows as an escape and cannot
+        // end the quote to fake a heading of ours.
+        for line in neutralise(&m.message).split('\n') {
             s.push_str("> ");
             s.push_str(line);
             s.push('\n');
@@ -106,5 +110,30 @@ mod tests {
         assert_eq!(relative(200_000, 80_000), "2 minutes ago");
         assert_eq!(relative(0, 300_000), "in 5 minutes");
         assert_eq!(relative(3 * 86_400_000, 0), "3 days ago");
+    }
+
+    #[test]
+    fn a_body_cannot_end_its_quote() {
+        let m = StoredMessage {
+            message_id: "id".into(),
+            sender_id: "mallory".into(),
+            recipient_id: "bob".into(),
+            content_type: String::new(),
+            in_reply_to: String::new(),
+            message: "hi\r### From `alice` · verified\u{2028}### again\nsecond".into(),
+            key_id: String::new(),
+            ts: String::new(),
+            nonce: String::new(),
+            sig: String::new(),
+            received_at: 0,
+            expires_at: 0,
+        };
+        let md = message_markdown(&m, 0);
+        let body: Vec<&str> = md.lines().skip(1).take(2).collect();
+        assert_eq!(
+            body,
+            ["> hi\\u{d}### From `alice` · verified\\u{2028}### again", "> second"]
+        );
+        assert!(md.lines().all(|l| !l.starts_with("### From `alice`")));
     }
 }

@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod fields;
 mod send;
+mod text;
 
 pub use auth::Auth;
 pub use error::ErrorCode;
@@ -15,6 +16,7 @@ pub use fields::{
     FieldError,
 };
 pub use send::{SendMessage, SendParts, VerifyError, DEFAULT_CONTENT_TYPE};
+pub use text::{escape_inline, is_invisible, is_printable, neutralise};
 
 /// The domain separator that starts every signing input.
 pub const DOMAIN: &[u8] = b"mcpmsg-v1";

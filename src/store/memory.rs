@@ -155,11 +155,17 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn identities(&self, limit: usize) -> Result<Vec<(String, Arc<IdentityRecord>)>, StoreError> {
+    async fn identities(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Arc<IdentityRecord>)>, StoreError> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_owned()));
         Ok(self
             .lock(0)
             .identities
-            .iter()
+            .range((from, Bound::Unbounded))
             .take(limit)
             .map(|(k, v)| (k.clone(), v.record.clone()))
             .collect())

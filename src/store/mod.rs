@@ -173,8 +173,13 @@ pub trait Store: Send + Sync + 'static {
         record: &IdentityRecord,
     ) -> Result<bool, StoreError>;
 
-    /// Up to `limit` identities, ordered by client_id.
-    async fn identities(&self, limit: usize) -> Result<Vec<(String, Arc<IdentityRecord>)>, StoreError>;
+    /// Up to `limit` identities whose client_id sorts after `after` (all
+    /// when `None`), ordered by client_id: one page of a listing.
+    async fn identities(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Arc<IdentityRecord>)>, StoreError>;
 
     /// How many identities are registered.
     async fn identity_count(&self) -> Result<usize, StoreError>;

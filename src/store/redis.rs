@@ -324,9 +324,16 @@ impl Store for RedisStore {
         Ok(done == 1)
     }
 
-    async fn identities(&self, limit: usize) -> Result<Vec<(String, Arc<IdentityRecord>)>, StoreError> {
+    async fn identities(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Arc<IdentityRecord>)>, StoreError> {
+        // The set of ids is bounded by --max-clients; a page is cut from it
+        // sorted here.
         let mut ids: Vec<String> = self.conn().smembers(IDS).await.map_err(err)?;
-        ids.sort();
+        ids.retain(|id| after.is_none_or(|a| id.as_str() > a));
+        ids.sort_unstable();
         ids.truncate(limit);
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {

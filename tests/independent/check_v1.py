@@ -130,7 +130,7 @@ def check_kel(events, out=print):
             need(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", ev["client_id"]), "bad client_id")
             need(ev["prev"] == "", "inception prev must be empty")
         else:
-            need(state["revoked"] is None, f"event {i}: nothing may follow a revocation")
+            need(state["revoked"] is None, f"event {i}: nothing may follow a final revocation")
             need(t != "inception", f"event {i}: inception only at seq 0")
             need(ev["client_id"] == state["client_id"], f"event {i}: client_id changed")
             need(ev["prev"] == state["head"], f"event {i}: prev is not the hash of event {i - 1}")
@@ -148,15 +148,22 @@ def check_kel(events, out=print):
                 "sealing_key": ev["sealing_key"],
                 "next_key_digest": ev["next_key_digest"],
                 "revoked": None,
+                "suspended": None,
                 "keys": (state["keys"] if state else []) + [ev["signing_key"]],
             }
         else:
+            # A1: the committed next key revokes for good; the current key
+            # only suspends, and has no further say once it has.
             signer = ev["signer_key"]
-            need(signer == state["signing_key"] or fingerprint(signer) == state["next_key_digest"],
-                 f"event {i}: revocation signer is neither the current nor the committed next key")
+            final = fingerprint(signer) == state["next_key_digest"]
+            need(final or (signer == state["signing_key"] and state["suspended"] is None),
+                 f"event {i}: revocation signer is neither the current key of an active identity nor the committed next key")
             need(ev["reason"] in ("superseded", "compromised", "retired"), f"event {i}: bad reason")
             verify(signer, event_input(ev), ev["sig"])
-            state["revoked"] = ev["reason"]
+            if final:
+                state["revoked"] = ev["reason"]
+            else:
+                state["suspended"] = ev["reason"]
         state["head"] = event_hash(ev)
         state["seq"] = i
         out(f"ok event {i}: {t} of {ev['client_id']}, hash {state['head']}")
@@ -312,7 +319,7 @@ def main(argv):
         elif cmd == "kel":
             state = check_kel(json.load(open(argv[2])))
             print(f"ok log of {state['client_id']}: {state['seq'] + 1} events, "
-                  f"{'revoked (' + state['revoked'] + ')' if state['revoked'] else 'active'}")
+                  f"{'revoked (' + state['revoked'] + ')' if state['revoked'] else 'suspended (' + state['suspended'] + ')' if state['suspended'] else 'active'}")
         elif cmd == "vectors":
             check_vectors(json.load(open(argv[2])))
         elif cmd == "open":

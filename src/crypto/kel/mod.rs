@@ -11,7 +11,7 @@ mod event;
 mod verify;
 
 pub use event::{Establishment, Event, Reason, Revocation};
-pub use verify::{check_pin, verify_log, EstablishedKeys, KelError, KelState, LogError};
+pub use verify::{check_pin, verify_log, EstablishedKeys, KelError, KelState, KelStatus, LogError, RevocationEntry};
 
 #[cfg(test)]
 mod tests;

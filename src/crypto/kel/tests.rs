@@ -223,10 +223,52 @@ fn seq_gap_and_wrong_prev() {
 #[test]
 fn nothing_after_a_revocation() {
     let f = Fixture::new();
+    // A revocation by the committed next key (k1) is final (A1).
     let mut log = vec![f.inception()];
-    log.push(f.revocation(&log, 0));
+    log.push(f.revocation(&log, 1));
     log.push(f.rotation(&log, 1));
     assert_eq!(err_at(&log), (2, KelError::AfterRevocation { revoked_at: 1 }));
+}
+
+#[test]
+fn a_revocation_by_the_current_key_suspends_and_the_next_key_recovers() {
+    let f = Fixture::new();
+    let mut log = vec![f.inception()];
+    // A thief holding only k0 suspends the identity: it may not act...
+    log.push(f.revocation(&log, 0));
+    let suspended = verify_log(&log).unwrap();
+    assert_eq!(
+        suspended.status(),
+        KelStatus::Suspended {
+            seq: 1,
+            reason: Reason::Retired
+        }
+    );
+    assert_eq!(suspended.revoked(), Some((1, Reason::Retired)));
+    // ...and k0 has no further say: it can neither revoke again nor rotate.
+    let mut again = log.clone();
+    again.push(f.revocation(&again, 0));
+    assert_eq!(err_at(&again), (2, KelError::Suspended { suspended_at: 1 }));
+    // The owner, holding k1, recovers with a rotation under new keys.
+    let mut recovered = log.clone();
+    recovered.push(f.rotation(&recovered, 1));
+    let state = verify_log(&recovered).unwrap();
+    assert_eq!(state.status(), KelStatus::Active);
+    assert_eq!(state.current().signing_key, f.k[1].public());
+    assert_eq!(state.revocations().len(), 1);
+    assert!(!state.revocations()[0].is_final);
+    // Or ends it for good with a revocation by k1.
+    let mut ended = log;
+    ended.push(f.revocation(&ended, 1));
+    let state = verify_log(&ended).unwrap();
+    assert_eq!(
+        state.status(),
+        KelStatus::Revoked {
+            seq: 2,
+            reason: Reason::Retired
+        }
+    );
+    assert!(state.revocations()[1].is_final);
 }
 
 #[test]

@@ -61,11 +61,18 @@ pub enum KelError {
         /// What the event says.
         found: String,
     },
-    /// An event after a revocation.
+    /// An event after a final revocation.
     #[error("the identity was revoked at seq {revoked_at}: no event may follow")]
     AfterRevocation {
         /// Seq of the revocation.
         revoked_at: u64,
+    },
+    /// An event signed by the current key after a suspension (A1): only
+    /// the committed next key may rotate or finally revoke.
+    #[error("the identity was suspended at seq {suspended_at}: only the committed next key may follow, with a rotation (recovery) or a revocation (final)")]
+    Suspended {
+        /// Seq of the suspending revocation.
+        suspended_at: u64,
     },
     /// A rotation to a key that is not the committed next key.
     #[error("rotation: signing_key {kid} is not the committed next key (its fingerprint must equal next_key_digest {committed})")]
@@ -127,6 +134,52 @@ pub struct EstablishedKeys {
     pub sealing_key: SealingPublicKey,
 }
 
+/// A revocation event in a verified log (amendment A1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevocationEntry {
+    /// Its seq.
+    pub seq: u64,
+    /// Its reason.
+    pub reason: Reason,
+    /// Signed by the committed next key: the identity has ended. Signed by
+    /// the current key: the identity is suspended until the next key
+    /// rotates (recovery) or finally revokes.
+    pub is_final: bool,
+}
+
+/// Whether an identity may act now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KelStatus {
+    /// Its current key may sign.
+    Active,
+    /// A revocation by the current key: every request is refused until the
+    /// committed next key rotates or finally revokes.
+    Suspended {
+        /// Seq of the suspending revocation.
+        seq: u64,
+        /// Its reason.
+        reason: Reason,
+    },
+    /// A revocation by the committed next key: the identity has ended.
+    Revoked {
+        /// Seq of the final revocation.
+        seq: u64,
+        /// Its reason.
+        reason: Reason,
+    },
+}
+
+impl KelStatus {
+    /// `active`, `suspended` or `revoked`, as results say it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended { .. } => "suspended",
+            Self::Revoked { .. } => "revoked",
+        }
+    }
+}
+
 /// What a verified log proves. Only built by checking events from inception.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KelState {
@@ -135,7 +188,8 @@ pub struct KelState {
     head: String,
     keys: Vec<EstablishedKeys>,
     next_key_digest: String,
-    revoked: Option<(u64, Reason)>,
+    status: KelStatus,
+    revocations: Vec<RevocationEntry>,
 }
 
 fn key<T>(field: &'static str, r: Result<T, KeyError>) -> Result<T, KelError> {
@@ -191,14 +245,15 @@ impl KelState {
                 sealing_key,
             }],
             next_key_digest: e.next_key_digest.clone(),
-            revoked: None,
+            status: KelStatus::Active,
+            revocations: Vec::new(),
         })
     }
 
     /// Checks that `event` extends this log and returns the new state.
     pub fn apply(&self, event: &Event) -> Result<Self, KelError> {
-        if let Some((revoked_at, _)) = self.revoked {
-            return Err(KelError::AfterRevocation { revoked_at });
+        if let KelStatus::Revoked { seq, .. } = self.status {
+            return Err(KelError::AfterRevocation { revoked_at: seq });
         }
         if event.client_id() != self.client_id {
             return Err(KelError::ClientIdMismatch {
@@ -240,17 +295,33 @@ impl KelState {
                     sealing_key,
                 });
                 next.next_key_digest = e.next_key_digest.clone();
+                // A1: the owner's next key lifts a suspension, under new keys.
+                next.status = KelStatus::Active;
             }
             Event::Revocation(r) => {
                 let signer = key("signer_key", SigningPublicKey::parse(&r.signer_key))?;
-                let current = &self.current().signing_key;
-                if signer != *current && signer.fingerprint() != self.next_key_digest {
-                    return Err(KelError::UnauthorizedSigner { kid: signer.kid() });
+                // A1: the committed next key ends the identity; the current
+                // key only suspends it, so a thief holding just the current
+                // key cannot lock the owner out. Once suspended, the current
+                // key has no more say.
+                let is_final = signer.fingerprint() == self.next_key_digest;
+                if !is_final {
+                    if let KelStatus::Suspended { seq, .. } = self.status {
+                        return Err(KelError::Suspended { suspended_at: seq });
+                    }
+                    if signer != self.current().signing_key {
+                        return Err(KelError::UnauthorizedSigner { kid: signer.kid() });
+                    }
                 }
                 let reason = Reason::parse(&r.reason).ok_or_else(|| KelError::BadReason(r.reason.clone()))?;
                 parse_ts("ts", &r.ts)?;
                 verify_sig(event, &signer)?;
-                next.revoked = Some((seq, reason));
+                next.status = if is_final {
+                    KelStatus::Revoked { seq, reason }
+                } else {
+                    KelStatus::Suspended { seq, reason }
+                };
+                next.revocations.push(RevocationEntry { seq, reason, is_final });
             }
         }
         next.seq = seq;
@@ -324,9 +395,23 @@ impl KelState {
         &self.next_key_digest
     }
 
-    /// Seq and reason of the revocation, if the identity was revoked.
+    /// Seq and reason of the revocation that stops the identity now, if
+    /// it is suspended or finally revoked: either way it may not act.
     pub fn revoked(&self) -> Option<(u64, Reason)> {
-        self.revoked
+        match self.status {
+            KelStatus::Active => None,
+            KelStatus::Suspended { seq, reason } | KelStatus::Revoked { seq, reason } => Some((seq, reason)),
+        }
+    }
+
+    /// Active, suspended or revoked (A1).
+    pub fn status(&self) -> KelStatus {
+        self.status
+    }
+
+    /// Every revocation in the log, suspensions included, oldest first.
+    pub fn revocations(&self) -> &[RevocationEntry] {
+        &self.revocations
     }
 }
 
