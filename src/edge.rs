@@ -25,6 +25,11 @@ use axum::response::{IntoResponse, Response};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{json, Map, Value};
 
+/// The address a request came from, put on each request by the accept
+/// loop: anonymous and refused calls are rate-limited by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 /// What the edge allows.
 #[derive(Debug, Clone)]
 pub struct EdgeConfig {

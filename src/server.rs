@@ -154,7 +154,6 @@ async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::service::TowerToHyperService;
 
     let permits = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -180,7 +179,18 @@ async fn serve(
         // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs add tens
         // of milliseconds to small responses.
         let _ = tcp.set_nodelay(true);
-        let conn = http1.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app.clone()));
+        // The peer's address travels with each request, for the limits on
+        // anonymous and refused calls.
+        let peer = tcp.peer_addr().ok().map(edge::PeerAddr);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            if let Some(peer) = peer {
+                request.extensions_mut().insert(peer);
+            }
+            let mut app = app.clone();
+            async move { tower_service::Service::call(&mut app, request).await }
+        });
+        let conn = http1.serve_connection(TokioIo::new(tcp), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

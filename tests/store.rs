@@ -12,7 +12,8 @@ use mcpmsg::crypto::kel::Event;
 use mcpmsg::crypto::{SealingSecret, SigningSecret};
 use mcpmsg::protocol::{new_nonce, now_ms};
 use mcpmsg::store::{
-    IdentityRecord, MemoryStore, NonceRecord, RedisStore, RedisTls, SendOutcome, Store, StoredMessage, TakeMode,
+    IdentityRecord, MemoryStore, NonceRecord, QueueLimits, RedisStore, RedisTls, SendOutcome, Store, StoredMessage,
+    TakeMode,
 };
 use sha2::{Digest, Sha256};
 
@@ -119,10 +120,16 @@ async fn conformance(store: Arc<dyn Store>) {
     let m1 = msg(&alice, &bob, 1, "", 60_000);
     let now = now_ms();
     assert_eq!(
-        store.send(&m1, now + 60_000, 3, now, None).await.unwrap(),
+        store
+            .send(&m1, now + 60_000, QueueLimits::queue_only(3), now, None)
+            .await
+            .unwrap(),
         SendOutcome::Queued
     );
-    let again = store.send(&m1, now + 60_000, 3, now, None).await.unwrap();
+    let again = store
+        .send(&m1, now + 60_000, QueueLimits::queue_only(3), now, None)
+        .await
+        .unwrap();
     assert_eq!(
         again,
         SendOutcome::NonceUsed(NonceRecord::Send {
@@ -134,7 +141,13 @@ async fn conformance(store: Arc<dyn Store>) {
     for n in 2..=3 {
         assert_eq!(
             store
-                .send(&msg(&alice, &bob, n, "", 60_000), now + 60_000, 3, now, None)
+                .send(
+                    &msg(&alice, &bob, n, "", 60_000),
+                    now + 60_000,
+                    QueueLimits::queue_only(3),
+                    now,
+                    None
+                )
                 .await
                 .unwrap(),
             SendOutcome::Queued
@@ -142,7 +155,10 @@ async fn conformance(store: Arc<dyn Store>) {
     }
     let full = msg(&alice, &bob, 4, "", 60_000);
     assert_eq!(
-        store.send(&full, now + 60_000, 3, now, None).await.unwrap(),
+        store
+            .send(&full, now + 60_000, QueueLimits::queue_only(3), now, None)
+            .await
+            .unwrap(),
         SendOutcome::QueueFull
     );
     assert_eq!(
@@ -183,7 +199,10 @@ async fn conformance(store: Arc<dyn Store>) {
     assert_eq!(store.queue_len(&bob, now).await.unwrap(), 0);
     let unread = msg(&alice, &bob, 5, "", 60_000);
     assert_eq!(
-        store.send(&unread, now + 60_000, 3, now, None).await.unwrap(),
+        store
+            .send(&unread, now + 60_000, QueueLimits::queue_only(3), now, None)
+            .await
+            .unwrap(),
         SendOutcome::Queued
     );
     let (acked, unknown) = store
@@ -198,7 +217,10 @@ async fn conformance(store: Arc<dyn Store>) {
     bare.content_type = String::new();
     for m in [&sealed, &bare] {
         assert_eq!(
-            store.send(m, now + 60_000, 10, now, None).await.unwrap(),
+            store
+                .send(m, now + 60_000, QueueLimits::queue_only(10), now, None)
+                .await
+                .unwrap(),
             SendOutcome::Queued
         );
     }
@@ -215,7 +237,10 @@ async fn conformance(store: Arc<dyn Store>) {
     let reply = msg(&bob, &alice, 12, &question, 60_000);
     for m in [&other, &noise, &reply] {
         assert_eq!(
-            store.send(m, now + 60_000, 10, now, None).await.unwrap(),
+            store
+                .send(m, now + 60_000, QueueLimits::queue_only(10), now, None)
+                .await
+                .unwrap(),
             SendOutcome::Queued
         );
     }
@@ -237,14 +262,23 @@ async fn conformance(store: Arc<dyn Store>) {
     let now = now_ms();
     assert_eq!(
         store
-            .send(&msg(&carol, &bob, 20, "", 200), now + 60_000, 10, now, None)
+            .send(
+                &msg(&carol, &bob, 20, "", 200),
+                now + 60_000,
+                QueueLimits::queue_only(10),
+                now,
+                None
+            )
             .await
             .unwrap(),
         SendOutcome::Queued
     );
     let keep = msg(&carol, &bob, 21, "", 60_000);
     assert_eq!(
-        store.send(&keep, now + 60_000, 10, now, None).await.unwrap(),
+        store
+            .send(&keep, now + 60_000, QueueLimits::queue_only(10), now, None)
+            .await
+            .unwrap(),
         SendOutcome::Queued
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -264,7 +298,7 @@ async fn conformance(store: Arc<dyn Store>) {
     let other_head = "0".repeat(64);
     assert_eq!(
         store
-            .send(&cond, now + 60_000, 10, now, Some(&other_head))
+            .send(&cond, now + 60_000, QueueLimits::queue_only(10), now, Some(&other_head))
             .await
             .unwrap(),
         SendOutcome::Stale
@@ -272,10 +306,86 @@ async fn conformance(store: Arc<dyn Store>) {
     assert_eq!(store.nonce(&alice, &cond.nonce, now).await.unwrap(), None);
     assert_eq!(store.queue_len(&dave, now).await.unwrap(), 0);
     assert_eq!(
-        store.send(&cond, now + 60_000, 10, now, Some(&head)).await.unwrap(),
+        store
+            .send(&cond, now + 60_000, QueueLimits::queue_only(10), now, Some(&head))
+            .await
+            .unwrap(),
         SendOutcome::Queued
     );
     assert_eq!(store.take(&dave, 10, TakeMode::Remove, now).await.unwrap(), vec![cond]);
+
+    bounds(store.as_ref(), &t).await;
+}
+
+/// The per-sender share of a queue and the bound on the store's bytes:
+/// refused without touching the nonce, and the share comes back on every
+/// way a message leaves (taken, acked, replied to, expired).
+async fn bounds(store: &dyn Store, t: &str) {
+    let (eve, frank, gina) = (format!("eve-{t}"), format!("frank-{t}"), format!("gina-{t}"));
+    let share = QueueLimits {
+        max_queue: 10,
+        max_per_sender: 2,
+        max_bytes: u64::MAX,
+    };
+    let now = now_ms();
+    let send = |m: StoredMessage, limits: QueueLimits| async move {
+        let now = now_ms();
+        store.send(&m, now + 60_000, limits, now, None).await.unwrap()
+    };
+    // Lifetimes are constant in use, so queues expire head first: the
+    // short-lived message goes first.
+    assert_eq!(send(msg(&eve, &gina, 40, "", 200), share).await, SendOutcome::Queued);
+    assert_eq!(send(msg(&eve, &gina, 41, "", 60_000), share).await, SendOutcome::Queued);
+    let third = msg(&eve, &gina, 42, "", 60_000);
+    assert_eq!(send(third.clone(), share).await, SendOutcome::SenderShareFull);
+    assert_eq!(
+        store.nonce(&eve, &third.nonce, now).await.unwrap(),
+        None,
+        "the nonce stays free"
+    );
+    assert_eq!(
+        send(msg(&frank, &gina, 43, "", 60_000), share).await,
+        SendOutcome::Queued,
+        "another sender still gets in"
+    );
+    // Expiry gives the share back...
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(send(msg(&eve, &gina, 44, "", 60_000), share).await, SendOutcome::Queued);
+    assert_eq!(
+        send(msg(&eve, &gina, 45, "", 60_000), share).await,
+        SendOutcome::SenderShareFull
+    );
+    // ...and so do a removing take, a reply taken and an ack.
+    let now = now_ms();
+    let got = store.take(&gina, 1, TakeMode::Remove, now).await.unwrap();
+    assert_eq!(got[0].sender_id, eve);
+    assert_eq!(send(msg(&eve, &gina, 46, "", 60_000), share).await, SendOutcome::Queued);
+    let reply = store.take_reply(&gina, &eve, "", now).await.unwrap().unwrap();
+    assert_eq!(reply.sender_id, eve);
+    assert_eq!(send(msg(&eve, &gina, 47, "", 60_000), share).await, SendOutcome::Queued);
+    let leased = store
+        .take(&gina, 10, TakeMode::LeaseUntil(now + 60_000), now)
+        .await
+        .unwrap();
+    let eves: Vec<String> = leased
+        .iter()
+        .filter(|m| m.sender_id == eve)
+        .map(|m| m.message_id.clone())
+        .collect();
+    assert_eq!(eves.len(), 2);
+    store.ack(&gina, &eves[..1], now).await.unwrap();
+    assert_eq!(send(msg(&eve, &gina, 48, "", 60_000), share).await, SendOutcome::Queued);
+
+    // The store's bound on bytes (the memory store counts bodies; Redis
+    // compares its used_memory): a tiny bound refuses, the nonce stays free.
+    let tiny = QueueLimits {
+        max_bytes: 8,
+        ..QueueLimits::queue_only(10)
+    };
+    let big = msg(&frank, &eve, 49, "", 60_000);
+    assert_eq!(send(big.clone(), tiny).await, SendOutcome::StoreFull);
+    assert_eq!(store.nonce(&frank, &big.nonce, now_ms()).await.unwrap(), None);
+    assert_eq!(send(big, QueueLimits::queue_only(10)).await, SendOutcome::Queued);
 }
 
 #[tokio::test]

@@ -21,7 +21,6 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{json, Value};
 
 use crate::messenger::{Item, Messenger};
-use crate::remote::RemoteError;
 use crate::Ctx;
 
 #[derive(Args)]
@@ -69,6 +68,17 @@ fn tools() -> Vec<Tool> {
         tool("list_recipients", "The recipients you can message (pinned in mcp_recipients.json), with names and descriptions.".into(), json!({}), &[]),
         tool("checkin", "Announce this client to the server (registers it if the server does not know it).".into(), json!({}), &[]),
     ]
+}
+
+/// An error for the model: what went wrong and, when there is one, the fix.
+fn describe(e: anyhow::Error) -> String {
+    match e.downcast_ref::<crate::error::Hinted>() {
+        Some(h) => match &h.hint {
+            Some(hint) => format!("{}. To fix: {hint}", h.message),
+            None => h.message.clone(),
+        },
+        None => format!("{e:#}"),
+    }
 }
 
 fn ok(text: String, structured: Value) -> CallToolResult {
@@ -151,7 +161,7 @@ impl Bridge {
                     let (r, sealed) = m
                         .send(&to, &text, reply_to.as_deref(), seal, None)
                         .await
-                        .map_err(|e| format!("{e:#}"))?;
+                        .map_err(describe)?;
                     let id = r["message_id"].as_str().unwrap_or_default().to_owned();
                     return Ok(ok(
                         format!("Sent to `{to}` ({}): message id `{id}`.", how(sealed)),
@@ -161,7 +171,7 @@ impl Bridge {
                 let (r, sealed, reply) = m
                     .send_and_wait(&to, &text, reply_to.as_deref(), seal, timeout)
                     .await
-                    .map_err(|e| format!("{e:#}"))?;
+                    .map_err(describe)?;
                 let id = r["message_id"].as_str().unwrap_or_default().to_owned();
                 let mut md = format!("Sent to `{to}` ({}): message id `{id}`.", how(sealed));
                 let mut structured = json!({"message_id": id, "sealed": sealed, "timed_out": reply.is_none()});
@@ -206,7 +216,7 @@ impl Bridge {
             }
             "get_my_identity" | "list_recipients" => {
                 let id = m.id.lock().await;
-                let (_, state) = id.kel().map_err(|e| format!("{e:#}"))?;
+                let (_, state) = id.kel().map_err(describe)?;
                 let mut md = String::new();
                 if name == "get_my_identity" {
                     md.push_str(&format!(
@@ -292,16 +302,7 @@ pub fn run(ctx: &Ctx, a: BridgeArgs) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let m = messenger.clone();
-        tokio::spawn(async move {
-            match m.checkin(&a.name, &a.capabilities).await {
-                Ok(r) => tracing::info!(client_id = m.me(), kel_seq = %r["kel_seq"], "checked in"),
-                Err(RemoteError::Unreachable(why)) => {
-                    tracing::warn!(server = m.remote.url(), %why, "server unreachable; the bridge retries on each call")
-                }
-                Err(e) => tracing::warn!(error = %e, "check-in refused"),
-            }
-        });
+        messenger.checkin_in_background(&a.name, &a.capabilities).await;
         let service = Bridge { m: messenger }.serve(rmcp::transport::stdio()).await?;
         service.waiting().await?;
         Ok(())

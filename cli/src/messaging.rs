@@ -26,8 +26,8 @@ pub struct SendArgs {
     /// Send in the clear instead of sealed to the recipient's key
     #[arg(long)]
     no_seal: bool,
-    /// The message_id this answers
-    #[arg(long, value_name = "MESSAGE_ID")]
+    /// The message_id this answers (ids may start with '-', one in 64 does)
+    #[arg(long, value_name = "MESSAGE_ID", allow_hyphen_values = true)]
     reply_to: Option<String>,
     /// Wait up to SECS for the answer (send_message_and_wait)
     #[arg(long, value_name = "SECS")]

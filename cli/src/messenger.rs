@@ -117,7 +117,7 @@ pub struct Messenger {
     logs: Mutex<HashMap<String, Fetched>>,
     /// Held across every check-in, so the start-up check-in and a re-check-in
     /// after `unknown_client` never race each other into `kel_conflict`.
-    checkin_lock: Mutex<Announced>,
+    checkin_lock: std::sync::Arc<Mutex<Announced>>,
     seen: Mutex<SeenSet>,
     seen_path: std::path::PathBuf,
     rules: TimeRules,
@@ -170,10 +170,10 @@ impl Messenger {
             keys,
             remote,
             logs: Mutex::new(HashMap::new()),
-            checkin_lock: Mutex::new(Announced {
+            checkin_lock: std::sync::Arc::new(Mutex::new(Announced {
                 name: "mcpmsg".into(),
                 capabilities: String::new(),
-            }),
+            })),
             seen: Mutex::new(seen),
             seen_path,
             rules,
@@ -218,6 +218,25 @@ impl Messenger {
         announced.name = name.to_owned();
         announced.capabilities = capabilities.to_owned();
         self.checkin_as(name, capabilities).await
+    }
+
+    /// The bridge's start-up check-in, in the background: the lock is taken
+    /// before this returns, so every tool call waits for it to finish.
+    pub async fn checkin_in_background(self: &std::sync::Arc<Self>, name: &str, capabilities: &str) {
+        let mut announced = self.checkin_lock.clone().lock_owned().await;
+        announced.name = name.to_owned();
+        announced.capabilities = capabilities.to_owned();
+        let me = self.clone();
+        tokio::spawn(async move {
+            match me.checkin_as(&announced.name, &announced.capabilities).await {
+                Ok(r) => tracing::info!(client_id = me.me(), kel_seq = %r["kel_seq"], "checked in"),
+                Err(RemoteError::Unreachable(why)) => {
+                    tracing::warn!(server = me.remote.url(), %why, "server unreachable; the bridge retries on each call")
+                }
+                Err(e) => tracing::warn!(error = %e, "check-in refused"),
+            }
+            drop(announced);
+        });
     }
 
     /// After `unknown_client` (an in-memory server restarted): checks in
@@ -513,7 +532,12 @@ impl Messenger {
                 }
             };
             match self.check(&m).await {
-                Ok(item) if item.verdict.is_ok() && self.seen.lock().await.contains(&m.sender_id, &m.nonce) => {
+                // Seen before, or twice in this one answer: a duplicate.
+                Ok(item)
+                    if item.verdict.is_ok()
+                        && (self.seen.lock().await.contains(&m.sender_id, &m.nonce)
+                            || out.accepted.iter().any(|(s, n, _)| *s == m.sender_id && *n == m.nonce)) =>
+                {
                     out.duplicates.push(item.message_id);
                 }
                 Ok(item) => {

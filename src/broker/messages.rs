@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use crate::crypto::b64;
 use crate::crypto::seal::{ENC_LEN, TAG_LEN};
 use crate::protocol::{check_client_id, check_message_id, now_ms, parse_decimal, sign_input, ErrorCode, SendMessage};
-use crate::store::{NonceRecord, SendOutcome, StoredMessage, TakeMode};
+use crate::store::{NonceRecord, QueueLimits, SendOutcome, StoredMessage, TakeMode};
 
 use super::auth::{log_changed, Nonce, Signed};
 use super::{ms, Broker, Refusal};
@@ -171,14 +171,16 @@ impl Broker {
         }
         self.check_recipient(&msg.recipient_id, sealed_kid.as_deref()).await?;
         let nonce_until = now.saturating_add(2 * ms(self.config.max_skew));
-        let max_queue = self.config.max_queue;
-        let mut outcome = self
-            .store
-            .send(&msg, nonce_until, max_queue, now, head.as_deref())
-            .await?;
+        let limits = QueueLimits {
+            max_queue: self.config.max_queue,
+            max_per_sender: self.config.max_queue_per_sender,
+            max_bytes: self.config.max_queued_bytes,
+        };
+        self.rate_check(&msg.sender_id)?;
+        let mut outcome = self.store.send(&msg, nonce_until, limits, now, head.as_deref()).await?;
         if outcome == SendOutcome::Stale {
             full_path().await?;
-            outcome = self.store.send(&msg, nonce_until, max_queue, now, None).await?;
+            outcome = self.store.send(&msg, nonce_until, limits, now, None).await?;
         }
         let recipient = &msg.recipient_id;
         match outcome {
@@ -197,6 +199,20 @@ impl Broker {
                 format!(
                     "the queue of {recipient} holds its maximum of {} messages; retry later",
                     self.config.max_queue
+                ),
+            )),
+            SendOutcome::SenderShareFull => Err(Refusal::new(
+                ErrorCode::QueueFull,
+                format!(
+                    "{} already has {} messages queued for {recipient}, its share of that queue (--max-queue-per-sender); retry when some are read",
+                    msg.sender_id, self.config.max_queue_per_sender
+                ),
+            )),
+            SendOutcome::StoreFull => Err(Refusal::new(
+                ErrorCode::QueueFull,
+                format!(
+                    "the server holds its maximum of {} bytes of queued messages (--max-queued-bytes); retry later",
+                    self.config.max_queued_bytes
                 ),
             )),
             SendOutcome::Stale => Err(log_changed(&msg.sender_id)),
@@ -338,6 +354,7 @@ impl Broker {
             ],
         );
         self.acting("client_id", signed, &input, now, false).await?;
+        self.rate_check(&req.client_id)?;
         self.claim(signed, now).await?;
 
         let lease = ms(self.config.lease);
@@ -388,6 +405,7 @@ impl Broker {
         };
         let input = sign_input("ack", &[client_id, message_ids, key_id, ts, nonce]);
         self.acting("client_id", signed, &input, now, false).await?;
+        self.rate_check(client_id)?;
         self.claim(signed, now).await?;
         let (acked, unknown) = self.store.ack(client_id, &ids, now).await?;
         Ok(AckResult { acked, unknown })

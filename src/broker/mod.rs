@@ -5,6 +5,7 @@
 
 mod auth;
 mod enroll;
+mod limits;
 mod messages;
 mod registry;
 mod wait;
@@ -30,6 +31,8 @@ pub struct Refusal {
     pub code: ErrorCode,
     /// What was wrong and how to fix it.
     pub message: String,
+    /// For `rate_limited`: how long to wait before trying again, in ms.
+    pub retry_after_ms: Option<u64>,
 }
 
 impl Refusal {
@@ -38,6 +41,17 @@ impl Refusal {
         Self {
             code,
             message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// `rate_limited`, with how long to wait.
+    fn rate_limited(what: &str, wait: limits::RetryAfter) -> Self {
+        let ms = u64::try_from(wait.0.as_millis()).unwrap_or(u64::MAX).max(1);
+        Self {
+            code: ErrorCode::RateLimited,
+            message: format!("{what}; retry after {ms} ms"),
+            retry_after_ms: Some(ms),
         }
     }
 
@@ -48,8 +62,11 @@ impl Refusal {
 }
 
 impl From<StoreError> for Refusal {
+    /// The details (hosts, Redis's own words) go to the operator's log,
+    /// never to the caller, who may be anyone.
     fn from(e: StoreError) -> Self {
-        Self::new(ErrorCode::Unavailable, format!("{e}; try again shortly"))
+        tracing::warn!(error = %e, "store error");
+        Self::new(ErrorCode::Unavailable, "the store is unavailable; try again shortly")
     }
 }
 
@@ -129,6 +146,7 @@ pub struct Broker {
     enrollment: Option<Enrollment>,
     waiters: wait::Waiters,
     kel_cache: registry::KelCache,
+    limits: limits::RateLimits,
     shutdown: CancellationToken,
 }
 
@@ -144,6 +162,7 @@ impl Broker {
         Self {
             waiters: wait::Waiters::new(config.max_waiters, config.max_waits_per_client),
             kel_cache: registry::KelCache::new(config.max_clients),
+            limits: limits::RateLimits::new(config.rate_per_client, config.rate_per_address),
             config,
             store,
             enrollment,
@@ -170,6 +189,48 @@ impl Broker {
     /// Whether the store answers, for `/health`.
     pub async fn store_ping(&self) -> Result<(), crate::store::StoreError> {
         self.store.ping().await
+    }
+
+    /// One authenticated call of `client_id` against its rate limit.
+    fn rate_check(&self, client_id: &str) -> Result<(), Refusal> {
+        self.limits.client(client_id).map_err(|wait| {
+            Refusal::rate_limited(
+                &format!(
+                    "{client_id} is over its rate of {} calls per second (--rate-per-client)",
+                    self.config.rate_per_client
+                ),
+                wait,
+            )
+        })
+    }
+
+    /// An anonymous call from `ip`, against the address's rate limit.
+    pub fn anonymous_call(&self, ip: std::net::IpAddr) -> Result<(), Refusal> {
+        self.limits.address(ip).map_err(|wait| self.address_refusal(wait))
+    }
+
+    /// Before a signed call from `ip`: refused while the address is
+    /// blocked for too many refused calls, before any signature is checked.
+    pub fn signed_call(&self, ip: std::net::IpAddr) -> Result<(), Refusal> {
+        match self.limits.blocked(ip) {
+            Some(wait) => Err(self.address_refusal(wait)),
+            None => Ok(()),
+        }
+    }
+
+    /// After a call from `ip` was refused: it counts against the address.
+    pub fn refused_call(&self, ip: std::net::IpAddr) {
+        let _ = self.limits.address(ip);
+    }
+
+    fn address_refusal(&self, wait: limits::RetryAfter) -> Refusal {
+        Refusal::rate_limited(
+            &format!(
+                "too many anonymous or refused calls from this address (--rate-per-address, {} per second)",
+                self.config.rate_per_address
+            ),
+            wait,
+        )
     }
 
     /// Wakes every waiter on `recipient`'s queue (a message arrived through

@@ -277,6 +277,7 @@ impl Broker {
         if let Nonce::Seen(_) = self.authenticate(signed, &input, &state, now, false, None).await? {
             unreachable!("non-idempotent authentication never returns a seen nonce");
         }
+        self.rate_check(&req.client_id)?;
         self.claim(signed, now).await?;
         record.name = req.name;
         record.capabilities = req.capabilities;

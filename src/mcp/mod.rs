@@ -191,11 +191,12 @@ impl McpServer {
                 let n = now();
                 let md = match &r.reply {
                     Some(m) => format!("Sent message `{}` to `{to}`; the reply:\n\n{}", r.sent.message_id, render::message_markdown(m, n)),
+                    None if r.sent.duplicate => format!("Message `{}` to `{to}` was accepted before: this is a retry of it, which does not wait. Read replies with get_messages.", r.sent.message_id),
                     None => format!("Sent message `{}` to `{to}`; no reply arrived before the timeout. It stays queued for `{to}` until it expires {}.", r.sent.message_id, relative(n, r.sent.expires_at)),
                 };
                 render::ok(
                     md,
-                    json!({"message_id": r.sent.message_id, "timed_out": r.reply.is_none(), "reply": r.reply.as_ref().map(render::message_json)}),
+                    json!({"message_id": r.sent.message_id, "duplicate": r.sent.duplicate, "timed_out": r.reply.is_none(), "reply": r.reply.as_ref().map(render::message_json)}),
                 )
             }
             "get_messages" => {
@@ -329,6 +330,15 @@ impl McpServer {
     }
 }
 
+/// The caller's address, from the HTTP request rmcp hands down.
+fn peer_ip(context: &RequestContext<RoleServer>) -> Option<std::net::IpAddr> {
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<crate::edge::PeerAddr>())
+        .map(|p| p.0.ip())
+}
+
 /// The acting client named in the arguments, when it has a valid form (for logs).
 fn actor(tool: &str, map: &JsonObject) -> String {
     let v = match tool {
@@ -378,7 +388,7 @@ impl ServerHandler for McpServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let tool = request.name.as_ref();
         if !tools::NAMES.contains(&tool) {
@@ -386,10 +396,30 @@ impl ServerHandler for McpServer {
         }
         let map = request.arguments.unwrap_or_default();
         let client_id = actor(tool, &map);
-        let result = match self.dispatch(tool, map).await {
+        let peer = peer_ip(&context);
+        let anonymous = tools::is_anonymous(tool);
+        // Anonymous calls count against the caller's address; signed ones
+        // against the identity once authenticated, and, when refused,
+        // against the address (which is then blocked for a while before
+        // any signature is checked).
+        let gate = match (peer, anonymous) {
+            (Some(ip), true) => self.broker.anonymous_call(ip),
+            (Some(ip), false) => self.broker.signed_call(ip),
+            (None, _) => Ok(()),
+        };
+        let outcome = match gate {
+            Ok(()) => self.dispatch(tool, map).await,
+            Err(limited) => Err(limited),
+        };
+        let result = match outcome {
             Ok(r) => r,
             Err(refusal) => {
                 tracing::info!(tool, code = refusal.code.as_str(), client_id = %client_id, "refused");
+                if let (Some(ip), false) = (peer, anonymous) {
+                    if refusal.code != crate::protocol::ErrorCode::RateLimited {
+                        self.broker.refused_call(ip);
+                    }
+                }
                 render::refused(&refusal)
             }
         };

@@ -41,7 +41,11 @@ pub fn ok(markdown: String, structured: Value) -> CallToolResult {
 /// A refused call: `[code] message` and `{"error": {"code", "message"}}`.
 pub fn refused(r: &Refusal) -> CallToolResult {
     let mut out = CallToolResult::error(vec![ContentBlock::text(format!("[{}] {}", r.code, r.message))]);
-    out.structured_content = Some(json!({"error": {"code": r.code.as_str(), "message": r.message}}));
+    let mut error = json!({"code": r.code.as_str(), "message": r.message});
+    if let Some(ms) = r.retry_after_ms {
+        error["retry_after_ms"] = json!(ms.to_string());
+    }
+    out.structured_content = Some(json!({ "error": error }));
     out
 }
 

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::packed::{nonce_key, CompactNonce, NonceKey, Packed};
-use super::{IdentityRecord, NonceRecord, SendOutcome, Store, StoreError, StoredMessage, TakeMode};
+use super::{IdentityRecord, NonceRecord, QueueLimits, SendOutcome, Store, StoreError, StoredMessage, TakeMode};
 
 struct Entry {
     msg: Packed,
@@ -53,6 +53,10 @@ struct Inner {
     message_expiry: BinaryHeap<Reverse<(u64, Arc<str>)>>,
     /// The time of each queue's pending hint.
     armed: HashMap<Arc<str>, u64>,
+    /// Bytes of the bodies of every queued message.
+    queued_bytes: u64,
+    /// Messages queued per (recipient, sender); no zero entries.
+    per_sender: HashMap<(Arc<str>, Box<str>), usize>,
 }
 
 impl Inner {
@@ -74,12 +78,16 @@ impl Inner {
             if self.armed.get(&recipient) != Some(&at) {
                 continue;
             }
+            let mut expired = Vec::new();
             let head = self.queues.get_mut(&recipient).and_then(|q| {
                 while q.front().is_some_and(|e| e.msg.expires_at <= now) {
-                    q.pop_front();
+                    expired.extend(q.pop_front());
                 }
                 q.front().map(|e| e.msg.expires_at)
             });
+            for e in &expired {
+                self.forget(&recipient, e);
+            }
             match head {
                 Some(next) => {
                     self.armed.insert(recipient.clone(), next);
@@ -91,6 +99,26 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Accounts for a message leaving `recipient`'s queue.
+    fn forget(&mut self, recipient: &Arc<str>, e: &Entry) {
+        self.queued_bytes = self.queued_bytes.saturating_sub(e.msg.body_len() as u64);
+        let key = (recipient.clone(), Box::from(e.msg.sender_id()));
+        if let Some(n) = self.per_sender.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_sender.remove(&key);
+            }
+        }
+    }
+
+    /// Removes entry `i` of `recipient`'s queue, accounting for it.
+    fn remove_at(&mut self, recipient: &str, i: usize) -> Option<Entry> {
+        let key = self.queues.get_key_value(recipient)?.0.clone();
+        let e = self.queues.get_mut(recipient)?.remove(i)?;
+        self.forget(&key, &e);
+        Some(e)
     }
 
     fn queue(&mut self, recipient: &str) -> Option<&mut VecDeque<Entry>> {
@@ -213,7 +241,7 @@ impl Store for MemoryStore {
         &self,
         msg: &StoredMessage,
         nonce_until: u64,
-        max_queue: usize,
+        limits: QueueLimits,
         now: u64,
         sender_head: Option<&str>,
     ) -> Result<SendOutcome, StoreError> {
@@ -227,9 +255,22 @@ impl Store for MemoryStore {
         if let Some(used) = inner.nonces.get(&key) {
             return Ok(SendOutcome::NonceUsed(used.record()));
         }
-        if inner.queues.get(msg.recipient_id.as_str()).map_or(0, VecDeque::len) >= max_queue {
+        if inner.queues.get(msg.recipient_id.as_str()).map_or(0, VecDeque::len) >= limits.max_queue {
             return Ok(SendOutcome::QueueFull);
         }
+        let recipient: Arc<str> = match inner.queues.get_key_value(msg.recipient_id.as_str()) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(msg.recipient_id.as_str()),
+        };
+        let share = (recipient.clone(), Box::from(msg.sender_id.as_str()));
+        if inner.per_sender.get(&share).copied().unwrap_or(0) >= limits.max_per_sender {
+            return Ok(SendOutcome::SenderShareFull);
+        }
+        if inner.queued_bytes + msg.message.len() as u64 > limits.max_bytes {
+            return Ok(SendOutcome::StoreFull);
+        }
+        *inner.per_sender.entry(share).or_default() += 1;
+        inner.queued_bytes += msg.message.len() as u64;
         let record = NonceRecord::Send {
             message_id: msg.message_id.clone(),
             received_at: msg.received_at,
@@ -237,10 +278,6 @@ impl Store for MemoryStore {
         };
         inner.nonces.insert(key, CompactNonce::new(&record, nonce_until));
         inner.nonce_expiry.push_back((nonce_until, key));
-        let recipient: Arc<str> = match inner.queues.get_key_value(msg.recipient_id.as_str()) {
-            Some((k, _)) => k.clone(),
-            None => Arc::from(msg.recipient_id.as_str()),
-        };
         if !inner.armed.contains_key(&recipient) {
             inner.armed.insert(recipient.clone(), msg.expires_at);
             inner.message_expiry.push(Reverse((msg.expires_at, recipient.clone())));
@@ -260,22 +297,26 @@ impl Store for MemoryStore {
         now: u64,
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let mut inner = self.lock(now);
-        let Some(q) = inner.queue(recipient) else {
-            return Ok(Vec::new());
-        };
         let mut out = Vec::new();
         match mode {
             TakeMode::Remove => {
                 let mut i = 0;
-                while i < q.len() && out.len() < max {
-                    if q[i].deliverable(now) {
-                        out.push(q.remove(i).expect("index in range").msg.unpack());
+                while out.len() < max {
+                    let Some(e) = inner.queue(recipient).and_then(|q| q.get(i)) else {
+                        break;
+                    };
+                    if e.deliverable(now) {
+                        let e = inner.remove_at(recipient, i).expect("index in range");
+                        out.push(e.msg.unpack());
                     } else {
                         i += 1;
                     }
                 }
             }
             TakeMode::LeaseUntil(until) => {
+                let Some(q) = inner.queue(recipient) else {
+                    return Ok(Vec::new());
+                };
                 for e in q.iter_mut().filter(|e| e.deliverable(now)).take(max) {
                     e.leased_until = until;
                     out.push(e.msg.unpack());
@@ -302,7 +343,9 @@ impl Store for MemoryStore {
             .iter()
             .position(|e| from_sender(e) && e.msg.in_reply_to() == reply_to)
             .or_else(|| q.iter().position(from_sender));
-        let taken = index.and_then(|i| q.remove(i)).map(|e| e.msg.unpack());
+        let taken = index
+            .and_then(|i| inner.remove_at(recipient, i))
+            .map(|e| e.msg.unpack());
         inner.drop_if_empty(recipient);
         Ok(taken)
     }
@@ -310,22 +353,17 @@ impl Store for MemoryStore {
     async fn ack(&self, recipient: &str, ids: &[String], now: u64) -> Result<(Vec<String>, Vec<String>), StoreError> {
         let mut inner = self.lock(now);
         let (mut acked, mut unknown) = (Vec::new(), Vec::new());
-        match inner.queue(recipient) {
-            Some(q) => {
-                for id in ids {
-                    // Only what was handed out with a lease: a client
-                    // learns an id no other way (the Redis store relies
-                    // on it to search only leased messages).
-                    match q.iter().position(|e| e.leased_until != 0 && e.msg.message_id() == id) {
-                        Some(i) => {
-                            q.remove(i);
-                            acked.push(id.clone());
-                        }
-                        None => unknown.push(id.clone()),
-                    }
-                }
+        for id in ids {
+            // Only what was handed out with a lease: a client learns an id
+            // no other way (the Redis store relies on it to search only
+            // leased messages).
+            let at = inner
+                .queue(recipient)
+                .and_then(|q| q.iter().position(|e| e.leased_until != 0 && e.msg.message_id() == id));
+            match at.and_then(|i| inner.remove_at(recipient, i)) {
+                Some(_) => acked.push(id.clone()),
+                None => unknown.push(id.clone()),
             }
-            None => unknown.extend(ids.iter().cloned()),
         }
         inner.drop_if_empty(recipient);
         Ok((acked, unknown))
@@ -371,7 +409,13 @@ mod tests {
         for i in 0..100 {
             assert_eq!(
                 store
-                    .send(&msg("bob", i, 1000 + i * 10), 10_000, 1000, 0, None)
+                    .send(
+                        &msg("bob", i, 1000 + i * 10),
+                        10_000,
+                        QueueLimits::queue_only(1000),
+                        0,
+                        None
+                    )
                     .await
                     .unwrap(),
                 SendOutcome::Queued
@@ -394,7 +438,13 @@ mod tests {
         let store = MemoryStore::new();
         for round in 0..50 {
             store
-                .send(&msg("bob", round, 1000 + round), 10_000, 10, 0, None)
+                .send(
+                    &msg("bob", round, 1000 + round),
+                    10_000,
+                    QueueLimits::queue_only(10),
+                    0,
+                    None,
+                )
                 .await
                 .unwrap();
             let got = store.take("bob", 10, TakeMode::Remove, 0).await.unwrap();
@@ -402,7 +452,10 @@ mod tests {
         }
         // Each re-creation armed a hint; all of them are stale now and are
         // dropped when due without re-arming anything.
-        store.send(&msg("bob", 99, 9000), 10_000, 10, 0, None).await.unwrap();
+        store
+            .send(&msg("bob", 99, 9000), 10_000, QueueLimits::queue_only(10), 0, None)
+            .await
+            .unwrap();
         assert_eq!(store.queue_len("bob", 2000).await.unwrap(), 1);
         assert_eq!(store.lock(2000).message_expiry.len(), 1);
     }

@@ -107,9 +107,42 @@ pub enum SendOutcome {
     NonceUsed(NonceRecord),
     /// The recipient's queue is full; nothing was queued, the nonce is free.
     QueueFull,
+    /// The sender already has its share of the recipient's queue; nothing
+    /// was queued, the nonce is free.
+    SenderShareFull,
+    /// The store holds its maximum of queued bytes in all; nothing was
+    /// queued, the nonce is free.
+    StoreFull,
     /// The sender's stored log is not the one the send was checked against
     /// (its head differs): nothing was done.
     Stale,
+}
+
+/// The bounds a send is queued within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Messages in one recipient's queue.
+    pub max_queue: usize,
+    /// Messages of one sender in one recipient's queue, so no sender can
+    /// fill a queue and lock out the others.
+    pub max_per_sender: usize,
+    /// Bytes of queued message bodies in the whole store (the memory
+    /// store counts them exactly; the Redis store compares Redis's own
+    /// `used_memory`, sampled every second, since Redis drops idle queues
+    /// by expiry where no counter could follow).
+    pub max_bytes: u64,
+}
+
+impl QueueLimits {
+    /// A queue of `max_queue` messages with no other bound (for tests and
+    /// tools that exercise one bound at a time).
+    pub const fn queue_only(max_queue: usize) -> Self {
+        Self {
+            max_queue,
+            max_per_sender: usize::MAX,
+            max_bytes: u64::MAX,
+        }
+    }
 }
 
 /// Which messages a take may hand out and how.
@@ -216,14 +249,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// In one atomic step: claims the sender's nonce until `nonce_until` and
-    /// queues `msg` for its recipient, unless the queue holds `max_queue`.
+    /// queues `msg` for its recipient, unless that would break `limits`.
     /// With `sender_head`, only if the head of the sender's stored log is
     /// still that (else [`SendOutcome::Stale`]), checked in the same step.
     async fn send(
         &self,
         msg: &StoredMessage,
         nonce_until: u64,
-        max_queue: usize,
+        limits: QueueLimits,
         now: u64,
         sender_head: Option<&str>,
     ) -> Result<SendOutcome, StoreError>;

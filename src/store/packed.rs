@@ -22,6 +22,7 @@ pub(super) struct Packed {
 const MESSAGE_ID: usize = 0;
 const SENDER_ID: usize = 1;
 const IN_REPLY_TO: usize = 4;
+const MESSAGE: usize = 5;
 
 impl Packed {
     pub(super) fn new(m: &StoredMessage) -> Self {
@@ -67,6 +68,11 @@ impl Packed {
 
     pub(super) fn in_reply_to(&self) -> &str {
         self.part(IN_REPLY_TO)
+    }
+
+    /// Bytes of the body, as counted against `--max-queued-bytes`.
+    pub(super) fn body_len(&self) -> usize {
+        self.part(MESSAGE).len()
     }
 
     pub(super) fn unpack(&self) -> StoredMessage {

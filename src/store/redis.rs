@@ -34,7 +34,7 @@ use super::redis_conn::{err, open, Conn};
 pub use super::redis_conn::{redacted_url, RedisTls};
 use super::redis_keys::{identity_key, node_name, nonce_place, nonce_ttl, queue_keys, BELL, DEFAULT_NONCE_WINDOW, IDS};
 use super::redis_scripts::Scripts;
-use super::{IdentityRecord, NonceRecord, SendOutcome, Store, StoreError, StoredMessage, TakeMode};
+use super::{IdentityRecord, NonceRecord, QueueLimits, SendOutcome, Store, StoreError, StoredMessage, TakeMode};
 
 /// What claiming a nonce found.
 enum Claim {
@@ -57,6 +57,10 @@ pub struct RedisStore {
     /// This node's name on the doorbell: it skips its own rings, having
     /// woken its own waiters already.
     node: String,
+    /// Redis's `used_memory` as last sampled, and when (Unix ms): the
+    /// global bound on queued bytes is checked against it.
+    used_memory: std::sync::atomic::AtomicU64,
+    sampled_at: std::sync::atomic::AtomicU64,
 }
 
 impl RedisStore {
@@ -74,7 +78,33 @@ impl RedisStore {
             identities: IdentityCache::new(),
             nonce_window: DEFAULT_NONCE_WINDOW.as_millis() as u64,
             node: node_name(),
+            used_memory: std::sync::atomic::AtomicU64::new(0),
+            sampled_at: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Whether Redis uses more than `max_bytes`, from a sample at most a
+    /// second old (one `INFO memory` per node per second). Queues expire as
+    /// whole keys when idle, so no counter of queued bytes could follow
+    /// them; Redis's own accounting bounds everything it holds. A sample
+    /// that fails counts as not full: sends then fail on their own if
+    /// Redis is really gone.
+    async fn over_memory(&self, max_bytes: u64, now: u64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        if now.saturating_sub(self.sampled_at.load(Relaxed)) >= 1000 {
+            self.sampled_at.store(now, Relaxed);
+            // One Redis answers with its text; a Cluster with one text per
+            // node, whose figures add up.
+            match redis::cmd("INFO")
+                .arg("memory")
+                .query_async::<redis::Value>(&mut self.conn())
+                .await
+            {
+                Ok(info) => self.used_memory.store(used_memory(&info), Relaxed),
+                Err(e) => tracing::warn!(error = %err(e), "cannot sample redis memory"),
+            }
+        }
+        self.used_memory.load(Relaxed) > max_bytes
     }
 
     /// The replay window the broker keeps nonces for (twice its max skew;
@@ -164,7 +194,7 @@ impl RedisStore {
         &self,
         msg: &StoredMessage,
         nonce_until: u64,
-        max_queue: usize,
+        limits: QueueLimits,
         now: u64,
         sender_head: Option<&str>,
     ) -> Result<SendOutcome, StoreError> {
@@ -183,22 +213,25 @@ impl RedisStore {
             }
             Claim::Used(_) | Claim::Claimed => {}
         }
-        let [q, l] = queue_keys(&msg.recipient_id);
+        let [q, l, s] = queue_keys(&msg.recipient_id);
         let dedup = format!("mcpmsg:{{{}}}:d:{}", msg.recipient_id, msg.message_id);
         let r: Vec<String> = self
             .scripts
             .send_cluster
             .key(q)
             .key(l)
+            .key(s)
             .key(dedup)
             .arg(encode_message(msg)?)
-            .arg(max_queue)
+            .arg(limits.max_queue)
             .arg(window)
             .arg(format!("{} {}", msg.received_at, msg.expires_at))
             .arg(msg.expires_at)
             .arg(now)
             .arg(BELL)
             .arg(format!("{} {}", self.node, msg.recipient_id))
+            .arg(&msg.sender_id)
+            .arg(limits.max_per_sender)
             .invoke_async(&mut self.conn())
             .await
             .map_err(err)?;
@@ -219,7 +252,7 @@ impl RedisStore {
                     expires_at: parse(exp)?,
                 }))
             }
-            Some("full") => {
+            Some(full @ ("full" | "share")) => {
                 // Free the nonce so the same request can be retried later.
                 let (keys, field) = self.nonce_place(&msg.sender_id, &msg.nonce, now)?;
                 let _: i64 = self
@@ -231,7 +264,11 @@ impl RedisStore {
                     .invoke_async(&mut self.conn())
                     .await
                     .map_err(err)?;
-                Ok(SendOutcome::QueueFull)
+                Ok(if full == "full" {
+                    SendOutcome::QueueFull
+                } else {
+                    SendOutcome::SenderShareFull
+                })
             }
             _ => Err(StoreError(format!("redis: unexpected send result {r:?}"))),
         }
@@ -251,6 +288,26 @@ impl RedisStore {
             inv.arg(a);
         }
         inv.invoke_async(&mut self.conn()).await.map_err(err)
+    }
+}
+
+/// The sum of `used_memory` over every INFO text in `info`.
+fn used_memory(info: &redis::Value) -> u64 {
+    use redis::Value as V;
+    let text = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    match info {
+        V::BulkString(b) => text(b),
+        V::VerbatimString { text: t, .. } => text(t.as_bytes()),
+        V::SimpleString(t) => text(t.as_bytes()),
+        V::Array(items) | V::Set(items) => items.iter().map(used_memory).sum(),
+        V::Map(pairs) => pairs.iter().map(|(_, v)| used_memory(v)).sum(),
+        _ => 0,
     }
 }
 
@@ -392,12 +449,15 @@ impl Store for RedisStore {
         &self,
         msg: &StoredMessage,
         nonce_until: u64,
-        max_queue: usize,
+        limits: QueueLimits,
         now: u64,
         sender_head: Option<&str>,
     ) -> Result<SendOutcome, StoreError> {
+        if self.over_memory(limits.max_bytes, now).await {
+            return Ok(SendOutcome::StoreFull);
+        }
         if self.cluster() {
-            return self.send_cluster(msg, nonce_until, max_queue, now, sender_head).await;
+            return self.send_cluster(msg, nonce_until, limits, now, sender_head).await;
         }
         let record = NonceRecord::Send {
             message_id: msg.message_id.clone(),
@@ -413,7 +473,7 @@ impl Store for RedisStore {
         )?;
         let r: Vec<Vec<u8>> = inv
             .arg(encode_message(msg)?)
-            .arg(max_queue)
+            .arg(limits.max_queue)
             .arg(nonce_ttl(nonce_until, now))
             .arg(encode_nonce(&record, nonce_until)?)
             .arg(msg.expires_at)
@@ -422,6 +482,8 @@ impl Store for RedisStore {
             .arg(format!("{} {}", self.node, msg.recipient_id))
             .arg(&field[..])
             .arg(sender_head.unwrap_or_default())
+            .arg(&msg.sender_id)
+            .arg(limits.max_per_sender)
             .invoke_async(&mut self.conn())
             .await
             .map_err(err)?;
@@ -429,6 +491,7 @@ impl Store for RedisStore {
             Some(b"queued") => Ok(SendOutcome::Queued),
             Some(b"stale") => Ok(SendOutcome::Stale),
             Some(b"full") => Ok(SendOutcome::QueueFull),
+            Some(b"share") => Ok(SendOutcome::SenderShareFull),
             Some(b"used") => Ok(SendOutcome::NonceUsed(decode_nonce(
                 r.get(1).map_or(&[][..], Vec::as_slice),
             )?)),

@@ -13,8 +13,14 @@ pub(super) const BELL: &str = "mcpmsg:bell";
 /// The set of registered client ids.
 pub(super) const IDS: &str = "mcpmsg:ids";
 
-pub(super) fn queue_keys(recipient: &str) -> [String; 2] {
-    [format!("mcpmsg:{{{recipient}}}:q"), format!("mcpmsg:{{{recipient}}}:l")]
+/// A recipient's queue (LIST), its leases (ZSET) and its messages per
+/// sender (HASH), in one slot.
+pub(super) fn queue_keys(recipient: &str) -> [String; 3] {
+    [
+        format!("mcpmsg:{{{recipient}}}:q"),
+        format!("mcpmsg:{{{recipient}}}:l"),
+        format!("mcpmsg:{{{recipient}}}:s"),
+    ]
 }
 
 /// Used nonces are kept in hashes by minute and by the nonce's first byte

@@ -2,10 +2,11 @@
 //! so a step that reads and writes (claim a nonce and queue a message; take
 //! and lease; ack) cannot interleave with another node's.
 //!
-//! A recipient R's queue is two keys with the hash tag `{R}`: `q`, a LIST
-//! of messages in the compact layout of `redis_codec`, oldest first, and
-//! `l`, a ZSET of message id (16 raw bytes) -> lease end, for messages
-//! handed out with a lease. Each message is stored once, in the list: Redis
+//! A recipient R's queue is three keys with the hash tag `{R}`: `q`, a LIST
+//! of messages in the compact layout of `redis_codec`, oldest first, `l`,
+//! a ZSET of message id (16 raw bytes) -> lease end, for messages handed
+//! out with a lease, and `s`, a HASH of sender -> messages queued (each
+//! sender's share of the queue is bounded). Each message is stored once, in the list: Redis
 //! packs list entries into listpacks of up to 8 KiB, so a queued message
 //! costs little beyond its own bytes. Lifetime is constant, so the list is
 //! in expiry order and expired messages are dropped from its head by every
@@ -50,7 +51,7 @@ end
 /// Helpers for the scripts that touch a queue. `meta` reads the first rows
 /// of an entry (see `redis_codec`).
 const QUEUE: &str = r#"
-local q, l = KEYS[1], KEYS[2]
+local q, l, s = KEYS[1], KEYS[2], KEYS[3]
 -- expires_at, message id, sender_id, in_reply_to ('' when none)
 local function meta(v)
   local f = string.byte(v, 27)
@@ -59,14 +60,18 @@ local function meta(v)
   if f >= 128 then r = string.sub(v, 28 + n, 43 + n) end
   return int(v, 1, 6) + int(v, 7, 4), string.sub(v, 11, 26), string.sub(v, 28, 27 + n), r
 end
+local function uncount(sender)
+  if redis.call('HINCRBY', s, sender, -1) <= 0 then redis.call('HDEL', s, sender) end
+end
 local function expire(now)
   while true do
     local v = redis.call('LINDEX', q, 0)
     if not v then return end
-    local e, id = meta(v)
+    local e, id, sender = meta(v)
     if e > now then return end
     redis.call('LPOP', q)
     redis.call('ZREM', l, id)
+    uncount(sender)
   end
 end
 local function leased(id, now)
@@ -74,30 +79,39 @@ local function leased(id, now)
   return t and tonumber(t) > now
 end
 local function drop(v, id)
+  local _, _, sender = meta(v)
   redis.call('LREM', q, 1, v)
   redis.call('ZREM', l, id)
+  uncount(sender)
 end
-local function push(v, expires_at, now)
+-- Whether `sender` may queue one more (its share of the queue).
+local function share_left(sender, max)
+  return tonumber(redis.call('HGET', s, sender) or '0') < max
+end
+local function push(v, sender, expires_at, now)
   redis.call('RPUSH', q, v)
+  redis.call('HINCRBY', s, sender, 1)
   live_until(q, expires_at - now)
   live_until(l, expires_at - now)
+  live_until(s, expires_at - now)
 end
 "#;
 
-/// KEYS: q l, the sender's identity, then the sender's nonce keys. ARGV:
+/// KEYS: q l s, the sender's identity, then the sender's nonce keys. ARGV:
 /// entry, max_queue, nonce_ttl, nonce_value, expires_at, now,
 /// bell_channel, bell message, nonce field, expected head of the sender's
-/// log ('' for none).
-/// Returns {'stale'} | {'used', old nonce value} | {'full'} | {'queued'}.
+/// log ('' for none), sender, max per sender.
+/// Returns {'stale'} | {'used', old nonce value} | {'full'} | {'share'} | {'queued'}.
 const SEND: &str = r#"
-if ARGV[10] ~= '' and redis.call('HGET', KEYS[3], 'head') ~= ARGV[10] then return {'stale'} end
+if ARGV[10] ~= '' and redis.call('HGET', KEYS[4], 'head') ~= ARGV[10] then return {'stale'} end
 local now = tonumber(ARGV[6])
-local old = seen(4, ARGV[9], now)
+local old = seen(5, ARGV[9], now)
 if old then return {'used', old} end
 expire(now)
 if redis.call('LLEN', q) >= tonumber(ARGV[2]) then return {'full'} end
-remember(KEYS[4], ARGV[9], ARGV[4], tonumber(ARGV[3]))
-push(ARGV[1], tonumber(ARGV[5]), now)
+if not share_left(ARGV[11], tonumber(ARGV[12])) then return {'share'} end
+remember(KEYS[5], ARGV[9], ARGV[4], tonumber(ARGV[3]))
+push(ARGV[1], ARGV[11], tonumber(ARGV[5]), now)
 redis.call('PUBLISH', ARGV[7], ARGV[8])
 return {'queued'}
 "#;
@@ -107,17 +121,19 @@ return {'queued'}
 /// recipient's slot instead: a retry after a crash between the two steps
 /// queues the message once, and is answered as a duplicate once it is
 /// queued.
-/// KEYS: q l dedup. ARGV: entry, max_queue, window_px, "received expires",
-/// expires_at, now, bell_channel, recipient.
-/// Returns {'dup', "received expires"} | {'full'} | {'queued'}.
+/// KEYS: q l s dedup. ARGV: entry, max_queue, window_px, "received
+/// expires", expires_at, now, bell_channel, recipient, sender, max per
+/// sender.
+/// Returns {'dup', "received expires"} | {'full'} | {'share'} | {'queued'}.
 const SEND_CLUSTER: &str = r#"
-local seen = redis.call('GET', KEYS[3])
+local seen = redis.call('GET', KEYS[4])
 if seen then return {'dup', seen} end
 local now = tonumber(ARGV[6])
 expire(now)
 if redis.call('LLEN', q) >= tonumber(ARGV[2]) then return {'full'} end
-redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[3])
-push(ARGV[1], tonumber(ARGV[5]), now)
+if not share_left(ARGV[9], tonumber(ARGV[10])) then return {'share'} end
+redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[3])
+push(ARGV[1], ARGV[9], tonumber(ARGV[5]), now)
 redis.call('PUBLISH', ARGV[7], ARGV[8])
 return {'queued'}
 "#;

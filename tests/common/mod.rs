@@ -297,6 +297,12 @@ impl Ident {
 
     /// Makes a revocation event signed by the current key.
     pub fn revoke(&mut self) -> Event {
+        self.revoke_at(now_ms())
+    }
+
+    /// Makes a revocation event signed by the current key (a suspension,
+    /// A1), dated `ts`.
+    pub fn revoke_at(&mut self, ts: u64) -> Event {
         let prev = self.events.last().unwrap().hash().unwrap();
         let e = Event::revocation(
             &self.id,
@@ -304,10 +310,36 @@ impl Ident {
             &prev,
             &self.keys[self.cur],
             Reason::Retired,
-            now_ms(),
+            ts,
         );
         self.events.push(e.clone());
         e
+    }
+
+    /// Makes a revocation event signed by the committed next key (final,
+    /// A1), dated `ts`.
+    pub fn revoke_with_next(&mut self, ts: u64) -> Event {
+        let prev = self.events.last().unwrap().hash().unwrap();
+        let e = Event::revocation(
+            &self.id,
+            self.events.len() as u64,
+            &prev,
+            &self.keys[self.cur + 1],
+            Reason::Compromised,
+            ts,
+        );
+        self.events.push(e.clone());
+        e
+    }
+
+    /// A checkin with a chosen name and capabilities.
+    pub fn checkin_as(&self, name: &str, capabilities: &str) -> Value {
+        let mut v = self.sign_at(self.key(), "checkin", &[&self.id, name, capabilities], now_ms());
+        v["client_id"] = json!(self.id);
+        v["name"] = json!(name);
+        v["capabilities"] = json!(capabilities);
+        v["kel"] = serde_json::to_value(&self.events).unwrap();
+        v
     }
 
     /// A key that is not current (for key_superseded tests).
