@@ -192,6 +192,14 @@ async fn redis_going_away_is_unavailable_then_recovers_with_nothing_lost() {
         "fails fast ({:?}): {msg}",
         started.elapsed()
     );
+    // The store's own words (hosts, ports, Redis's errors) stay in the
+    // operator's log; anyone may call, so callers get only this.
+    assert_eq!(msg, "the store is unavailable; try again shortly");
+    let anonymous = ca
+        .call("get_client_keys", json!({"client_id": "alice"}))
+        .await
+        .refused("unavailable");
+    assert_eq!(anonymous, "the store is unavailable; try again shortly");
     let (status, body) = health(&a.base());
     assert_eq!((status, body["status"].clone()), (503, json!("degraded")));
 

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use mcpmsg::crypto::kel::{verify_log, Event, Reason};
+use mcpmsg::crypto::kel::{verify_log, Event, KelStatus, Reason};
 use mcpmsg::crypto::{b64, SealingPublicKey, SealingSecret, SigningPublicKey, SigningSecret};
 use mcpmsg::protocol::{SendMessage, SendParts};
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,9 @@ fn unhex<const N: usize>(s: &str) -> [u8; N] {
 struct Vectors {
     seeds: BTreeMap<String, String>,
     kel: Vec<Event>,
+    /// Amendment A1: inception, a revocation by the current key (a
+    /// suspension), then a rotation by the committed next key (recovery).
+    kel_recovery: Vec<Event>,
     send: SendVector,
     sealed: SealedVector,
 }
@@ -121,6 +124,44 @@ fn build(seeds: &BTreeMap<String, String>) -> (Vec<Event>, SendVector, [u8; 32])
     (kel, send, unhex(&seeds["bob_sealing"]))
 }
 
+/// A1: the current key suspends, the committed next key recovers.
+fn recovery(seeds: &BTreeMap<String, String>) -> Vec<Event> {
+    let sign = |n: &str| SigningSecret::from_seed(&unhex(&seeds[n]));
+    let seal = |n: &str| SealingSecret::from_bytes(&unhex(&seeds[n]));
+    let (k0, k1, k2) = (
+        sign("alice_signing_0"),
+        sign("alice_signing_1"),
+        sign("alice_signing_2"),
+    );
+    let mut kel = vec![Event::inception(
+        "alice",
+        &k0,
+        &seal("alice_sealing_0").public(),
+        &k1.public(),
+        TS,
+    )];
+    let head = kel[0].hash().unwrap();
+    kel.push(Event::revocation(
+        "alice",
+        1,
+        &head,
+        &k0,
+        Reason::Compromised,
+        TS + 1000,
+    ));
+    let head = kel[1].hash().unwrap();
+    kel.push(Event::rotation(
+        "alice",
+        2,
+        &head,
+        &k1,
+        &seal("alice_sealing_1").public(),
+        &k2.public(),
+        TS + 2000,
+    ));
+    kel
+}
+
 fn sealed(seeds: &BTreeMap<String, String>, in_reply_to: &str) -> SealedVector {
     let k1 = SigningSecret::from_seed(&unhex(&seeds["alice_signing_1"]));
     let bob = SealingSecret::from_bytes(&unhex(&seeds["bob_sealing"]));
@@ -144,11 +185,18 @@ fn sealed(seeds: &BTreeMap<String, String>, in_reply_to: &str) -> SealedVector {
 fn mcpmsg_v1_vectors_match_the_file_and_verify() {
     let seeds = seeds();
     let (kel, send, bob) = build(&seeds);
+    let kel_recovery = recovery(&seeds);
     if std::env::var_os("MCPMSG_WRITE_VECTORS").is_some() {
-        let sealed = sealed(&seeds, &send.message_id);
+        // Sealing is randomised: keep the published sealed vector if there is one.
+        let published = std::fs::read_to_string(VECTORS)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| serde_json::from_value(v["sealed"].clone()).ok());
+        let sealed = published.unwrap_or_else(|| sealed(&seeds, &send.message_id));
         let v = Vectors {
             seeds: seeds.clone(),
             kel: kel.clone(),
+            kel_recovery,
             send,
             sealed,
         };
@@ -158,6 +206,18 @@ fn mcpmsg_v1_vectors_match_the_file_and_verify() {
     let file: Vectors = serde_json::from_str(&std::fs::read_to_string(VECTORS).unwrap()).unwrap();
     assert_eq!(file.seeds, seeds);
     assert_eq!(file.kel, kel, "KEL vectors drifted from the seeds");
+    assert_eq!(file.kel_recovery, kel_recovery, "A1 vectors drifted from the seeds");
+    let suspended = verify_log(&file.kel_recovery[..2]).unwrap();
+    assert_eq!(
+        suspended.status(),
+        KelStatus::Suspended {
+            seq: 1,
+            reason: Reason::Compromised
+        }
+    );
+    let recovered = verify_log(&file.kel_recovery).unwrap();
+    assert_eq!(recovered.status(), KelStatus::Active);
+    assert_eq!(recovered.current().signing_key.kid(), file.send.args.key_id);
     assert_eq!(file.send, send, "send vector drifted from the seeds");
 
     let state = verify_log(&file.kel).unwrap();

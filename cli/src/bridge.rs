@@ -234,11 +234,11 @@ impl Bridge {
                 for (rid, r) in &id.config.recipients {
                     md.push_str(&format!(
                         "- `{rid}`: {}{}\n",
-                        r.name,
+                        escape_inline(&r.name, 64),
                         if r.description.is_empty() {
                             String::new()
                         } else {
-                            format!(" ({})", r.description)
+                            format!(" ({})", escape_inline(&r.description, 200))
                         }
                     ));
                 }

@@ -194,6 +194,21 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<()> {
 }
 
 pub fn checkin(ctx: &Ctx, a: CheckinArgs) -> Result<()> {
+    // A suspended or revoked identity cannot check in; what it can do is
+    // make sure the server knows it is revoked (A2: a server that forgot it,
+    // an in-memory one restarted, stores it as a tombstone).
+    let id = crate::identity::Identity::load(&ctx.config)?;
+    let (events, state) = id.kel()?;
+    if let Some((seq, reason)) = state.revoked() {
+        let pushed = push_event(&id.config.server_info.url, &events);
+        out(&format!(
+            "{} is {} at seq {seq} ({}): it cannot check in. Its revocation, with the whole log: {pushed}",
+            state.client_id(),
+            state.status().as_str(),
+            reason.as_str()
+        ))?;
+        return Ok(());
+    }
     let m = Messenger::load(&ctx.config, &ctx.pass, PATIENCE)?;
     runtime().block_on(async {
         let r = m.checkin(&a.name, &a.capabilities).await.map_err(refused)?;

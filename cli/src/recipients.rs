@@ -210,7 +210,8 @@ fn refresh(ctx: &Ctx, only: Option<&str>) -> Result<()> {
                 let now = state.seq().to_string();
                 let note = match state.revoked() {
                     Some((seq, r)) => format!(
-                        "revoked at seq {seq} ({}): messages from it after that are refused",
+                        "{} at seq {seq} ({}): messages from it after that are refused",
+                        state.status().as_str(),
                         r.as_str()
                     ),
                     None if now != before => format!("rotated: seq {before} -> {now}"),

@@ -320,3 +320,41 @@ async fn calls_during_start_up_wait_for_the_check_in_and_keep_the_name() {
         s.stop().await;
     }
 }
+
+/// A2 from the owner's side: after an in-memory server forgot everything,
+/// `mcpmsg checkin` of a revoked identity puts the revocation back, so a
+/// thief holding the old key and log cannot register them again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forgotten_revocation_is_put_back_before_a_thief_returns() {
+    let s = Server::start(0).await;
+    let port = s.port;
+    let alice = User::new("alice", &s.url());
+    // The thief's copy of alice's folder, taken before the revocation.
+    let thief = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(alice.dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), thief.path().join(entry.file_name())).unwrap();
+    }
+    let out = alice.mcpmsg(&["revoke", "--reason", "compromised", "--with-next"]);
+    assert!(out.contains("pushed to"), "{out}");
+    s.stop().await;
+
+    let s = Server::start(port).await;
+    let out = alice.mcpmsg(&["checkin"]);
+    assert!(
+        out.contains("alice is revoked at seq 1 (compromised)") && out.contains("pushed to"),
+        "{out}"
+    );
+    let keys = raw_call(&s.url(), "get_client_keys", json!({"client_id": "alice"})).await;
+    assert_eq!(keys["status"], "revoked");
+    let out = Command::new(MCPMSG)
+        .arg("--config")
+        .arg(thief.path().join("mcp_recipients.json"))
+        .arg("checkin")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the thief registered the old keys");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kel_conflict") || err.contains("revoked"), "{err}");
+    s.stop().await;
+}

@@ -294,6 +294,13 @@ def key_for(state, key_id):
 
 
 def check_vectors(v):
+    # Amendment A1: a revocation by the current key suspends; the committed
+    # next key recovers with a rotation.
+    suspended = check_kel(v["kel_recovery"][:2])
+    need(suspended["suspended"] == "compromised" and suspended["revoked"] is None, "kel_recovery: not suspended")
+    recovered = check_kel(v["kel_recovery"])
+    need(recovered["suspended"] is None and recovered["revoked"] is None, "kel_recovery: not recovered")
+    print("ok kel_recovery: suspended by the current key, recovered by the next")
     state = check_kel(v["kel"])
     seeds = v["seeds"]
     need(all(re.fullmatch(r"[0-9a-f]{64}", s) for s in seeds.values()), "seeds must be 64 hex")
