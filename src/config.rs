@@ -102,8 +102,8 @@ pub struct ServerArgs {
     /// Largest page of list_clients
     #[arg(long, env = "MCPMSG_LIST_PAGE", value_name = "N", default_value_t = 100)]
     pub list_page: usize,
-    /// Open HTTP connections at most; beyond it new connections wait to be accepted
-    #[arg(long, env = "MCPMSG_MAX_CONNECTIONS", value_name = "N", default_value_t = 1_024)]
+    /// Open HTTP connections at most; beyond it new connections wait to be accepted. Each parked wait holds one, so keep it above --max-waiters
+    #[arg(long, env = "MCPMSG_MAX_CONNECTIONS", value_name = "N", default_value_t = 12_288)]
     pub max_connections: usize,
     /// Seconds a client may take to send a request's headers, and then its body
     #[arg(long, env = "MCPMSG_READ_TIMEOUT", value_name = "SECS", default_value_t = 10)]

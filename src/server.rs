@@ -155,6 +155,20 @@ async fn serve(
 ) -> anyhow::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
 
+    if config.max_connections <= config.broker.max_waiters {
+        tracing::warn!(
+            max_connections = config.max_connections,
+            max_waiters = config.broker.max_waiters,
+            "each parked wait holds a connection: --max-connections should be above --max-waiters"
+        );
+    }
+    if let Some(files) = open_file_limit().filter(|n| *n < config.max_connections as u64 + 64) {
+        tracing::warn!(
+            open_file_limit = files,
+            max_connections = config.max_connections,
+            "the process may open fewer files than --max-connections needs (raise `ulimit -n`)"
+        );
+    }
     let permits = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http1 = hyper::server::conn::http1::Builder::new();
@@ -201,4 +215,11 @@ async fn serve(
     }
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The soft limit on open files, from `/proc/self/limits` (Linux).
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }

@@ -328,6 +328,18 @@ async fn checkin_text_and_log_length_are_bounded() {
     }
     let refused = c.call("checkin_client", alice.checkin(true)).await.refused("too_large");
     assert!(refused.contains("--max-kel-events"), "{refused}");
+
+    // Nor can a log grow past the bound one rotation at a time; a
+    // revocation is taken all the same.
+    let mut bob = Ident::new("bob");
+    register(&c, &[&bob]).await;
+    for _ in 0..2 {
+        c.call("rotate_key", json!({"event": bob.rotate()})).await.ok();
+    }
+    let refused = c.call("rotate_key", json!({"event": bob.rotate()})).await.refused("too_large");
+    assert!(refused.contains("--max-kel-events"), "{refused}");
+    bob.undo_rotation();
+    c.call("revoke_key", json!({"event": bob.revoke_with_next(now_ms())})).await.ok();
     s.stop().await;
 }
 

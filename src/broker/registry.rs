@@ -459,6 +459,16 @@ impl Broker {
                 accepted_at: record.accepted_at.last().copied().unwrap_or(now),
             });
         }
+        // The log's length is bounded like a check-in's, but a revocation
+        // is always taken: it only takes authority away.
+        let max = self.config.max_kel_events;
+        let grows_to = if log.len() == 1 { expected + 1 } else { log.len() };
+        if grows_to > max && !matches!(event, Event::Revocation(_)) {
+            return Err(Refusal::new(
+                ErrorCode::TooLarge,
+                format!("the log of {client_id} holds its maximum of {max} events (--max-kel-events); revoke this identity and start a new one"),
+            ));
+        }
         let (new, added) = if log.len() == 1 {
             let new = state.apply(event).map_err(|e| kel_refusal(expected, e))?;
             record.events.push(event.clone());

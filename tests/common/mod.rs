@@ -295,6 +295,14 @@ impl Ident {
         e
     }
 
+    /// Forgets the last `rotate` (one the server refused).
+    pub fn undo_rotation(&mut self) {
+        self.events.pop();
+        self.keys.pop();
+        self.sealing.pop();
+        self.cur -= 1;
+    }
+
     /// Makes a revocation event signed by the current key.
     pub fn revoke(&mut self) -> Event {
         self.revoke_at(now_ms())
