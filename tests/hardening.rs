@@ -336,10 +336,15 @@ async fn checkin_text_and_log_length_are_bounded() {
     for _ in 0..2 {
         c.call("rotate_key", json!({"event": bob.rotate()})).await.ok();
     }
-    let refused = c.call("rotate_key", json!({"event": bob.rotate()})).await.refused("too_large");
+    let refused = c
+        .call("rotate_key", json!({"event": bob.rotate()}))
+        .await
+        .refused("too_large");
     assert!(refused.contains("--max-kel-events"), "{refused}");
     bob.undo_rotation();
-    c.call("revoke_key", json!({"event": bob.revoke_with_next(now_ms())})).await.ok();
+    c.call("revoke_key", json!({"event": bob.revoke_with_next(now_ms())}))
+        .await
+        .ok();
     s.stop().await;
 }
 
