@@ -12,7 +12,8 @@
 //!   (rmcp answers these with a plain-text 415 or -32601).
 //! - Duplicate members anywhere in the request are refused (amendment A5):
 //!   rmcp parses into maps where the last one silently wins, so this is
-//!   the one place that sees the raw bytes. A `tools/call` gets the
+//!   the one place that sees the raw bytes. One pass of [`json::scan`]
+//!   finds them and reads the envelope, without building a tree. A `tools/call` gets the
 //!   protocol's `[invalid_argument]` tool error; other requests -32600.
 
 use std::time::Duration;
@@ -22,8 +23,11 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+
+use json::{Method as RpcMethod, ScanError, Shape};
+
+mod json;
 
 /// The address a request came from, put on each request by the accept
 /// loop: anonymous and refused calls are rate-limited by it.
@@ -121,54 +125,38 @@ pub async fn guard(State(edge): State<std::sync::Arc<EdgeConfig>>, request: Requ
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
-/// The JSON-RPC checks of one request body.
+/// The JSON-RPC checks of one request body, from one pass over it.
 fn check_body(bytes: &Bytes) -> Result<(), Box<Response>> {
-    let value = match parse_strict(bytes) {
-        Ok(v) => v,
-        Err(Strict::Syntax(e)) => return Err(Box::new(rpc_error(Value::Null, -32700, format!("parse error: {e}")))),
-        Err(Strict::Duplicate(key)) => return Err(Box::new(duplicate(bytes, &key))),
-    };
-    let Value::Object(msg) = value else {
-        let what = if value.is_array() {
-            "batches are not supported (this server does not offer protocol 2025-03-26); send one request per POST"
-        } else {
-            "a JSON-RPC message is an object"
-        };
-        return Err(Box::new(rpc_error(
-            Value::Null,
-            -32600,
-            format!("invalid request: {what}"),
-        )));
-    };
-    let id = msg.get("id").cloned().unwrap_or(Value::Null);
-    if msg.get("jsonrpc") != Some(&json!("2.0")) {
-        return Err(Box::new(rpc_error(
-            id,
-            -32600,
-            "invalid request: \"jsonrpc\" must be \"2.0\"",
-        )));
-    }
-    let is_response = msg.contains_key("result") || msg.contains_key("error");
-    if !is_response && !msg.get("method").is_some_and(Value::is_string) {
-        return Err(Box::new(rpc_error(
-            id,
-            -32600,
-            "invalid request: \"method\" must be a string",
-        )));
-    }
-    if msg.get("method") == Some(&json!("tools/call")) {
-        let params = msg.get("params").and_then(Value::as_object);
-        let name_ok = params.and_then(|p| p.get("name")).is_some_and(Value::is_string);
-        let args_ok = params
-            .and_then(|p| p.get("arguments"))
-            .is_none_or(|a| a.is_object() || a.is_null());
-        if !name_ok || !args_ok {
-            return Err(Box::new(rpc_error(
-                id,
-                -32602,
-                "invalid params: tools/call takes params {\"name\": string, \"arguments\": object}",
-            )));
+    let refuse =
+        |id: Option<Value>, code, message: &str| Err(Box::new(rpc_error(id.unwrap_or(Value::Null), code, message)));
+    let env = match json::scan(bytes) {
+        Ok(Shape::Object(env)) => env,
+        Ok(Shape::NotObject { array: true }) => {
+            return refuse(
+                None,
+                -32600,
+                "invalid request: batches are not supported (this server does not offer protocol 2025-03-26); send one request per POST",
+            )
         }
+        Ok(Shape::NotObject { array: false }) => {
+            return refuse(None, -32600, "invalid request: a JSON-RPC message is an object")
+        }
+        Err(ScanError::Syntax(e)) => return refuse(None, -32700, &format!("parse error: {e}")),
+        Err(ScanError::Duplicate(key)) => return Err(Box::new(duplicate(bytes, &key))),
+    };
+    if !env.jsonrpc_2 {
+        return refuse(env.id, -32600, "invalid request: \"jsonrpc\" must be \"2.0\"");
+    }
+    let has_method = matches!(env.method, RpcMethod::ToolsCall | RpcMethod::Other);
+    if !env.is_response && !has_method {
+        return refuse(env.id, -32600, "invalid request: \"method\" must be a string");
+    }
+    if env.method == RpcMethod::ToolsCall && !(env.params_name && env.params_arguments_ok) {
+        return refuse(
+            env.id,
+            -32602,
+            "invalid params: tools/call takes params {\"name\": string, \"arguments\": object}",
+        );
     }
     Ok(())
 }
@@ -192,99 +180,9 @@ fn duplicate(bytes: &Bytes, key: &str) -> Response {
     axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
 }
 
-enum Strict {
-    Syntax(serde_json::Error),
-    Duplicate(String),
-}
-
-/// Parses JSON, refusing an object that names a member twice, at any depth.
-fn parse_strict(bytes: &[u8]) -> Result<Value, Strict> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = NoDuplicates.deserialize(&mut de).map_err(|e| {
-        let text = e.to_string();
-        match text.strip_prefix(DUP) {
-            Some(rest) => Strict::Duplicate(rest.split(" at line").next().unwrap_or(rest).to_owned()),
-            None => Strict::Syntax(e),
-        }
-    })?;
-    de.end().map_err(Strict::Syntax)?;
-    Ok(value)
-}
-
-const DUP: &str = "duplicate member: ";
-
-struct NoDuplicates;
-
-impl<'de> DeserializeSeed<'de> for NoDuplicates {
-    type Value = Value;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for NoDuplicates {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(v) = seq.next_element_seed(NoDuplicates)? {
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(NoDuplicates)?;
-            if out.contains_key(&key) {
-                return Err(serde::de::Error::custom(format!("{DUP}{key}")));
-            }
-            out.insert(key, value);
-        }
-        Ok(Value::Object(out))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn duplicates_are_found_at_any_depth() {
-        assert!(parse_strict(br#"{"a":1,"b":{"c":[{"d":1}]}}"#).is_ok());
-        for bad in [
-            &br#"{"a":1,"a":2}"#[..],
-            br#"{"params":{"arguments":{"event":{"type":"rotation","type":"revocation"}}}}"#,
-        ] {
-            assert!(matches!(parse_strict(bad), Err(Strict::Duplicate(_))));
-        }
-        assert!(matches!(parse_strict(b"{"), Err(Strict::Syntax(_))));
-        assert!(matches!(parse_strict(b"{} x"), Err(Strict::Syntax(_))));
-    }
 
     #[test]
     fn origins() {
