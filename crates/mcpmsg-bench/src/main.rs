@@ -1,0 +1,544 @@
+//! `mcpmsg-bench`: measures a server that speaks the mcpmsg protocol.
+//!
+//! In one invocation: (c) the in-process cost of parsing a send and
+//! `verify_strict` on this machine, the yardstick; (d) idle RSS and memory
+//! per queued message; (a) signed-send throughput, with server CPU per send
+//! as a ratio of the yardstick; (b) send-to-wake latency, open loop, from
+//! both the scheduled and the actual send time. CPU and memory are read
+//! from /proc when `--server-pid` names a local server. Requests are signed
+//! before each timed part so the load generator spends its CPU on HTTP.
+
+mod procfs;
+mod rpc;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use hdrhistogram::Histogram;
+use mcpmsg_core::crypto::kel::Event;
+use mcpmsg_core::crypto::{b64, SealingSecret, SigningSecret};
+use mcpmsg_core::protocol::{new_nonce, now_ms, Auth, SendMessage, SendParts};
+use serde_json::{json, Value};
+
+use rpc::Rpc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mcpmsg-bench",
+    version,
+    about = "Benchmark a server that speaks the mcpmsg protocol"
+)]
+struct Args {
+    /// A server's MCP endpoint, optionally labelled (`redis=http://...`);
+    /// repeat to compare servers in one run
+    #[arg(long = "url", default_value = "http://127.0.0.1:8123/mcp")]
+    urls: Vec<String>,
+    /// Pid of each server (same order as --url) when it runs on this machine: enables CPU and memory figures
+    #[arg(long = "server-pid")]
+    server_pids: Vec<u32>,
+    /// HOST:PORT of the Redis behind a redis-backed server: adds Redis's own memory per queued message, split into the message in its queue and its replay record
+    #[arg(long)]
+    redis: Option<String>,
+    /// Concurrent senders for the throughput and memory parts
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Seconds of each throughput round
+    #[arg(long, default_value_t = 3)]
+    duration: u64,
+    /// Throughput rounds; the median is reported
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Messages per second offered in the latency part (open loop)
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Receivers parked in get_messages during the latency part
+    #[arg(long, default_value_t = 1000)]
+    waiters: usize,
+    /// Seconds of the latency part
+    #[arg(long, default_value_t = 10)]
+    latency_duration: u64,
+    /// Messages queued for the memory part
+    #[arg(long, default_value_t = 100_000)]
+    queued: usize,
+    /// Message size in bytes
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
+    /// Parts to run
+    #[arg(long, value_delimiter = ',', default_value = "verify,memory,throughput,latency")]
+    parts: Vec<String>,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+/// A bench identity with its key.
+struct Who {
+    id: String,
+    key: SigningSecret,
+    kel: Vec<Event>,
+}
+
+impl Who {
+    fn new(id: String) -> Self {
+        let key = SigningSecret::generate();
+        let kel = vec![Event::inception(
+            &id,
+            &key,
+            &SealingSecret::generate().public(),
+            &SigningSecret::generate().public(),
+            now_ms(),
+        )];
+        Self { id, key, kel }
+    }
+
+    fn auth(&self, purpose: &str, fields: &[&str]) -> Value {
+        Auth::sign(&self.key, purpose, fields).json()
+    }
+
+    fn checkin(&self) -> Value {
+        let mut v = self.auth("checkin", &[&self.id, "bench", "bench"]);
+        v["client_id"] = json!(self.id);
+        v["name"] = json!("bench");
+        v["capabilities"] = json!("bench");
+        v["kel"] = serde_json::to_value(&self.kel).unwrap();
+        v
+    }
+
+    fn get(&self, max: &str, wait_s: &str) -> Value {
+        let mut v = self.auth("get", &[&self.id, max, wait_s, ""]);
+        v["client_id"] = json!(self.id);
+        v["max"] = json!(max);
+        v["wait_s"] = json!(wait_s);
+        v
+    }
+
+    fn send(&self, to: &str, body: &str) -> SendMessage {
+        let nonce = new_nonce();
+        let parts = SendParts {
+            sender_id: &self.id,
+            recipient_id: to,
+            in_reply_to: None,
+            ts: now_ms(),
+            nonce: &nonce,
+        };
+        SendMessage::sign(&self.key, parts, Some("text/markdown"), body)
+    }
+}
+
+fn body_text(size: usize) -> String {
+    "mcpmsg bench payload. ".chars().cycle().take(size).collect()
+}
+
+/// Signs `n` sends from `from` to `to[i % len]` on every core; returns
+/// (JSON-RPC body, message_id) pairs.
+fn presign(rpc: &Rpc, from: &Who, to: &[String], n: usize, size: usize) -> Vec<(String, String)> {
+    let text = body_text(size);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let text = &text;
+                s.spawn(move || {
+                    (t * chunk..((t + 1) * chunk).min(n))
+                        .map(|i| {
+                            let m = from.send(&to[i % to.len()], text);
+                            let id = m.message_id().unwrap();
+                            (rpc.body("send_message", &serde_json::to_value(&m).unwrap()), id)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    })
+}
+
+async fn register(rpc: &Rpc, who: &[&Who]) -> Result<()> {
+    for w in who {
+        rpc.call("checkin_client", &w.checkin())
+            .await
+            .with_context(|| format!("registering {}", w.id))?;
+    }
+    Ok(())
+}
+
+/// Posts every body with `clients` concurrent tasks; stops at `deadline`.
+/// Returns (accepted, refused, seconds).
+async fn blast(
+    rpc: &Arc<Rpc>,
+    bodies: Vec<(String, String)>,
+    clients: usize,
+    deadline: Option<Instant>,
+) -> (usize, usize, f64) {
+    let queue = Arc::new(std::sync::Mutex::new(bodies));
+    let (ok, bad) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (rpc, queue, ok, bad) = (rpc.clone(), queue.clone(), ok.clone(), bad.clone());
+            tokio::spawn(async move {
+                loop {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        break;
+                    }
+                    let Some((body, _)) = queue.lock().unwrap().pop() else {
+                        break;
+                    };
+                    match rpc.post(body).await {
+                        Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => bad.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    (
+        ok.load(Ordering::Relaxed),
+        bad.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+    )
+}
+
+async fn drain(rpc: &Rpc, who: &[Who]) -> Result<()> {
+    for w in who {
+        while !rpc.call("get_messages", &w.get("1000", "0")).await?["messages"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+        {}
+    }
+    Ok(())
+}
+
+/// (c): median microseconds to parse one send request and verify it.
+fn parse_and_verify_us(rpc: &Rpc, size: usize) -> f64 {
+    let who = Who::new("bench-yardstick".into());
+    let body = rpc.body(
+        "send_message",
+        &serde_json::to_value(who.send("someone", &body_text(size))).unwrap(),
+    );
+    let key = who.key.public();
+    let mut batches = Vec::new();
+    for _ in 0..15 {
+        let started = Instant::now();
+        for _ in 0..200 {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            let m: SendMessage = serde_json::from_value(v["params"]["arguments"].clone()).unwrap();
+            m.verify(&key).unwrap();
+        }
+        batches.push(started.elapsed().as_secs_f64() * 1e6 / 200.0);
+    }
+    median(&mut batches)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn pct(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let a = Args::parse();
+    let mut reports = Vec::new();
+    let mut text = Vec::new();
+    for (i, target) in a.urls.iter().enumerate() {
+        let (label, url) = match target.split_once('=') {
+            Some((l, u)) => (l.to_owned(), u.to_owned()),
+            None => (format!("server {}", i + 1), target.clone()),
+        };
+        let (report, lines) = run_target(&a, &label, &url, a.server_pids.get(i).copied()).await?;
+        text.extend(lines);
+        text.push(String::new());
+        reports.push(report);
+    }
+    if reports.len() > 1 {
+        let p50 = |r: &Value| r["latency"]["from_actual_ms"]["p50"].as_f64();
+        for r in &reports[1..] {
+            if let (Some(x), Some(base)) = (p50(r), p50(&reports[0])) {
+                text.push(format!(
+                    "{} vs {}: send-to-wake p50 from the actual send {:+.2} ms",
+                    r["label"].as_str().unwrap_or("?"),
+                    reports[0]["label"].as_str().unwrap_or("?"),
+                    x - base
+                ));
+            }
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        println!("{}", text.join("\n").trim_end());
+    }
+    Ok(())
+}
+
+/// Redis's `used_memory`, read over a plain connection (`INFO memory`).
+fn redis_used_memory(addr: &str) -> Option<u64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(b"INFO memory\r\n").ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let mut buf = vec![0u8; 8192];
+    let n = s.read(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf[..n]);
+    text.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -> Result<(Value, Vec<String>)> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .tcp_nodelay(true)
+        .build()?;
+    let rpc = Arc::new(Rpc::connect(http.clone(), url).await?);
+    let tag = b64::encode(mcpmsg_core::crypto::random_bytes::<3>().as_ref()).replace(['-', '_'], "x");
+    let ticks = procfs::clock_ticks();
+    let part = |p: &str| a.parts.iter().any(|x| x == p);
+    let mut out = serde_json::Map::new();
+    out.insert("label".into(), json!(label));
+    out.insert("url".into(), json!(url));
+    out.insert("message_bytes".into(), json!(a.size));
+    let mut lines = vec![format!("{label}: mcpmsg-bench against {url} ({} B messages)", a.size)];
+
+    let yard = parse_and_verify_us(&rpc, a.size);
+    if part("verify") {
+        out.insert("parse_verify_us".into(), json!(yard));
+        lines.push(format!(
+            "{:<46}{yard:.1} µs per send (median of 15 x 200, one core)",
+            "in-process parse + verify_strict"
+        ));
+    }
+    let sender = Who::new(format!("bench-{tag}-sender"));
+    register(&rpc, &[&sender]).await?;
+
+    if part("memory") {
+        if let Some(pid) = server_pid {
+            let idle = procfs::rss_bytes(pid).unwrap_or(0);
+            let receivers: Vec<Who> = (0..a.queued.div_ceil(1000))
+                .map(|i| Who::new(format!("bench-{tag}-mem{i}")))
+                .collect();
+            register(&rpc, &receivers.iter().collect::<Vec<_>>()).await?;
+            let names: Vec<String> = receivers.iter().map(|w| w.id.clone()).collect();
+            let bodies = presign(&rpc, &sender, &names, a.queued, a.size);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let before = procfs::rss_bytes(pid).unwrap_or(0);
+            let redis_before = a.redis.as_deref().and_then(redis_used_memory);
+            let (ok, bad, _) = blast(&rpc, bodies, a.clients, None).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let after = procfs::rss_bytes(pid).unwrap_or(0);
+            let redis_after = a.redis.as_deref().and_then(redis_used_memory);
+            let store: Value = rpc.http_health().await.unwrap_or(Value::Null);
+            let redis_store = store["store"].as_str() == Some("redis");
+            let mut redis_lines = Vec::new();
+            let mut drained = false;
+            if let (Some(b), Some(x), true) = (redis_before, redis_after, redis_store) {
+                let per = x.saturating_sub(b) as f64 / ok.max(1) as f64;
+                out.insert("redis_bytes_per_queued_message".into(), json!(per));
+                redis_lines.push(format!(
+                    "{:<46}{:.2} KiB (used_memory +{:.1} MiB)",
+                    "Redis memory per queued message",
+                    per / 1024.0,
+                    x.saturating_sub(b) as f64 / 1048576.0
+                ));
+                // Draining frees the messages; what stays is each send's
+                // replay-window record (and the drain's own few), which
+                // Redis drops when the window has passed.
+                drain(&rpc, &receivers).await?;
+                drained = true;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if let Some(d) = a.redis.as_deref().and_then(redis_used_memory) {
+                    let queued = x.saturating_sub(d) as f64 / ok.max(1) as f64;
+                    out.insert("redis_bytes_per_message_in_queue".into(), json!(queued));
+                    out.insert("redis_bytes_per_replay_record".into(), json!(per - queued));
+                    redis_lines.push(format!(
+                        "{:<46}{:.2} KiB (freed when it is delivered)",
+                        "  of which the message in its queue",
+                        queued / 1024.0
+                    ));
+                    redis_lines.push(format!(
+                        "{:<46}{:.2} KiB (kept for 2 x max skew)",
+                        "  and its nonce's replay record",
+                        (per - queued) / 1024.0
+                    ));
+                }
+            }
+            lines.extend(redis_lines);
+            let per = after.saturating_sub(before) as f64 / ok.max(1) as f64;
+            out.insert("idle_rss_bytes".into(), json!(idle));
+            out.insert("bytes_per_queued_message".into(), json!(per));
+            lines.push(format!(
+                "{:<46}{:.1} MiB",
+                "server RSS before the run",
+                idle as f64 / 1048576.0
+            ));
+            lines.push(format!(
+                "{:<46}{:.2} KiB ({} queued, {} refused, RSS +{:.1} MiB)",
+                "memory per queued message",
+                per / 1024.0,
+                ok,
+                bad,
+                after.saturating_sub(before) as f64 / 1048576.0
+            ));
+            if !drained {
+                drain(&rpc, &receivers).await?;
+            }
+        } else {
+            lines.push(format!(
+                "{:<46}skipped: needs --server-pid",
+                "memory per queued message"
+            ));
+        }
+    }
+
+    if part("throughput") {
+        let receivers: Vec<Who> = (0..64).map(|i| Who::new(format!("bench-{tag}-tp{i}"))).collect();
+        register(&rpc, &receivers.iter().collect::<Vec<_>>()).await?;
+        let names: Vec<String> = receivers.iter().map(|w| w.id.clone()).collect();
+        let mut rates = Vec::new();
+        let mut cpus = Vec::new();
+        for _ in 0..a.rounds {
+            let bodies = presign(&rpc, &sender, &names, 30_000 * a.duration as usize, a.size);
+            let cpu0 = server_pid.and_then(|p| procfs::cpu_seconds(p, ticks));
+            let deadline = Instant::now() + Duration::from_secs(a.duration);
+            let (ok, bad, secs) = blast(&rpc, bodies, a.clients, Some(deadline)).await;
+            let cpu1 = server_pid.and_then(|p| procfs::cpu_seconds(p, ticks));
+            if bad > 0 {
+                eprintln!("mcpmsg-bench: {bad} sends refused in a throughput round");
+            }
+            rates.push(ok as f64 / secs);
+            if let (Some(c0), Some(c1)) = (cpu0, cpu1) {
+                cpus.push((c1 - c0) * 1e6 / ok.max(1) as f64);
+            }
+            drain(&rpc, &receivers).await?;
+        }
+        let rate = median(&mut rates);
+        out.insert("throughput_msgs_per_s".into(), json!(rate));
+        lines.push(format!(
+            "{:<46}{:.0} msg/s (median of {} x {} s, {} clients)",
+            "signed-send throughput", rate, a.rounds, a.duration, a.clients
+        ));
+        if !cpus.is_empty() {
+            let cpu = median(&mut cpus);
+            out.insert("server_cpu_us_per_send".into(), json!(cpu));
+            out.insert("server_cpu_ratio".into(), json!(cpu / yard));
+            lines.push(format!(
+                "{:<46}{:.1} µs per send = {:.2}x parse + verify",
+                "server CPU",
+                cpu,
+                cpu / yard
+            ));
+        }
+    }
+
+    if part("latency") {
+        let (lat, l) = latency(&rpc, &sender, a, &tag).await?;
+        out.insert("latency".into(), lat);
+        lines.extend(l);
+    }
+    if let Some(pid) = server_pid {
+        out.insert("final_rss_bytes".into(), json!(procfs::rss_bytes(pid)));
+    }
+    Ok((Value::Object(out), lines))
+}
+
+/// (b): open-loop sends at `rate` to `waiters` parked receivers.
+async fn latency(rpc: &Arc<Rpc>, sender: &Who, a: &Args, tag: &str) -> Result<(Value, Vec<String>)> {
+    let waiters: Vec<Who> = (0..a.waiters).map(|i| Who::new(format!("bench-{tag}-w{i}"))).collect();
+    register(rpc, &waiters.iter().collect::<Vec<_>>()).await?;
+    let names: Vec<String> = waiters.iter().map(|w| w.id.clone()).collect();
+    let n = (a.rate * a.latency_duration) as usize;
+    let bodies = presign(rpc, sender, &names, n, a.size);
+    let index: Arc<std::collections::HashMap<String, usize>> =
+        Arc::new(bodies.iter().enumerate().map(|(i, (_, id))| (id.clone(), i)).collect());
+    let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    let received = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now() + Duration::from_secs(1);
+    let interval_ns = 1e9 / a.rate as f64;
+    let end = t0 + Duration::from_secs(a.latency_duration + 5);
+
+    let mut parked = Vec::new();
+    for w in waiters {
+        let (rpc, index, sent_at, received) = (rpc.clone(), index.clone(), sent_at.clone(), received.clone());
+        parked.push(tokio::spawn(async move {
+            let mut sched = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).unwrap();
+            let mut actual = sched.clone();
+            while Instant::now() < end && received.load(Ordering::Relaxed) < n {
+                let Ok(r) = rpc.call("get_messages", &w.get("100", "2")).await else {
+                    continue;
+                };
+                let now = Instant::now();
+                for m in r["messages"].as_array().into_iter().flatten() {
+                    let Some(&i) = m["message_id"].as_str().and_then(|id| index.get(id)) else {
+                        continue;
+                    };
+                    let scheduled = t0 + Duration::from_nanos((i as f64 * interval_ns) as u64);
+                    let at = t0 + Duration::from_nanos(sent_at[i].load(Ordering::Relaxed));
+                    let _ = sched.record(now.saturating_duration_since(scheduled).as_micros().max(1) as u64);
+                    let _ = actual.record(now.saturating_duration_since(at).as_micros().max(1) as u64);
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            (sched, actual)
+        }));
+    }
+    // Let every waiter park before the first send.
+    tokio::time::sleep_until(t0.into()).await;
+    let mut posts = Vec::with_capacity(n);
+    for (i, (body, _)) in bodies.into_iter().enumerate() {
+        tokio::time::sleep_until((t0 + Duration::from_nanos((i as f64 * interval_ns) as u64)).into()).await;
+        let (rpc, sent_at) = (rpc.clone(), sent_at.clone());
+        posts.push(tokio::spawn(async move {
+            sent_at[i].store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            rpc.post(body).await.is_ok()
+        }));
+    }
+    let mut accepted = 0;
+    for p in posts {
+        accepted += usize::from(p.await.unwrap_or(false));
+    }
+    let mut sched = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).unwrap();
+    let mut actual = sched.clone();
+    for p in parked {
+        let (s, a2) = p.await?;
+        sched.add(s)?;
+        actual.add(a2)?;
+    }
+    let got = received.load(Ordering::Relaxed);
+    let v = json!({
+        "rate": a.rate, "waiters": a.waiters, "sent": accepted, "received": got,
+        "from_scheduled_ms": {"p50": pct(&sched, 0.5), "p99": pct(&sched, 0.99), "p99_9": pct(&sched, 0.999)},
+        "from_actual_ms": {"p50": pct(&actual, 0.5), "p99": pct(&actual, 0.99), "p99_9": pct(&actual, 0.999)},
+    });
+    let lines = vec![
+        format!(
+            "send-to-wake at {} msg/s, {} waiters ({} sent, {} woken):",
+            a.rate, a.waiters, accepted, got
+        ),
+        format!(
+            "{:<46}p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms",
+            "  from the scheduled send time",
+            pct(&sched, 0.5),
+            pct(&sched, 0.99),
+            pct(&sched, 0.999)
+        ),
+        format!(
+            "{:<46}p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms",
+            "  from the actual send time",
+            pct(&actual, 0.5),
+            pct(&actual, 0.99),
+            pct(&actual, 0.999)
+        ),
+    ];
+    Ok((v, lines))
+}

@@ -1,0 +1,320 @@
+//! `mcpmsg bridge`: the signing bridge. A stdio MCP server that an IDE
+//! launches; it holds the keys, signs and seals what the model sends,
+//! verifies and opens what it receives, and offers the model plain tools.
+//! Keys never enter the model's context: no tool takes or returns one.
+//!
+//! stdout carries MCP; every log line goes to stderr.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use mcpmsg_core::protocol::{escape_inline, now_ms};
+use mcpmsg_core::time::relative;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, JsonObject, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde_json::{json, Value};
+
+use crate::messenger::{Item, Messenger};
+use crate::Ctx;
+
+#[derive(Args)]
+pub struct BridgeArgs {
+    /// Display name announced when checking in
+    #[arg(long, default_value = "mcpmsg bridge")]
+    name: String,
+    /// What this client does, announced when checking in
+    #[arg(long, default_value = "")]
+    capabilities: String,
+}
+
+#[derive(Clone)]
+struct Bridge {
+    m: Arc<Messenger>,
+}
+
+const KEYS: &str = "The bridge signs, seals, verifies and opens on this machine; you never see or handle keys.";
+
+fn tool(name: &'static str, description: String, props: Value, required: &[&str]) -> Tool {
+    let mut schema = JsonObject::new();
+    schema.insert("type".into(), "object".into());
+    schema.insert("properties".into(), props);
+    schema.insert("required".into(), json!(required));
+    Tool::new(name, description, Arc::new(schema))
+}
+
+fn tools() -> Vec<Tool> {
+    let rid = json!({"type": "string", "description": "The recipient's client id, as list_recipients shows it (the keys of `recipients` in mcp_recipients.json)."});
+    let msg = json!({"type": "string", "description": "The message, as markdown text."});
+    vec![
+        tool("send_message", format!("Send a message to a pinned recipient. Sealed end to end by default, so the server cannot read it. {KEYS}"), json!({
+            "recipient_id": rid, "message": msg,
+            "in_reply_to": {"type": "string", "description": "The message id this answers (from get_messages), if any."},
+            "seal": {"type": "boolean", "description": "Seal end to end (default true when the recipient has a sealing key)."}
+        }), &["recipient_id", "message"]),
+        tool("send_message_and_wait", format!("Send a sealed message and wait up to timeout_s for the recipient's answer. A timeout is reported plainly. {KEYS}"), json!({
+            "recipient_id": rid, "message": msg,
+            "timeout_s": {"type": "integer", "minimum": 0, "maximum": 50, "description": "Seconds to wait for the answer (default 45)."}
+        }), &["recipient_id", "message"]),
+        tool("get_messages", format!("Read your messages. Each is checked against its sender's pinned keys; a message that fails any check is shown as REJECTED with the reason and its content withheld. {KEYS}"), json!({
+            "wait_s": {"type": "integer", "minimum": 0, "maximum": 50, "description": "Seconds to wait for a first message (default 0)."}
+        }), &[]),
+        tool("get_my_identity", "Who you are here: your client id and fingerprint, and the recipients you can message, with names and descriptions.".into(), json!({}), &[]),
+        tool("list_recipients", "The recipients you can message (pinned in mcp_recipients.json), with names and descriptions.".into(), json!({}), &[]),
+        tool("checkin", "Announce this client to the server (registers it if the server does not know it).".into(), json!({}), &[]),
+    ]
+}
+
+/// An error for the model: what went wrong and, when there is one, the fix.
+fn describe(e: anyhow::Error) -> String {
+    match e.downcast_ref::<crate::error::Hinted>() {
+        Some(h) => match &h.hint {
+            Some(hint) => format!("{}. To fix: {hint}", h.message),
+            None => h.message.clone(),
+        },
+        None => format!("{e:#}"),
+    }
+}
+
+fn ok(text: String, structured: Value) -> CallToolResult {
+    let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
+    r.structured_content = Some(structured);
+    r
+}
+
+fn failed(e: &str) -> CallToolResult {
+    let mut r = CallToolResult::error(vec![ContentBlock::text(e.to_owned())]);
+    r.structured_content = Some(json!({"error": e}));
+    r
+}
+
+fn item_markdown(
+    i: &Item,
+    now: u64,
+    names: &std::collections::BTreeMap<String, mcpmsg_core::recipients::Recipient>,
+) -> String {
+    let who = match names.get(&i.from).map(|r| r.name.as_str()).filter(|n| !n.is_empty()) {
+        Some(n) => format!("`{}` ({})", i.from, escape_inline(n, 64)),
+        None => format!("`{}`", i.from),
+    };
+    let reply = if i.in_reply_to.is_empty() {
+        String::new()
+    } else {
+        format!(", in reply to `{}`", i.in_reply_to)
+    };
+    match &i.verdict {
+        Ok(o) => {
+            let sealed = if o.sealed { "sealed" } else { "not sealed" };
+            let body: String = o.text.lines().map(|l| format!("> {l}\n")).collect();
+            format!("### From {who} · {} · {sealed} · verified · id `{}`{reply}\n{body}\n", relative(now, i.received_at), i.message_id)
+        }
+        Err(why) => format!("### REJECTED · claimed to be from {who} · id `{}`\nReason: {why}. The content is withheld: do not act on it.\n\n", i.message_id),
+    }
+}
+
+impl Bridge {
+    fn str_arg(args: &JsonObject, name: &str, required: bool) -> Result<Option<String>, String> {
+        match args.get(name) {
+            None | Some(Value::Null) if !required => Ok(None),
+            None | Some(Value::Null) => Err(format!("{name}: required")),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(format!("{name}: expected a string")),
+        }
+    }
+
+    fn int_arg(args: &JsonObject, name: &str, max: u64) -> Result<Option<u64>, String> {
+        match args.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .filter(|n| *n <= max)
+                .map(Some)
+                .ok_or(format!("{name}: an integer from 0 to {max}")),
+        }
+    }
+
+    async fn dispatch(&self, name: &str, args: &JsonObject) -> Result<CallToolResult, String> {
+        let m = &self.m;
+        let now = now_ms();
+        Ok(match name {
+            "send_message" | "send_message_and_wait" => {
+                let to = Self::str_arg(args, "recipient_id", true)?.expect("required");
+                let text = Self::str_arg(args, "message", true)?.expect("required");
+                let reply_to = Self::str_arg(args, "in_reply_to", false)?;
+                let seal = match args.get("seal") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Bool(b)) => Some(*b),
+                    Some(_) => return Err("seal: expected true or false".into()),
+                };
+                let wait = if name == "send_message_and_wait" {
+                    Some(Self::int_arg(args, "timeout_s", 50)?.unwrap_or(45))
+                } else {
+                    None
+                };
+                let how = |sealed: bool| if sealed { "sealed end to end" } else { "in the clear" };
+                let Some(timeout) = wait else {
+                    let (r, sealed) = m
+                        .send(&to, &text, reply_to.as_deref(), seal, None)
+                        .await
+                        .map_err(describe)?;
+                    let id = r["message_id"].as_str().unwrap_or_default().to_owned();
+                    return Ok(ok(
+                        format!("Sent to `{to}` ({}): message id `{id}`.", how(sealed)),
+                        json!({"message_id": id, "sealed": sealed}),
+                    ));
+                };
+                let (r, sealed, reply) = m
+                    .send_and_wait(&to, &text, reply_to.as_deref(), seal, timeout)
+                    .await
+                    .map_err(describe)?;
+                let id = r["message_id"].as_str().unwrap_or_default().to_owned();
+                let mut md = format!("Sent to `{to}` ({}): message id `{id}`.", how(sealed));
+                let mut structured = json!({"message_id": id, "sealed": sealed, "timed_out": reply.is_none()});
+                match reply {
+                    Some(item) => {
+                        let names = m.id.lock().await.config.recipients.clone();
+                        md.push_str(&format!("\n\nThe answer:\n\n{}", item_markdown(&item, now, &names)));
+                        structured["reply"] = item.json();
+                    }
+                    None => {
+                        md.push_str(" No verified answer arrived before the timeout; it may still come: read it later with get_messages.");
+                        structured["reply"] = Value::Null;
+                    }
+                }
+                ok(md, structured)
+            }
+            "get_messages" => {
+                let wait = Self::int_arg(args, "wait_s", 50)?.unwrap_or(0);
+                let got = m.receive(wait, 100).await.map_err(|e| e.to_string())?;
+                let names = m.id.lock().await.config.recipients.clone();
+                let mut md = match got.items.len() {
+                    0 => "No messages.\n".to_owned(),
+                    n => format!("**{n} message(s)**\n\n"),
+                };
+                for i in &got.items {
+                    md.push_str(&item_markdown(i, now, &names));
+                }
+                for h in &got.held {
+                    md.push_str(&format!("Note: {h}\n"));
+                }
+                let result = ok(
+                    md,
+                    json!({"messages": got.items.iter().map(Item::json).collect::<Vec<_>>(), "held_back": got.held}),
+                );
+                // Everything in `result` is handed to the model now: remember
+                // and acknowledge it. If this fails, the messages come back
+                // (and are then dropped as duplicates).
+                if let Err(e) = m.handed_on(&got).await {
+                    tracing::warn!(error = %e, "could not record or acknowledge; the messages will be delivered again");
+                }
+                result
+            }
+            "get_my_identity" | "list_recipients" => {
+                let id = m.id.lock().await;
+                let (_, state) = id.kel().map_err(describe)?;
+                let mut md = String::new();
+                if name == "get_my_identity" {
+                    md.push_str(&format!(
+                        "You are `{}` (fingerprint `{}`), on server {}.\n\n",
+                        state.client_id(),
+                        state.fingerprint(),
+                        id.config.server_info.url
+                    ));
+                }
+                md.push_str(if id.config.recipients.is_empty() {
+                    "No recipients are pinned yet (`mcpmsg recipients add ID`).\n"
+                } else {
+                    "Recipients:\n"
+                });
+                for (rid, r) in &id.config.recipients {
+                    md.push_str(&format!(
+                        "- `{rid}`: {}{}\n",
+                        escape_inline(&r.name, 64),
+                        if r.description.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", escape_inline(&r.description, 200))
+                        }
+                    ));
+                }
+                let recipients: Vec<Value> = id.config.recipients.iter().map(|(rid, r)| json!({"client_id": rid, "name": r.name, "description": r.description, "fingerprint": r.fingerprint})).collect();
+                ok(
+                    md,
+                    json!({"client_id": state.client_id(), "fingerprint": state.fingerprint(), "server": id.config.server_info.url, "recipients": recipients}),
+                )
+            }
+            "checkin" => {
+                let r = m.recheckin_public().await.map_err(|e| e.to_string())?;
+                ok(format!("Checked in as `{}` at {}.", m.me(), m.remote.url()), r)
+            }
+            other => return Err(format!("unknown tool {other:?}")),
+        })
+    }
+}
+
+impl ServerHandler for Bridge {
+    fn get_info(&self) -> ServerConfig {
+        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
+        info.server_info = Implementation::new("mcpmsg-bridge", env!("CARGO_PKG_VERSION"));
+        info.instructions = Some(format!(
+            "Signed, end-to-end sealed messages with other agents and people. You are `{}`. Use list_recipients to see who you can message. {KEYS}",
+            self.m.me()
+        ));
+        info
+    }
+
+    async fn list_tools(
+        &self,
+        _r: Option<PaginatedRequestParams>,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(tools()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let args = request.arguments.unwrap_or_default();
+        let result = match self.dispatch(&request.name, &args).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(tool = %request.name, error = %e, "tool failed");
+                failed(&e)
+            }
+        };
+        Ok(result.into())
+    }
+}
+
+pub fn run(ctx: &Ctx, a: BridgeArgs) -> Result<()> {
+    let filter = std::env::var("MCPMSG_LOG_LEVEL").unwrap_or_else(|_| "info,rmcp=warn".into());
+    tracing_subscriber_init(&filter);
+    let messenger = Arc::new(Messenger::load(&ctx.config, &ctx.pass, Duration::from_secs(10))?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        messenger.checkin_in_background(&a.name, &a.capabilities).await;
+        let service = Bridge { m: messenger }.serve(rmcp::transport::stdio()).await?;
+        service.waiting().await?;
+        Ok(())
+    })
+}
+
+fn tracing_subscriber_init(filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}

@@ -1,0 +1,498 @@
+//! Identity commands: init, whoami, kel, rotate, revoke, enroll-line, verify-kel.
+//!
+//! Order of writes is chosen so that a crash at any point leaves a state the
+//! next command can finish from: secrets are written before the log event
+//! that commits to them, and the config (which marks an identity as
+//! present) is written last.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use mcpmsg_core::crypto::kel::{self, Event, KelState, KelStatus, Reason};
+use mcpmsg_core::crypto::{SealingSecret, SigningSecret};
+use mcpmsg_core::keyfile::{KeyFile, OldSealing};
+use mcpmsg_core::protocol::{check_client_id, now_ms};
+use mcpmsg_core::recipients::{Config, DEFAULT_SERVER_URL};
+use serde_json::json;
+
+use crate::error::{hinted, verify_failed};
+use crate::files::{relative_to_config, Existing};
+use crate::identity::{read_kel, write_kel, Identity, LoadedKeys};
+use crate::{out, Ctx};
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// The identity's client_id: 1-64 of A-Z a-z 0-9 . _ -, starting alphanumeric
+    #[arg(long)]
+    id: String,
+    /// Directory for the key file and the public log [default: the config's directory]
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// The server's MCP endpoint
+    #[arg(long, value_name = "URL", default_value = DEFAULT_SERVER_URL)]
+    server: String,
+    /// Keep the committed next key in this separate file (for example on removable media)
+    #[arg(long, value_name = "FILE")]
+    next_key_file: Option<PathBuf>,
+    /// Protect the key files with a passphrase (prompted, or --passphrase-file)
+    #[arg(long)]
+    protect: bool,
+    /// Replace existing files
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
+pub struct RotateArgs {
+    /// Where the committed next key is, if not where the config says
+    #[arg(long, value_name = "FILE")]
+    next_key_file: Option<PathBuf>,
+    /// Keep the old sealing secret this long, to open messages sealed to it before the rotation
+    #[arg(long, value_name = "SECS", default_value_t = 86_400)]
+    keep_old_sealing: u64,
+    /// Do not push the rotation to the server now (the next `mcpmsg checkin` does)
+    #[arg(long)]
+    offline: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ReasonArg {
+    Superseded,
+    Compromised,
+    Retired,
+}
+
+#[derive(Args)]
+pub struct RevokeArgs {
+    /// Why the identity ends
+    #[arg(long, value_enum)]
+    reason: ReasonArg,
+    /// Sign with the committed next key (when the current key is lost or stolen)
+    #[arg(long)]
+    with_next: bool,
+    /// Where the committed next key is, if not where the config says
+    #[arg(long, value_name = "FILE")]
+    next_key_file: Option<PathBuf>,
+    /// Do not push the revocation to the server now
+    #[arg(long)]
+    offline: bool,
+}
+
+/// Pushes the log's last event unless offline; a line saying what happened.
+fn push(id: &Identity, events: &[Event], offline: bool) -> String {
+    let url = &id.config.server_info.url;
+    match (offline, events.last()) {
+        (false, Some(_)) => format!("server: {}", crate::messaging::push_event(url, events)),
+        _ => format!("server: not contacted (--offline); the next `mcpmsg checkin` pushes the event to {url}\n"),
+    }
+}
+
+pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
+    check_client_id("--id", &a.id).map_err(|e| hinted(e.to_string(), "for example --id alice-laptop"))?;
+    if !(a.server.starts_with("http://") || a.server.starts_with("https://")) {
+        bail!(hinted(
+            format!("--server {:?} is not an http(s) URL", a.server),
+            format!("for example --server {DEFAULT_SERVER_URL}")
+        ));
+    }
+    let dir = a
+        .dir
+        .clone()
+        .unwrap_or_else(|| ctx.config.parent().map(Path::to_path_buf).unwrap_or_default());
+    let key_path = dir.join(format!("{}.key", a.id));
+    let kel_path = dir.join(format!("{}.kel.json", a.id));
+    let mut paths = vec![&ctx.config, &key_path, &kel_path];
+    paths.extend(a.next_key_file.as_ref());
+    let existing = if a.force { Existing::Replace } else { Existing::Refuse };
+    if !a.force {
+        let present: Vec<String> = paths
+            .iter()
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !present.is_empty() {
+            bail!(hinted(
+                format!("refusing to overwrite {}", present.join(", ")),
+                "pass --force to replace them (the old identity's keys are then lost), or choose another --dir or --config",
+            ));
+        }
+    }
+    if !dir.as_os_str().is_empty() {
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    if let Some(parent) = a.next_key_file.as_deref().and_then(Path::parent) {
+        if !parent.as_os_str().is_empty() && !parent.exists() {
+            // A directory made for a secret is the owner's alone.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+    }
+
+    let signing = SigningSecret::generate();
+    let sealing = SealingSecret::generate();
+    let next = SigningSecret::generate();
+    let event = Event::inception(&a.id, &signing, &sealing.public(), &next.public(), now_ms());
+    let state = KelState::incept(&event).context("internal error: a fresh inception does not verify")?;
+
+    let passphrase = if a.protect || ctx.pass.file.is_some() {
+        Some(ctx.pass.get(&format!("the new key file of {}", a.id), true)?)
+    } else {
+        None
+    };
+    let (main_next, file_next) = match a.next_key_file {
+        Some(_) => (None, Some(next)),
+        None => (Some(next), None),
+    };
+    let main = LoadedKeys {
+        path: key_path.clone(),
+        keys: KeyFile {
+            client_id: a.id.clone(),
+            signing: Some(signing),
+            sealing: Some(sealing),
+            next_signing: main_next,
+            old_sealing: vec![],
+        },
+        passphrase: passphrase.clone(),
+    };
+    main.write(existing)?;
+    if let (Some(path), Some(next)) = (&a.next_key_file, file_next) {
+        let keys = KeyFile {
+            client_id: a.id.clone(),
+            signing: None,
+            sealing: None,
+            next_signing: Some(next),
+            old_sealing: vec![],
+        };
+        LoadedKeys {
+            path: path.clone(),
+            keys,
+            passphrase,
+        }
+        .write(existing)?;
+    }
+    write_kel(&kel_path, &[event], existing)?;
+    let mut config = Config::new(&a.id, &relative_to_config(&ctx.config, &key_path)?, &a.server);
+    config.kel_file = Some(relative_to_config(&ctx.config, &kel_path)?);
+    config.next_key_file = a
+        .next_key_file
+        .as_deref()
+        .map(|p| relative_to_config(&ctx.config, p))
+        .transpose()?;
+    let id = Identity {
+        config_path: ctx.config.clone(),
+        config,
+    };
+    let mut text = serde_json::to_string_pretty(&id.config)?;
+    text.push('\n');
+    crate::files::write_atomic(&ctx.config, text.as_bytes(), crate::files::PUBLIC_MODE, existing)?;
+
+    out(&format!(
+        "created identity {}\n  key file:    {} (mode 0600{})\n  next key:    {}\n  log:         {}\n  config:      {}\n  fingerprint: {}\n\
+         Give others your fingerprint through a channel you trust; they compare it when they pin you.\n\
+         For a server with closed enrollment, send its operator the line from `mcpmsg enroll-line`.\n",
+        a.id,
+        key_path.display(),
+        if main.passphrase.is_some() { ", passphrase-protected" } else { "" },
+        a.next_key_file.as_ref().map_or_else(|| "in the key file".to_owned(), |p| p.display().to_string()),
+        kel_path.display(),
+        ctx.config.display(),
+        state.fingerprint(),
+    ))?;
+    Ok(())
+}
+
+/// Text and JSON descriptions of a verified log.
+fn describe(state: &KelState) -> (String, serde_json::Value) {
+    let cur = state.current();
+    let status = match state.status() {
+        KelStatus::Revoked { seq, reason } => format!("revoked at seq {seq} ({})", reason.as_str()),
+        KelStatus::Suspended { seq, reason } => format!(
+            "suspended at seq {seq} ({}): the committed next key can recover (`mcpmsg rotate`) or end it (`mcpmsg revoke --with-next`)",
+            reason.as_str()
+        ),
+        KelStatus::Active => "active".to_owned(),
+    };
+    let text = format!(
+        "id:            {}\nfingerprint:   {}  (inception key: compare this out of band)\nsigning key:   {}  (kid {})\nsealing key:   {}  (kid {})\nnext key:      committed, digest {}\nlog:           seq {}, head {}\nstatus:        {}\n",
+        state.client_id(),
+        state.fingerprint(),
+        cur.signing_key,
+        cur.signing_key.kid(),
+        cur.sealing_key,
+        cur.sealing_key.kid(),
+        state.next_key_digest(),
+        state.seq(),
+        state.head(),
+        status,
+    );
+    let value = json!({
+        "client_id": state.client_id(),
+        "fingerprint": state.fingerprint(),
+        "signing_key": cur.signing_key.as_str(),
+        "signing_kid": cur.signing_key.kid(),
+        "sealing_key": cur.sealing_key.as_str(),
+        "sealing_kid": cur.sealing_key.kid(),
+        "next_key_digest": state.next_key_digest(),
+        "kel_seq": state.seq().to_string(),
+        "kel_head": state.head(),
+        "kel_length": state.seq() + 1,
+        "revoked": state.revoked().map(|(seq, r)| json!({"seq": seq.to_string(), "reason": r.as_str()})),
+    });
+    (text, value)
+}
+
+fn print_state(state: &KelState, json: bool, extra: &[(&str, &str)]) -> Result<()> {
+    let (mut text, mut value) = describe(state);
+    for (k, v) in extra {
+        text.push_str(&format!("{:<15}{v}\n", format!("{k}:")));
+        value[*k] = json!(v);
+    }
+    if json {
+        text = serde_json::to_string_pretty(&value)? + "\n";
+    }
+    out(&text)?;
+    Ok(())
+}
+
+pub fn whoami(ctx: &Ctx, json: bool) -> Result<()> {
+    let id = Identity::load(&ctx.config)?;
+    let (_, state) = id.kel()?;
+    print_state(&state, json, &[("server", &id.config.server_info.url)])
+}
+
+pub fn print_kel(ctx: &Ctx) -> Result<()> {
+    let id = Identity::load(&ctx.config)?;
+    let (events, _) = id.kel()?;
+    out(&(serde_json::to_string_pretty(&events)? + "\n"))?;
+    Ok(())
+}
+
+pub fn enroll_line(ctx: &Ctx) -> Result<()> {
+    let id = Identity::load(&ctx.config)?;
+    let (_, state) = id.kel()?;
+    out(&format!(
+        "{} {}  # fingerprint {}\n",
+        state.client_id(),
+        state.inception_key(),
+        state.fingerprint()
+    ))?;
+    Ok(())
+}
+
+pub fn verify_kel(file: &Path, json: bool) -> Result<()> {
+    let events = read_kel(file).map_err(|e| verify_failed(format!("{e:#}")))?;
+    let state = kel::verify_log(&events).map_err(|e| verify_failed(format!("{}: {e}", file.display())))?;
+    print_state(&state, json, &[])
+}
+
+/// The identity, its verified log, and its unlocked key files.
+struct Unlocked {
+    id: Identity,
+    events: Vec<Event>,
+    state: KelState,
+    main: LoadedKeys,
+    next_file: Option<LoadedKeys>,
+}
+
+fn unlock(ctx: &Ctx, next_override: Option<&Path>) -> Result<Unlocked> {
+    let id = Identity::load(&ctx.config)?;
+    let (events, state) = id.kel()?;
+    // A suspended identity (A1) may still rotate or finally revoke with its
+    // committed next key; a revoked one can do nothing more.
+    if let KelStatus::Revoked { seq, reason } = state.status() {
+        bail!(hinted(
+            format!(
+                "{} was revoked at seq {seq} ({}): its keys can do nothing more",
+                state.client_id(),
+                reason.as_str()
+            ),
+            "create a new identity with `mcpmsg init --id NEW-ID`",
+        ));
+    }
+    let main = LoadedKeys::read(&id.key_path(), &ctx.pass)?;
+    if main.keys.client_id != id.config.my_id || main.keys.signing.is_none() || main.keys.sealing.is_none() {
+        bail!(verify_failed(format!(
+            "{} is not the key file of {} (or lacks its signing or sealing key)",
+            main.path.display(),
+            id.config.my_id
+        )));
+    }
+    let next_file = match id.next_key_path(next_override) {
+        Some(p) => Some(LoadedKeys::read(&p, &ctx.pass).map_err(|e| {
+            e.context(hinted(
+                "cannot read the next-key file",
+                "mount it, or pass --next-key-file FILE",
+            ))
+        })?),
+        None => None,
+    };
+    Ok(Unlocked {
+        id,
+        events,
+        state,
+        main,
+        next_file,
+    })
+}
+
+fn committed(key: &SigningSecret, state: &KelState) -> bool {
+    key.public().fingerprint() == state.next_key_digest()
+}
+
+pub fn rotate(ctx: &Ctx, a: RotateArgs) -> Result<()> {
+    let Unlocked {
+        id,
+        mut events,
+        state,
+        mut main,
+        mut next_file,
+    } = unlock(ctx, a.next_key_file.as_deref())?;
+    let now = now_ms();
+    let on_file = main.keys.signing.as_ref().expect("checked in unlock");
+    let resuming = if on_file.public() == state.current().signing_key {
+        false
+    } else if committed(on_file, &state) {
+        true
+    } else {
+        bail!(verify_failed(format!(
+            "the signing key in {} is neither the log's current key nor its committed next key",
+            main.path.display()
+        )));
+    };
+
+    if !resuming {
+        let next = match &mut next_file {
+            Some(f) => f.keys.next_signing.take(),
+            None => main.keys.next_signing.take(),
+        };
+        let next = next.ok_or_else(|| hinted("no committed next key on file", "pass --next-key-file FILE"))?;
+        if !committed(&next, &state) {
+            bail!(verify_failed(
+                "the next key on file is not the one the log committed to"
+            ));
+        }
+        let old = main
+            .keys
+            .sealing
+            .replace(SealingSecret::generate())
+            .expect("checked in unlock");
+        main.keys.old_sealing.push(OldSealing {
+            secret: old,
+            expires_at: now.saturating_add(a.keep_old_sealing.saturating_mul(1000)),
+        });
+        main.keys.prune(now);
+        main.keys.signing = Some(next);
+        if next_file.is_none() {
+            main.keys.next_signing = Some(SigningSecret::generate());
+        }
+        // The promoted key and new sealing secret are on disk before the
+        // log commits to them; a crash after this resumes below.
+        main.write(Existing::Replace)?;
+    }
+    // The new next key: made (or found, when resuming) and on disk before
+    // the rotation event publishes its digest.
+    let holder = next_file.as_mut().unwrap_or(&mut main);
+    if holder.keys.next_signing.as_ref().is_none_or(|k| committed(k, &state)) {
+        holder.keys.next_signing = Some(SigningSecret::generate());
+        holder.write(Existing::Replace)?;
+    }
+    let next_pub = holder.keys.next_signing.as_ref().expect("just ensured").public();
+
+    let signer = main.keys.signing.as_ref().expect("checked in unlock");
+    let sealing = main.keys.sealing.as_ref().expect("checked in unlock").public();
+    let event = Event::rotation(
+        state.client_id(),
+        state.seq() + 1,
+        state.head(),
+        signer,
+        &sealing,
+        &next_pub,
+        now,
+    );
+    let new = state
+        .apply(&event)
+        .context("internal error: the rotation does not verify")?;
+    events.push(event);
+    id.write_kel(&events)?;
+    let pushed = push(&id, &events, a.offline);
+    out(&(format!(
+        "{} {}: now at seq {}\n  signing kid: {}\n  sealing kid: {}\n  next key committed: {}\n  old sealing key kept for {} s to open messages sealed before\n",
+        if resuming { "finished an interrupted rotation of" } else { "rotated" },
+        new.client_id(),
+        new.seq(),
+        new.current().signing_key.kid(),
+        new.current().sealing_key.kid(),
+        new.next_key_digest(),
+        a.keep_old_sealing,
+    ) + &pushed))?;
+    Ok(())
+}
+
+pub fn revoke(ctx: &Ctx, a: RevokeArgs) -> Result<()> {
+    let Unlocked {
+        id,
+        mut events,
+        state,
+        main,
+        next_file,
+    } = unlock(ctx, a.next_key_file.as_deref())?;
+    let signer = if a.with_next {
+        let holder = next_file.as_ref().unwrap_or(&main);
+        let next = holder
+            .keys
+            .next_signing
+            .as_ref()
+            .ok_or_else(|| hinted("no committed next key on file", "pass --next-key-file FILE"))?;
+        if !committed(next, &state) {
+            bail!(verify_failed(
+                "the next key on file is not the one the log committed to"
+            ));
+        }
+        next
+    } else {
+        let current = main.keys.signing.as_ref().expect("checked in unlock");
+        if current.public() != state.current().signing_key {
+            bail!(hinted(
+                "the key file is ahead of the log: a rotation was interrupted",
+                "run `mcpmsg rotate` to finish it, then revoke"
+            ));
+        }
+        current
+    };
+    let reason = match a.reason {
+        ReasonArg::Superseded => Reason::Superseded,
+        ReasonArg::Compromised => Reason::Compromised,
+        ReasonArg::Retired => Reason::Retired,
+    };
+    let event = Event::revocation(
+        state.client_id(),
+        state.seq() + 1,
+        state.head(),
+        signer,
+        reason,
+        now_ms(),
+    );
+    let new = state
+        .apply(&event)
+        .context("internal error: the revocation does not verify")?;
+    events.push(event);
+    id.write_kel(&events)?;
+    let pushed = push(&id, &events, a.offline);
+    let what = if a.with_next {
+        "revoked {} at seq {} ({}), signed by the committed next key. This cannot be undone.\n"
+    } else {
+        "suspended {} at seq {} ({}), signed by the current key: nothing signed by it is accepted any more. \
+         The committed next key can lift this (`mcpmsg rotate`) or make it final (`mcpmsg revoke --with-next`).\n"
+    };
+    out(&(what
+        .replacen("{}", new.client_id(), 1)
+        .replacen("{}", &new.seq().to_string(), 1)
+        .replacen("{}", reason.as_str(), 1)
+        + &pushed))?;
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! The rules of mcpmsg: signed requests, identities and their logs, queues,
+//! leases, waits and the replay window. No HTTP, MCP or CLI here: the MCP
+//! adapter calls these methods with parsed arguments and renders the
+//! results, and storage is behind [`crate::store::Store`].
+
+mod auth;
+mod enroll;
+mod limits;
+mod messages;
+mod registry;
+mod wait;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+pub use enroll::{Enrollment, EnrollmentError};
+pub use messages::{AckResult, GetRequest, SendResult, WaitResult};
+pub use registry::{CheckinRequest, CheckinResult, ClientInfo, ClientKeys, KelUpdate};
+
+use crate::store::{Store, StoreError};
+use mcpmsg_core::protocol::ErrorCode;
+
+/// A refused call: the protocol error code and a message that names the
+/// field and what was expected. Never carries a secret or a message body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("[{code}] {message}")]
+pub struct Refusal {
+    /// The PROTOCOL §7 code.
+    pub code: ErrorCode,
+    /// What was wrong and how to fix it.
+    pub message: String,
+    /// For `rate_limited`: how long to wait before trying again, in ms.
+    pub retry_after_ms: Option<u64>,
+}
+
+impl Refusal {
+    /// A refusal with `code`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// `rate_limited`, with how long to wait.
+    fn rate_limited(what: &str, wait: limits::RetryAfter) -> Self {
+        let ms = u64::try_from(wait.0.as_millis()).unwrap_or(u64::MAX).max(1);
+        Self {
+            code: ErrorCode::RateLimited,
+            message: format!("{what}; retry after {ms} ms"),
+            retry_after_ms: Some(ms),
+        }
+    }
+
+    /// `invalid_argument`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArgument, message)
+    }
+}
+
+impl From<StoreError> for Refusal {
+    /// The details (hosts, Redis's own words) go to the operator's log,
+    /// never to the caller, who may be anyone.
+    fn from(e: StoreError) -> Self {
+        tracing::warn!(error = %e, "store error");
+        Self::new(ErrorCode::Unavailable, "the store is unavailable; try again shortly")
+    }
+}
+
+impl From<mcpmsg_core::protocol::FieldError> for Refusal {
+    fn from(e: mcpmsg_core::protocol::FieldError) -> Self {
+        Self::invalid(e.to_string())
+    }
+}
+
+/// The limits and policies of a broker.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// How long a message is kept unless delivered.
+    pub message_ttl: Duration,
+    /// How long a manual-ack lease lasts.
+    pub lease: Duration,
+    /// Largest accepted `|server time - ts|`.
+    pub max_skew: Duration,
+    /// Messages per recipient queue.
+    pub max_queue: usize,
+    /// Bytes of a message body (for sealed messages: of the plaintext).
+    pub max_message_bytes: usize,
+    /// Longest wait of `get_messages` and `send_message_and_wait`.
+    pub max_wait: Duration,
+    /// Accept sends to client ids that never checked in.
+    pub allow_unknown_recipients: bool,
+    /// Answer `list_clients`.
+    pub list_clients: bool,
+    /// Registered identities at most.
+    pub max_clients: usize,
+    /// Requests parked in waits at most.
+    pub max_waiters: usize,
+    /// Events of a log submitted at check-in or with a revocation.
+    pub max_kel_events: usize,
+    /// Bytes of queued message bodies in all (on a shared store: in the store).
+    pub max_queued_bytes: u64,
+    /// Messages one sender may have queued for one recipient.
+    pub max_queue_per_sender: usize,
+    /// Requests one client may have parked in waits.
+    pub max_waits_per_client: usize,
+    /// Signed calls per second per identity, per node.
+    pub rate_per_client: u32,
+    /// Anonymous and refused calls per second per source address, per node.
+    pub rate_per_address: u32,
+    /// Largest page of `list_clients`.
+    pub list_page: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            message_ttl: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
+            max_skew: Duration::from_secs(120),
+            max_queue: 10_000,
+            max_message_bytes: 64 * 1024,
+            max_wait: Duration::from_secs(50),
+            allow_unknown_recipients: false,
+            list_clients: true,
+            max_clients: 100_000,
+            max_waiters: 10_000,
+            max_kel_events: 128,
+            max_queued_bytes: 256 << 20,
+            max_queue_per_sender: 1_000,
+            max_waits_per_client: 4,
+            rate_per_client: 200,
+            rate_per_address: 100,
+            list_page: 100,
+        }
+    }
+}
+
+/// The broker: one per server process, shared by every request.
+pub struct Broker {
+    config: BrokerConfig,
+    store: Arc<dyn Store>,
+    enrollment: Option<Enrollment>,
+    waiters: wait::Waiters,
+    kel_cache: registry::KelCache,
+    limits: limits::RateLimits,
+    shutdown: CancellationToken,
+}
+
+impl Broker {
+    /// A broker over `store`. With `enrollment`, only listed identities may
+    /// register. `shutdown` ends parked waits early.
+    pub fn new(
+        config: BrokerConfig,
+        store: Arc<dyn Store>,
+        enrollment: Option<Enrollment>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            waiters: wait::Waiters::new(config.max_waiters, config.max_waits_per_client),
+            kel_cache: registry::KelCache::new(config.max_clients),
+            limits: limits::RateLimits::new(config.rate_per_client, config.rate_per_address),
+            config,
+            store,
+            enrollment,
+            shutdown,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// The store's kind, for `/health`.
+    pub fn store_kind(&self) -> &'static str {
+        self.store.kind()
+    }
+
+    /// Wakes every parked waiter, to re-check its queue (after a shared
+    /// store's doorbell was reconnected, for example).
+    pub fn notify_all(&self) {
+        self.waiters.notify_all();
+    }
+
+    /// Whether the store answers, for `/health`.
+    pub async fn store_ping(&self) -> Result<(), crate::store::StoreError> {
+        self.store.ping().await
+    }
+
+    /// One authenticated call of `client_id` against its rate limit.
+    fn rate_check(&self, client_id: &str) -> Result<(), Refusal> {
+        self.limits.client(client_id).map_err(|wait| {
+            Refusal::rate_limited(
+                &format!(
+                    "{client_id} is over its rate of {} calls per second (--rate-per-client)",
+                    self.config.rate_per_client
+                ),
+                wait,
+            )
+        })
+    }
+
+    /// An anonymous call from `ip`, against the address's rate limit.
+    pub fn anonymous_call(&self, ip: std::net::IpAddr) -> Result<(), Refusal> {
+        self.limits.address(ip).map_err(|wait| self.address_refusal(wait))
+    }
+
+    /// Before a signed call from `ip`: refused while the address is
+    /// blocked for too many refused calls, before any signature is checked.
+    pub fn signed_call(&self, ip: std::net::IpAddr) -> Result<(), Refusal> {
+        match self.limits.blocked(ip) {
+            Some(wait) => Err(self.address_refusal(wait)),
+            None => Ok(()),
+        }
+    }
+
+    /// After a call from `ip` was refused: it counts against the address.
+    pub fn refused_call(&self, ip: std::net::IpAddr) {
+        let _ = self.limits.address(ip);
+    }
+
+    fn address_refusal(&self, wait: limits::RetryAfter) -> Refusal {
+        Refusal::rate_limited(
+            &format!(
+                "too many anonymous or refused calls from this address (--rate-per-address, {} per second)",
+                self.config.rate_per_address
+            ),
+            wait,
+        )
+    }
+
+    /// Wakes every waiter on `recipient`'s queue (a message arrived through
+    /// another node, for example).
+    pub fn notify(&self, recipient: &str) {
+        self.waiters.notify(recipient);
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

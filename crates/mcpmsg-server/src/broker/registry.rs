@@ -1,0 +1,567 @@
+//! Identities: registration at check-in (with closed enrollment), rotation
+//! and revocation events, and the public key directory.
+//!
+//! The store holds each identity's log; verifying a log costs one signature
+//! check per event, so the broker keeps the verified state of recent logs
+//! in a bounded cache keyed by client_id and checked against the log's head.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::store::IdentityRecord;
+use mcpmsg_core::crypto::kel::{self, Event, KelError, KelState, KelStatus};
+use mcpmsg_core::protocol::{check_client_id, now_ms, parse_ts, sign_input, ErrorCode};
+
+use super::auth::{Nonce, Signed};
+use super::{ms, Broker, Refusal};
+
+/// Longest check-in `name`, in characters.
+pub const MAX_NAME: usize = 64;
+/// Longest check-in `capabilities`, in characters.
+pub const MAX_CAPABILITIES: usize = 512;
+
+/// Arguments of `checkin_client`.
+#[derive(Debug, Clone)]
+pub struct CheckinRequest {
+    /// The identity.
+    pub client_id: String,
+    /// Display name.
+    pub name: String,
+    /// Free text describing what the client can do.
+    pub capabilities: String,
+    /// Kid of the current signing key.
+    pub key_id: String,
+    /// Unix ms.
+    pub ts: String,
+    /// Fresh nonce.
+    pub nonce: String,
+    /// Signature.
+    pub sig: String,
+    /// The full log, to register or to extend the stored one.
+    pub kel: Option<Vec<Event>>,
+}
+
+/// Result of `checkin_client`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckinResult {
+    /// The identity.
+    pub client_id: String,
+    /// True when this call created the identity.
+    pub registered: bool,
+    /// Seq of the stored head.
+    pub kel_seq: u64,
+    /// Hash of the stored head.
+    pub kel_head: String,
+}
+
+/// Result of `rotate_key` and `revoke_key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KelUpdate {
+    /// The identity.
+    pub client_id: String,
+    /// Seq of the new head.
+    pub kel_seq: u64,
+    /// Hash of the new head.
+    pub kel_head: String,
+    /// Server time the event took effect.
+    pub accepted_at: u64,
+}
+
+/// Result of `get_client_keys`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKeys {
+    /// The identity.
+    pub client_id: String,
+    /// Its log.
+    pub kel: Vec<Event>,
+    /// Acceptance time of each event.
+    pub accepted_at: Vec<u64>,
+    /// Active, suspended or revoked (A1).
+    pub status: KelStatus,
+}
+
+/// One entry of `list_clients`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The identity.
+    pub client_id: String,
+    /// From the last check-in.
+    pub name: String,
+    /// From the last check-in.
+    pub capabilities: String,
+    /// Kid of the current signing key.
+    pub signing_kid: String,
+    /// Last check-in, Unix ms.
+    pub last_checkin: u64,
+    /// Suspended and revoked identities are listed too, marked.
+    pub status: KelStatus,
+}
+
+/// Verified states of recently used logs.
+pub(super) struct KelCache {
+    map: Mutex<HashMap<String, KelState>>,
+    max: usize,
+}
+
+impl KelCache {
+    pub(super) fn new(max: usize) -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+            max: max.max(1),
+        }
+    }
+}
+
+/// The refusal for a log that does not verify or extend.
+pub(super) fn kel_refusal(index: usize, e: KelError) -> Refusal {
+    let code = match &e {
+        KelError::BadSeq { .. } | KelError::BadPrev { .. } | KelError::Fork { .. } | KelError::Rollback { .. } => {
+            ErrorCode::KelConflict
+        }
+        KelError::BadSignature { .. } | KelError::NotCommitted { .. } | KelError::UnauthorizedSigner { .. } => {
+            ErrorCode::BadSignature
+        }
+        KelError::AfterRevocation { .. } | KelError::Suspended { .. } => ErrorCode::Revoked,
+        _ => ErrorCode::InvalidArgument,
+    };
+    Refusal::new(code, format!("kel event {index}: {e}"))
+}
+
+fn expect_kind(event: &Event, kind: &str) -> Result<(), Refusal> {
+    if event.kind() != kind {
+        return Err(Refusal::invalid(format!(
+            "event: expected a {kind} event, found a {}",
+            event.kind()
+        )));
+    }
+    Ok(())
+}
+
+/// Short, printable text that others are shown: no control or format
+/// characters (which could drive a terminal or hide text), at most `max`
+/// characters.
+fn printable(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
+    if value.chars().count() > max || !mcpmsg_core::protocol::is_printable(value) {
+        return Err(Refusal::invalid(format!(
+            "{field}: at most {max} printable characters (no control, format or invisible characters)"
+        )));
+    }
+    Ok(())
+}
+
+impl Broker {
+    /// The verified state of a stored log (from the cache when its head matches).
+    pub(super) fn state_of(&self, client_id: &str, record: &IdentityRecord) -> Result<KelState, Refusal> {
+        let head = record.events.last().and_then(|e| e.hash().ok());
+        let mut cache = self.kel_cache.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(state) = cache.get(client_id) {
+            if Some(state.head()) == head.as_deref() {
+                return Ok(state.clone());
+            }
+        }
+        // Stored logs were verified when stored: failing now means the store
+        // was altered underneath us.
+        let state = kel::verify_log(&record.events).map_err(|e| {
+            tracing::error!(client_id, error = %e, "stored key event log does not verify");
+            Refusal::new(
+                ErrorCode::Unavailable,
+                format!("the stored log of {client_id} does not verify; ask the operator"),
+            )
+        })?;
+        if cache.len() >= self.kel_cache.max {
+            cache.clear();
+        }
+        cache.insert(client_id.to_owned(), state.clone());
+        Ok(state)
+    }
+
+    /// The stored identity and its verified state, or `unknown_client`.
+    pub(super) async fn known(&self, field: &str, client_id: &str) -> Result<(Arc<IdentityRecord>, KelState), Refusal> {
+        let record = self.store.identity(client_id).await?.ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::UnknownClient,
+                format!("{field} {client_id} is not registered; check in with `kel` (the full key event log) first"),
+            )
+        })?;
+        let state = self.state_of(client_id, &record)?;
+        Ok((record, state))
+    }
+
+    /// As [`Broker::known`], from the store's cache of any age: for the
+    /// acting client only, whose cached head is checked against the store
+    /// with the nonce (see `Broker::acting`).
+    pub(super) async fn known_cached(&self, field: &str, client_id: &str) -> Result<KelState, Refusal> {
+        let record = self.store.cached_identity(client_id).await?.ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::UnknownClient,
+                format!("{field} {client_id} is not registered; check in with `kel` (the full key event log) first"),
+            )
+        })?;
+        self.state_of(client_id, &record)
+    }
+
+    /// `checkin_client`: registers an identity from its log, extends a
+    /// stored log, and records name and capabilities.
+    pub async fn checkin(&self, req: CheckinRequest) -> Result<CheckinResult, Refusal> {
+        check_client_id("client_id", &req.client_id)?;
+        printable("name", &req.name, MAX_NAME)?;
+        printable("capabilities", &req.capabilities, MAX_CAPABILITIES)?;
+        let max_events = self.config.max_kel_events;
+        if req.kel.as_ref().is_some_and(|k| k.len() > max_events) {
+            return Err(Refusal::new(
+                ErrorCode::TooLarge,
+                format!("kel: at most {max_events} events (the operator sets --max-kel-events)"),
+            ));
+        }
+        let now = now_ms();
+        let stored = self.store.identity(&req.client_id).await?;
+        let (state, mut record, expected_len) = match (stored, req.kel) {
+            (None, None) => {
+                return Err(Refusal::new(
+                    ErrorCode::UnknownClient,
+                    format!(
+                        "client {} is not registered; include `kel`, its full key event log, to register",
+                        req.client_id
+                    ),
+                ))
+            }
+            (None, Some(events)) => (
+                self.registration(&req.client_id, &events).await?,
+                new_record(events, now),
+                0,
+            ),
+            (Some(record), None) => (
+                self.state_of(&req.client_id, &record)?,
+                (*record).clone(),
+                record.events.len(),
+            ),
+            (Some(record), Some(events)) => {
+                let state = self.state_of(&req.client_id, &record)?;
+                if events.first() != record.events.first() {
+                    return Err(Refusal::new(
+                        ErrorCode::AlreadyRegistered,
+                        format!(
+                            "client_id {} is registered with another inception key; choose another client_id",
+                            req.client_id
+                        ),
+                    ));
+                }
+                let (extended, added) = state
+                    .extend(&record.events, &events)
+                    .map_err(|e| kel_refusal(e.index, e.error))?;
+                let expected = record.events.len();
+                let mut updated = (*record).clone();
+                updated.accepted_at.extend(std::iter::repeat_n(now, added));
+                updated.events = events;
+                (extended, updated, expected)
+            }
+        };
+        let signed = Signed {
+            client_id: &req.client_id,
+            key_id: &req.key_id,
+            ts: &req.ts,
+            nonce: &req.nonce,
+            sig: &req.sig,
+        };
+        let input = sign_input(
+            "checkin",
+            &[
+                &req.client_id,
+                &req.name,
+                &req.capabilities,
+                &req.key_id,
+                &req.ts,
+                &req.nonce,
+            ],
+        );
+        if let Nonce::Seen(_) = self.authenticate(signed, &input, &state, now, false, None).await? {
+            unreachable!("non-idempotent authentication never returns a seen nonce");
+        }
+        self.rate_check(&req.client_id)?;
+        self.claim(signed, now).await?;
+        record.name = req.name;
+        record.capabilities = req.capabilities;
+        record.last_checkin = now;
+        if !self.store.put_identity(&req.client_id, expected_len, &record).await? {
+            return Err(Refusal::new(
+                ErrorCode::KelConflict,
+                format!(
+                    "the log of {} changed during this check-in; check in again",
+                    req.client_id
+                ),
+            ));
+        }
+        Ok(CheckinResult {
+            client_id: req.client_id,
+            registered: expected_len == 0,
+            kel_seq: state.seq(),
+            kel_head: state.head().to_owned(),
+        })
+    }
+
+    /// Checks a log submitted to register a new identity: the cheap checks
+    /// (closed enrollment, room for one more) before any signature of the
+    /// log is verified, so an anonymous caller cannot make the server
+    /// verify a long log for nothing.
+    async fn registration(&self, client_id: &str, events: &[Event]) -> Result<KelState, Refusal> {
+        self.check_enrolled_before_verifying(client_id, events)?;
+        self.check_room_for_identity().await?;
+        let state = kel::verify_log(events).map_err(|e| kel_refusal(e.index, e.error))?;
+        if state.client_id() != client_id {
+            return Err(Refusal::invalid(format!(
+                "kel: the log is for {}, not client_id {client_id}",
+                state.client_id()
+            )));
+        }
+        if let Some((seq, reason)) = state.revoked() {
+            return Err(Refusal::new(
+                ErrorCode::Revoked,
+                format!(
+                    "the log of {client_id} ends in a revocation at seq {seq} ({}): it is {}",
+                    reason.as_str(),
+                    state.status().as_str()
+                ),
+            ));
+        }
+        Ok(state)
+    }
+
+    /// Closed enrollment, from the log's unverified inception key: a log
+    /// whose inception key is not the enrolled one is refused before its
+    /// signatures are checked; one that is goes on to full verification.
+    fn check_enrolled_before_verifying(&self, client_id: &str, events: &[Event]) -> Result<(), Refusal> {
+        let Some(enrollment) = &self.enrollment else {
+            return Ok(());
+        };
+        let inception_key = match events.first() {
+            Some(Event::Inception(e)) => Some(e.signing_key.as_str()),
+            _ => None,
+        };
+        match enrollment.key_of(client_id) {
+            Some(key) if Some(key.as_str()) == inception_key => Ok(()),
+            Some(_) => Err(Refusal::new(
+                ErrorCode::NotEnrolled,
+                format!("the inception key of {client_id} is not the one in the server's keys file"),
+            )),
+            None => Err(Refusal::new(
+                ErrorCode::NotEnrolled,
+                format!("{client_id} is not in the server's keys file; ask the operator to add the line from `mcpmsg enroll-line`"),
+            )),
+        }
+    }
+
+    async fn check_room_for_identity(&self) -> Result<(), Refusal> {
+        if self.store.identity_count().await? >= self.config.max_clients {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "the server holds its maximum of {} identities (--max-clients)",
+                    self.config.max_clients
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `rotate_key`: appends one rotation, checked against the skew window.
+    /// A suspended identity (A1) recovers this way, with its next key.
+    pub async fn rotate_key(&self, event: Event) -> Result<KelUpdate, Refusal> {
+        expect_kind(&event, "rotation")?;
+        let now = now_ms();
+        let ts = parse_ts("event.ts", event.ts())?;
+        let skew = ms(self.config.max_skew);
+        if now.abs_diff(ts) > skew {
+            return Err(Refusal::new(
+                ErrorCode::StaleTimestamp,
+                format!(
+                    "event.ts is {} ms from the server's clock; at most {skew} ms is allowed",
+                    now.abs_diff(ts)
+                ),
+            ));
+        }
+        self.append_events(&event, std::slice::from_ref(&event), now).await
+    }
+
+    /// `revoke_key` (A1, A2): a revocation only takes authority away, so it
+    /// is accepted whatever its age. With `kel`, the whole log ending in
+    /// this revocation, an identity the server does not know (an in-memory
+    /// server restarted) is registered as a tombstone, so that a thief
+    /// cannot re-register the old keys; for a known one, `kel` may carry
+    /// the events the server missed. Sending a revocation the server
+    /// already holds again is answered as accepted.
+    pub async fn revoke_key(&self, event: Event, kel: Option<Vec<Event>>) -> Result<KelUpdate, Refusal> {
+        expect_kind(&event, "revocation")?;
+        parse_ts("event.ts", event.ts())?;
+        let now = now_ms();
+        let Some(log) = kel else {
+            return self.append_events(&event, std::slice::from_ref(&event), now).await;
+        };
+        if log.last() != Some(&event) {
+            return Err(Refusal::invalid(
+                "kel: must be the whole key event log, ending with `event` exactly",
+            ));
+        }
+        if log.len() > self.config.max_kel_events {
+            return Err(Refusal::new(
+                ErrorCode::TooLarge,
+                format!("kel: at most {} events (--max-kel-events)", self.config.max_kel_events),
+            ));
+        }
+        let client_id = event.client_id().to_owned();
+        check_client_id("event.client_id", &client_id)?;
+        if self.store.identity(&client_id).await?.is_some() {
+            return self.append_events(&event, &log, now).await;
+        }
+        self.check_enrolled_before_verifying(&client_id, &log)?;
+        let state = kel::verify_log(&log).map_err(|e| kel_refusal(e.index, e.error))?;
+        if state.client_id() != client_id {
+            return Err(Refusal::invalid(format!(
+                "kel: the log is for {}, not event.client_id {client_id}",
+                state.client_id()
+            )));
+        }
+        self.check_room_for_identity().await?;
+        let record = new_record(log, now);
+        if !self.store.put_identity(&client_id, 0, &record).await? {
+            return Err(Refusal::new(
+                ErrorCode::KelConflict,
+                format!("{client_id} was registered meanwhile; send the revocation again"),
+            ));
+        }
+        tracing::info!(
+            client_id,
+            status = state.status().as_str(),
+            "revoked identity stored as a tombstone"
+        );
+        Ok(KelUpdate {
+            client_id,
+            kel_seq: state.seq(),
+            kel_head: state.head().to_owned(),
+            accepted_at: now,
+        })
+    }
+
+    /// Appends the events of `log` past the stored log of `event`'s client
+    /// (`log` is either just `event`, or a whole log ending in it).
+    async fn append_events(&self, event: &Event, log: &[Event], now: u64) -> Result<KelUpdate, Refusal> {
+        let client_id = event.client_id().to_owned();
+        check_client_id("event.client_id", &client_id)?;
+        let (stored, state) = self.known("event.client_id", &client_id).await?;
+        let mut record = (*stored).clone();
+        let expected = record.events.len();
+        if matches!(event, Event::Revocation(_)) && record.events.last() == Some(event) {
+            // The same revocation again (a client re-pushing it, A2): done.
+            // A replayed rotation stays a `kel_conflict`.
+            return Ok(KelUpdate {
+                client_id,
+                kel_seq: state.seq(),
+                kel_head: state.head().to_owned(),
+                accepted_at: record.accepted_at.last().copied().unwrap_or(now),
+            });
+        }
+        // The log's length is bounded like a check-in's, but a revocation
+        // is always taken: it only takes authority away.
+        let max = self.config.max_kel_events;
+        let grows_to = if log.len() == 1 { expected + 1 } else { log.len() };
+        if grows_to > max && !matches!(event, Event::Revocation(_)) {
+            return Err(Refusal::new(
+                ErrorCode::TooLarge,
+                format!("the log of {client_id} holds its maximum of {max} events (--max-kel-events); revoke this identity and start a new one"),
+            ));
+        }
+        let (new, added) = if log.len() == 1 {
+            let new = state.apply(event).map_err(|e| kel_refusal(expected, e))?;
+            record.events.push(event.clone());
+            (new, 1)
+        } else {
+            let (new, added) = state
+                .extend(&record.events, log)
+                .map_err(|e| kel_refusal(e.index, e.error))?;
+            record.events = log.to_vec();
+            (new, added)
+        };
+        record.accepted_at.extend(std::iter::repeat_n(now, added));
+        if !self.store.put_identity(&client_id, expected, &record).await? {
+            return Err(Refusal::new(
+                ErrorCode::KelConflict,
+                format!("the log of {client_id} changed meanwhile; fetch it and build on its head"),
+            ));
+        }
+        Ok(KelUpdate {
+            client_id,
+            kel_seq: new.seq(),
+            kel_head: new.head().to_owned(),
+            accepted_at: now,
+        })
+    }
+
+    /// `get_client_keys`: an identity's public log.
+    pub async fn client_keys(&self, client_id: &str) -> Result<ClientKeys, Refusal> {
+        check_client_id("client_id", client_id)?;
+        let (record, state) = self.known("client_id", client_id).await?;
+        Ok(ClientKeys {
+            client_id: client_id.to_owned(),
+            kel: record.events.clone(),
+            accepted_at: record.accepted_at.clone(),
+            status: state.status(),
+        })
+    }
+
+    /// `list_clients`: one page of who is registered, from after `cursor`
+    /// (the last client_id of the previous page), at most `limit` (default
+    /// and most: `--list-page`). Returns the page and the next cursor.
+    pub async fn list_clients(
+        &self,
+        cursor: Option<&str>,
+        limit: Option<&str>,
+    ) -> Result<(Vec<ClientInfo>, Option<String>), Refusal> {
+        if !self.config.list_clients {
+            return Err(Refusal::new(
+                ErrorCode::Unavailable,
+                "list_clients is turned off on this server (--no-list-clients); ask the operator for client ids",
+            ));
+        }
+        if let Some(c) = cursor {
+            check_client_id("cursor", c)?;
+        }
+        let most = self.config.list_page;
+        let limit = match limit {
+            None => most,
+            Some(s) => mcpmsg_core::protocol::parse_decimal("limit", s)
+                .ok()
+                .filter(|n| (1..=most as u64).contains(n))
+                .ok_or_else(|| Refusal::invalid(format!("limit: a decimal string from \"1\" to \"{most}\"")))?
+                as usize,
+        };
+        let page = self.store.identities(cursor, limit + 1).await?;
+        let more = page.len() > limit;
+        let mut out = Vec::with_capacity(limit);
+        for (client_id, record) in page.into_iter().take(limit) {
+            let state = self.state_of(&client_id, &record)?;
+            out.push(ClientInfo {
+                signing_kid: state.current().signing_key.kid(),
+                status: state.status(),
+                client_id,
+                name: record.name.clone(),
+                capabilities: record.capabilities.clone(),
+                last_checkin: record.last_checkin,
+            });
+        }
+        let next = if more {
+            out.last().map(|c| c.client_id.clone())
+        } else {
+            None
+        };
+        Ok((out, next))
+    }
+}
+
+fn new_record(events: Vec<Event>, now: u64) -> IdentityRecord {
+    IdentityRecord {
+        accepted_at: vec![now; events.len()],
+        events,
+        name: String::new(),
+        capabilities: String::new(),
+        last_checkin: now,
+    }
+}

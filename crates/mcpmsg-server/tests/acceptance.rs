@@ -1,0 +1,67 @@
+//! The independent acceptance client (tests/independent/acceptance.py,
+//! official Python MCP SDK, written from PROTOCOL.md alone) against the real
+//! `mcpmsg-server` process, in both protocol modes. It needs python3 with
+//! the packages of tests/independent/requirements.txt; `.ci/run` installs
+//! them. Missing, the test fails and says so: it never skips.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start() -> (Server, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_mcpmsg-server"))
+        .args(["--port", &port.to_string(), "--log-level", "warn"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Server(child), format!("http://127.0.0.1:{port}/mcp"))
+}
+
+fn run(url: &str, mode: &str) {
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/independent/acceptance.py"
+        ))
+        .args([url, "--mode", mode])
+        .output()
+        .expect("python3 is needed for the acceptance client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named"),
+        "install the acceptance client's packages: python3 -m pip install -r tests/independent/requirements.txt\n{stderr}"
+    );
+    assert!(out.status.success(), "acceptance ({mode}) failed:\n{stdout}{stderr}");
+    assert!(stdout.ends_with("10 passed, 0 failed\n"), "{stdout}");
+}
+
+#[test]
+fn independent_client_passes_with_sessions() {
+    let (_server, url) = start();
+    run(&url, "session");
+}
+
+#[test]
+fn independent_client_passes_sessionless() {
+    let (_server, url) = start();
+    run(&url, "sessionless");
+}

@@ -1,0 +1,479 @@
+//! One storage conformance suite, run against both backends: the memory
+//! store and a real redis-server.
+
+use mcpmsg_testkit as common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::redis::{RedisCluster, RedisServer};
+use mcpmsg_core::crypto::b64;
+use mcpmsg_core::crypto::kel::Event;
+use mcpmsg_core::crypto::{SealingSecret, SigningSecret};
+use mcpmsg_core::protocol::{new_nonce, now_ms};
+use mcpmsg_server::store::{
+    IdentityRecord, MemoryStore, NonceRecord, QueueLimits, RedisStore, RedisTls, SendOutcome, Store, StoredMessage,
+    TakeMode,
+};
+use sha2::{Digest, Sha256};
+
+fn tag() -> String {
+    format!("{:x}", (now_ms() % 1_000_000_007) ^ u64::from(std::process::id()))
+}
+
+/// Members in their protocol forms, as the broker hands them to a store;
+/// the same `n` gives the same message id.
+fn msg(from: &str, to: &str, n: usize, in_reply_to: &str, ttl_ms: u64) -> StoredMessage {
+    let now = now_ms();
+    StoredMessage {
+        message_id: id_of(n),
+        sender_id: from.into(),
+        recipient_id: to.into(),
+        content_type: "text/markdown".into(),
+        in_reply_to: in_reply_to.into(),
+        message: format!("message {n} ✓\nsecond line"),
+        key_id: "0123456789abcdef".repeat(2),
+        ts: now.to_string(),
+        nonce: new_nonce(),
+        sig: b64::encode(&[n as u8; 64]),
+        received_at: now,
+        expires_at: now + ttl_ms,
+    }
+}
+
+fn id_of(n: usize) -> String {
+    b64::encode(&Sha256::digest(n.to_be_bytes())[..16])
+}
+
+fn ids(v: &[StoredMessage]) -> Vec<String> {
+    v.iter().map(|m| m.message_id.clone()).collect()
+}
+
+async fn conformance(store: Arc<dyn Store>) {
+    let t = tag();
+    let (alice, bob, carol) = (format!("alice-{t}"), format!("bob-{t}"), format!("carol-{t}"));
+    store.ping().await.unwrap();
+
+    // Identities: compare-and-set on the log length.
+    assert!(store.identity(&alice).await.unwrap().is_none());
+    let k = SigningSecret::generate();
+    let event = Event::inception(
+        &alice,
+        &k,
+        &SealingSecret::generate().public(),
+        &SigningSecret::generate().public(),
+        now_ms(),
+    );
+    let rec = IdentityRecord {
+        events: vec![event],
+        accepted_at: vec![1],
+        name: "A".into(),
+        capabilities: "c".into(),
+        last_checkin: 1,
+    };
+    assert!(store.put_identity(&alice, 0, &rec).await.unwrap());
+    assert!(
+        !store.put_identity(&alice, 0, &rec).await.unwrap(),
+        "a second registration must lose"
+    );
+    assert_eq!(*store.identity(&alice).await.unwrap().unwrap(), rec);
+    let mut renamed = rec.clone();
+    renamed.name = "A2".into();
+    assert!(store.put_identity(&alice, 1, &renamed).await.unwrap());
+    assert_eq!(store.identity(&alice).await.unwrap().unwrap().name, "A2");
+    assert!(store
+        .identities(None, 100_000)
+        .await
+        .unwrap()
+        .iter()
+        .any(|(id, r)| *id == alice && r.name == "A2"));
+    assert!(store.identity_count().await.unwrap() >= 1);
+
+    // Nonces: claimed once, remembered for their window, then free again.
+    let n1 = new_nonce();
+    let now = now_ms();
+    assert!(store
+        .claim_nonce(&alice, &n1, NonceRecord::Request, now + 300, now)
+        .await
+        .unwrap());
+    assert!(!store
+        .claim_nonce(&alice, &n1, NonceRecord::Request, now + 300, now)
+        .await
+        .unwrap());
+    assert!(
+        store
+            .claim_nonce(&bob, &n1, NonceRecord::Request, now + 300, now)
+            .await
+            .unwrap(),
+        "nonces are per client"
+    );
+    assert_eq!(store.nonce(&alice, &n1, now).await.unwrap(), Some(NonceRecord::Request));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let now = now_ms();
+    assert_eq!(store.nonce(&alice, &n1, now).await.unwrap(), None);
+    assert!(store
+        .claim_nonce(&alice, &n1, NonceRecord::Request, now + 300, now)
+        .await
+        .unwrap());
+
+    // Sends: queued, idempotent by nonce, bounded.
+    let m1 = msg(&alice, &bob, 1, "", 60_000);
+    let now = now_ms();
+    assert_eq!(
+        store
+            .send(&m1, now + 60_000, QueueLimits::queue_only(3), now, None)
+            .await
+            .unwrap(),
+        SendOutcome::Queued
+    );
+    let again = store
+        .send(&m1, now + 60_000, QueueLimits::queue_only(3), now, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        SendOutcome::NonceUsed(NonceRecord::Send {
+            message_id: m1.message_id.clone(),
+            received_at: m1.received_at,
+            expires_at: m1.expires_at
+        })
+    );
+    for n in 2..=3 {
+        assert_eq!(
+            store
+                .send(
+                    &msg(&alice, &bob, n, "", 60_000),
+                    now + 60_000,
+                    QueueLimits::queue_only(3),
+                    now,
+                    None
+                )
+                .await
+                .unwrap(),
+            SendOutcome::Queued
+        );
+    }
+    let full = msg(&alice, &bob, 4, "", 60_000);
+    assert_eq!(
+        store
+            .send(&full, now + 60_000, QueueLimits::queue_only(3), now, None)
+            .await
+            .unwrap(),
+        SendOutcome::QueueFull
+    );
+    assert_eq!(
+        store.nonce(&alice, &full.nonce, now).await.unwrap(),
+        None,
+        "a refused send leaves its nonce free"
+    );
+    assert_eq!(store.queue_len(&bob, now).await.unwrap(), 3);
+
+    // Leases: hidden while leased, back when the lease ends.
+    let now = now_ms();
+    let leased = store.take(&bob, 2, TakeMode::LeaseUntil(now + 300), now).await.unwrap();
+    assert_eq!(
+        ids(&leased),
+        [m1.message_id.clone(), msg(&alice, &bob, 2, "", 0).message_id]
+    );
+    assert_eq!(leased[0], m1, "a message comes back exactly as stored");
+    let rest = store
+        .take(&bob, 10, TakeMode::LeaseUntil(now + 300), now)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest), [msg(&alice, &bob, 3, "", 0).message_id]);
+    assert_eq!(store.take(&bob, 10, TakeMode::Remove, now).await.unwrap(), vec![]);
+    let next = store.next_lease_expiry(&bob, now).await.unwrap().unwrap();
+    assert!((now + 299..=now + 300).contains(&next), "{next} vs {now}");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let now = now_ms();
+    assert_eq!(store.next_lease_expiry(&bob, now).await.unwrap(), None);
+    // Acks: remove what was handed out with a lease; unknown ids, and ids
+    // of messages never handed out, are said so.
+    let (acked, unknown) = store
+        .ack(&bob, &[m1.message_id.clone(), "nope".into()], now)
+        .await
+        .unwrap();
+    assert_eq!((acked, unknown), (vec![m1.message_id.clone()], vec!["nope".to_owned()]));
+    let got = store.take(&bob, 10, TakeMode::Remove, now).await.unwrap();
+    assert_eq!(got.len(), 2, "the other two came back after their lease");
+    assert_eq!(store.queue_len(&bob, now).await.unwrap(), 0);
+    let unread = msg(&alice, &bob, 5, "", 60_000);
+    assert_eq!(
+        store
+            .send(&unread, now + 60_000, QueueLimits::queue_only(3), now, None)
+            .await
+            .unwrap(),
+        SendOutcome::Queued
+    );
+    let (acked, unknown) = store
+        .ack(&bob, std::slice::from_ref(&unread.message_id), now)
+        .await
+        .unwrap();
+    assert_eq!((acked, unknown), (vec![], vec![unread.message_id.clone()]));
+    // Other content types, an empty one, a reply: back exactly as stored.
+    let mut sealed = msg(&carol, &bob, 6, &id_of(1), 60_000);
+    sealed.content_type = "application/mcpmsg-sealed; kid=00112233445566778899aabbccddeeff".into();
+    let mut bare = msg(&carol, &bob, 7, "", 60_000);
+    bare.content_type = String::new();
+    for m in [&sealed, &bare] {
+        assert_eq!(
+            store
+                .send(m, now + 60_000, QueueLimits::queue_only(10), now, None)
+                .await
+                .unwrap(),
+            SendOutcome::Queued
+        );
+    }
+    assert_eq!(
+        store.take(&bob, 10, TakeMode::Remove, now).await.unwrap(),
+        vec![unread, sealed, bare]
+    );
+
+    // Replies: the reply to the question is preferred; others stay.
+    let question = id_of(99);
+    let now = now_ms();
+    let other = msg(&bob, &alice, 10, "", 60_000);
+    let noise = msg(&carol, &alice, 11, "", 60_000);
+    let reply = msg(&bob, &alice, 12, &question, 60_000);
+    for m in [&other, &noise, &reply] {
+        assert_eq!(
+            store
+                .send(m, now + 60_000, QueueLimits::queue_only(10), now, None)
+                .await
+                .unwrap(),
+            SendOutcome::Queued
+        );
+    }
+    assert_eq!(
+        store.take_reply(&alice, &bob, &question, now).await.unwrap(),
+        Some(reply.clone())
+    );
+    assert_eq!(
+        store.take_reply(&alice, &bob, &question, now).await.unwrap(),
+        Some(other.clone())
+    );
+    assert_eq!(store.take_reply(&alice, &bob, &question, now).await.unwrap(), None);
+    assert_eq!(
+        ids(&store.take(&alice, 10, TakeMode::Remove, now).await.unwrap()),
+        std::slice::from_ref(&noise.message_id)
+    );
+
+    // Expiry: an expired message is never handed out.
+    let now = now_ms();
+    assert_eq!(
+        store
+            .send(
+                &msg(&carol, &bob, 20, "", 200),
+                now + 60_000,
+                QueueLimits::queue_only(10),
+                now,
+                None
+            )
+            .await
+            .unwrap(),
+        SendOutcome::Queued
+    );
+    let keep = msg(&carol, &bob, 21, "", 60_000);
+    assert_eq!(
+        store
+            .send(&keep, now + 60_000, QueueLimits::queue_only(10), now, None)
+            .await
+            .unwrap(),
+        SendOutcome::Queued
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let now = now_ms();
+    assert_eq!(store.queue_len(&bob, now).await.unwrap(), 1);
+    assert_eq!(
+        ids(&store.take(&bob, 10, TakeMode::Remove, now).await.unwrap()),
+        [keep.message_id]
+    );
+
+    // A send on condition of the sender's log head: when it differs,
+    // nothing is done (the nonce stays free); when it holds, it queues.
+    let dave = format!("dave-{t}");
+    let head = store.identity(&alice).await.unwrap().unwrap().head().unwrap();
+    let cond = msg(&alice, &dave, 30, "", 60_000);
+    let now = now_ms();
+    let other_head = "0".repeat(64);
+    assert_eq!(
+        store
+            .send(&cond, now + 60_000, QueueLimits::queue_only(10), now, Some(&other_head))
+            .await
+            .unwrap(),
+        SendOutcome::Stale
+    );
+    assert_eq!(store.nonce(&alice, &cond.nonce, now).await.unwrap(), None);
+    assert_eq!(store.queue_len(&dave, now).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .send(&cond, now + 60_000, QueueLimits::queue_only(10), now, Some(&head))
+            .await
+            .unwrap(),
+        SendOutcome::Queued
+    );
+    assert_eq!(store.take(&dave, 10, TakeMode::Remove, now).await.unwrap(), vec![cond]);
+
+    bounds(store.as_ref(), &t).await;
+}
+
+/// The per-sender share of a queue and the bound on the store's bytes:
+/// refused without touching the nonce, and the share comes back on every
+/// way a message leaves (taken, acked, replied to, expired).
+async fn bounds(store: &dyn Store, t: &str) {
+    let (eve, frank, gina) = (format!("eve-{t}"), format!("frank-{t}"), format!("gina-{t}"));
+    let share = QueueLimits {
+        max_queue: 10,
+        max_per_sender: 2,
+        max_bytes: u64::MAX,
+    };
+    let now = now_ms();
+    let send = |m: StoredMessage, limits: QueueLimits| async move {
+        let now = now_ms();
+        store.send(&m, now + 60_000, limits, now, None).await.unwrap()
+    };
+    // Lifetimes are constant in use, so queues expire head first: the
+    // short-lived message goes first.
+    assert_eq!(send(msg(&eve, &gina, 40, "", 200), share).await, SendOutcome::Queued);
+    assert_eq!(send(msg(&eve, &gina, 41, "", 60_000), share).await, SendOutcome::Queued);
+    let third = msg(&eve, &gina, 42, "", 60_000);
+    assert_eq!(send(third.clone(), share).await, SendOutcome::SenderShareFull);
+    assert_eq!(
+        store.nonce(&eve, &third.nonce, now).await.unwrap(),
+        None,
+        "the nonce stays free"
+    );
+    assert_eq!(
+        send(msg(&frank, &gina, 43, "", 60_000), share).await,
+        SendOutcome::Queued,
+        "another sender still gets in"
+    );
+    // Expiry gives the share back...
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(send(msg(&eve, &gina, 44, "", 60_000), share).await, SendOutcome::Queued);
+    assert_eq!(
+        send(msg(&eve, &gina, 45, "", 60_000), share).await,
+        SendOutcome::SenderShareFull
+    );
+    // ...and so do a removing take, a reply taken and an ack.
+    let now = now_ms();
+    let got = store.take(&gina, 1, TakeMode::Remove, now).await.unwrap();
+    assert_eq!(got[0].sender_id, eve);
+    assert_eq!(send(msg(&eve, &gina, 46, "", 60_000), share).await, SendOutcome::Queued);
+    let reply = store.take_reply(&gina, &eve, "", now).await.unwrap().unwrap();
+    assert_eq!(reply.sender_id, eve);
+    assert_eq!(send(msg(&eve, &gina, 47, "", 60_000), share).await, SendOutcome::Queued);
+    let leased = store
+        .take(&gina, 10, TakeMode::LeaseUntil(now + 60_000), now)
+        .await
+        .unwrap();
+    let eves: Vec<String> = leased
+        .iter()
+        .filter(|m| m.sender_id == eve)
+        .map(|m| m.message_id.clone())
+        .collect();
+    assert_eq!(eves.len(), 2);
+    store.ack(&gina, &eves[..1], now).await.unwrap();
+    assert_eq!(send(msg(&eve, &gina, 48, "", 60_000), share).await, SendOutcome::Queued);
+
+    // The store's bound on bytes (the memory store counts bodies; Redis
+    // compares its used_memory): a tiny bound refuses, the nonce stays free.
+    let tiny = QueueLimits {
+        max_bytes: 8,
+        ..QueueLimits::queue_only(10)
+    };
+    let big = msg(&frank, &eve, 49, "", 60_000);
+    assert_eq!(send(big.clone(), tiny).await, SendOutcome::StoreFull);
+    assert_eq!(store.nonce(&frank, &big.nonce, now_ms()).await.unwrap(), None);
+    assert_eq!(send(big, QueueLimits::queue_only(10)).await, SendOutcome::Queued);
+}
+
+#[tokio::test]
+async fn memory_store_conforms() {
+    conformance(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn redis_store_conforms() {
+    let redis = RedisServer::start();
+    conformance(Arc::new(
+        RedisStore::connect(&redis.url(), &Default::default()).await.unwrap(),
+    ))
+    .await;
+}
+
+/// `rediss-cluster://`: a Cluster that speaks only TLS (between its nodes
+/// too) and requires client certificates.
+#[tokio::test]
+async fn redis_cluster_over_tls_store_conforms() {
+    let (cluster, tls) = RedisCluster::start_tls();
+    let url = cluster.url();
+    assert!(url.starts_with("rediss-cluster://"), "{url}");
+    let files = RedisTls {
+        ca: Some(tls.ca.into()),
+        cert: Some(tls.cert.into()),
+        key: Some(tls.key.into()),
+    };
+    conformance(Arc::new(RedisStore::connect(&url, &files).await.unwrap())).await;
+}
+
+#[tokio::test]
+async fn redis_cluster_store_conforms() {
+    let cluster = RedisCluster::start();
+    conformance(Arc::new(
+        RedisStore::connect(&cluster.url(), &Default::default()).await.unwrap(),
+    ))
+    .await;
+}
+
+/// Redis keeps used nonces in hashes by minute: each hash expires as a
+/// whole, stays compact, and a nonce claimed through one node is seen
+/// through another whose clock is up to the margin (2 s) behind or ahead,
+/// across a minute's boundary too.
+#[tokio::test]
+async fn redis_nonces_expire_stay_compact_and_tolerate_clock_differences() {
+    let redis = RedisServer::start();
+    let store = RedisStore::connect(&redis.url(), &Default::default()).await.unwrap();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &redis.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let alice = format!("alice-{}", tag());
+    // The last and the first millisecond of a minute, as one node sees it.
+    let edge = (now_ms() / 60_000 + 1) * 60_000 - 1;
+    for at in [edge, edge + 1] {
+        for skew in [0i64, 1, -1, 1_500, -1_500] {
+            let n = new_nonce();
+            assert!(store
+                .claim_nonce(&alice, &n, NonceRecord::Request, at + 240_000, at)
+                .await
+                .unwrap());
+            let other = at.checked_add_signed(skew).unwrap();
+            assert_eq!(
+                store.nonce(&alice, &n, other).await.unwrap(),
+                Some(NonceRecord::Request),
+                "claimed at {at}, looked for by a node {skew} ms off"
+            );
+            assert!(!store
+                .claim_nonce(&alice, &n, NonceRecord::Request, other + 240_000, other)
+                .await
+                .unwrap());
+            // Past its window the record is dead, though its hash lives on.
+            assert_eq!(store.nonce(&alice, &n, at + 240_000).await.unwrap(), None);
+        }
+    }
+    let keys: Vec<String> = cli(&["--scan", "--pattern", &format!("mcpmsg:{{{alice}}}:n:*")])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(!keys.is_empty());
+    for k in &keys {
+        let ttl: i64 = cli(&["pttl", k]).trim().parse().unwrap();
+        assert!((1..=240_000 + 62_000).contains(&ttl), "{k}: {ttl}");
+        assert_eq!(cli(&["object", "encoding", k]).trim(), "listpack", "{k}");
+    }
+}

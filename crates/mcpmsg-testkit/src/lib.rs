@@ -1,0 +1,389 @@
+//! Test harness: the real server on a free loopback port, a real rmcp MCP
+//! client, and identities that sign requests as a client would.
+#![allow(dead_code)]
+
+pub mod redis;
+
+use clap::Parser;
+use mcpmsg_core::crypto::kel::{Event, Reason};
+use mcpmsg_core::crypto::{SealingPublicKey, SealingSecret, SigningSecret};
+use mcpmsg_core::protocol::{new_nonce, now_ms, Auth, SendMessage, SendParts};
+use mcpmsg_server::config::ServerArgs;
+use rmcp::model::{CallToolRequestParams, ProtocolVersion};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestServer {
+    pub base: String,
+    pub url: String,
+    pub shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestServer {
+    pub async fn start(flags: &[&str]) -> Self {
+        let mut args = vec!["mcpmsg-server", "--port", "0"];
+        args.extend_from_slice(flags);
+        let config = ServerArgs::parse_from(args).validate().expect("test flags are valid");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(mcpmsg_server::server::run(listener, config, shutdown.clone()));
+        Self {
+            base: format!("http://{addr}"),
+            url: format!("http://{addr}/mcp"),
+            shutdown,
+            task,
+        }
+    }
+
+    /// A node on a shared store that never subscribes to its doorbell: no
+    /// invalidation or wake-up from other nodes reaches it, so whatever it
+    /// gets right about their writes, it gets from the store on each call.
+    pub async fn start_without_doorbell(flags: &[&str]) -> Self {
+        use mcpmsg_server::config::StoreSpec;
+        use mcpmsg_server::store::{RedisStore, Store};
+        let mut args = vec!["mcpmsg-server", "--port", "0"];
+        args.extend_from_slice(flags);
+        let config = ServerArgs::parse_from(args).validate().expect("test flags are valid");
+        let StoreSpec::Redis(url) = &config.store else {
+            panic!("a node without a doorbell needs --store redis://...")
+        };
+        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(
+            RedisStore::connect(url, &config.redis_tls)
+                .await
+                .unwrap()
+                .with_nonce_window(2 * config.broker.max_skew),
+        );
+        let shutdown = CancellationToken::new();
+        let broker = std::sync::Arc::new(mcpmsg_server::broker::Broker::new(
+            config.broker.clone(),
+            store,
+            None,
+            shutdown.clone(),
+        ));
+        let app = mcpmsg_server::server::router(&config, broker);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+                .map_err(anyhow::Error::from)
+        });
+        Self {
+            base: format!("http://{addr}"),
+            url: format!("http://{addr}/mcp"),
+            shutdown,
+            task,
+        }
+    }
+
+    /// A client that initializes (protocol 2025-11-25, the session-era handshake).
+    pub async fn client(&self) -> Client {
+        let t = StreamableHttpClientTransport::from_uri(self.url.clone());
+        Client {
+            svc: ().serve(t).await.expect("initialize"),
+        }
+    }
+
+    /// A sessionless 2026-07-28 client (server/discover, per-request metadata).
+    pub async fn client_2026(&self) -> Client {
+        let t = StreamableHttpClientTransport::from_uri(self.url.clone());
+        let mode = ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        };
+        Client {
+            svc: ().serve_with_lifecycle(t, mode).await.expect("discover"),
+        }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+pub struct Client {
+    pub svc: RunningService<RoleClient, ()>,
+}
+
+/// A tool result, flattened.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub is_error: bool,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    /// The structured result of a successful call.
+    #[track_caller]
+    pub fn ok(self) -> Value {
+        assert!(!self.is_error, "expected success, got {}", self.text);
+        self.json
+    }
+
+    /// Asserts a refusal with exactly `code`; returns the message.
+    #[track_caller]
+    pub fn refused(self, code: &str) -> String {
+        assert!(self.is_error, "expected [{code}], got success: {}", self.text);
+        assert_eq!(self.json["error"]["code"], code, "{}", self.text);
+        assert!(self.text.starts_with(&format!("[{code}] ")), "{}", self.text);
+        self.json["error"]["message"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Client {
+    /// A tool call whose transport may fail (a node killed mid-call).
+    pub async fn call_raw(&self, tool: &str, args: Value) -> Result<Reply, rmcp::ServiceError> {
+        let Value::Object(map) = args else {
+            panic!("arguments must be an object")
+        };
+        let r = self
+            .svc
+            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(map))
+            .await?;
+        let text = r
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok(Reply {
+            is_error: r.is_error == Some(true),
+            text,
+            json: r.structured_content.unwrap_or(Value::Null),
+        })
+    }
+
+    pub async fn call(&self, tool: &str, args: Value) -> Reply {
+        self.call_raw(tool, args).await.expect("tool call transport")
+    }
+}
+
+/// A client identity holding its keys, as the CLI would.
+pub struct Ident {
+    pub id: String,
+    keys: Vec<SigningSecret>,
+    cur: usize,
+    pub sealing: Vec<SealingSecret>,
+    pub events: Vec<Event>,
+}
+
+impl Ident {
+    pub fn new(id: &str) -> Self {
+        let keys = vec![SigningSecret::generate(), SigningSecret::generate()];
+        let sealing = vec![SealingSecret::generate()];
+        let events = vec![Event::inception(
+            id,
+            &keys[0],
+            &sealing[0].public(),
+            &keys[1].public(),
+            now_ms(),
+        )];
+        Self {
+            id: id.to_owned(),
+            keys,
+            cur: 0,
+            sealing,
+            events,
+        }
+    }
+
+    pub fn key(&self) -> &SigningSecret {
+        &self.keys[self.cur]
+    }
+
+    pub fn sealing_key(&self) -> SealingPublicKey {
+        self.sealing.last().unwrap().public()
+    }
+
+    /// key_id, ts, nonce, sig for `purpose` over `fields` (+ the auth fields), signed at `ts`.
+    pub fn sign_at(&self, key: &SigningSecret, purpose: &str, fields: &[&str], ts: u64) -> Value {
+        Auth::sign_at(key, purpose, fields, ts).json()
+    }
+
+    pub fn checkin(&self, with_kel: bool) -> Value {
+        let mut v = self.sign_at(self.key(), "checkin", &[&self.id, "test client", "testing"], now_ms());
+        v["client_id"] = json!(self.id);
+        v["name"] = json!("test client");
+        v["capabilities"] = json!("testing");
+        if with_kel {
+            v["kel"] = serde_json::to_value(&self.events).unwrap();
+        }
+        v
+    }
+
+    pub fn send_with(&self, key: &SigningSecret, to: &str, message: &str, in_reply_to: Option<&str>, ts: u64) -> Value {
+        let nonce = new_nonce();
+        let parts = SendParts {
+            sender_id: &self.id,
+            recipient_id: to,
+            in_reply_to,
+            ts,
+            nonce: &nonce,
+        };
+        serde_json::to_value(SendMessage::sign(key, parts, Some("text/markdown"), message)).unwrap()
+    }
+
+    pub fn send(&self, to: &str, message: &str) -> Value {
+        self.send_with(self.key(), to, message, None, now_ms())
+    }
+
+    pub fn reply(&self, to: &str, message: &str, in_reply_to: &str) -> Value {
+        self.send_with(self.key(), to, message, Some(in_reply_to), now_ms())
+    }
+
+    pub fn sealed(&self, to: &str, key: &SealingPublicKey, plaintext: &str) -> Value {
+        let nonce = new_nonce();
+        let parts = SendParts {
+            sender_id: &self.id,
+            recipient_id: to,
+            in_reply_to: None,
+            ts: now_ms(),
+            nonce: &nonce,
+        };
+        serde_json::to_value(SendMessage::seal_and_sign(self.key(), parts, key, plaintext).unwrap()).unwrap()
+    }
+
+    /// get_messages arguments; `None` leaves an argument out (signed as "").
+    pub fn get(&self, max: Option<&str>, wait_s: Option<&str>, ack: Option<&str>) -> Value {
+        let mut v = self.sign_at(
+            self.key(),
+            "get",
+            &[&self.id, max.unwrap_or(""), wait_s.unwrap_or(""), ack.unwrap_or("")],
+            now_ms(),
+        );
+        v["client_id"] = json!(self.id);
+        for (k, x) in [("max", max), ("wait_s", wait_s), ("ack", ack)] {
+            if let Some(x) = x {
+                v[k] = json!(x);
+            }
+        }
+        v
+    }
+
+    pub fn ack(&self, ids: &[&str]) -> Value {
+        let joined = ids.join(",");
+        let mut v = self.sign_at(self.key(), "ack", &[&self.id, &joined], now_ms());
+        v["client_id"] = json!(self.id);
+        v["message_ids"] = json!(joined);
+        v
+    }
+
+    /// Makes the rotation event (the committed next key takes over).
+    pub fn rotate(&mut self) -> Event {
+        let prev = self.events.last().unwrap().hash().unwrap();
+        self.cur += 1;
+        self.keys.push(SigningSecret::generate());
+        self.sealing.push(SealingSecret::generate());
+        let e = Event::rotation(
+            &self.id,
+            self.events.len() as u64,
+            &prev,
+            &self.keys[self.cur],
+            &self.sealing_key(),
+            &self.keys[self.cur + 1].public(),
+            now_ms(),
+        );
+        self.events.push(e.clone());
+        e
+    }
+
+    /// Forgets the last `rotate` (one the server refused).
+    pub fn undo_rotation(&mut self) {
+        self.events.pop();
+        self.keys.pop();
+        self.sealing.pop();
+        self.cur -= 1;
+    }
+
+    /// Makes a revocation event signed by the current key.
+    pub fn revoke(&mut self) -> Event {
+        self.revoke_at(now_ms())
+    }
+
+    /// Makes a revocation event signed by the current key (a suspension,
+    /// A1), dated `ts`.
+    pub fn revoke_at(&mut self, ts: u64) -> Event {
+        let prev = self.events.last().unwrap().hash().unwrap();
+        let e = Event::revocation(
+            &self.id,
+            self.events.len() as u64,
+            &prev,
+            &self.keys[self.cur],
+            Reason::Retired,
+            ts,
+        );
+        self.events.push(e.clone());
+        e
+    }
+
+    /// Makes a revocation event signed by the committed next key (final,
+    /// A1), dated `ts`.
+    pub fn revoke_with_next(&mut self, ts: u64) -> Event {
+        let prev = self.events.last().unwrap().hash().unwrap();
+        let e = Event::revocation(
+            &self.id,
+            self.events.len() as u64,
+            &prev,
+            &self.keys[self.cur + 1],
+            Reason::Compromised,
+            ts,
+        );
+        self.events.push(e.clone());
+        e
+    }
+
+    /// A checkin with a chosen name and capabilities.
+    pub fn checkin_as(&self, name: &str, capabilities: &str) -> Value {
+        let mut v = self.sign_at(self.key(), "checkin", &[&self.id, name, capabilities], now_ms());
+        v["client_id"] = json!(self.id);
+        v["name"] = json!(name);
+        v["capabilities"] = json!(capabilities);
+        v["kel"] = serde_json::to_value(&self.events).unwrap();
+        v
+    }
+
+    /// A key that is not current (for key_superseded tests).
+    pub fn old_key(&self, i: usize) -> &SigningSecret {
+        &self.keys[i]
+    }
+}
+
+/// The message ids of a `get_messages` result.
+pub fn ids(v: &Value) -> Vec<String> {
+    v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Registers `ids` through `c`.
+pub async fn register(c: &Client, ids: &[&Ident]) {
+    for i in ids {
+        let r = c.call("checkin_client", i.checkin(true)).await.ok();
+        assert_eq!(r["registered"], true);
+    }
+}
+
+/// PROTOCOL §4 order: a used nonce is `replay` even when the signature is
+/// broken too; a fresh nonce with a broken signature is `bad_signature`.
+/// `used` is a `get_messages` request of `who` whose nonce was used.
+pub async fn nonce_is_judged_before_the_signature(c: &Client, who: &Ident, used: &Value) {
+    // 64 zero bytes: canonical base64url, and never a valid signature.
+    let broken = json!("A".repeat(86));
+    let mut both = used.clone();
+    both["sig"] = broken.clone();
+    c.call("get_messages", both).await.refused("replay");
+    let mut fresh = who.get(None, None, None);
+    fresh["sig"] = broken;
+    c.call("get_messages", fresh).await.refused("bad_signature");
+}
