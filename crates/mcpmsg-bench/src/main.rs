@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser;
 use hdrhistogram::Histogram;
-use mcpmsg_core::crypto::kel::Event;
 use mcpmsg_core::crypto::{b64, SealingSecret, SigningSecret};
+use mcpmsg_core::protocol::kel::Event;
 use mcpmsg_core::protocol::{new_nonce, now_ms, Auth, SendMessage, SendParts};
 use serde_json::{json, Value};
 

@@ -5,8 +5,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use mcpmsg_core::crypto::kel::{self, Event, KelState};
 use mcpmsg_core::keyfile::KeyFile;
+use mcpmsg_core::protocol::kel::{self, Event, KelState};
 use mcpmsg_core::recipients::Config;
 use zeroize::Zeroizing;
 

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use mcpmsg_core::crypto::kel::{self, Event, KelState, KelStatus, Reason};
 use mcpmsg_core::crypto::{SealingSecret, SigningSecret};
 use mcpmsg_core::keyfile::{KeyFile, OldSealing};
+use mcpmsg_core::protocol::kel::{self, Event, KelState, KelStatus, Reason};
 use mcpmsg_core::protocol::{check_client_id, now_ms};
 use mcpmsg_core::recipients::{Config, DEFAULT_SERVER_URL};
 use serde_json::json;

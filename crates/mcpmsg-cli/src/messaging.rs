@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use mcpmsg_core::crypto::kel::Event;
+use mcpmsg_core::protocol::kel::Event;
 use mcpmsg_core::protocol::now_ms;
 use mcpmsg_core::time::relative;
 

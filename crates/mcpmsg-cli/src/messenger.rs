@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use mcpmsg_core::crypto::kel::{self, Event, KelState};
 use mcpmsg_core::crypto::{SealingPublicKey, SealingSecret};
 use mcpmsg_core::inbox::{self, Delivered, Opened, SenderLog, TimeRules};
+use mcpmsg_core::protocol::kel::{self, Event, KelState};
 use mcpmsg_core::protocol::{check_client_id, escape_inline, new_nonce, now_ms, Auth, SendMessage, SendParts};
 use mcpmsg_core::recipients::Recipient;
 use mcpmsg_core::seen::{SeenSet, DEFAULT_MAX_SEEN};

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use clap::Subcommand;
 use mcpmsg_core::crypto::is_fingerprint;
-use mcpmsg_core::crypto::kel::{self, Event, KelState};
 use mcpmsg_core::protocol::check_client_id;
+use mcpmsg_core::protocol::kel::{self, Event, KelState};
 use mcpmsg_core::recipients::Recipient;
 use serde_json::{json, Map};
 

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use mcpmsg_core::crypto::kel::{verify_log, Event};
+use mcpmsg_core::protocol::kel::{verify_log, Event};
 
 struct Home {
     dir: tempfile::TempDir,

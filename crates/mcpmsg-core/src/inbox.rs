@@ -10,8 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::kel::KelState;
 use crate::crypto::SealingSecret;
+use crate::protocol::kel::KelState;
 use crate::protocol::{check_client_id, parse_ts, SendMessage};
 
 /// A delivered message as it travels (PROTOCOL §5): every member a string.
@@ -226,8 +226,8 @@ pub use crate::protocol::neutralise;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::kel::{verify_log, Event};
     use crate::crypto::SigningSecret;
+    use crate::protocol::kel::{verify_log, Event};
     use crate::protocol::{new_nonce, SendParts};
 
     const RULES: TimeRules = TimeRules {
@@ -430,7 +430,7 @@ mod tests {
             1,
             &head,
             &k[0],
-            crate::crypto::kel::Reason::Compromised,
+            crate::protocol::kel::Reason::Compromised,
             400_000,
         ));
         let state = verify_log(&log).unwrap();

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::redis::{RedisCluster, RedisServer};
 use mcpmsg_core::crypto::b64;
-use mcpmsg_core::crypto::kel::Event;
 use mcpmsg_core::crypto::{SealingSecret, SigningSecret};
+use mcpmsg_core::protocol::kel::Event;
 use mcpmsg_core::protocol::{new_nonce, now_ms};
 use mcpmsg_server::store::{
     IdentityRecord, MemoryStore, NonceRecord, QueueLimits, RedisStore, RedisTls, SendOutcome, Store, StoredMessage,

@@ -5,8 +5,8 @@
 pub mod redis;
 
 use clap::Parser;
-use mcpmsg_core::crypto::kel::{Event, Reason};
 use mcpmsg_core::crypto::{SealingPublicKey, SealingSecret, SigningSecret};
+use mcpmsg_core::protocol::kel::{Event, Reason};
 use mcpmsg_core::protocol::{new_nonce, now_ms, Auth, SendMessage, SendParts};
 use mcpmsg_server::config::ServerArgs;
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};

@@ -1,9 +1,10 @@
 //! End-to-end sealing, PROTOCOL §6: HPKE (RFC 9180) single-shot `mode_base`
 //! with DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and ChaCha20Poly1305.
 //!
-//! The wire form is `enc || ct`. The AAD binds sender, recipient, key id,
-//! time and nonce, so a relay can neither read a sealed message nor
-//! re-attribute it. Every failure to open is the same [`OpenError`]: which
+//! The wire form is `enc || ct`. The AAD comes in as bytes: what it binds
+//! (sender, recipient, key id, time and nonce, so a relay can neither read
+//! a sealed message nor re-attribute it) is a protocol construction, in
+//! `protocol::sealed`. Every failure to open is the same [`OpenError`]: which
 //! step failed is not revealed to whoever supplied the ciphertext.
 
 use hpke::aead::ChaCha20Poly1305;
@@ -13,7 +14,6 @@ use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
 use rand_core::{OsRng, UnwrapErr};
 
 use super::keys::{SealingPublicKey, SealingSecret};
-use crate::protocol::sign_input;
 
 type Kem = X25519HkdfSha256;
 
@@ -26,8 +26,6 @@ pub const ENC_LEN: usize = 32;
 /// The AEAD tag length that ends a sealed message.
 pub const TAG_LEN: usize = 16;
 
-const CONTENT_TYPE_PREFIX: &str = "application/mcpmsg-sealed; kid=";
-
 /// A sealed message could not be opened. Deliberately uninformative.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("sealed message cannot be opened with this key")]
@@ -38,24 +36,6 @@ pub struct OpenError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("cannot seal to this recipient key")]
 pub struct SealError;
-
-/// `aad = "mcpmsg-v1" || 0x00 || lp("seal") || lp(sender_id) || lp(recipient_id)
-/// || lp(kid) || lp(ts) || lp(nonce)`.
-pub fn aad(sender_id: &str, recipient_id: &str, kid: &str, ts: &str, nonce: &str) -> Vec<u8> {
-    sign_input("seal", &[sender_id, recipient_id, kid, ts, nonce])
-}
-
-/// The `content_type` of a message sealed to the key with this kid.
-pub fn content_type(kid: &str) -> String {
-    format!("{CONTENT_TYPE_PREFIX}{kid}")
-}
-
-/// The recipient kid named by a sealed `content_type`, or `None` when the
-/// content type is not that of a sealed message.
-pub fn sealed_kid(content_type: &str) -> Option<&str> {
-    let kid = content_type.strip_prefix(CONTENT_TYPE_PREFIX)?;
-    (kid.len() == 32 && kid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(kid)
-}
 
 /// Seals `plaintext` to `recipient`: returns `enc || ct`.
 pub fn seal(recipient: &SealingPublicKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
@@ -169,34 +149,13 @@ mod tests {
     #[test]
     fn seal_open_round_trip_binds_the_aad() {
         let r = SealingSecret::generate();
-        let a = aad(
-            "alice",
-            "bob",
-            &r.public().kid(),
-            "1700000000000",
-            "AAAAAAAAAAAAAAAAAAAAAA",
-        );
+        let a = b"what the protocol binds".to_vec();
         let sealed = seal(&r.public(), &a, b"hello").unwrap();
         assert_eq!(sealed.len(), ENC_LEN + 5 + TAG_LEN);
         assert_eq!(open(&r, &a, &sealed).unwrap(), b"hello");
-        let other = aad(
-            "mallory",
-            "bob",
-            &r.public().kid(),
-            "1700000000000",
-            "AAAAAAAAAAAAAAAAAAAAAA",
-        );
+        let other = b"what the protocol binds, re-attributed".to_vec();
         assert_eq!(open(&r, &other, &sealed), Err(OpenError));
         assert_eq!(open(&SealingSecret::generate(), &a, &sealed), Err(OpenError));
         assert_eq!(open(&r, &a, &sealed[..ENC_LEN + TAG_LEN - 1]), Err(OpenError));
-    }
-
-    #[test]
-    fn sealed_content_types() {
-        let kid = "0123456789abcdef0123456789abcdef";
-        assert_eq!(sealed_kid(&content_type(kid)), Some(kid));
-        assert_eq!(sealed_kid("text/markdown"), None);
-        assert_eq!(sealed_kid("application/mcpmsg-sealed; kid=0123"), None);
-        assert_eq!(sealed_kid(&content_type(&kid.to_uppercase())), None);
     }
 }

@@ -6,6 +6,8 @@
 mod auth;
 mod error;
 mod fields;
+pub mod kel;
+pub mod sealed;
 mod send;
 mod text;
 

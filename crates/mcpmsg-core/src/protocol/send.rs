@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::sealed;
 use super::{decode_sig, message_id, sign_input, FieldError};
 use crate::crypto::seal::{self, OpenError, SealError};
 use crate::crypto::{b64, SealingPublicKey, SealingSecret, SigningPublicKey, SigningSecret};
@@ -98,12 +99,12 @@ impl SendMessage {
     ) -> Result<Self, SealError> {
         let kid = recipient_key.kid();
         let ts = parts.ts.to_string();
-        let aad = seal::aad(parts.sender_id, parts.recipient_id, &kid, &ts, parts.nonce);
+        let aad = sealed::aad(parts.sender_id, parts.recipient_id, &kid, &ts, parts.nonce);
         let sealed = seal::seal(recipient_key, &aad, plaintext.as_bytes())?;
         Ok(Self::sign(
             signer,
             parts,
-            Some(&seal::content_type(&kid)),
+            Some(&sealed::content_type(&kid)),
             &b64::encode(&sealed),
         ))
     }
@@ -130,7 +131,7 @@ impl SendMessage {
 
     /// The recipient kid if this message is sealed.
     pub fn sealed_kid(&self) -> Option<&str> {
-        self.content_type.as_deref().and_then(seal::sealed_kid)
+        self.content_type.as_deref().and_then(sealed::sealed_kid)
     }
 
     /// Opens a sealed message with the recipient's secret. The AAD is
@@ -142,7 +143,7 @@ impl SendMessage {
             return Err(OpenError);
         }
         let sealed = b64::decode(&self.message).map_err(|_| OpenError)?;
-        let aad = seal::aad(&self.sender_id, &self.recipient_id, kid, &self.ts, &self.nonce);
+        let aad = sealed::aad(&self.sender_id, &self.recipient_id, kid, &self.ts, &self.nonce);
         let plain = seal::open(secret, &aad, &sealed)?;
         String::from_utf8(plain).map_err(|_| OpenError)
     }

@@ -4,7 +4,7 @@
 use futures_util::FutureExt;
 
 use crate::store::NonceRecord;
-use mcpmsg_core::crypto::kel::KelState;
+use mcpmsg_core::protocol::kel::KelState;
 use mcpmsg_core::protocol::{check_nonce, decode_sig, parse_ts, ErrorCode};
 
 use super::{ms, Broker, Refusal};

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::store::IdentityRecord;
-use mcpmsg_core::crypto::kel::{self, Event, KelError, KelState, KelStatus};
+use mcpmsg_core::protocol::kel::{self, Event, KelError, KelState, KelStatus};
 use mcpmsg_core::protocol::{check_client_id, now_ms, parse_ts, sign_input, ErrorCode};
 
 use super::auth::{Nonce, Signed};

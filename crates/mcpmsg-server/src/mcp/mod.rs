@@ -20,7 +20,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{json, Value};
 
 use crate::broker::{Broker, CheckinRequest, GetRequest, Refusal};
-use mcpmsg_core::crypto::kel::{Event, KelStatus};
+use mcpmsg_core::protocol::kel::{Event, KelStatus};
 use mcpmsg_core::protocol::{check_client_id, now_ms, SendMessage};
 
 pub use render::relative;

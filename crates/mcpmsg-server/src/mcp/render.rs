@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::broker::Refusal;
 use crate::store::StoredMessage;
-use mcpmsg_core::crypto::kel::Event;
+use mcpmsg_core::protocol::kel::Event;
 use mcpmsg_core::protocol::neutralise;
 pub use mcpmsg_core::time::relative;
 
@@ -59,7 +59,7 @@ pub fn message_markdown(m: &StoredMessage, now: u64) -> String {
     if !m.in_reply_to.is_empty() {
         s.push_str(&format!("In reply to `{}`.\n", m.in_reply_to));
     }
-    if mcpmsg_core::crypto::seal::sealed_kid(&m.content_type).is_some() {
+    if mcpmsg_core::protocol::sealed::sealed_kid(&m.content_type).is_some() {
         s.push_str(&format!(
             "Sealed ({} bytes of ciphertext): open it with the recipient's key (the `mcpmsg bridge` does).\n",
             m.message.len()

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use self::redis::{redacted_url, RedisStore, RedisTls};
 pub use memory::MemoryStore;
 
-use mcpmsg_core::crypto::kel::Event;
+use mcpmsg_core::protocol::kel::Event;
 
 /// The store cannot answer (Redis down, for example). Maps to `unavailable`.
 #[derive(Debug, Clone, thiserror::Error)]

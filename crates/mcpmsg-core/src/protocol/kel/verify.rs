@@ -1,6 +1,6 @@
 //! The rules of PROTOCOL §3, applied one event at a time.
 
-use crate::crypto::keys::{is_fingerprint, KeyError, SealingPublicKey, SigningPublicKey};
+use crate::crypto::{is_fingerprint, KeyError, SealingPublicKey, SigningPublicKey};
 use crate::protocol::{check_client_id, parse_decimal, parse_ts, FieldError};
 
 use super::event::{Establishment, Event, Reason};

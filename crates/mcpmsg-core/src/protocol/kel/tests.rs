@@ -1,7 +1,7 @@
 //! Every rule of PROTOCOL §3, one refusal at a time, each with its exact error.
 
 use super::*;
-use crate::crypto::keys::KeyError;
+use crate::crypto::KeyError;
 use crate::crypto::{b64, SealingSecret, SigningSecret};
 use crate::protocol::FieldError;
 

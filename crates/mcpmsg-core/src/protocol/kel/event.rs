@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::crypto::keys::{hex, SealingPublicKey, SigningSecret};
 use crate::crypto::{b64, SigningPublicKey};
+use crate::crypto::{hex, SealingPublicKey, SigningSecret};
 use crate::protocol::{decode_sig, sign_input, FieldError};
 
 /// An inception or rotation: the keys that hold from this event on.
