@@ -5,6 +5,7 @@
 
 mod auth;
 mod enroll;
+mod kel_events;
 mod limits;
 mod messages;
 mod registry;

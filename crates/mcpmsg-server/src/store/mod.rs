@@ -13,6 +13,7 @@ mod redis_cache;
 mod redis_codec;
 mod redis_conn;
 mod redis_keys;
+mod redis_memory;
 mod redis_scripts;
 
 use std::sync::Arc;

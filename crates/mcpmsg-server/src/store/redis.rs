@@ -33,6 +33,7 @@ use super::redis_codec::{
 use super::redis_conn::{err, open, Conn};
 pub use super::redis_conn::{redacted_url, RedisTls};
 use super::redis_keys::{identity_key, node_name, nonce_place, nonce_ttl, queue_keys, BELL, DEFAULT_NONCE_WINDOW, IDS};
+use super::redis_memory::MemorySample;
 use super::redis_scripts::Scripts;
 use super::{IdentityRecord, NonceRecord, QueueLimits, SendOutcome, Store, StoreError, StoredMessage, TakeMode};
 
@@ -57,10 +58,8 @@ pub struct RedisStore {
     /// This node's name on the doorbell: it skips its own rings, having
     /// woken its own waiters already.
     node: String,
-    /// Redis's `used_memory` as last sampled, and when (Unix ms): the
-    /// global bound on queued bytes is checked against it.
-    used_memory: std::sync::atomic::AtomicU64,
-    sampled_at: std::sync::atomic::AtomicU64,
+    /// Redis's `used_memory`, sampled: the bound on queued bytes.
+    memory: MemorySample,
 }
 
 impl RedisStore {
@@ -78,33 +77,8 @@ impl RedisStore {
             identities: IdentityCache::new(),
             nonce_window: DEFAULT_NONCE_WINDOW.as_millis() as u64,
             node: node_name(),
-            used_memory: std::sync::atomic::AtomicU64::new(0),
-            sampled_at: std::sync::atomic::AtomicU64::new(0),
+            memory: MemorySample::default(),
         })
-    }
-
-    /// Whether Redis uses more than `max_bytes`, from a sample at most a
-    /// second old (one `INFO memory` per node per second). Queues expire as
-    /// whole keys when idle, so no counter of queued bytes could follow
-    /// them; Redis's own accounting bounds everything it holds. A sample
-    /// that fails counts as not full: sends then fail on their own if
-    /// Redis is really gone.
-    async fn over_memory(&self, max_bytes: u64, now: u64) -> bool {
-        use std::sync::atomic::Ordering::Relaxed;
-        if now.saturating_sub(self.sampled_at.load(Relaxed)) >= 1000 {
-            self.sampled_at.store(now, Relaxed);
-            // One Redis answers with its text; a Cluster with one text per
-            // node, whose figures add up.
-            match redis::cmd("INFO")
-                .arg("memory")
-                .query_async::<redis::Value>(&mut self.conn())
-                .await
-            {
-                Ok(info) => self.used_memory.store(used_memory(&info), Relaxed),
-                Err(e) => tracing::warn!(error = %err(e), "cannot sample redis memory"),
-            }
-        }
-        self.used_memory.load(Relaxed) > max_bytes
     }
 
     /// The replay window the broker keeps nonces for (twice its max skew;
@@ -291,26 +265,6 @@ impl RedisStore {
     }
 }
 
-/// The sum of `used_memory` over every INFO text in `info`.
-fn used_memory(info: &redis::Value) -> u64 {
-    use redis::Value as V;
-    let text = |bytes: &[u8]| {
-        String::from_utf8_lossy(bytes)
-            .lines()
-            .find_map(|l| l.strip_prefix("used_memory:"))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    match info {
-        V::BulkString(b) => text(b),
-        V::VerbatimString { text: t, .. } => text(t.as_bytes()),
-        V::SimpleString(t) => text(t.as_bytes()),
-        V::Array(items) | V::Set(items) => items.iter().map(used_memory).sum(),
-        V::Map(pairs) => pairs.iter().map(|(_, v)| used_memory(v)).sum(),
-        _ => 0,
-    }
-}
-
 #[async_trait]
 impl Store for RedisStore {
     fn kind(&self) -> &'static str {
@@ -453,7 +407,7 @@ impl Store for RedisStore {
         now: u64,
         sender_head: Option<&str>,
     ) -> Result<SendOutcome, StoreError> {
-        if self.over_memory(limits.max_bytes, now).await {
+        if self.memory.over(&mut self.conn(), limits.max_bytes, now).await {
             return Ok(SendOutcome::StoreFull);
         }
         if self.cluster() {

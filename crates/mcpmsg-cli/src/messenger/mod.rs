@@ -1,0 +1,305 @@
+//! Messaging as one identity: signs every request, seals to pinned
+//! recipients, checks every received message against the sender's pinned
+//! log, and acknowledges only what it handed on. Shared by the shell
+//! commands and the signing bridge.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use mcpmsg_core::crypto::{SealingPublicKey, SealingSecret};
+use mcpmsg_core::inbox::{self, Delivered, Opened, SenderLog, TimeRules};
+use mcpmsg_core::protocol::kel::{self, Event, KelState};
+use mcpmsg_core::protocol::{check_client_id, escape_inline, new_nonce, now_ms, Auth, SendMessage, SendParts};
+use mcpmsg_core::recipients::Recipient;
+use mcpmsg_core::seen::{SeenSet, DEFAULT_MAX_SEEN};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use crate::error::hinted;
+use crate::identity::{Identity, LoadedKeys, PassSource};
+use crate::remote::{Remote, RemoteError};
+
+mod peers;
+mod receive;
+
+use peers::Fetched;
+pub use receive::Item;
+
+/// Where the seen-set lives: beside the configuration, named after it.
+fn seen_path(config: &std::path::Path) -> std::path::PathBuf {
+    let mut name = config.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".seen.json");
+    config.with_file_name(name)
+}
+
+pub struct Messenger {
+    pub id: Mutex<Identity>,
+    me: String,
+    events: Vec<Event>,
+    keys: LoadedKeys,
+    pub remote: Remote,
+    logs: Mutex<HashMap<String, Fetched>>,
+    /// Held across every check-in, so the start-up check-in and a re-check-in
+    /// after `unknown_client` never race each other into `kel_conflict`.
+    checkin_lock: std::sync::Arc<Mutex<Announced>>,
+    seen: Mutex<SeenSet>,
+    seen_path: std::path::PathBuf,
+    rules: TimeRules,
+}
+
+/// The name and capabilities this client last announced, kept for
+/// re-check-ins after a server restart.
+#[derive(Default)]
+struct Announced {
+    name: String,
+    capabilities: String,
+}
+
+impl Messenger {
+    /// Loads the identity named by `config` and its keys.
+    pub fn load(config: &std::path::Path, pass: &PassSource, patience: Duration) -> Result<Self> {
+        let id = Identity::load(config)?;
+        let (events, state) = id.kel()?;
+        if let Some((seq, _)) = state.revoked() {
+            bail!(hinted(
+                format!("{} was revoked at seq {seq}", state.client_id()),
+                "create a new identity with `mcpmsg init --id NEW-ID`"
+            ));
+        }
+        let keys = LoadedKeys::read(&id.key_path(), pass)?;
+        let current = keys.keys.signing.as_ref().map(|k| k.public());
+        if current.as_ref() != Some(&state.current().signing_key) || keys.keys.sealing.is_none() {
+            bail!(hinted(
+                "the key file does not hold this identity's current keys",
+                "if a rotation was interrupted, run `mcpmsg rotate` to finish it"
+            ));
+        }
+        let remote = Remote::new(&id.config.server_info.url, patience);
+        let seen_path = seen_path(config);
+        let seen = match std::fs::read_to_string(&seen_path) {
+            Ok(text) => serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: not a valid seen-set; delete it to start afresh",
+                    seen_path.display()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => SeenSet::default(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", seen_path.display())),
+        };
+        let rules = time_rules(&id.config.server_info.other);
+        Ok(Self {
+            me: state.client_id().to_owned(),
+            id: Mutex::new(id),
+            events,
+            keys,
+            remote,
+            logs: Mutex::new(HashMap::new()),
+            checkin_lock: std::sync::Arc::new(Mutex::new(Announced {
+                name: "mcpmsg".into(),
+                capabilities: String::new(),
+            })),
+            seen: Mutex::new(seen),
+            seen_path,
+            rules,
+        })
+    }
+
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    fn signing(&self) -> &mcpmsg_core::crypto::SigningSecret {
+        self.keys.keys.signing.as_ref().expect("checked at load")
+    }
+
+    /// Our sealing secrets: current first, then old ones not yet expired.
+    fn sealing(&self) -> Vec<&SealingSecret> {
+        let now = now_ms();
+        self.keys
+            .keys
+            .sealing
+            .iter()
+            .chain(
+                self.keys
+                    .keys
+                    .old_sealing
+                    .iter()
+                    .filter(|o| o.expires_at > now)
+                    .map(|o| &o.secret),
+            )
+            .collect()
+    }
+
+    /// `key_id`, `ts`, `nonce`, `sig` over `purpose` and `fields`.
+    fn auth(&self, purpose: &str, fields: &[&str]) -> Value {
+        Auth::sign(self.signing(), purpose, fields).json()
+    }
+
+    /// Checks in with the full log (registers, or pushes new events), and
+    /// remembers `name` and `capabilities` for later re-check-ins.
+    pub async fn checkin(&self, name: &str, capabilities: &str) -> Result<Value, RemoteError> {
+        let mut announced = self.checkin_lock.lock().await;
+        announced.name = name.to_owned();
+        announced.capabilities = capabilities.to_owned();
+        self.checkin_as(name, capabilities).await
+    }
+
+    /// The bridge's start-up check-in, in the background: the lock is taken
+    /// before this returns, so every tool call waits for it to finish.
+    pub async fn checkin_in_background(self: &std::sync::Arc<Self>, name: &str, capabilities: &str) {
+        let mut announced = self.checkin_lock.clone().lock_owned().await;
+        announced.name = name.to_owned();
+        announced.capabilities = capabilities.to_owned();
+        let me = self.clone();
+        tokio::spawn(async move {
+            match me.checkin_as(&announced.name, &announced.capabilities).await {
+                Ok(r) => tracing::info!(client_id = me.me(), kel_seq = %r["kel_seq"], "checked in"),
+                Err(RemoteError::Unreachable(why)) => {
+                    tracing::warn!(server = me.remote.url(), %why, "server unreachable; the bridge retries on each call")
+                }
+                Err(e) => tracing::warn!(error = %e, "check-in refused"),
+            }
+            drop(announced);
+        });
+    }
+
+    /// After `unknown_client` (an in-memory server restarted): checks in
+    /// again under the name last announced, unless a check-in that finished
+    /// while we waited for the lock already did.
+    async fn recheckin(&self) -> Result<(), RemoteError> {
+        let announced = self.checkin_lock.lock().await;
+        self.checkin_as(&announced.name, &announced.capabilities)
+            .await
+            .map(drop)
+    }
+
+    /// Checks in again under the name last announced (the bridge's
+    /// `checkin` tool): keeps the name the user chose at start-up.
+    pub async fn recheckin_public(&self) -> Result<Value, RemoteError> {
+        let announced = self.checkin_lock.lock().await;
+        self.checkin_as(&announced.name, &announced.capabilities).await
+    }
+
+    async fn checkin_as(&self, name: &str, capabilities: &str) -> Result<Value, RemoteError> {
+        self.remote
+            .call("checkin_client", || {
+                let mut v = self.auth("checkin", &[&self.me, name, capabilities]);
+                v["client_id"] = json!(self.me);
+                v["name"] = json!(name);
+                v["capabilities"] = json!(capabilities);
+                v["kel"] = serde_json::to_value(&self.events).expect("events serialise");
+                v
+            })
+            .await
+    }
+
+    /// A signed call; if the server does not know us (an in-memory server
+    /// restarted), checks in with the full log and tries once more.
+    async fn signed(&self, tool: &str, build: impl Fn() -> Value) -> Result<Value, RemoteError> {
+        // Wait for a check-in in flight (the bridge's start-up one) first.
+        drop(self.checkin_lock.lock().await);
+        match self.remote.call(tool, &build).await {
+            Err(e) if e.code() == Some("unknown_client") => {
+                self.recheckin().await?;
+                self.remote.call(tool, &build).await
+            }
+            other => other,
+        }
+    }
+
+    async fn pinned(&self, rid: &str) -> Option<Recipient> {
+        self.id.lock().await.config.recipients.get(rid).cloned()
+    }
+
+    fn sign_send(
+        &self,
+        to: &str,
+        text: &str,
+        in_reply_to: Option<&str>,
+        seal_to: Option<&SealingPublicKey>,
+    ) -> Result<SendMessage> {
+        let nonce = new_nonce();
+        let parts = SendParts {
+            sender_id: &self.me,
+            recipient_id: to,
+            in_reply_to,
+            ts: now_ms(),
+            nonce: &nonce,
+        };
+        Ok(match seal_to {
+            Some(key) => {
+                SendMessage::seal_and_sign(self.signing(), parts, key, text).context("cannot seal to that key")?
+            }
+            None => SendMessage::sign(self.signing(), parts, Some("text/markdown"), text),
+        })
+    }
+
+    /// The sealing key to use for `to`, or `None` to send in the clear.
+    async fn seal_key(&self, to: &str, seal: Option<bool>) -> Result<Option<SealingPublicKey>> {
+        if seal == Some(false) {
+            return Ok(None);
+        }
+        // The current sealing key, following rotations; the pinned one if
+        // the server cannot be asked.
+        let key = match self.peer_log(to).await {
+            Ok((state, _)) => Some(state.current().sealing_key.clone()),
+            Err(_) => self
+                .pinned(to)
+                .await
+                .and_then(|r| SealingPublicKey::parse(&r.sealing_key).ok()),
+        };
+        // Never in the clear unless asked: an unpinned recipient is refused.
+        match key {
+            Some(k) => Ok(Some(k)),
+            None => bail!(hinted(
+                format!("cannot seal to {to}: it is not pinned, so this would go in the clear"),
+                format!("pin it first (`mcpmsg recipients add {to}`), or ask for an unsealed send explicitly (--no-seal, or seal: false)")
+            )),
+        }
+    }
+
+    /// Sends `text`; sealed by default when `to` is pinned. Returns the
+    /// server's answer and whether it was sealed.
+    pub async fn send(
+        &self,
+        to: &str,
+        text: &str,
+        in_reply_to: Option<&str>,
+        seal: Option<bool>,
+        wait_s: Option<u64>,
+    ) -> Result<(Value, bool)> {
+        let key = self.seal_key(to, seal).await?;
+        // Signed once: a retry after a network fault is the same request,
+        // which the server answers idempotently.
+        let send = self.sign_send(to, text, in_reply_to, key.as_ref())?;
+        let mut args = serde_json::to_value(&send)?;
+        let tool = match wait_s {
+            Some(t) => {
+                args["timeout_s"] = json!(t);
+                "send_message_and_wait"
+            }
+            None => "send_message",
+        };
+        drop(self.checkin_lock.lock().await);
+        let r = match self.remote.call(tool, || args.clone()).await {
+            Err(e) if e.code() == Some("unknown_client") => {
+                self.recheckin().await?;
+                self.remote.call(tool, || args.clone()).await?
+            }
+            other => other?,
+        };
+        Ok((r, key.is_some()))
+    }
+}
+
+/// PROTOCOL §9's defaults, or `max_skew_s` and `message_ttl_s` from the
+/// configuration's `server_info` when the operator changed them.
+fn time_rules(server_info: &serde_json::Map<String, Value>) -> TimeRules {
+    let secs = |k: &str| server_info.get(k).and_then(Value::as_u64).map(|s| s * 1000);
+    let d = TimeRules::default();
+    TimeRules {
+        max_skew_ms: secs("max_skew_s").unwrap_or(d.max_skew_ms),
+        lifetime_ms: secs("message_ttl_s").unwrap_or(d.lifetime_ms),
+    }
+}

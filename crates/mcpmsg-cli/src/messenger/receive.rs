@@ -1,0 +1,240 @@
+//! Receiving: checks each delivered item (A3), drops what was seen
+//! before, keeps what cannot be judged yet leased, and acknowledges only
+//! what was handed on.
+
+use super::peers::LogTrouble;
+use super::*;
+
+/// One received message and what checking it found. For a verified item
+/// every member was checked; for a rejected one they are the server's
+/// unchecked words, escaped so they cannot pose as anything.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub message_id: String,
+    pub from: String,
+    pub received_at: u64,
+    pub in_reply_to: String,
+    pub verdict: Result<Opened, String>,
+}
+
+impl Item {
+    /// A rejected item: the claimed members escaped for one line, and cut.
+    pub(super) fn rejected(m: &Delivered, why: String) -> Self {
+        Self {
+            message_id: escape_inline(&m.message_id, 24),
+            from: escape_inline(&m.sender_id, 64),
+            received_at: m.received_at.parse().unwrap_or(0),
+            in_reply_to: escape_inline(&m.in_reply_to, 24),
+            verdict: Err(escape_inline(&why, 300)),
+        }
+    }
+
+    /// The server's id for this item, to acknowledge it.
+    pub fn ack_id(&self) -> &str {
+        &self.message_id
+    }
+
+    pub fn json(&self) -> Value {
+        let mut v = json!({"message_id": self.message_id, "from": self.from, "received_at": self.received_at.to_string(), "in_reply_to": self.in_reply_to});
+        match &self.verdict {
+            Ok(o) => {
+                v["verified"] = json!(true);
+                v["sealed"] = json!(o.sealed);
+                v["text"] = json!(o.text);
+            }
+            Err(why) => {
+                v["verified"] = json!(false);
+                v["rejected"] = json!(why);
+            }
+        }
+        v
+    }
+}
+
+/// What one read found.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// Checked items to show, verified or rejected.
+    pub items: Vec<Item>,
+    /// Notes on items kept for later.
+    pub held: Vec<String>,
+    /// Ids of second deliveries of messages accepted before: dropped.
+    pub duplicates: Vec<String>,
+    /// `(sender_id, nonce, ts)` of each verified item, for the seen-set.
+    accepted: Vec<(String, String, u64)>,
+}
+
+impl Messenger {
+    /// Checks one delivered message (A3). `Err` when the check cannot be
+    /// decided now (the sender's log could not be fetched): the message
+    /// stays leased and comes back.
+    pub async fn check(&self, m: &Delivered) -> Result<Item, String> {
+        if check_client_id("sender_id", &m.sender_id).is_err() {
+            return Ok(Item::rejected(m, "sender_id is not a valid client id".into()));
+        }
+        match self.peer_log(&m.sender_id).await {
+            Ok((state, accepted_at)) => {
+                let log = SenderLog {
+                    state: &state,
+                    accepted_at: Some(&accepted_at),
+                };
+                Ok(
+                    match inbox::check(m, &self.me, &log, &self.sealing(), self.rules, now_ms()) {
+                        Ok(opened) => Item {
+                            message_id: m.message_id.clone(),
+                            from: m.sender_id.clone(),
+                            received_at: m.received_at.parse().unwrap_or(0),
+                            in_reply_to: m.in_reply_to.clone(),
+                            verdict: Ok(opened),
+                        },
+                        Err(why) => Item::rejected(m, why),
+                    },
+                )
+            }
+            Err(LogTrouble::Transient(why)) => Err(escape_inline(&why, 300)),
+            Err(trouble) => Ok(Item::rejected(m, trouble.text())),
+        }
+    }
+
+    /// Reads up to `max` messages (waiting up to `wait_s` for the first),
+    /// leased, and checks them. Returns what to show, notes on what was
+    /// held back (it stays leased and comes back), and the ids of
+    /// duplicates to drop: a `(sender_id, nonce)` this client accepted
+    /// before (A3). Call [`Messenger::handed_on`] once shown.
+    pub async fn receive(&self, wait_s: u64, max: u32) -> Result<Received, RemoteError> {
+        let (max, wait) = (max.to_string(), wait_s.to_string());
+        let got = self
+            .signed("get_messages", || {
+                let mut v = self.auth("get", &[&self.me, &max, &wait, "manual"]);
+                v["client_id"] = json!(self.me);
+                v["max"] = json!(max);
+                v["wait_s"] = json!(wait);
+                v["ack"] = json!("manual");
+                v
+            })
+            .await?;
+        let mut out = Received::default();
+        for raw in got["messages"].as_array().into_iter().flatten() {
+            let m: Delivered = match serde_json::from_value(raw.clone()) {
+                Ok(m) => m,
+                Err(e) => {
+                    out.held.push(format!(
+                        "a malformed item from the server was skipped: {}",
+                        escape_inline(&e.to_string(), 200)
+                    ));
+                    continue;
+                }
+            };
+            match self.check(&m).await {
+                // Seen before, or twice in this one answer: a duplicate.
+                Ok(item)
+                    if item.verdict.is_ok()
+                        && (self.seen.lock().await.contains(&m.sender_id, &m.nonce)
+                            || out.accepted.iter().any(|(s, n, _)| *s == m.sender_id && *n == m.nonce)) =>
+                {
+                    out.duplicates.push(item.message_id);
+                }
+                Ok(item) => {
+                    if item.verdict.is_ok() {
+                        out.accepted
+                            .push((m.sender_id.clone(), m.nonce.clone(), m.ts.parse().unwrap_or(0)));
+                    }
+                    out.items.push(item);
+                }
+                Err(why) => out.held.push(format!(
+                    "message {} from {} kept for later: {why}",
+                    escape_inline(&m.message_id, 24),
+                    escape_inline(&m.sender_id, 64)
+                )),
+            }
+        }
+        Ok(out)
+    }
+
+    /// After `got` was shown: remembers its accepted messages (so a second
+    /// delivery is dropped), then acknowledges what was shown and the
+    /// duplicates. A failure to acknowledge only means they come back (and
+    /// are then dropped as duplicates).
+    pub async fn handed_on(&self, got: &Received) -> Result<(), String> {
+        {
+            let mut seen = self.seen.lock().await;
+            for (sender, nonce, ts) in &got.accepted {
+                seen.insert(sender, nonce, *ts);
+            }
+            let dropped = seen.prune(now_ms(), self.rules.seen_window_ms(), DEFAULT_MAX_SEEN);
+            if dropped > 0 {
+                tracing::warn!(dropped, "seen-set full: the oldest entries were dropped");
+            }
+            let text = serde_json::to_vec(&*seen).expect("a seen-set serialises");
+            crate::files::write_atomic(&self.seen_path, &text, 0o600, crate::files::Existing::Replace)
+                .map_err(|e| format!("cannot save {}: {e:#}", self.seen_path.display()))?;
+        }
+        let ids: Vec<String> = got
+            .items
+            .iter()
+            .map(|i| i.ack_id().to_owned())
+            .chain(got.duplicates.iter().cloned())
+            .collect();
+        self.ack(&ids).await.map_err(|e| e.to_string())
+    }
+
+    /// Sends, then waits up to `timeout_s` for the recipient's answer by
+    /// reading our own queue with leases: the answer is verified before
+    /// anything is removed, and other messages that arrive meanwhile stay
+    /// queued (they come back when their lease ends). The server's
+    /// `send_message_and_wait` is not used: it removes the reply before
+    /// this client could check it.
+    pub async fn send_and_wait(
+        &self,
+        to: &str,
+        text: &str,
+        in_reply_to: Option<&str>,
+        seal: Option<bool>,
+        timeout_s: u64,
+    ) -> Result<(Value, bool, Option<Item>)> {
+        let (sent, sealed) = self.send(to, text, in_reply_to, seal, None).await?;
+        let id = sent["message_id"].as_str().unwrap_or_default().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(timeout_s);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+            let mut got = self.receive(left, 100).await?;
+            // A reply to this message first, else the first verified one from `to`.
+            let pick = got
+                .items
+                .iter()
+                .position(|i| i.verdict.is_ok() && i.from == to && i.in_reply_to == id)
+                .or_else(|| got.items.iter().position(|i| i.verdict.is_ok() && i.from == to));
+            if let Some(at) = pick {
+                let reply = got.items.swap_remove(at);
+                got.items = vec![reply.clone()];
+                got.accepted.retain(|(s, ..)| s == to);
+                got.accepted.truncate(1);
+                self.handed_on(&got).await.map_err(|e| anyhow::anyhow!(e))?;
+                return Ok((sent, sealed, Some(reply)));
+            }
+            // Nothing from `to` yet: drop duplicates, leave the rest leased.
+            if !got.duplicates.is_empty() {
+                let _ = self.ack(&got.duplicates).await;
+            }
+            if left == 0 {
+                return Ok((sent, sealed, None));
+            }
+        }
+    }
+
+    /// Acknowledges messages that were handed on.
+    pub async fn ack(&self, ids: &[String]) -> Result<(), RemoteError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let joined = ids.join(",");
+        self.signed("ack_messages", || {
+            let mut v = self.auth("ack", &[&self.me, &joined]);
+            v["client_id"] = json!(self.me);
+            v["message_ids"] = json!(joined);
+            v
+        })
+        .await
+        .map(drop)
+    }
+}
