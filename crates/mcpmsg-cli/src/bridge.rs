@@ -20,7 +20,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{json, Value};
 
-use crate::messenger::{Item, Messenger};
+use crate::session::{Item, Session};
 use crate::Ctx;
 
 #[derive(Args)]
@@ -35,7 +35,7 @@ pub struct BridgeArgs {
 
 #[derive(Clone)]
 struct Bridge {
-    m: Arc<Messenger>,
+    m: Arc<Session>,
 }
 
 const KEYS: &str = "The bridge signs, seals, verifies and opens on this machine; you never see or handle keys.";
@@ -96,7 +96,7 @@ fn failed(e: &str) -> CallToolResult {
 fn item_markdown(
     i: &Item,
     now: u64,
-    names: &std::collections::BTreeMap<String, mcpmsg_core::recipients::Recipient>,
+    names: &std::collections::BTreeMap<String, mcpmsg_core::client_config::Recipient>,
 ) -> String {
     let who = match names.get(&i.from).map(|r| r.name.as_str()).filter(|n| !n.is_empty()) {
         Some(n) => format!("`{}` ({})", i.from, escape_inline(n, 64)),
@@ -296,14 +296,14 @@ impl ServerHandler for Bridge {
 pub fn run(ctx: &Ctx, a: BridgeArgs) -> Result<()> {
     let filter = std::env::var("MCPMSG_LOG_LEVEL").unwrap_or_else(|_| "info,rmcp=warn".into());
     tracing_subscriber_init(&filter);
-    let messenger = Arc::new(Messenger::load(&ctx.config, &ctx.pass, Duration::from_secs(10))?);
+    let session = Arc::new(Session::load(&ctx.config, &ctx.pass, Duration::from_secs(10))?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        messenger.checkin_in_background(&a.name, &a.capabilities).await;
-        let service = Bridge { m: messenger }.serve(rmcp::transport::stdio()).await?;
+        session.checkin_in_background(&a.name, &a.capabilities).await;
+        let service = Bridge { m: session }.serve(rmcp::transport::stdio()).await?;
         service.waiting().await?;
         Ok(())
     })

@@ -5,9 +5,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use mcpmsg_core::client_config::ClientConfig;
 use mcpmsg_core::keyfile::KeyFile;
 use mcpmsg_core::protocol::kel::{self, Event, KelState};
-use mcpmsg_core::recipients::Config;
 use zeroize::Zeroizing;
 
 use crate::error::{hinted, verify_failed};
@@ -88,7 +88,7 @@ impl LoadedKeys {
 /// The config and what it points at.
 pub struct Identity {
     pub config_path: PathBuf,
-    pub config: Config,
+    pub config: ClientConfig,
 }
 
 impl Identity {
@@ -99,7 +99,7 @@ impl Identity {
                 "run `mcpmsg init --id ID` first, or pass --config PATH (or set MCPMSG_CONFIG)",
             ))
         })?;
-        let config: Config = serde_json::from_str(&text).map_err(|e| {
+        let config: ClientConfig = serde_json::from_str(&text).map_err(|e| {
             hinted(
                 format!("{}: not a valid mcp_recipients.json: {e}", config_path.display()),
                 "see PROTOCOL §8 for its shape",

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use mcpmsg_core::client_config::{ClientConfig, DEFAULT_SERVER_URL};
 use mcpmsg_core::crypto::{SealingSecret, SigningSecret};
 use mcpmsg_core::keyfile::{KeyFile, OldSealing};
 use mcpmsg_core::protocol::kel::{self, Event, KelState, KelStatus, Reason};
 use mcpmsg_core::protocol::{check_client_id, now_ms};
-use mcpmsg_core::recipients::{Config, DEFAULT_SERVER_URL};
 use serde_json::json;
 
 use crate::error::{hinted, verify_failed};
@@ -84,7 +84,7 @@ pub struct RevokeArgs {
 fn push(id: &Identity, events: &[Event], offline: bool) -> String {
     let url = &id.config.server_info.url;
     match (offline, events.last()) {
-        (false, Some(_)) => format!("server: {}", crate::messaging::push_event(url, events)),
+        (false, Some(_)) => format!("server: {}", crate::shell::push_event(url, events)),
         _ => format!("server: not contacted (--offline); the next `mcpmsg checkin` pushes the event to {url}\n"),
     }
 }
@@ -176,7 +176,7 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
         .write(existing)?;
     }
     write_kel(&kel_path, &[event], existing)?;
-    let mut config = Config::new(&a.id, &relative_to_config(&ctx.config, &key_path)?, &a.server);
+    let mut config = ClientConfig::new(&a.id, &relative_to_config(&ctx.config, &key_path)?, &a.server);
     config.kel_file = Some(relative_to_config(&ctx.config, &kel_path)?);
     config.next_key_file = a
         .next_key_file

@@ -8,14 +8,14 @@
 #![forbid(unsafe_code)]
 
 mod bridge;
+mod connection;
 mod error;
 mod files;
 mod identity;
 mod keys;
-mod messaging;
-mod messenger;
 mod recipients;
-mod remote;
+mod session;
+mod shell;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -66,11 +66,11 @@ enum Command {
     #[command(subcommand)]
     Recipients(recipients::RecipientsCommand),
     /// Check in with the server (registers this identity with its whole log, or pushes new events)
-    Checkin(messaging::CheckinArgs),
+    Checkin(shell::CheckinArgs),
     /// Send a message, sealed to the recipient's key unless --no-seal
-    Send(messaging::SendArgs),
+    Send(shell::SendArgs),
     /// Receive messages, each verified against its sender's pinned log
-    Recv(messaging::RecvArgs),
+    Recv(shell::RecvArgs),
     /// Run the signing bridge: a stdio MCP server for an IDE, holding the keys
     Bridge(bridge::BridgeArgs),
     /// Verify a key event log file and print what it proves
@@ -112,9 +112,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::EnrollLine => keys::enroll_line(&ctx),
         Command::Recipients(c) => recipients::run(&ctx, c),
         Command::VerifyKel { file, json } => keys::verify_kel(&file, json),
-        Command::Checkin(a) => messaging::checkin(&ctx, a),
-        Command::Send(a) => messaging::send(&ctx, a),
-        Command::Recv(a) => messaging::recv(&ctx, a),
+        Command::Checkin(a) => shell::checkin(&ctx, a),
+        Command::Send(a) => shell::send(&ctx, a),
+        Command::Recv(a) => shell::recv(&ctx, a),
         Command::Bridge(a) => bridge::run(&ctx, a),
     }
 }

@@ -8,16 +8,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Subcommand;
+use mcpmsg_core::client_config::Recipient;
 use mcpmsg_core::crypto::is_fingerprint;
 use mcpmsg_core::protocol::check_client_id;
 use mcpmsg_core::protocol::kel::{self, Event, KelState};
-use mcpmsg_core::recipients::Recipient;
 use serde_json::{json, Map};
 
+use crate::connection::{Connection, ServerError};
 use crate::error::{hinted, verify_failed};
 use crate::identity::{read_kel, Identity};
-use crate::messaging::{runtime, PATIENCE};
-use crate::remote::{Remote, RemoteError};
+use crate::shell::{runtime, PATIENCE};
 use crate::{out, Ctx};
 
 #[derive(Subcommand)]
@@ -72,11 +72,11 @@ fn fetch(id: &Identity, rid: &str, file: Option<&Path>) -> Result<(Vec<Event>, S
         return Ok((read_kel(path)?, path.display().to_string()));
     }
     let url = id.config.server_info.url.clone();
-    let remote = Remote::new(&url, PATIENCE);
+    let remote = Connection::new(&url, PATIENCE);
     let got = runtime()
         .block_on(remote.call("get_client_keys", || json!({"client_id": rid})))
         .map_err(|e| match e {
-            RemoteError::Refused { code, .. } if code == "unknown_client" => hinted(
+            ServerError::Refused { code, .. } if code == "unknown_client" => hinted(
                 format!("{url} does not know {rid}"),
                 "check the id, or pin from a log file: --kel FILE",
             )

@@ -11,7 +11,7 @@
 //!   text may show.
 //! - [`keyfile`]: the on-disk form of secret key material (optionally
 //!   passphrase-protected); bytes in, bytes out, the caller does the I/O.
-//! - [`recipients`]: the client configuration `mcp_recipients.json`.
+//! - [`client_config`]: the client configuration `mcp_recipients.json`.
 //! - [`inbox`]: checking a delivered message against its sender's log.
 //! - [`seen`]: the recipient's memory of accepted `(sender_id, nonce)`s.
 //! - [`time`]: times as people read them.
@@ -22,10 +22,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client_config;
 pub mod crypto;
 pub mod inbox;
 pub mod keyfile;
 pub mod protocol;
-pub mod recipients;
 pub mod seen;
 pub mod time;

@@ -190,11 +190,13 @@ fn bad(flag: &str, what: impl Into<String>) -> ConfigError {
     }
 }
 
-fn env_fallback(value: Option<String>, names: &[&str]) -> Option<(String, String)> {
+/// A value given with `flag`, else by the first of `vars` that is set and
+/// not empty, with the name to blame when it is bad.
+fn flag_or_env(value: Option<String>, flag: &str, vars: &[&str]) -> Option<(String, String)> {
     if let Some(v) = value {
-        return Some(("--".to_owned(), v));
+        return Some((flag.to_owned(), v));
     }
-    names.iter().find_map(|n| {
+    vars.iter().find_map(|n| {
         std::env::var(n)
             .ok()
             .filter(|v| !v.is_empty())
@@ -209,95 +211,132 @@ fn range<T: PartialOrd + std::fmt::Display + Copy>(flag: &str, v: T, lo: T, hi: 
     Ok(v)
 }
 
+/// `--host` and `--port` (or their variables) into an address.
+fn address(host: Option<String>, port: Option<String>) -> Result<SocketAddr, ConfigError> {
+    let (host_flag, host) = flag_or_env(host, "--host", &["MCPMSG_HOST", "MCP_SERVER_HOST"])
+        .unwrap_or(("--host".into(), "127.0.0.1".into()));
+    let ip: IpAddr = match host.as_str() {
+        "localhost" => IpAddr::from([127, 0, 0, 1]),
+        h => h.parse().map_err(|_| {
+            bad(
+                &host_flag,
+                format!("{h:?} is not an IP address (use 127.0.0.1, ::1, 0.0.0.0 or localhost)"),
+            )
+        })?,
+    };
+    let (port_flag, port) =
+        flag_or_env(port, "--port", &["MCPMSG_PORT", "MCP_SERVER_PORT"]).unwrap_or(("--port".into(), "8123".into()));
+    let port: u16 = port
+        .parse()
+        .map_err(|_| bad(&port_flag, format!("{port:?} is not a port number (0-65535)")))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// `--store` into a backend.
+fn store_spec(store: &str) -> Result<StoreSpec, ConfigError> {
+    let spec = match store {
+        "memory" => StoreSpec::Memory,
+        url if url.starts_with("redis://") || url.starts_with("rediss://") => StoreSpec::Redis(url.to_owned()),
+        url if url.starts_with("redis-cluster://") || url.starts_with("rediss-cluster://") => {
+            let nodes = url.split_once("://").map_or("", |(_, n)| n);
+            if nodes.split(',').any(|n| n.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())) {
+                return Err(bad("--store", "redis-cluster:// takes seed nodes as HOST:PORT,HOST:PORT,..."));
+            }
+            StoreSpec::Redis(url.to_owned())
+        }
+        other => {
+            return Err(bad(
+                "--store",
+                format!("{other:?} is not a store this build knows; use \"memory\", redis://HOST:PORT/DB (rediss:// for TLS) or redis-cluster://HOST:PORT,... (rediss-cluster:// for TLS)"),
+            ))
+        }
+    };
+    if store.starts_with("rediss") && store.contains('#') {
+        return Err(bad(
+            "--store",
+            "a rediss:// URL takes no #fragment: certificate checks cannot be turned off (#insecure); give the CA that signed Redis's certificate with --redis-ca",
+        ));
+    }
+    Ok(spec)
+}
+
+/// The certificate files of a TLS store: each only with `rediss`, each readable.
+fn redis_tls(tls: bool, files: RedisTls) -> Result<RedisTls, ConfigError> {
+    for (flag, path) in [
+        ("--redis-ca", &files.ca),
+        ("--redis-cert", &files.cert),
+        ("--redis-key", &files.key),
+    ] {
+        let Some(path) = path else { continue };
+        if !tls {
+            return Err(bad(
+                flag,
+                "applies to a TLS store only: use rediss://HOST:PORT/DB or rediss-cluster://HOST:PORT,...",
+            ));
+        }
+        if std::fs::File::open(path).is_err() || !path.is_file() {
+            return Err(bad(flag, format!("{} is not a readable file", path.display())));
+        }
+    }
+    Ok(files)
+}
+
 impl ServerArgs {
     /// Checks every value and builds the configuration.
     pub fn validate(self) -> Result<ServerConfig, ConfigError> {
-        let (host_src, host) =
-            env_fallback(self.host, &["MCPMSG_HOST", "MCP_SERVER_HOST"]).unwrap_or(("--".into(), "127.0.0.1".into()));
-        let host_flag = if host_src == "--" {
-            "--host".to_owned()
-        } else {
-            host_src
-        };
-        let ip: IpAddr = match host.as_str() {
-            "localhost" => IpAddr::from([127, 0, 0, 1]),
-            h => h.parse().map_err(|_| {
-                bad(
-                    &host_flag,
-                    format!("{h:?} is not an IP address (use 127.0.0.1, ::1, 0.0.0.0 or localhost)"),
-                )
-            })?,
-        };
-        let (port_src, port) =
-            env_fallback(self.port, &["MCPMSG_PORT", "MCP_SERVER_PORT"]).unwrap_or(("--".into(), "8123".into()));
-        let port_flag = if port_src == "--" {
-            "--port".to_owned()
-        } else {
-            port_src
-        };
-        let port: u16 = port
-            .parse()
-            .map_err(|_| bad(&port_flag, format!("{port:?} is not a port number (0-65535)")))?;
-        if !ip.is_loopback() && self.allowed_hosts.is_empty() {
+        let addr = address(self.host.clone(), self.port.clone())?;
+        if !addr.ip().is_loopback() && self.allowed_hosts.is_empty() {
             return Err(bad(
                 "--allowed-host",
-                format!("binding {ip} (not loopback) needs the host names clients use, e.g. --allowed-host msg.example.com; otherwise every request is refused (DNS-rebinding protection)"),
+                format!("binding {} (not loopback) needs the host names clients use, e.g. --allowed-host msg.example.com; otherwise every request is refused (DNS-rebinding protection)", addr.ip()),
             ));
         }
-        let store = match self.store.as_str() {
-            "memory" => StoreSpec::Memory,
-            url if url.starts_with("redis://") || url.starts_with("rediss://") => StoreSpec::Redis(url.to_owned()),
-            url if url.starts_with("redis-cluster://") || url.starts_with("rediss-cluster://") => {
-                let nodes = url.split_once("://").map_or("", |(_, n)| n);
-                if nodes.split(',').any(|n| n.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())) {
-                    return Err(bad("--store", "redis-cluster:// takes seed nodes as HOST:PORT,HOST:PORT,..."));
-                }
-                StoreSpec::Redis(url.to_owned())
-            }
-            other => {
+        for origin in &self.allowed_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
                 return Err(bad(
-                    "--store",
-                    format!("{other:?} is not a store this build knows; use \"memory\", redis://HOST:PORT/DB (rediss:// for TLS) or redis-cluster://HOST:PORT,... (rediss-cluster:// for TLS)"),
-                ))
-            }
-        };
-        let tls = self.store.starts_with("rediss");
-        if tls && self.store.contains('#') {
-            return Err(bad(
-                "--store",
-                "a rediss:// URL takes no #fragment: certificate checks cannot be turned off (#insecure); give the CA that signed Redis's certificate with --redis-ca",
-            ));
-        }
-        let redis_tls = RedisTls {
-            ca: self.redis_ca,
-            cert: self.redis_cert,
-            key: self.redis_key,
-        };
-        for (flag, path) in [
-            ("--redis-ca", &redis_tls.ca),
-            ("--redis-cert", &redis_tls.cert),
-            ("--redis-key", &redis_tls.key),
-        ] {
-            let Some(path) = path else { continue };
-            if !tls {
-                return Err(bad(
-                    flag,
-                    "applies to a TLS store only: use rediss://HOST:PORT/DB or rediss-cluster://HOST:PORT,...",
+                    "--allowed-origin",
+                    format!("{origin:?} is not an origin: scheme://host[:port], e.g. https://app.example.com"),
                 ));
             }
-            if std::fs::File::open(path).is_err() || !path.is_file() {
-                return Err(bad(flag, format!("{} is not a readable file", path.display())));
-            }
         }
+        let store = store_spec(&self.store)?;
+        let redis_tls = redis_tls(
+            self.store.starts_with("rediss"),
+            RedisTls {
+                ca: self.redis_ca.clone(),
+                cert: self.redis_cert.clone(),
+                key: self.redis_key.clone(),
+            },
+        )?;
         if let Some(k) = &self.keys {
             if !k.is_file() {
                 return Err(bad("--keys", format!("{} is not a readable file", k.display())));
             }
         }
-        let log_level = env_fallback(self.log_level, &["MCPMSG_LOG_LEVEL", "LOG_LEVEL"])
-            .map(|(_, v)| v.to_lowercase())
-            .unwrap_or_else(|| "info".into());
-        let broker = BrokerConfig {
+        let log_level = flag_or_env(
+            self.log_level.clone(),
+            "--log-level",
+            &["MCPMSG_LOG_LEVEL", "LOG_LEVEL"],
+        )
+        .map(|(_, v)| v.to_lowercase())
+        .unwrap_or_else(|| "info".into());
+        Ok(ServerConfig {
+            addr,
+            broker: self.broker_config()?,
+            max_connections: range("--max-connections", self.max_connections, 1, 1_000_000)?,
+            read_timeout: Duration::from_secs(range("--read-timeout", self.read_timeout, 1, 3600)?),
+            keys: self.keys,
+            allowed_hosts: self.allowed_hosts,
+            allowed_origins: self.allowed_origins,
+            store,
+            redis_tls,
+            log_level,
+        })
+    }
+
+    /// The broker's limits, each within its range.
+    fn broker_config(&self) -> Result<BrokerConfig, ConfigError> {
+        Ok(BrokerConfig {
             message_ttl: Duration::from_secs(range("--message-ttl", self.message_ttl, 1, 7 * 86_400)?),
             lease: Duration::from_secs(range("--lease", self.lease, 1, 86_400)?),
             max_skew: Duration::from_secs(range("--max-skew", self.max_skew, 1, 3600)?),
@@ -315,26 +354,6 @@ impl ServerArgs {
             rate_per_client: range("--rate-per-client", self.rate_per_client, 1, 1_000_000)?,
             rate_per_address: range("--rate-per-address", self.rate_per_address, 1, 1_000_000)?,
             list_page: range("--list-page", self.list_page, 1, 1_000)?,
-        };
-        for origin in &self.allowed_origins {
-            if !(origin.starts_with("http://") || origin.starts_with("https://")) || origin.ends_with('/') {
-                return Err(bad(
-                    "--allowed-origin",
-                    format!("{origin:?} is not an origin: scheme://host[:port], e.g. https://app.example.com"),
-                ));
-            }
-        }
-        Ok(ServerConfig {
-            addr: SocketAddr::new(ip, port),
-            keys: self.keys,
-            broker,
-            allowed_hosts: self.allowed_hosts,
-            allowed_origins: self.allowed_origins,
-            max_connections: range("--max-connections", self.max_connections, 1, 1_000_000)?,
-            read_timeout: Duration::from_secs(range("--read-timeout", self.read_timeout, 1, 3600)?),
-            store,
-            redis_tls,
-            log_level,
         })
     }
 }

@@ -30,8 +30,9 @@ pub(crate) enum Nonce {
     Fresh,
     /// Used before, by a send with this record.
     Seen(NonceRecord),
-    /// The state checked against is older than the stored log: check again.
-    Stale,
+    /// The client's log moved on (its stored head is not the one the
+    /// request was checked against): check again against a fresh read.
+    LogMoved,
 }
 
 /// The client's log moved on again between a fresh read and the store's
@@ -154,7 +155,7 @@ impl Broker {
         .await;
         let (seen, stored_head) = stored?;
         if head.is_some() && stored_head.as_deref() != head {
-            return Ok(Nonce::Stale);
+            return Ok(Nonce::LogMoved);
         }
         let replay = || {
             Refusal::new(
@@ -201,7 +202,7 @@ impl Broker {
             .authenticate(req, input, &state, now, idempotent, Some(state.head()))
             .await
         {
-            Ok(Nonce::Stale) => {}
+            Ok(Nonce::LogMoved) => {}
             Err(r) if r.code == ErrorCode::BadSignature => {}
             done => return done,
         }
@@ -210,7 +211,7 @@ impl Broker {
             .authenticate(req, input, &state, now, idempotent, Some(state.head()))
             .await?
         {
-            Nonce::Stale => Err(log_changed(req.client_id)),
+            Nonce::LogMoved => Err(log_changed(req.client_id)),
             done => Ok(done),
         }
     }

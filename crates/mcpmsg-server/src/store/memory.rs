@@ -145,10 +145,16 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn lock(&self, now: u64) -> MutexGuard<'_, Inner> {
+    /// The lock, for steps that touch only identities (nothing expires).
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the maps half-updated
         // in a way that matters more than losing the process would.
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The lock, with what expired by `now` dropped first.
+    fn lock_swept(&self, now: u64) -> MutexGuard<'_, Inner> {
+        let mut inner = self.lock();
         inner.sweep(now);
         inner
     }
@@ -161,7 +167,7 @@ impl Store for MemoryStore {
     }
 
     async fn identity(&self, client_id: &str) -> Result<Option<Arc<IdentityRecord>>, StoreError> {
-        Ok(self.lock(0).identities.get(client_id).map(|i| i.record.clone()))
+        Ok(self.lock().identities.get(client_id).map(|i| i.record.clone()))
     }
 
     async fn put_identity(
@@ -170,7 +176,7 @@ impl Store for MemoryStore {
         expected_len: usize,
         record: &IdentityRecord,
     ) -> Result<bool, StoreError> {
-        let mut inner = self.lock(0);
+        let mut inner = self.lock();
         let current = inner.identities.get(client_id).map_or(0, |i| i.record.events.len());
         if current != expected_len {
             return Ok(false);
@@ -191,7 +197,7 @@ impl Store for MemoryStore {
         use std::ops::Bound;
         let from = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_owned()));
         Ok(self
-            .lock(0)
+            .lock()
             .identities
             .range((from, Bound::Unbounded))
             .take(limit)
@@ -200,7 +206,7 @@ impl Store for MemoryStore {
     }
 
     async fn identity_count(&self) -> Result<usize, StoreError> {
-        Ok(self.lock(0).identities.len())
+        Ok(self.lock().identities.len())
     }
 
     async fn precheck(
@@ -209,13 +215,13 @@ impl Store for MemoryStore {
         nonce: &str,
         now: u64,
     ) -> Result<(Option<NonceRecord>, Option<String>), StoreError> {
-        let inner = self.lock(now);
+        let inner = self.lock_swept(now);
         let seen = inner.nonces.get(&nonce_key(client_id, nonce)).map(CompactNonce::record);
         Ok((seen, inner.identities.get(client_id).and_then(|i| i.head.clone())))
     }
 
     async fn nonce(&self, client_id: &str, nonce: &str, now: u64) -> Result<Option<NonceRecord>, StoreError> {
-        let inner = self.lock(now);
+        let inner = self.lock_swept(now);
         Ok(inner.nonces.get(&nonce_key(client_id, nonce)).map(CompactNonce::record))
     }
 
@@ -227,7 +233,7 @@ impl Store for MemoryStore {
         until: u64,
         now: u64,
     ) -> Result<bool, StoreError> {
-        let mut inner = self.lock(now);
+        let mut inner = self.lock_swept(now);
         let key = nonce_key(client_id, nonce);
         if inner.nonces.contains_key(&key) {
             return Ok(false);
@@ -245,7 +251,7 @@ impl Store for MemoryStore {
         now: u64,
         sender_head: Option<&str>,
     ) -> Result<SendOutcome, StoreError> {
-        let mut inner = self.lock(now);
+        let mut inner = self.lock_swept(now);
         if let Some(head) = sender_head {
             if inner.identities.get(&msg.sender_id).and_then(|i| i.head.as_deref()) != Some(head) {
                 return Ok(SendOutcome::Stale);
@@ -296,7 +302,7 @@ impl Store for MemoryStore {
         mode: TakeMode,
         now: u64,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut inner = self.lock(now);
+        let mut inner = self.lock_swept(now);
         let mut out = Vec::new();
         match mode {
             TakeMode::Remove => {
@@ -334,7 +340,7 @@ impl Store for MemoryStore {
         reply_to: &str,
         now: u64,
     ) -> Result<Option<StoredMessage>, StoreError> {
-        let mut inner = self.lock(now);
+        let mut inner = self.lock_swept(now);
         let Some(q) = inner.queue(recipient) else {
             return Ok(None);
         };
@@ -351,7 +357,7 @@ impl Store for MemoryStore {
     }
 
     async fn ack(&self, recipient: &str, ids: &[String], now: u64) -> Result<(Vec<String>, Vec<String>), StoreError> {
-        let mut inner = self.lock(now);
+        let mut inner = self.lock_swept(now);
         let (mut acked, mut unknown) = (Vec::new(), Vec::new());
         for id in ids {
             // Only what was handed out with a lease: a client learns an id
@@ -370,14 +376,14 @@ impl Store for MemoryStore {
     }
 
     async fn next_lease_expiry(&self, recipient: &str, now: u64) -> Result<Option<u64>, StoreError> {
-        let mut inner = self.lock(now);
+        let mut inner = self.lock_swept(now);
         Ok(inner
             .queue(recipient)
             .and_then(|q| q.iter().filter(|e| e.leased_until > now).map(|e| e.leased_until).min()))
     }
 
     async fn queue_len(&self, recipient: &str, now: u64) -> Result<usize, StoreError> {
-        let mut inner = self.lock(now);
+        let mut inner = self.lock_swept(now);
         Ok(inner.queue(recipient).map_or(0, |q| q.len()))
     }
 }
@@ -422,14 +428,14 @@ mod tests {
             );
         }
         assert_eq!(
-            store.lock(0).message_expiry.len(),
+            store.lock().message_expiry.len(),
             1,
             "one hint for the queue, not one per message"
         );
         assert_eq!(store.queue_len("bob", 1000 + 495).await.unwrap(), 50);
-        assert_eq!(store.lock(0).message_expiry.len(), 1, "re-armed at the new head");
+        assert_eq!(store.lock().message_expiry.len(), 1, "re-armed at the new head");
         assert_eq!(store.queue_len("bob", 5000).await.unwrap(), 0);
-        let inner = store.lock(5000);
+        let inner = store.lock_swept(5000);
         assert!(inner.queues.is_empty() && inner.armed.is_empty() && inner.message_expiry.is_empty());
     }
 
@@ -457,7 +463,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.queue_len("bob", 2000).await.unwrap(), 1);
-        assert_eq!(store.lock(2000).message_expiry.len(), 1);
+        assert_eq!(store.lock_swept(2000).message_expiry.len(), 1);
     }
 
     #[tokio::test]
@@ -483,6 +489,6 @@ mod tests {
             Some(NonceRecord::Request)
         );
         assert_eq!(store.nonce("alice", "n1", 100).await.unwrap(), None);
-        assert!(store.lock(100).nonces.is_empty());
+        assert!(store.lock_swept(100).nonces.is_empty());
     }
 }

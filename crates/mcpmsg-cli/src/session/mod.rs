@@ -7,18 +7,18 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use mcpmsg_core::client_config::Recipient;
 use mcpmsg_core::crypto::{SealingPublicKey, SealingSecret};
 use mcpmsg_core::inbox::{self, Delivered, Opened, SenderLog, TimeRules};
 use mcpmsg_core::protocol::kel::{self, Event, KelState};
 use mcpmsg_core::protocol::{check_client_id, escape_inline, new_nonce, now_ms, Auth, SendMessage, SendParts};
-use mcpmsg_core::recipients::Recipient;
 use mcpmsg_core::seen::{SeenSet, DEFAULT_MAX_SEEN};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
+use crate::connection::{Connection, ServerError};
 use crate::error::hinted;
 use crate::identity::{Identity, LoadedKeys, PassSource};
-use crate::remote::{Remote, RemoteError};
 
 mod peers;
 mod receive;
@@ -33,12 +33,12 @@ fn seen_path(config: &std::path::Path) -> std::path::PathBuf {
     config.with_file_name(name)
 }
 
-pub struct Messenger {
+pub struct Session {
     pub id: Mutex<Identity>,
     me: String,
     events: Vec<Event>,
     keys: LoadedKeys,
-    pub remote: Remote,
+    pub remote: Connection,
     logs: Mutex<HashMap<String, Fetched>>,
     /// Held across every check-in, so the start-up check-in and a re-check-in
     /// after `unknown_client` never race each other into `kel_conflict`.
@@ -56,7 +56,7 @@ struct Announced {
     capabilities: String,
 }
 
-impl Messenger {
+impl Session {
     /// Loads the identity named by `config` and its keys.
     pub fn load(config: &std::path::Path, pass: &PassSource, patience: Duration) -> Result<Self> {
         let id = Identity::load(config)?;
@@ -75,7 +75,7 @@ impl Messenger {
                 "if a rotation was interrupted, run `mcpmsg rotate` to finish it"
             ));
         }
-        let remote = Remote::new(&id.config.server_info.url, patience);
+        let remote = Connection::new(&id.config.server_info.url, patience);
         let seen_path = seen_path(config);
         let seen = match std::fs::read_to_string(&seen_path) {
             Ok(text) => serde_json::from_str(&text).with_context(|| {
@@ -138,7 +138,7 @@ impl Messenger {
 
     /// Checks in with the full log (registers, or pushes new events), and
     /// remembers `name` and `capabilities` for later re-check-ins.
-    pub async fn checkin(&self, name: &str, capabilities: &str) -> Result<Value, RemoteError> {
+    pub async fn checkin(&self, name: &str, capabilities: &str) -> Result<Value, ServerError> {
         let mut announced = self.checkin_lock.lock().await;
         announced.name = name.to_owned();
         announced.capabilities = capabilities.to_owned();
@@ -155,7 +155,7 @@ impl Messenger {
         tokio::spawn(async move {
             match me.checkin_as(&announced.name, &announced.capabilities).await {
                 Ok(r) => tracing::info!(client_id = me.me(), kel_seq = %r["kel_seq"], "checked in"),
-                Err(RemoteError::Unreachable(why)) => {
+                Err(ServerError::Unreachable(why)) => {
                     tracing::warn!(server = me.remote.url(), %why, "server unreachable; the bridge retries on each call")
                 }
                 Err(e) => tracing::warn!(error = %e, "check-in refused"),
@@ -167,7 +167,7 @@ impl Messenger {
     /// After `unknown_client` (an in-memory server restarted): checks in
     /// again under the name last announced, unless a check-in that finished
     /// while we waited for the lock already did.
-    async fn recheckin(&self) -> Result<(), RemoteError> {
+    async fn recheckin(&self) -> Result<(), ServerError> {
         let announced = self.checkin_lock.lock().await;
         self.checkin_as(&announced.name, &announced.capabilities)
             .await
@@ -176,12 +176,12 @@ impl Messenger {
 
     /// Checks in again under the name last announced (the bridge's
     /// `checkin` tool): keeps the name the user chose at start-up.
-    pub async fn recheckin_public(&self) -> Result<Value, RemoteError> {
+    pub async fn recheckin_public(&self) -> Result<Value, ServerError> {
         let announced = self.checkin_lock.lock().await;
         self.checkin_as(&announced.name, &announced.capabilities).await
     }
 
-    async fn checkin_as(&self, name: &str, capabilities: &str) -> Result<Value, RemoteError> {
+    async fn checkin_as(&self, name: &str, capabilities: &str) -> Result<Value, ServerError> {
         self.remote
             .call("checkin_client", || {
                 let mut v = self.auth("checkin", &[&self.me, name, capabilities]);
@@ -196,7 +196,7 @@ impl Messenger {
 
     /// A signed call; if the server does not know us (an in-memory server
     /// restarted), checks in with the full log and tries once more.
-    async fn signed(&self, tool: &str, build: impl Fn() -> Value) -> Result<Value, RemoteError> {
+    async fn signed(&self, tool: &str, build: impl Fn() -> Value) -> Result<Value, ServerError> {
         // Wait for a check-in in flight (the bridge's start-up one) first.
         drop(self.checkin_lock.lock().await);
         match self.remote.call(tool, &build).await {

@@ -13,14 +13,14 @@ use tokio::sync::Mutex;
 
 /// Why a call did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RemoteError {
+pub enum ServerError {
     /// The server could not be reached within the patience allowed.
     Unreachable(String),
     /// The server refused the call with a protocol code.
     Refused { code: String, message: String },
 }
 
-impl std::fmt::Display for RemoteError {
+impl std::fmt::Display for ServerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Unreachable(why) => write!(f, "the server is unreachable: {why}"),
@@ -29,9 +29,9 @@ impl std::fmt::Display for RemoteError {
     }
 }
 
-impl std::error::Error for RemoteError {}
+impl std::error::Error for ServerError {}
 
-impl RemoteError {
+impl ServerError {
     /// The refusal code, if refused.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -42,14 +42,14 @@ impl RemoteError {
 }
 
 /// A reconnecting MCP client for one server URL.
-pub struct Remote {
+pub struct Connection {
     url: String,
     http: reqwest::Client,
     service: Mutex<Option<RunningService<RoleClient, ()>>>,
     patience: Duration,
 }
 
-impl Remote {
+impl Connection {
     /// A client for `url`; calls retry unreachable servers for `patience`.
     pub fn new(url: &str, patience: Duration) -> Self {
         // One pooled client for every call (rmcp's default disables pooling).
@@ -79,13 +79,13 @@ impl Remote {
     /// Calls `tool`; `args` is built afresh for each attempt (signed
     /// requests need a fresh nonce and time). Retries while the server is
     /// unreachable, backing off from 100 ms to 2 s, for up to `patience`.
-    pub async fn call(&self, tool: &str, mut args: impl FnMut() -> Value) -> Result<Value, RemoteError> {
+    pub async fn call(&self, tool: &str, mut args: impl FnMut() -> Value) -> Result<Value, ServerError> {
         let started = tokio::time::Instant::now();
         let mut backoff = Duration::from_millis(100);
         loop {
             let attempt = self.attempt(tool, args()).await;
             match attempt {
-                Err(RemoteError::Unreachable(why)) if started.elapsed() + backoff < self.patience => {
+                Err(ServerError::Unreachable(why)) if started.elapsed() + backoff < self.patience => {
                     tracing::debug!(%why, "server unreachable; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -95,13 +95,13 @@ impl Remote {
         }
     }
 
-    async fn attempt(&self, tool: &str, args: Value) -> Result<Value, RemoteError> {
+    async fn attempt(&self, tool: &str, args: Value) -> Result<Value, ServerError> {
         let mut guard = self.service.lock().await;
         if guard.is_none() {
             *guard = Some(
                 self.connect()
                     .await
-                    .map_err(|e| RemoteError::Unreachable(escape_line(&e)))?,
+                    .map_err(|e| ServerError::Unreachable(escape_line(&e)))?,
             );
         }
         let peer = guard.as_ref().expect("connected").peer().clone();
@@ -126,14 +126,14 @@ impl Remote {
                         .unwrap_or("error")
                         .to_owned();
                     let message = escape_line(structured["error"]["message"].as_str().unwrap_or("refused"));
-                    return Err(RemoteError::Refused { code, message });
+                    return Err(ServerError::Refused { code, message });
                 }
                 Ok(structured)
             }
             Err(e) => {
                 // The connection is broken or the server went away: start over.
                 *self.service.lock().await = None;
-                Err(RemoteError::Unreachable(escape_line(&e.to_string())))
+                Err(ServerError::Unreachable(escape_line(&e.to_string())))
             }
         }
     }

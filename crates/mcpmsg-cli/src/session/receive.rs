@@ -64,7 +64,7 @@ pub struct Received {
     accepted: Vec<(String, String, u64)>,
 }
 
-impl Messenger {
+impl Session {
     /// Checks one delivered message (A3). `Err` when the check cannot be
     /// decided now (the sender's log could not be fetched): the message
     /// stays leased and comes back.
@@ -100,8 +100,8 @@ impl Messenger {
     /// leased, and checks them. Returns what to show, notes on what was
     /// held back (it stays leased and comes back), and the ids of
     /// duplicates to drop: a `(sender_id, nonce)` this client accepted
-    /// before (A3). Call [`Messenger::handed_on`] once shown.
-    pub async fn receive(&self, wait_s: u64, max: u32) -> Result<Received, RemoteError> {
+    /// before (A3). Call [`Session::handed_on`] once shown.
+    pub async fn receive(&self, wait_s: u64, max: u32) -> Result<Received, ServerError> {
         let (max, wait) = (max.to_string(), wait_s.to_string());
         let got = self
             .signed("get_messages", || {
@@ -223,7 +223,7 @@ impl Messenger {
     }
 
     /// Acknowledges messages that were handed on.
-    pub async fn ack(&self, ids: &[String]) -> Result<(), RemoteError> {
+    pub async fn ack(&self, ids: &[String]) -> Result<(), ServerError> {
         if ids.is_empty() {
             return Ok(());
         }

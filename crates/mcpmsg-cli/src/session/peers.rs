@@ -25,7 +25,7 @@ pub(super) enum LogTrouble {
 }
 
 impl LogTrouble {
-    pub(super) fn from_remote(rid: &str, e: RemoteError) -> Self {
+    pub(super) fn from_remote(rid: &str, e: ServerError) -> Self {
         match e.code() {
             None | Some("unavailable") | Some("rate_limited") => Self::Transient(e.to_string()),
             Some(_) => Self::Definite(format!("the server has no usable log for {rid}: {e}")),
@@ -39,7 +39,7 @@ impl LogTrouble {
     }
 }
 
-impl Messenger {
+impl Session {
     /// A pinned peer's verified log from the server, checked against our
     /// pin (no fork, no rollback); a log that extends the pin moves it. If
     /// the server does not know a peer whose revocation we hold (it

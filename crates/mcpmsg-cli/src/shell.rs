@@ -9,9 +9,9 @@ use mcpmsg_core::protocol::kel::Event;
 use mcpmsg_core::protocol::now_ms;
 use mcpmsg_core::time::relative;
 
+use crate::connection::{Connection, ServerError};
 use crate::error::{hinted, verify_failed};
-use crate::messenger::Messenger;
-use crate::remote::{Remote, RemoteError};
+use crate::session::Session;
 use crate::{out, Ctx};
 
 /// How long shell commands keep trying an unreachable server.
@@ -64,14 +64,14 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-fn refused(e: RemoteError) -> anyhow::Error {
+fn refused(e: ServerError) -> anyhow::Error {
     match e {
-        RemoteError::Unreachable(why) => hinted(
+        ServerError::Unreachable(why) => hinted(
             format!("the server is unreachable: {why}"),
             "is mcpmsg-server running at server_info.url in the config?",
         )
         .into(),
-        RemoteError::Refused { code, message } => anyhow::anyhow!("the server refused: [{code}] {message}"),
+        ServerError::Refused { code, message } => anyhow::anyhow!("the server refused: [{code}] {message}"),
     }
 }
 
@@ -83,10 +83,10 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<()> {
     } else {
         a.message
     };
-    let m = Messenger::load(&ctx.config, &ctx.pass, PATIENCE)?;
+    let m = Session::load(&ctx.config, &ctx.pass, PATIENCE)?;
     runtime().block_on(async {
         let seal = if a.no_seal { Some(false) } else { None };
-        let fail = |e: anyhow::Error| match e.downcast::<RemoteError>() {
+        let fail = |e: anyhow::Error| match e.downcast::<ServerError>() {
             Ok(r) => refused(r),
             Err(e) => e,
         };
@@ -128,7 +128,7 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<()> {
 }
 
 /// Received messages as text.
-pub fn render(items: &[crate::messenger::Item], now: u64) -> String {
+pub fn render(items: &[crate::session::Item], now: u64) -> String {
     let mut s = String::new();
     for i in items {
         let reply = if i.in_reply_to.is_empty() {
@@ -164,7 +164,7 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<()> {
     if a.wait > 50 {
         bail!(hinted("--wait: at most 50 seconds", "use --wait 50 and call again"));
     }
-    let m = Messenger::load(&ctx.config, &ctx.pass, PATIENCE + Duration::from_secs(a.wait))?;
+    let m = Session::load(&ctx.config, &ctx.pass, PATIENCE + Duration::from_secs(a.wait))?;
     runtime().block_on(async {
         let got = m.receive(a.wait, a.max).await.map_err(refused)?;
         let (items, held) = (&got.items, &got.held);
@@ -209,7 +209,7 @@ pub fn checkin(ctx: &Ctx, a: CheckinArgs) -> Result<()> {
         ))?;
         return Ok(());
     }
-    let m = Messenger::load(&ctx.config, &ctx.pass, PATIENCE)?;
+    let m = Session::load(&ctx.config, &ctx.pass, PATIENCE)?;
     runtime().block_on(async {
         let r = m.checkin(&a.name, &a.capabilities).await.map_err(refused)?;
         let what = if r["registered"] == true {
@@ -235,7 +235,7 @@ pub fn push_event(url: &str, events: &[Event]) -> String {
         return String::new();
     };
     // One attempt: the event is safe in the local log whatever happens here.
-    let remote = Remote::new(url, Duration::ZERO);
+    let remote = Connection::new(url, Duration::ZERO);
     let (tool, args) = if matches!(event, Event::Revocation(_)) {
         ("revoke_key", serde_json::json!({"event": event, "kel": events}))
     } else {
@@ -243,10 +243,10 @@ pub fn push_event(url: &str, events: &[Event]) -> String {
     };
     match runtime().block_on(remote.call(tool, || args.clone())) {
         Ok(_) => format!("pushed to {url}\n"),
-        Err(RemoteError::Unreachable(_)) => {
+        Err(ServerError::Unreachable(_)) => {
             format!("{url} is unreachable: the next `mcpmsg checkin` pushes the event\n")
         }
-        Err(RemoteError::Refused { code, .. }) if code == "unknown_client" => {
+        Err(ServerError::Refused { code, .. }) if code == "unknown_client" => {
             format!("{url} does not know this identity yet: `mcpmsg checkin` registers it with the whole log\n")
         }
         Err(e) => format!("{url} refused the event: {e}\n"),

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Config {
+pub struct ClientConfig {
     /// This client's identity.
     pub my_id: String,
     /// The secret key file, relative to this file.
@@ -77,7 +77,7 @@ fn default_transport() -> String {
 /// The default server URL.
 pub const DEFAULT_SERVER_URL: &str = "http://localhost:8123/mcp";
 
-impl Config {
+impl ClientConfig {
     /// A fresh configuration with no recipients.
     pub fn new(my_id: &str, key_file: &str, server_url: &str) -> Self {
         Self {
@@ -115,7 +115,7 @@ mod tests {
           "server_info": { "url": "http://localhost:8123/mcp", "transport": "streamable_http" },
           "theme": 7
         }"#;
-        let c: Config = serde_json::from_str(text).unwrap();
+        let c: ClientConfig = serde_json::from_str(text).unwrap();
         assert_eq!(c.recipients["bob-desktop"].name, "Bob's Cursor");
         let back = serde_json::to_value(&c).unwrap();
         assert_eq!(back["theme"], 7);
