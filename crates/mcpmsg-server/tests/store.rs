@@ -17,8 +17,11 @@ use mcpmsg_server::store::{
 };
 use sha2::{Digest, Sha256};
 
+/// A fresh suffix for ids, so properties sharing a store never meet.
 fn tag() -> String {
-    format!("{:x}", (now_ms() % 1_000_000_007) ^ u64::from(std::process::id()))
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{n}", (now_ms() % 1_000_000_007) ^ u64::from(std::process::id()))
 }
 
 /// Members in their protocol forms, as the broker hands them to a store;
@@ -49,11 +52,52 @@ fn ids(v: &[StoredMessage]) -> Vec<String> {
     v.iter().map(|m| m.message_id.clone()).collect()
 }
 
+/// Every property, each on its own ids of `store`; all run, and every
+/// failure is reported by name (the first does not hide the rest).
 async fn conformance(store: Arc<dyn Store>) {
-    let t = tag();
-    let (alice, bob, carol) = (format!("alice-{t}"), format!("bob-{t}"), format!("carol-{t}"));
-    store.ping().await.unwrap();
+    type Property = fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+    let properties: [(&str, Property); 7] = [
+        ("identities_are_compare_and_set", |s| {
+            Box::pin(identities_are_compare_and_set(s))
+        }),
+        ("nonces_are_claimed_once_within_their_window", |s| {
+            Box::pin(nonces_are_claimed_once_within_their_window(s))
+        }),
+        ("sends_leases_and_acks", |s| Box::pin(sends_leases_and_acks(s))),
+        ("replies_are_preferred", |s| Box::pin(replies_are_preferred(s))),
+        ("expired_messages_are_never_handed_out", |s| {
+            Box::pin(expired_messages_are_never_handed_out(s))
+        }),
+        ("sends_can_be_conditional_on_the_log_head", |s| {
+            Box::pin(sends_can_be_conditional_on_the_log_head(s))
+        }),
+        ("per_sender_share_and_total_bytes", |s| {
+            Box::pin(per_sender_share_and_total_bytes(s))
+        }),
+    ];
+    let mut failed = Vec::new();
+    for (name, property) in properties {
+        // Each property in a task of its own: a panic fails that property only.
+        match tokio::spawn(property(store.clone())).await {
+            Ok(()) => eprintln!("ok {name}"),
+            Err(e) => {
+                eprintln!("FAILED {name}: {e}");
+                failed.push(name);
+            }
+        }
+    }
+    assert!(failed.is_empty(), "properties failed: {failed:?}");
+}
 
+async fn per_sender_share_and_total_bytes(store: Arc<dyn Store>) {
+    bounds(store.as_ref(), &tag()).await;
+}
+
+/// Identities: registered once, updated on the expected log length, listed.
+async fn identities_are_compare_and_set(store: Arc<dyn Store>) {
+    let t = tag();
+    let alice = format!("alice-{t}");
+    store.ping().await.unwrap();
     // Identities: compare-and-set on the log length.
     assert!(store.identity(&alice).await.unwrap().is_none());
     let k = SigningSecret::generate();
@@ -88,7 +132,12 @@ async fn conformance(store: Arc<dyn Store>) {
         .iter()
         .any(|(id, r)| *id == alice && r.name == "A2"));
     assert!(store.identity_count().await.unwrap() >= 1);
+}
 
+/// Nonces: claimed once, per client, remembered for their window, then free.
+async fn nonces_are_claimed_once_within_their_window(store: Arc<dyn Store>) {
+    let t = tag();
+    let (alice, bob) = (format!("alice-{t}"), format!("bob-{t}"));
     // Nonces: claimed once, remembered for their window, then free again.
     let n1 = new_nonce();
     let now = now_ms();
@@ -115,7 +164,12 @@ async fn conformance(store: Arc<dyn Store>) {
         .claim_nonce(&alice, &n1, NonceRecord::Request, now + 300, now)
         .await
         .unwrap());
+}
 
+/// Sends are idempotent and bounded; leases hide and return; acks remove only leased messages; every content type comes back as stored.
+async fn sends_leases_and_acks(store: Arc<dyn Store>) {
+    let t = tag();
+    let (alice, bob, carol) = (format!("alice-{t}"), format!("bob-{t}"), format!("carol-{t}"));
     // Sends: queued, idempotent by nonce, bounded.
     let m1 = msg(&alice, &bob, 1, "", 60_000);
     let now = now_ms();
@@ -228,7 +282,12 @@ async fn conformance(store: Arc<dyn Store>) {
         store.take(&bob, 10, TakeMode::Remove, now).await.unwrap(),
         vec![unread, sealed, bare]
     );
+}
 
+/// The reply to a question is taken first; others stay.
+async fn replies_are_preferred(store: Arc<dyn Store>) {
+    let t = tag();
+    let (alice, bob, carol) = (format!("alice-{t}"), format!("bob-{t}"), format!("carol-{t}"));
     // Replies: the reply to the question is preferred; others stay.
     let question = id_of(99);
     let now = now_ms();
@@ -257,7 +316,12 @@ async fn conformance(store: Arc<dyn Store>) {
         ids(&store.take(&alice, 10, TakeMode::Remove, now).await.unwrap()),
         std::slice::from_ref(&noise.message_id)
     );
+}
 
+/// An expired message is never handed out.
+async fn expired_messages_are_never_handed_out(store: Arc<dyn Store>) {
+    let t = tag();
+    let (bob, carol) = (format!("bob-{t}"), format!("carol-{t}"));
     // Expiry: an expired message is never handed out.
     let now = now_ms();
     assert_eq!(
@@ -288,7 +352,28 @@ async fn conformance(store: Arc<dyn Store>) {
         ids(&store.take(&bob, 10, TakeMode::Remove, now).await.unwrap()),
         [keep.message_id]
     );
+}
 
+/// A send on condition of the sender's log head: nothing happens when it moved.
+async fn sends_can_be_conditional_on_the_log_head(store: Arc<dyn Store>) {
+    let t = tag();
+    let alice = format!("alice-{t}");
+    let k = SigningSecret::generate();
+    let event = Event::inception(
+        &alice,
+        &k,
+        &SealingSecret::generate().public(),
+        &SigningSecret::generate().public(),
+        now_ms(),
+    );
+    let rec = IdentityRecord {
+        events: vec![event],
+        accepted_at: vec![1],
+        name: "A".into(),
+        capabilities: "c".into(),
+        last_checkin: 1,
+    };
+    assert!(store.put_identity(&alice, 0, &rec).await.unwrap());
     // A send on condition of the sender's log head: when it differs,
     // nothing is done (the nonce stays free); when it holds, it queues.
     let dave = format!("dave-{t}");
@@ -313,8 +398,6 @@ async fn conformance(store: Arc<dyn Store>) {
         SendOutcome::Queued
     );
     assert_eq!(store.take(&dave, 10, TakeMode::Remove, now).await.unwrap(), vec![cond]);
-
-    bounds(store.as_ref(), &t).await;
 }
 
 /// The per-sender share of a queue and the bound on the store's bytes:
