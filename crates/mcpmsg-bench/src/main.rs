@@ -303,7 +303,6 @@ async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -
         .build()?;
     let rpc = Arc::new(Rpc::connect(http.clone(), url).await?);
     let tag = b64::encode(mcpmsg_core::crypto::random_bytes::<3>().as_ref()).replace(['-', '_'], "x");
-    let ticks = procfs::clock_ticks();
     let part = |p: &str| a.parts.iter().any(|x| x == p);
     let mut out = serde_json::Map::new();
     out.insert("label".into(), json!(label));
@@ -324,75 +323,7 @@ async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -
 
     if part("memory") {
         if let Some(pid) = server_pid {
-            let idle = procfs::rss_bytes(pid).unwrap_or(0);
-            let receivers: Vec<Who> = (0..a.queued.div_ceil(1000))
-                .map(|i| Who::new(format!("bench-{tag}-mem{i}")))
-                .collect();
-            register(&rpc, &receivers.iter().collect::<Vec<_>>()).await?;
-            let names: Vec<String> = receivers.iter().map(|w| w.id.clone()).collect();
-            let bodies = presign(&rpc, &sender, &names, a.queued, a.size);
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let before = procfs::rss_bytes(pid).unwrap_or(0);
-            let redis_before = a.redis.as_deref().and_then(redis_used_memory);
-            let (ok, bad, _) = blast(&rpc, bodies, a.clients, None).await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let after = procfs::rss_bytes(pid).unwrap_or(0);
-            let redis_after = a.redis.as_deref().and_then(redis_used_memory);
-            let store: Value = rpc.http_health().await.unwrap_or(Value::Null);
-            let redis_store = store["store"].as_str() == Some("redis");
-            let mut redis_lines = Vec::new();
-            let mut drained = false;
-            if let (Some(b), Some(x), true) = (redis_before, redis_after, redis_store) {
-                let per = x.saturating_sub(b) as f64 / ok.max(1) as f64;
-                out.insert("redis_bytes_per_queued_message".into(), json!(per));
-                redis_lines.push(format!(
-                    "{:<46}{:.2} KiB (used_memory +{:.1} MiB)",
-                    "Redis memory per queued message",
-                    per / 1024.0,
-                    x.saturating_sub(b) as f64 / 1048576.0
-                ));
-                // Draining frees the messages; what stays is each send's
-                // replay-window record (and the drain's own few), which
-                // Redis drops when the window has passed.
-                drain(&rpc, &receivers).await?;
-                drained = true;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                if let Some(d) = a.redis.as_deref().and_then(redis_used_memory) {
-                    let queued = x.saturating_sub(d) as f64 / ok.max(1) as f64;
-                    out.insert("redis_bytes_per_message_in_queue".into(), json!(queued));
-                    out.insert("redis_bytes_per_replay_record".into(), json!(per - queued));
-                    redis_lines.push(format!(
-                        "{:<46}{:.2} KiB (freed when it is delivered)",
-                        "  of which the message in its queue",
-                        queued / 1024.0
-                    ));
-                    redis_lines.push(format!(
-                        "{:<46}{:.2} KiB (kept for 2 x max skew)",
-                        "  and its nonce's replay record",
-                        (per - queued) / 1024.0
-                    ));
-                }
-            }
-            lines.extend(redis_lines);
-            let per = after.saturating_sub(before) as f64 / ok.max(1) as f64;
-            out.insert("idle_rss_bytes".into(), json!(idle));
-            out.insert("bytes_per_queued_message".into(), json!(per));
-            lines.push(format!(
-                "{:<46}{:.1} MiB",
-                "server RSS before the run",
-                idle as f64 / 1048576.0
-            ));
-            lines.push(format!(
-                "{:<46}{:.2} KiB ({} queued, {} refused, RSS +{:.1} MiB)",
-                "memory per queued message",
-                per / 1024.0,
-                ok,
-                bad,
-                after.saturating_sub(before) as f64 / 1048576.0
-            ));
-            if !drained {
-                drain(&rpc, &receivers).await?;
-            }
+            memory_part(a, &rpc, &sender, &tag, pid, &mut out, &mut lines).await?;
         } else {
             lines.push(format!(
                 "{:<46}skipped: needs --server-pid",
@@ -402,43 +333,7 @@ async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -
     }
 
     if part("throughput") {
-        let receivers: Vec<Who> = (0..64).map(|i| Who::new(format!("bench-{tag}-tp{i}"))).collect();
-        register(&rpc, &receivers.iter().collect::<Vec<_>>()).await?;
-        let names: Vec<String> = receivers.iter().map(|w| w.id.clone()).collect();
-        let mut rates = Vec::new();
-        let mut cpus = Vec::new();
-        for _ in 0..a.rounds {
-            let bodies = presign(&rpc, &sender, &names, 30_000 * a.duration as usize, a.size);
-            let cpu0 = server_pid.and_then(|p| procfs::cpu_seconds(p, ticks));
-            let deadline = Instant::now() + Duration::from_secs(a.duration);
-            let (ok, bad, secs) = blast(&rpc, bodies, a.clients, Some(deadline)).await;
-            let cpu1 = server_pid.and_then(|p| procfs::cpu_seconds(p, ticks));
-            if bad > 0 {
-                eprintln!("mcpmsg-bench: {bad} sends refused in a throughput round");
-            }
-            rates.push(ok as f64 / secs);
-            if let (Some(c0), Some(c1)) = (cpu0, cpu1) {
-                cpus.push((c1 - c0) * 1e6 / ok.max(1) as f64);
-            }
-            drain(&rpc, &receivers).await?;
-        }
-        let rate = median(&mut rates);
-        out.insert("throughput_msgs_per_s".into(), json!(rate));
-        lines.push(format!(
-            "{:<46}{:.0} msg/s (median of {} x {} s, {} clients)",
-            "signed-send throughput", rate, a.rounds, a.duration, a.clients
-        ));
-        if !cpus.is_empty() {
-            let cpu = median(&mut cpus);
-            out.insert("server_cpu_us_per_send".into(), json!(cpu));
-            out.insert("server_cpu_ratio".into(), json!(cpu / yard));
-            lines.push(format!(
-                "{:<46}{:.1} µs per send = {:.2}x parse + verify",
-                "server CPU",
-                cpu,
-                cpu / yard
-            ));
-        }
+        throughput_part(a, &rpc, &sender, &tag, server_pid, yard, &mut out, &mut lines).await?;
     }
 
     if part("latency") {
@@ -450,6 +345,142 @@ async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -
         out.insert("final_rss_bytes".into(), json!(procfs::rss_bytes(pid)));
     }
     Ok((Value::Object(out), lines))
+}
+
+/// (d): idle RSS, then memory per queued message (and Redis's, split into
+/// the message in its queue and its replay record, with `--redis`).
+async fn memory_part(
+    a: &Args,
+    rpc: &Arc<Rpc>,
+    sender: &Who,
+    tag: &str,
+    pid: u32,
+    out: &mut serde_json::Map<String, Value>,
+    lines: &mut Vec<String>,
+) -> Result<()> {
+    let idle = procfs::rss_bytes(pid).unwrap_or(0);
+    let receivers: Vec<Who> = (0..a.queued.div_ceil(1000))
+        .map(|i| Who::new(format!("bench-{tag}-mem{i}")))
+        .collect();
+    register(rpc, &receivers.iter().collect::<Vec<_>>()).await?;
+    let names: Vec<String> = receivers.iter().map(|w| w.id.clone()).collect();
+    let bodies = presign(rpc, sender, &names, a.queued, a.size);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = procfs::rss_bytes(pid).unwrap_or(0);
+    let redis_before = a.redis.as_deref().and_then(redis_used_memory);
+    let (ok, bad, _) = blast(rpc, bodies, a.clients, None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = procfs::rss_bytes(pid).unwrap_or(0);
+    let redis_after = a.redis.as_deref().and_then(redis_used_memory);
+    let store: Value = rpc.http_health().await.unwrap_or(Value::Null);
+    let redis_store = store["store"].as_str() == Some("redis");
+    let mut redis_lines = Vec::new();
+    let mut drained = false;
+    if let (Some(b), Some(x), true) = (redis_before, redis_after, redis_store) {
+        let per = x.saturating_sub(b) as f64 / ok.max(1) as f64;
+        out.insert("redis_bytes_per_queued_message".into(), json!(per));
+        redis_lines.push(format!(
+            "{:<46}{:.2} KiB (used_memory +{:.1} MiB)",
+            "Redis memory per queued message",
+            per / 1024.0,
+            x.saturating_sub(b) as f64 / 1048576.0
+        ));
+        // Draining frees the messages; what stays is each send's
+        // replay-window record (and the drain's own few), which
+        // Redis drops when the window has passed.
+        drain(rpc, &receivers).await?;
+        drained = true;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Some(d) = a.redis.as_deref().and_then(redis_used_memory) {
+            let queued = x.saturating_sub(d) as f64 / ok.max(1) as f64;
+            out.insert("redis_bytes_per_message_in_queue".into(), json!(queued));
+            out.insert("redis_bytes_per_replay_record".into(), json!(per - queued));
+            redis_lines.push(format!(
+                "{:<46}{:.2} KiB (freed when it is delivered)",
+                "  of which the message in its queue",
+                queued / 1024.0
+            ));
+            redis_lines.push(format!(
+                "{:<46}{:.2} KiB (kept for 2 x max skew)",
+                "  and its nonce's replay record",
+                (per - queued) / 1024.0
+            ));
+        }
+    }
+    lines.extend(redis_lines);
+    let per = after.saturating_sub(before) as f64 / ok.max(1) as f64;
+    out.insert("idle_rss_bytes".into(), json!(idle));
+    out.insert("bytes_per_queued_message".into(), json!(per));
+    lines.push(format!(
+        "{:<46}{:.1} MiB",
+        "server RSS before the run",
+        idle as f64 / 1048576.0
+    ));
+    lines.push(format!(
+        "{:<46}{:.2} KiB ({} queued, {} refused, RSS +{:.1} MiB)",
+        "memory per queued message",
+        per / 1024.0,
+        ok,
+        bad,
+        after.saturating_sub(before) as f64 / 1048576.0
+    ));
+    if !drained {
+        drain(rpc, &receivers).await?;
+    }
+    Ok(())
+}
+
+/// (a): signed-send throughput, with server CPU per send against the yardstick.
+#[allow(clippy::too_many_arguments)]
+async fn throughput_part(
+    a: &Args,
+    rpc: &Arc<Rpc>,
+    sender: &Who,
+    tag: &str,
+    server_pid: Option<u32>,
+    yard: f64,
+    out: &mut serde_json::Map<String, Value>,
+    lines: &mut Vec<String>,
+) -> Result<()> {
+    let ticks = procfs::clock_ticks();
+    let receivers: Vec<Who> = (0..64).map(|i| Who::new(format!("bench-{tag}-tp{i}"))).collect();
+    register(rpc, &receivers.iter().collect::<Vec<_>>()).await?;
+    let names: Vec<String> = receivers.iter().map(|w| w.id.clone()).collect();
+    let mut rates = Vec::new();
+    let mut cpus = Vec::new();
+    for _ in 0..a.rounds {
+        let bodies = presign(rpc, sender, &names, 30_000 * a.duration as usize, a.size);
+        let cpu0 = server_pid.and_then(|p| procfs::cpu_seconds(p, ticks));
+        let deadline = Instant::now() + Duration::from_secs(a.duration);
+        let (ok, bad, secs) = blast(rpc, bodies, a.clients, Some(deadline)).await;
+        let cpu1 = server_pid.and_then(|p| procfs::cpu_seconds(p, ticks));
+        if bad > 0 {
+            eprintln!("mcpmsg-bench: {bad} sends refused in a throughput round");
+        }
+        rates.push(ok as f64 / secs);
+        if let (Some(c0), Some(c1)) = (cpu0, cpu1) {
+            cpus.push((c1 - c0) * 1e6 / ok.max(1) as f64);
+        }
+        drain(rpc, &receivers).await?;
+    }
+    let rate = median(&mut rates);
+    out.insert("throughput_msgs_per_s".into(), json!(rate));
+    lines.push(format!(
+        "{:<46}{:.0} msg/s (median of {} x {} s, {} clients)",
+        "signed-send throughput", rate, a.rounds, a.duration, a.clients
+    ));
+    if !cpus.is_empty() {
+        let cpu = median(&mut cpus);
+        out.insert("server_cpu_us_per_send".into(), json!(cpu));
+        out.insert("server_cpu_ratio".into(), json!(cpu / yard));
+        lines.push(format!(
+            "{:<46}{:.1} µs per send = {:.2}x parse + verify",
+            "server CPU",
+            cpu,
+            cpu / yard
+        ));
+    }
+    Ok(())
 }
 
 /// (b): open-loop sends at `rate` to `waiters` parked receivers.

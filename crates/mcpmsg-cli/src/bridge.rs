@@ -138,122 +138,151 @@ impl Bridge {
         }
     }
 
+    /// Routes a call to its tool: one function each, below.
     async fn dispatch(&self, name: &str, args: &JsonObject) -> Result<CallToolResult, String> {
-        let m = &self.m;
-        let now = now_ms();
-        Ok(match name {
-            "send_message" | "send_message_and_wait" => {
-                let to = Self::str_arg(args, "recipient_id", true)?.expect("required");
-                let text = Self::str_arg(args, "message", true)?.expect("required");
-                let reply_to = Self::str_arg(args, "in_reply_to", false)?;
-                let seal = match args.get("seal") {
-                    None | Some(Value::Null) => None,
-                    Some(Value::Bool(b)) => Some(*b),
-                    Some(_) => return Err("seal: expected true or false".into()),
-                };
-                let wait = if name == "send_message_and_wait" {
-                    Some(Self::int_arg(args, "timeout_s", 50)?.unwrap_or(45))
-                } else {
-                    None
-                };
-                let how = |sealed: bool| if sealed { "sealed end to end" } else { "in the clear" };
-                let Some(timeout) = wait else {
-                    let (r, sealed) = m
-                        .send(&to, &text, reply_to.as_deref(), seal, None)
-                        .await
-                        .map_err(describe)?;
-                    let id = r["message_id"].as_str().unwrap_or_default().to_owned();
-                    return Ok(ok(
-                        format!("Sent to `{to}` ({}): message id `{id}`.", how(sealed)),
-                        json!({"message_id": id, "sealed": sealed}),
-                    ));
-                };
-                let (r, sealed, reply) = m
-                    .send_and_wait(&to, &text, reply_to.as_deref(), seal, timeout)
-                    .await
-                    .map_err(describe)?;
-                let id = r["message_id"].as_str().unwrap_or_default().to_owned();
-                let mut md = format!("Sent to `{to}` ({}): message id `{id}`.", how(sealed));
-                let mut structured = json!({"message_id": id, "sealed": sealed, "timed_out": reply.is_none()});
-                match reply {
-                    Some(item) => {
-                        let names = m.id.lock().await.config.recipients.clone();
-                        md.push_str(&format!("\n\nThe answer:\n\n{}", item_markdown(&item, now, &names)));
-                        structured["reply"] = item.json();
-                    }
-                    None => {
-                        md.push_str(" No verified answer arrived before the timeout; it may still come: read it later with get_messages.");
-                        structured["reply"] = Value::Null;
-                    }
-                }
-                ok(md, structured)
-            }
-            "get_messages" => {
-                let wait = Self::int_arg(args, "wait_s", 50)?.unwrap_or(0);
-                let got = m.receive(wait, 100).await.map_err(|e| e.to_string())?;
-                let names = m.id.lock().await.config.recipients.clone();
-                let mut md = match got.items.len() {
-                    0 => "No messages.\n".to_owned(),
-                    n => format!("**{n} message(s)**\n\n"),
-                };
-                for i in &got.items {
-                    md.push_str(&item_markdown(i, now, &names));
-                }
-                for h in &got.held {
-                    md.push_str(&format!("Note: {h}\n"));
-                }
-                let result = ok(
-                    md,
-                    json!({"messages": got.items.iter().map(Item::json).collect::<Vec<_>>(), "held_back": got.held}),
-                );
-                // Everything in `result` is handed to the model now: remember
-                // and acknowledge it. If this fails, the messages come back
-                // (and are then dropped as duplicates).
-                if let Err(e) = m.handed_on(&got).await {
-                    tracing::warn!(error = %e, "could not record or acknowledge; the messages will be delivered again");
-                }
-                result
-            }
-            "get_my_identity" | "list_recipients" => {
-                let id = m.id.lock().await;
-                let (_, state) = id.kel().map_err(describe)?;
-                let mut md = String::new();
-                if name == "get_my_identity" {
-                    md.push_str(&format!(
-                        "You are `{}` (fingerprint `{}`), on server {}.\n\n",
-                        state.client_id(),
-                        state.fingerprint(),
-                        id.config.server_info.url
-                    ));
-                }
-                md.push_str(if id.config.recipients.is_empty() {
-                    "No recipients are pinned yet (`mcpmsg recipients add ID`).\n"
-                } else {
-                    "Recipients:\n"
-                });
-                for (rid, r) in &id.config.recipients {
-                    md.push_str(&format!(
-                        "- `{rid}`: {}{}\n",
-                        escape_inline(&r.name, 64),
-                        if r.description.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", escape_inline(&r.description, 200))
-                        }
-                    ));
-                }
-                let recipients: Vec<Value> = id.config.recipients.iter().map(|(rid, r)| json!({"client_id": rid, "name": r.name, "description": r.description, "fingerprint": r.fingerprint})).collect();
-                ok(
-                    md,
-                    json!({"client_id": state.client_id(), "fingerprint": state.fingerprint(), "server": id.config.server_info.url, "recipients": recipients}),
-                )
-            }
+        match name {
+            "send_message" => self.send_message(args).await,
+            "send_message_and_wait" => self.send_message_and_wait(args).await,
+            "get_messages" => self.get_messages(args).await,
+            "get_my_identity" => self.identity(true).await,
+            "list_recipients" => self.identity(false).await,
             "checkin" => {
+                let m = &self.m;
                 let r = m.recheckin_public().await.map_err(|e| e.to_string())?;
-                ok(format!("Checked in as `{}` at {}.", m.me(), m.remote.url()), r)
+                Ok(ok(format!("Checked in as `{}` at {}.", m.me(), m.remote.url()), r))
             }
-            other => return Err(format!("unknown tool {other:?}")),
-        })
+            other => Err(format!("unknown tool {other:?}")),
+        }
+    }
+
+    /// The arguments both send tools take: recipient, text, reply-to, seal.
+    fn send_args(args: &JsonObject) -> Result<(String, String, Option<String>, Option<bool>), String> {
+        let to = Self::str_arg(args, "recipient_id", true)?.expect("required");
+        let text = Self::str_arg(args, "message", true)?.expect("required");
+        let reply_to = Self::str_arg(args, "in_reply_to", false)?;
+        let seal = match args.get("seal") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => return Err("seal: expected true or false".into()),
+        };
+        Ok((to, text, reply_to, seal))
+    }
+
+    async fn send_message(&self, args: &JsonObject) -> Result<CallToolResult, String> {
+        let (to, text, reply_to, seal) = Self::send_args(args)?;
+        let (r, sealed) = self
+            .m
+            .send(&to, &text, reply_to.as_deref(), seal, None)
+            .await
+            .map_err(describe)?;
+        let id = r["message_id"].as_str().unwrap_or_default().to_owned();
+        Ok(ok(
+            format!("Sent to `{to}` ({}): message id `{id}`.", how_sent(sealed)),
+            json!({"message_id": id, "sealed": sealed}),
+        ))
+    }
+
+    async fn send_message_and_wait(&self, args: &JsonObject) -> Result<CallToolResult, String> {
+        let (to, text, reply_to, seal) = Self::send_args(args)?;
+        let timeout = Self::int_arg(args, "timeout_s", 50)?.unwrap_or(45);
+        let m = &self.m;
+        let (r, sealed, reply) = m
+            .send_and_wait(&to, &text, reply_to.as_deref(), seal, timeout)
+            .await
+            .map_err(describe)?;
+        let id = r["message_id"].as_str().unwrap_or_default().to_owned();
+        let mut md = format!("Sent to `{to}` ({}): message id `{id}`.", how_sent(sealed));
+        let mut structured = json!({"message_id": id, "sealed": sealed, "timed_out": reply.is_none()});
+        match reply {
+            Some(item) => {
+                let names = m.id.lock().await.config.recipients.clone();
+                md.push_str(&format!(
+                    "\n\nThe answer:\n\n{}",
+                    item_markdown(&item, now_ms(), &names)
+                ));
+                structured["reply"] = item.json();
+            }
+            None => {
+                md.push_str(" No verified answer arrived before the timeout; it may still come: read it later with get_messages.");
+                structured["reply"] = Value::Null;
+            }
+        }
+        Ok(ok(md, structured))
+    }
+
+    async fn get_messages(&self, args: &JsonObject) -> Result<CallToolResult, String> {
+        let m = &self.m;
+        let wait = Self::int_arg(args, "wait_s", 50)?.unwrap_or(0);
+        let got = m.receive(wait, 100).await.map_err(|e| e.to_string())?;
+        let names = m.id.lock().await.config.recipients.clone();
+        let mut md = match got.items.len() {
+            0 => "No messages.\n".to_owned(),
+            n => format!("**{n} message(s)**\n\n"),
+        };
+        let now = now_ms();
+        for i in &got.items {
+            md.push_str(&item_markdown(i, now, &names));
+        }
+        for h in &got.held {
+            md.push_str(&format!("Note: {h}\n"));
+        }
+        let result = ok(
+            md,
+            json!({"messages": got.items.iter().map(Item::json).collect::<Vec<_>>(), "held_back": got.held}),
+        );
+        // Everything in `result` is handed to the model now: remember and
+        // acknowledge it. If this fails, the messages come back (and are
+        // then dropped as duplicates).
+        if let Err(e) = m.handed_on(&got).await {
+            tracing::warn!(error = %e, "could not record or acknowledge; the messages will be delivered again");
+        }
+        Ok(result)
+    }
+
+    /// `get_my_identity` (with `who_am_i`) and `list_recipients`.
+    async fn identity(&self, who_am_i: bool) -> Result<CallToolResult, String> {
+        let id = self.m.id.lock().await;
+        let (_, state) = id.kel().map_err(describe)?;
+        let mut md = String::new();
+        if who_am_i {
+            md.push_str(&format!(
+                "You are `{}` (fingerprint `{}`), on server {}.\n\n",
+                state.client_id(),
+                state.fingerprint(),
+                id.config.server_info.url
+            ));
+        }
+        md.push_str(if id.config.recipients.is_empty() {
+            "No recipients are pinned yet (`mcpmsg recipients add ID`).\n"
+        } else {
+            "Recipients:\n"
+        });
+        for (rid, r) in &id.config.recipients {
+            let description = if r.description.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", escape_inline(&r.description, 200))
+            };
+            md.push_str(&format!("- `{rid}`: {}{description}\n", escape_inline(&r.name, 64)));
+        }
+        let recipients: Vec<Value> = id
+            .config
+            .recipients
+            .iter()
+            .map(|(rid, r)| json!({"client_id": rid, "name": r.name, "description": r.description, "fingerprint": r.fingerprint}))
+            .collect();
+        Ok(ok(
+            md,
+            json!({"client_id": state.client_id(), "fingerprint": state.fingerprint(), "server": id.config.server_info.url, "recipients": recipients}),
+        ))
+    }
+}
+
+fn how_sent(sealed: bool) -> &'static str {
+    if sealed {
+        "sealed end to end"
+    } else {
+        "in the clear"
     }
 }
 

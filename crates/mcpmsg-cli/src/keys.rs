@@ -103,9 +103,38 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
         .unwrap_or_else(|| ctx.config.parent().map(Path::to_path_buf).unwrap_or_default());
     let key_path = dir.join(format!("{}.key", a.id));
     let kel_path = dir.join(format!("{}.kel.json", a.id));
-    let mut paths = vec![&ctx.config, &key_path, &kel_path];
-    paths.extend(a.next_key_file.as_ref());
-    let existing = if a.force { Existing::Replace } else { Existing::Refuse };
+    let existing = prepare_init_paths(ctx, &a, &dir, &key_path, &kel_path)?;
+
+    let signing = SigningSecret::generate();
+    let sealing = SealingSecret::generate();
+    let next = SigningSecret::generate();
+    let event = Event::inception(&a.id, &signing, &sealing.public(), &next.public(), now_ms());
+    let state = KelState::incept(&event).context("internal error: a fresh inception does not verify")?;
+    let protected = write_init_keys(ctx, &a, &key_path, existing, signing, sealing, next)?;
+    write_kel(&kel_path, &[event], existing)?;
+    write_init_config(ctx, &a, &key_path, &kel_path, existing)?;
+
+    out(&format!(
+        "created identity {}\n  key file:    {} (mode 0600{})\n  next key:    {}\n  log:         {}\n  config:      {}\n  fingerprint: {}\n\
+         Give others your fingerprint through a channel you trust; they compare it when they pin you.\n\
+         For a server with closed enrollment, send its operator the line from `mcpmsg enroll-line`.\n",
+        a.id,
+        key_path.display(),
+        if protected { ", passphrase-protected" } else { "" },
+        a.next_key_file.as_ref().map_or_else(|| "in the key file".to_owned(), |p| p.display().to_string()),
+        kel_path.display(),
+        ctx.config.display(),
+        state.fingerprint(),
+    ))?;
+    Ok(())
+}
+
+/// Refuses to overwrite any file of an identity without `--force`, and
+/// makes the directories (one made for a separate next-key file is the
+/// owner's alone). Returns how to treat existing files.
+fn prepare_init_paths(ctx: &Ctx, a: &InitArgs, dir: &Path, key_path: &Path, kel_path: &Path) -> Result<Existing> {
+    let mut paths: Vec<&Path> = vec![&ctx.config, key_path, kel_path];
+    paths.extend(a.next_key_file.as_deref());
     if !a.force {
         let present: Vec<String> = paths
             .iter()
@@ -120,11 +149,10 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
         }
     }
     if !dir.as_os_str().is_empty() {
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     if let Some(parent) = a.next_key_file.as_deref().and_then(Path::parent) {
         if !parent.as_os_str().is_empty() && !parent.exists() {
-            // A directory made for a secret is the owner's alone.
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -132,24 +160,32 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
     }
+    Ok(if a.force { Existing::Replace } else { Existing::Refuse })
+}
 
-    let signing = SigningSecret::generate();
-    let sealing = SealingSecret::generate();
-    let next = SigningSecret::generate();
-    let event = Event::inception(&a.id, &signing, &sealing.public(), &next.public(), now_ms());
-    let state = KelState::incept(&event).context("internal error: a fresh inception does not verify")?;
-
+/// Writes the key file (and the separate next-key file, if asked), with a
+/// passphrase when asked or given. Returns whether they are protected.
+fn write_init_keys(
+    ctx: &Ctx,
+    a: &InitArgs,
+    key_path: &Path,
+    existing: Existing,
+    signing: SigningSecret,
+    sealing: SealingSecret,
+    next: SigningSecret,
+) -> Result<bool> {
     let passphrase = if a.protect || ctx.pass.file.is_some() {
         Some(ctx.pass.get(&format!("the new key file of {}", a.id), true)?)
     } else {
         None
     };
+    let protected = passphrase.is_some();
     let (main_next, file_next) = match a.next_key_file {
         Some(_) => (None, Some(next)),
         None => (Some(next), None),
     };
     let main = LoadedKeys {
-        path: key_path.clone(),
+        path: key_path.to_path_buf(),
         keys: KeyFile {
             client_id: a.id.clone(),
             signing: Some(signing),
@@ -175,35 +211,21 @@ pub fn init(ctx: &Ctx, a: InitArgs) -> Result<()> {
         }
         .write(existing)?;
     }
-    write_kel(&kel_path, &[event], existing)?;
-    let mut config = ClientConfig::new(&a.id, &relative_to_config(&ctx.config, &key_path)?, &a.server);
-    config.kel_file = Some(relative_to_config(&ctx.config, &kel_path)?);
+    Ok(protected)
+}
+
+/// Writes `mcp_recipients.json`, with paths relative to it.
+fn write_init_config(ctx: &Ctx, a: &InitArgs, key_path: &Path, kel_path: &Path, existing: Existing) -> Result<()> {
+    let mut config = ClientConfig::new(&a.id, &relative_to_config(&ctx.config, key_path)?, &a.server);
+    config.kel_file = Some(relative_to_config(&ctx.config, kel_path)?);
     config.next_key_file = a
         .next_key_file
         .as_deref()
         .map(|p| relative_to_config(&ctx.config, p))
         .transpose()?;
-    let id = Identity {
-        config_path: ctx.config.clone(),
-        config,
-    };
-    let mut text = serde_json::to_string_pretty(&id.config)?;
+    let mut text = serde_json::to_string_pretty(&config)?;
     text.push('\n');
-    crate::files::write_atomic(&ctx.config, text.as_bytes(), crate::files::PUBLIC_MODE, existing)?;
-
-    out(&format!(
-        "created identity {}\n  key file:    {} (mode 0600{})\n  next key:    {}\n  log:         {}\n  config:      {}\n  fingerprint: {}\n\
-         Give others your fingerprint through a channel you trust; they compare it when they pin you.\n\
-         For a server with closed enrollment, send its operator the line from `mcpmsg enroll-line`.\n",
-        a.id,
-        key_path.display(),
-        if main.passphrase.is_some() { ", passphrase-protected" } else { "" },
-        a.next_key_file.as_ref().map_or_else(|| "in the key file".to_owned(), |p| p.display().to_string()),
-        kel_path.display(),
-        ctx.config.display(),
-        state.fingerprint(),
-    ))?;
-    Ok(())
+    crate::files::write_atomic(&ctx.config, text.as_bytes(), crate::files::PUBLIC_MODE, existing)
 }
 
 /// Text and JSON descriptions of a verified log.
