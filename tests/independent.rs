@@ -66,3 +66,136 @@ fn independent_implementation_refuses_a_tampered_vector() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED: signature does not verify"));
 }
+
+/// PROTOCOL §5a (amendment A3), judged twice: by the core's
+/// `inbox::check` and by the independent checker, case by case. Both must
+/// agree on every case, and on what each case should be.
+#[test]
+fn recipient_checks_agree_with_the_independent_implementation() {
+    use mcpmsg_core::crypto::{SealingSecret, SigningSecret};
+    use mcpmsg_core::inbox::{check as inbox_check, Delivered, SenderLog, TimeRules};
+    use mcpmsg_core::protocol::kel::{verify_log, Event, Reason};
+    use mcpmsg_core::protocol::{new_nonce, SendMessage, SendParts};
+
+    let k: Vec<SigningSecret> = (0..3).map(|_| SigningSecret::generate()).collect();
+    let seal = SealingSecret::generate();
+    let mut kel = vec![Event::inception("alice", &k[0], &seal.public(), &k[1].public(), 1_000)];
+    let head = kel[0].hash().unwrap();
+    kel.push(Event::rotation(
+        "alice",
+        1,
+        &head,
+        &k[1],
+        &seal.public(),
+        &k[2].public(),
+        500_000,
+    ));
+    let head = kel[1].hash().unwrap();
+    kel.push(Event::revocation(
+        "alice",
+        2,
+        &head,
+        &k[1],
+        Reason::Compromised,
+        700_000,
+    ));
+    let accepted = [1_000u64, 500_000, 700_000];
+    let now = 710_000u64;
+
+    let delivered = |key: &SigningSecret, ts: u64, received_at: u64| {
+        let nonce = new_nonce();
+        let parts = SendParts {
+            sender_id: "alice",
+            recipient_id: "bob",
+            in_reply_to: None,
+            ts,
+            nonce: &nonce,
+        };
+        let send = SendMessage::sign(key, parts, Some("text/markdown"), "hello");
+        Delivered {
+            message_id: send.message_id().unwrap(),
+            sender_id: send.sender_id.clone(),
+            recipient_id: send.recipient_id.clone(),
+            content_type: send.content_type.clone().unwrap_or_default(),
+            in_reply_to: String::new(),
+            message: send.message.clone(),
+            key_id: send.key_id.clone(),
+            ts: send.ts.clone(),
+            nonce: send.nonce.clone(),
+            sig: send.sig.clone(),
+            received_at: received_at.to_string(),
+            expires_at: (received_at + 300_000).to_string(),
+        }
+    };
+    let mut forged_id = delivered(&k[1], 600_000, 600_500);
+    forged_id.message_id = "AAAAAAAAAAAAAAAAAAAAAA".into();
+    let cases: Vec<(&str, Delivered, &[u64], bool)> = vec![
+        (
+            "current key, before the suspension",
+            delivered(&k[1], 600_000, 600_500),
+            &accepted,
+            true,
+        ),
+        (
+            "old key, signed and received before the rotation",
+            delivered(&k[0], 480_000, 481_000),
+            &accepted,
+            true,
+        ),
+        (
+            "old key signed after the rotation, received_at backdated",
+            delivered(&k[0], 560_000, 499_000),
+            &accepted,
+            false,
+        ),
+        (
+            "key suspended before it was received",
+            delivered(&k[1], 705_000, 705_500),
+            &accepted,
+            false,
+        ),
+        (
+            "an old message delivered again, past its lifetime",
+            delivered(&k[0], 250_000, 250_500),
+            &accepted,
+            false,
+        ),
+        ("message_id not from the signature", forged_id, &accepted, false),
+        (
+            "fewer acceptance times than events",
+            delivered(&k[1], 600_000, 600_500),
+            &accepted[..2],
+            false,
+        ),
+    ];
+    let state = verify_log(&kel).unwrap();
+    let dir = std::env::temp_dir().join(format!("mcpmsg-a3-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, (what, msg, accepted_at, genuine)) in cases.iter().enumerate() {
+        let sender = SenderLog {
+            state: &state,
+            accepted_at: Some(accepted_at),
+        };
+        let ours = inbox_check(msg, "bob", &sender, &[], TimeRules::default(), now);
+        let case = serde_json::json!({
+            "kel": kel, "message": msg, "me": "bob", "now": now.to_string(),
+            "accepted_at": accepted_at.iter().map(u64::to_string).collect::<Vec<_>>(),
+        });
+        let path = dir.join(format!("case{i}.json"));
+        std::fs::write(&path, case.to_string()).unwrap();
+        let out = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/independent/check_v1.py"))
+            .arg("delivered")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let theirs = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(ours.is_ok(), *genuine, "core on {what:?}: {ours:?}");
+        assert_eq!(
+            out.status.success(),
+            *genuine,
+            "independent checker on {what:?}: {theirs}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

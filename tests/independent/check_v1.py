@@ -12,6 +12,9 @@ Appendix A.2.1 vector before it is trusted.
     check_v1.py vectors FILE     check tests/vectors/mcpmsg-v1.json
     check_v1.py open SECRET_HEX ARGS_JSON   verify nothing, open a sealed send
     check_v1.py seal PUB_TEXT SENDER RECIPIENT TS NONCE PLAINTEXT  -> b64 message
+    check_v1.py delivered FILE   a recipient's checks of one delivered message
+                                 (PROTOCOL §5a, amendment A3); FILE holds
+                                 {kel, accepted_at, message, me, now}
 
 Exit 0 when every check passes, 1 on the first failure (printed).
 """
@@ -293,6 +296,40 @@ def key_for(state, key_id):
     raise CheckFailed(f"key_id {key_id} is not in the sender's log")
 
 
+CLIENT_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+
+
+def check_delivered(case, max_skew=120_000, lifetime=300_000):
+    """PROTOCOL §5a steps 1-6 for one delivered (unsealed) message."""
+    events, msg, me = case["kel"], case["message"], case["me"]
+    accepted = [int(a) for a in case["accepted_at"]]
+    now = int(case["now"])
+    check_kel(events, out=lambda *_: None)
+    need(len(accepted) == len(events), "accepted_at must have one entry per event")
+    for f in ("sender_id", "recipient_id"):
+        need(re.fullmatch(CLIENT_ID, msg[f]), f"{f} is not a client_id")
+    need(msg["recipient_id"] == me, "not addressed to this client")
+    need(events[0]["client_id"] == msg["sender_id"], "checked against another sender's log")
+    need(message_id(msg["sig"]) == msg["message_id"], "message_id is not derived from sig")
+    need(is_decimal(msg["ts"]) and is_decimal(msg["received_at"]), "ts and received_at must be decimal")
+    ts, received = int(msg["ts"]), int(msg["received_at"])
+    need(abs(received - ts) <= max_skew, "ts is too far from received_at")
+    need(now - ts <= lifetime + max_skew, "older than a message may live")
+    established = [(i, e["signing_key"]) for i, e in enumerate(events) if e["type"] != "revocation"]
+    at = [j for j, (_, key) in enumerate(established) if kid(key) == msg["key_id"]]
+    need(at, "the signing key is not in the sender's log")
+    j = at[0]
+    seq = established[j][0]
+    ends = [accepted[i] for i, e in enumerate(events) if e["type"] == "revocation" and i > seq]
+    if j + 1 < len(established):
+        ends.append(accepted[established[j + 1][0]])
+    until = min(ends) if ends else None
+    need(received >= accepted[seq], "received before its key was established")
+    need(until is None or (received < until and ts < until), "the key was not current at ts and received_at")
+    verify(established[j][1], send_input(msg), msg["sig"])
+    print("ok delivered")
+
+
 def check_vectors(v):
     # Amendment A1: a revocation by the current key suspends; the committed
     # next key recovers with a rotation.
@@ -329,6 +366,8 @@ def main(argv):
                   f"{'revoked (' + state['revoked'] + ')' if state['revoked'] else 'suspended (' + state['suspended'] + ')' if state['suspended'] else 'active'}")
         elif cmd == "vectors":
             check_vectors(json.load(open(argv[2])))
+        elif cmd == "delivered":
+            check_delivered(json.load(open(argv[2])))
         elif cmd == "open":
             secret = X25519PrivateKey.from_private_bytes(bytes.fromhex(argv[2]))
             print(open_sealed(secret, json.loads(argv[3])))
