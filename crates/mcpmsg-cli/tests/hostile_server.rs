@@ -358,3 +358,55 @@ async fn a_forgotten_revocation_is_put_back_before_a_thief_returns() {
     assert!(err.contains("kel_conflict") || err.contains("revoked"), "{err}");
     s.stop().await;
 }
+
+/// A2 from a peer's side: bob's bridge saw alice's revocation; after an
+/// in-memory server forgot everything, the bridge puts alice's log back the
+/// first time it needs it, so alice's thief cannot register her old keys.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_puts_a_forgotten_revocation_back() {
+    let s = Server::start(0).await;
+    let port = s.port;
+    let (alice, bob) = pair(&s.url());
+    let thief = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(alice.dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), thief.path().join(entry.file_name())).unwrap();
+    }
+    alice.mcpmsg(&["send", "bob", "before I revoke"]);
+    alice.mcpmsg(&["revoke", "--reason", "compromised", "--with-next", "--offline"]);
+    // Pushed by hand, as `revoke` would, so alice's own CLI plays no part below.
+    let events: Value = serde_json::from_str(&alice.mcpmsg(&["kel"])).unwrap();
+    let last = events.as_array().unwrap().last().unwrap().clone();
+    raw_call(&s.url(), "revoke_key", json!({"event": last})).await;
+
+    let mut cmd = tokio::process::Command::new(MCPMSG);
+    cmd.env("MCPMSG_PEER_LOG_TTL_SECS", "0")
+        .arg("--config")
+        .arg(bob.config())
+        .arg("bridge");
+    let b = bridge_from(cmd).await;
+    let got = b.read(1).await;
+    assert_eq!(got[0]["verified"], true, "sent before the revocation: {got:?}");
+
+    s.stop().await;
+    let s = Server::start(port).await;
+    // bob needs alice's log again (to seal to her): the server answers
+    // unknown_client, and the bridge pushes the revoked log it holds.
+    let (failed, text, _) = b
+        .call(
+            "send_message",
+            json!({"recipient_id": "alice", "message": "still there?"}),
+        )
+        .await;
+    assert!(failed, "a send to a revoked identity is refused: {text}");
+    let keys = raw_call(&s.url(), "get_client_keys", json!({"client_id": "alice"})).await;
+    assert_eq!(keys["status"], "revoked", "{keys}");
+    let out = Command::new(MCPMSG)
+        .arg("--config")
+        .arg(thief.path().join("mcp_recipients.json"))
+        .arg("checkin")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the thief registered alice's old keys");
+    s.stop().await;
+}

@@ -5,7 +5,18 @@
 use super::*;
 
 /// How long a fetched sender log is trusted before fetching it again.
-const LOG_TTL: Duration = Duration::from_secs(30);
+/// 30 s unless `MCPMSG_PEER_LOG_TTL_SECS` says otherwise (0: fetch every
+/// time, for those who want a peer's rotation or revocation seen at once).
+fn log_ttl() -> Duration {
+    static TTL: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *TTL.get_or_init(|| {
+        let secs = std::env::var("MCPMSG_PEER_LOG_TTL_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30);
+        Duration::from_secs(secs)
+    })
+}
 
 /// A verified log of a pinned recipient, as fetched from the server.
 pub(super) struct Fetched {
@@ -46,7 +57,7 @@ impl Session {
     /// restarted), we push that log back first (A2), so a thief cannot
     /// re-register the old keys.
     pub(super) async fn peer_log(&self, rid: &str) -> Result<(KelState, Vec<u64>), LogTrouble> {
-        if let Some(f) = self.logs.lock().await.get(rid).filter(|f| f.at.elapsed() < LOG_TTL) {
+        if let Some(f) = self.logs.lock().await.get(rid).filter(|f| f.at.elapsed() < log_ttl()) {
             return Ok((f.state.clone(), f.accepted_at.clone()));
         }
         let pin = self.pinned(rid).await.ok_or_else(|| {
