@@ -9,12 +9,6 @@
 mod memory;
 mod packed;
 mod redis;
-mod redis_cache;
-mod redis_codec;
-mod redis_conn;
-mod redis_keys;
-mod redis_memory;
-mod redis_scripts;
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! The Redis store: several server nodes share one store.
 //!
-//! Every step is one command or one Lua script (see `redis_scripts`), so
+//! Every step is one command or one Lua script (see `scripts`, and the
+//! `.lua` files beside it), so
 //! nodes never race: a send checks the sender's log head, claims its nonce
 //! and queues its message in one script (one round trip; the broker has
 //! checked the signature against its cached copy of that log). Leases live
@@ -18,6 +19,13 @@
 //! slot: a retry after a crash between the two steps queues the message
 //! once (two round trips).
 
+mod cache;
+mod codec;
+mod conn;
+mod keys;
+mod memory;
+mod scripts;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,15 +34,13 @@ use futures_util::StreamExt;
 use redis::AsyncCommands;
 use tokio_util::sync::CancellationToken;
 
-use super::redis_cache::{IdentityCache, FORGET, IDENTITY_TTL};
-use super::redis_codec::{
-    decode_message, decode_nonce, encode_claim, encode_message, encode_nonce, nonce_record, raw16,
-};
-use super::redis_conn::{err, open, Conn};
-pub use super::redis_conn::{redacted_url, RedisTls};
-use super::redis_keys::{identity_key, node_name, nonce_place, nonce_ttl, queue_keys, BELL, DEFAULT_NONCE_WINDOW, IDS};
-use super::redis_memory::MemorySample;
-use super::redis_scripts::Scripts;
+use self::cache::{IdentityCache, FORGET, IDENTITY_TTL};
+use self::codec::{decode_message, decode_nonce, encode_claim, encode_message, encode_nonce, nonce_record, raw16};
+use self::conn::{err, open, Conn};
+pub use self::conn::{redacted_url, RedisTls};
+use self::keys::{identity_key, node_name, nonce_place, nonce_ttl, queue_keys, BELL, DEFAULT_NONCE_WINDOW, IDS};
+use self::memory::MemorySample;
+use self::scripts::Scripts;
 use super::{IdentityRecord, NonceRecord, QueueLimits, SendOutcome, Store, StoreError, StoredMessage, TakeMode};
 
 /// What claiming a nonce found.

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::AtomicU64;
 
-use super::redis_conn::{err, Conn};
+use super::conn::{err, Conn};
 
 /// The last sample of `used_memory`, and when it was taken (Unix ms).
 #[derive(Default)]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::redis_codec::raw16;
+use super::codec::raw16;
 use super::StoreError;
 
 /// The doorbell: every send publishes `<node> <recipient>`, every identity
