@@ -90,34 +90,29 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<()> {
             Ok(r) => refused(r),
             Err(e) => e,
         };
-        let how = |sealed: bool| if sealed { "sealed" } else { "in the clear" };
+        // What the server accepted, then, when waiting, the verified answer.
+        let sent = |r: &serde_json::Value, sealed: bool| {
+            let how = if sealed { "sealed" } else { "in the clear" };
+            let id = r["message_id"].as_str().unwrap_or("?");
+            let mut text = format!("sent to {} ({how}): message id {id}\n", a.to);
+            if r.get("duplicate") == Some(&serde_json::json!(true)) {
+                text.push_str("(a retry of a message the server had already accepted)\n");
+            }
+            text
+        };
         let Some(timeout) = a.wait else {
             let (r, sealed) = m
                 .send(&a.to, &text, a.reply_to.as_deref(), seal, None)
                 .await
                 .map_err(fail)?;
-            let mut text = format!(
-                "sent to {} ({}): message id {}\n",
-                a.to,
-                how(sealed),
-                r["message_id"].as_str().unwrap_or("?")
-            );
-            if r.get("duplicate") == Some(&serde_json::json!(true)) {
-                text.push_str("(a retry of a message the server had already accepted)\n");
-            }
-            out(&text)?;
+            out(&sent(&r, sealed))?;
             return Ok(());
         };
         let (r, sealed, reply) = m
             .send_and_wait(&a.to, &text, a.reply_to.as_deref(), seal, timeout)
             .await
             .map_err(fail)?;
-        let mut text = format!(
-            "sent to {} ({}): message id {}\n",
-            a.to,
-            how(sealed),
-            r["message_id"].as_str().unwrap_or("?")
-        );
+        let mut text = sent(&r, sealed);
         match reply {
             Some(item) => text.push_str(&render(std::slice::from_ref(&item), now_ms())),
             None => text.push_str("no verified reply before the timeout\n"),

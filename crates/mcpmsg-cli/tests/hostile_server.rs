@@ -59,47 +59,23 @@ fn rewrite(mode: u8, v: &mut Value, replayed: &Mutex<Vec<Value>>) {
 
 /// A relay in front of `upstream` that acts as `mode` says; returns its URL.
 async fn hostile_relay(upstream: String, mode: Arc<AtomicU8>) -> String {
-    use axum::body::Bytes;
-    use axum::http::{HeaderMap, StatusCode};
-    let http = reqwest::Client::new();
     let replayed = Arc::new(Mutex::new(Vec::new()));
-    let relay = move |headers: HeaderMap, body: Bytes| {
-        let (http, upstream, mode, replayed) = (http.clone(), upstream.clone(), mode.clone(), replayed.clone());
-        async move {
-            let mode = mode.load(Ordering::SeqCst);
-            if mode == KEYS_DOWN && String::from_utf8_lossy(&body).contains("get_client_keys") {
-                let v: Value = serde_json::from_slice(&body).unwrap();
-                let refused = json!({"jsonrpc": "2.0", "id": v["id"], "result": {
-                    "content": [{"type": "text", "text": "[unavailable] the store is unavailable; try again shortly"}],
-                    "structuredContent": {"error": {"code": "unavailable", "message": "the store is unavailable; try again shortly"}},
-                    "isError": true}});
-                return (
-                    StatusCode::OK,
-                    [("content-type", "application/json")],
-                    refused.to_string(),
-                );
-            }
-            let mut req = http.post(&upstream).body(body);
-            for name in ["content-type", "accept", "mcp-protocol-version", "mcp-session-id"] {
-                if let Some(v) = headers.get(name) {
-                    req = req.header(name, v.as_bytes());
-                }
-            }
-            let r = req.send().await.unwrap();
-            let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
-            let text = r.text().await.unwrap();
-            let Ok(mut v) = serde_json::from_str::<Value>(&text) else {
-                return (status, [("content-type", "application/json")], text);
-            };
-            rewrite(mode, &mut v, &replayed);
-            (status, [("content-type", "application/json")], v.to_string())
+    let keys_mode = mode.clone();
+    let intercept = move |body: &[u8]| {
+        if keys_mode.load(Ordering::SeqCst) != KEYS_DOWN || !String::from_utf8_lossy(body).contains("get_client_keys") {
+            return None;
         }
+        let v: Value = serde_json::from_slice(body).unwrap();
+        let refused = json!({"jsonrpc": "2.0", "id": v["id"], "result": {
+            "content": [{"type": "text", "text": "[unavailable] the store is unavailable; try again shortly"}],
+            "structuredContent": {"error": {"code": "unavailable", "message": "the store is unavailable; try again shortly"}},
+            "isError": true}});
+        Some(refused.to_string())
     };
-    let app = axum::Router::new().route("/mcp", axum::routing::post(relay));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
+    relay(upstream, intercept, move |v: &mut Value| {
+        rewrite(mode.load(Ordering::SeqCst), v, &replayed)
+    })
+    .await
 }
 
 /// alice sends to bob directly; bob reaches the server only through the relay.

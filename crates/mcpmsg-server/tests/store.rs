@@ -52,6 +52,24 @@ fn ids(v: &[StoredMessage]) -> Vec<String> {
     v.iter().map(|m| m.message_id.clone()).collect()
 }
 
+/// A one-event identity record of `client_id`, as a registration stores it.
+fn record(client_id: &str) -> IdentityRecord {
+    let event = Event::inception(
+        client_id,
+        &SigningSecret::generate(),
+        &SealingSecret::generate().public(),
+        &SigningSecret::generate().public(),
+        now_ms(),
+    );
+    IdentityRecord {
+        events: vec![event],
+        accepted_at: vec![1],
+        name: "A".into(),
+        capabilities: "c".into(),
+        last_checkin: 1,
+    }
+}
+
 /// Every property, each on its own ids of `store`; all run, and every
 /// failure is reported by name (the first does not hide the rest).
 async fn conformance(store: Arc<dyn Store>) {
@@ -100,21 +118,7 @@ async fn identities_are_compare_and_set(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
     // Identities: compare-and-set on the log length.
     assert!(store.identity(&alice).await.unwrap().is_none());
-    let k = SigningSecret::generate();
-    let event = Event::inception(
-        &alice,
-        &k,
-        &SealingSecret::generate().public(),
-        &SigningSecret::generate().public(),
-        now_ms(),
-    );
-    let rec = IdentityRecord {
-        events: vec![event],
-        accepted_at: vec![1],
-        name: "A".into(),
-        capabilities: "c".into(),
-        last_checkin: 1,
-    };
+    let rec = record(&alice);
     assert!(store.put_identity(&alice, 0, &rec).await.unwrap());
     assert!(
         !store.put_identity(&alice, 0, &rec).await.unwrap(),
@@ -358,21 +362,7 @@ async fn expired_messages_are_never_handed_out(store: Arc<dyn Store>) {
 async fn sends_can_be_conditional_on_the_log_head(store: Arc<dyn Store>) {
     let t = tag();
     let alice = format!("alice-{t}");
-    let k = SigningSecret::generate();
-    let event = Event::inception(
-        &alice,
-        &k,
-        &SealingSecret::generate().public(),
-        &SigningSecret::generate().public(),
-        now_ms(),
-    );
-    let rec = IdentityRecord {
-        events: vec![event],
-        accepted_at: vec![1],
-        name: "A".into(),
-        capabilities: "c".into(),
-        last_checkin: 1,
-    };
+    let rec = record(&alice);
     assert!(store.put_identity(&alice, 0, &rec).await.unwrap());
     // A send on condition of the sender's log head: when it differs,
     // nothing is done (the nonce stays free); when it holds, it queues.

@@ -182,15 +182,24 @@ pub fn pair(url: &str) -> (User, User) {
     (alice, bob)
 }
 
-/// A relay that alters every delivered message body, as a compromised
-/// server or network would; returns its URL.
-pub async fn tampering_proxy(upstream: String) -> String {
+/// A relay in front of `upstream`, as a hostile server or network: each
+/// request may be answered by `intercept` (its raw body in, a JSON-RPC
+/// answer out) instead of the server, and each JSON answer of the server
+/// passes through `rewrite`. Returns the relay's URL.
+pub async fn relay<I, R>(upstream: String, intercept: I, rewrite: R) -> String
+where
+    I: Fn(&[u8]) -> Option<String> + Clone + Send + Sync + 'static,
+    R: Fn(&mut Value) + Clone + Send + Sync + 'static,
+{
     use axum::body::Bytes;
     use axum::http::{HeaderMap, StatusCode};
     let http = reqwest::Client::new();
-    let relay = move |headers: HeaderMap, body: Bytes| {
-        let (http, upstream) = (http.clone(), upstream.clone());
+    let handler = move |headers: HeaderMap, body: Bytes| {
+        let (http, upstream, intercept, rewrite) = (http.clone(), upstream.clone(), intercept.clone(), rewrite.clone());
         async move {
+            if let Some(answer) = intercept(&body) {
+                return (StatusCode::OK, [("content-type", "application/json")], answer);
+            }
             let mut req = http.post(&upstream).body(body);
             for name in ["content-type", "accept", "mcp-protocol-version", "mcp-session-id"] {
                 if let Some(v) = headers.get(name) {
@@ -203,6 +212,24 @@ pub async fn tampering_proxy(upstream: String) -> String {
             let Ok(mut v) = serde_json::from_str::<Value>(&text) else {
                 return (status, [("content-type", "application/json")], text);
             };
+            rewrite(&mut v);
+            (status, [("content-type", "application/json")], v.to_string())
+        }
+    };
+    let app = axum::Router::new().route("/mcp", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// A relay that alters every delivered message body, as a compromised
+/// server or network would; returns its URL.
+pub async fn tampering_proxy(upstream: String) -> String {
+    relay(
+        upstream,
+        |_| None,
+        |v: &mut Value| {
             if let Some(msgs) = v["result"]["structuredContent"]["messages"].as_array_mut() {
                 for m in msgs {
                     let body = m["message"].as_str().unwrap().to_owned();
@@ -211,12 +238,7 @@ pub async fn tampering_proxy(upstream: String) -> String {
                     m["message"] = json!(format!("{}{flipped}{}", &body[..mid], &body[mid + 1..]));
                 }
             }
-            (status, [("content-type", "application/json")], v.to_string())
-        }
-    };
-    let app = axum::Router::new().route("/mcp", axum::routing::post(relay));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
+        },
+    )
+    .await
 }
