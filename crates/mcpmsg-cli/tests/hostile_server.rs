@@ -78,6 +78,16 @@ async fn hostile_relay(upstream: String, mode: Arc<AtomicU8>) -> String {
     .await
 }
 
+/// A thief's copy of `user`'s folder: keys, log and configuration.
+fn stolen_copy(user: &User) -> tempfile::TempDir {
+    let thief = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(user.dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), thief.path().join(entry.file_name())).unwrap();
+    }
+    thief
+}
+
 /// alice sends to bob directly; bob reaches the server only through the relay.
 async fn setup(s: &Server) -> (User, User, Arc<AtomicU8>) {
     let mode = Arc::new(AtomicU8::new(HONEST));
@@ -306,11 +316,7 @@ async fn a_forgotten_revocation_is_put_back_before_a_thief_returns() {
     let port = s.port;
     let alice = User::new("alice", &s.url());
     // The thief's copy of alice's folder, taken before the revocation.
-    let thief = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(alice.dir.path()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), thief.path().join(entry.file_name())).unwrap();
-    }
+    let thief = stolen_copy(&alice);
     let out = alice.mcpmsg(&["revoke", "--reason", "compromised", "--with-next"]);
     assert!(out.contains("pushed to"), "{out}");
     s.stop().await;
@@ -343,11 +349,7 @@ async fn a_peer_puts_a_forgotten_revocation_back() {
     let s = Server::start(0).await;
     let port = s.port;
     let (alice, bob) = pair(&s.url());
-    let thief = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(alice.dir.path()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), thief.path().join(entry.file_name())).unwrap();
-    }
+    let thief = stolen_copy(&alice);
     alice.mcpmsg(&["send", "bob", "before I revoke"]);
     alice.mcpmsg(&["revoke", "--reason", "compromised", "--with-next", "--offline"]);
     // Pushed by hand, as `revoke` would, so alice's own CLI plays no part below.
