@@ -70,6 +70,27 @@ pub struct AckResult {
     pub unknown: Vec<String>,
 }
 
+/// The signed fields of a queued message's send.
+fn signed(msg: &StoredMessage) -> Signed<'_> {
+    Signed {
+        client_id: &msg.sender_id,
+        key_id: &msg.key_id,
+        ts: &msg.ts,
+        nonce: &msg.nonce,
+        sig: &msg.sig,
+    }
+}
+
+fn replay(msg: &StoredMessage) -> Refusal {
+    Refusal::new(
+        ErrorCode::Replay,
+        format!(
+            "nonce {} was already used by {} for another request",
+            msg.nonce, msg.sender_id
+        ),
+    )
+}
+
 impl Broker {
     fn check_send(&self, send: &SendMessage) -> Result<(), Refusal> {
         check_client_id("sender_id", &send.sender_id)?;
@@ -104,11 +125,39 @@ impl Broker {
     pub async fn send(&self, send: SendMessage) -> Result<SendResult, Refusal> {
         self.check_send(&send)?;
         let now = now_ms();
-        let message_id = send.message_id()?;
         let input = send.sign_input();
         let sealed_kid = send.sealed_kid().map(str::to_owned);
-        let msg = StoredMessage {
-            message_id: message_id.clone(),
+        let msg = self.stored(send, now)?;
+        // The fast path: the sender's cached log names the key, the time is
+        // right and the signature verifies, so the store checks that log's
+        // head and the nonce in the same step that queues (one round trip on
+        // a shared store). Anything else, and a log that turns out to have
+        // moved on, takes the full path: the refusals and their order are
+        // the same either way.
+        let head = self.verified_by_cached(signed(&msg), &input, now).await;
+        if head.is_none() {
+            self.send_full_path(&msg, &input, now).await?;
+        }
+        self.check_recipient(&msg.recipient_id, sealed_kid.as_deref()).await?;
+        self.rate_check(&msg.sender_id)?;
+        let nonce_until = now.saturating_add(2 * ms(self.config.max_skew));
+        let limits = self.queue_limits();
+        let mut outcome = self.store.send(&msg, nonce_until, limits, now, head.as_deref()).await?;
+        if outcome == SendOutcome::Stale {
+            self.send_full_path(&msg, &input, now).await?;
+            outcome = self.store.send(&msg, nonce_until, limits, now, None).await?;
+        }
+        if outcome == SendOutcome::Queued {
+            self.waiters.notify(&msg.recipient_id);
+        }
+        self.send_result(outcome, &msg)
+    }
+
+    /// The message as it will be queued: received now, expiring after the
+    /// message lifetime.
+    fn stored(&self, send: SendMessage, now: u64) -> Result<StoredMessage, Refusal> {
+        Ok(StoredMessage {
+            message_id: send.message_id()?,
             content_type: send.content_type.unwrap_or_default(),
             in_reply_to: send.in_reply_to.unwrap_or_default(),
             sender_id: send.sender_id,
@@ -120,82 +169,53 @@ impl Broker {
             sig: send.sig,
             received_at: now,
             expires_at: now.saturating_add(ms(self.config.message_ttl)),
-        };
-        let signed = Signed {
-            client_id: &msg.sender_id,
-            key_id: &msg.key_id,
-            ts: &msg.ts,
-            nonce: &msg.nonce,
-            sig: &msg.sig,
-        };
-        let replay = || {
-            Refusal::new(
-                ErrorCode::Replay,
-                format!(
-                    "nonce {} was already used by {} for another request",
-                    msg.nonce, msg.sender_id
-                ),
-            )
-        };
-        let duplicate = |record: NonceRecord| match record {
-            NonceRecord::Send {
-                message_id: id,
+        })
+    }
+
+    /// The full path of PROTOCOL §4 for a send: the nonce checked with the
+    /// store, then the signature. A seen nonce of another request is a
+    /// replay; the same send retried goes on, to be answered with its
+    /// original result by the store.
+    async fn send_full_path(&self, msg: &StoredMessage, input: &[u8], now: u64) -> Result<(), Refusal> {
+        if let Nonce::Seen(record) = self.acting("sender_id", signed(msg), input, now, true).await? {
+            if !matches!(&record, NonceRecord::Send { message_id: id, .. } if *id == msg.message_id) {
+                return Err(replay(msg));
+            }
+        }
+        Ok(())
+    }
+
+    fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            max_queue: self.config.max_queue,
+            max_per_sender: self.config.max_queue_per_sender,
+            max_bytes: self.config.max_queued_bytes,
+        }
+    }
+
+    /// What the store's answer means for the sender.
+    fn send_result(&self, outcome: SendOutcome, msg: &StoredMessage) -> Result<SendResult, Refusal> {
+        let recipient = &msg.recipient_id;
+        match outcome {
+            SendOutcome::Queued => Ok(SendResult {
+                message_id: msg.message_id.clone(),
+                duplicate: false,
+                received_at: msg.received_at,
+                expires_at: msg.expires_at,
+            }),
+            // The same send retried: its original result. Another request's
+            // nonce: a replay.
+            SendOutcome::NonceUsed(NonceRecord::Send {
+                message_id,
                 received_at,
                 expires_at,
-            } if id == message_id => Ok(SendResult {
-                message_id: id,
+            }) if message_id == msg.message_id => Ok(SendResult {
+                message_id,
                 duplicate: true,
                 received_at,
                 expires_at,
             }),
-            _ => Err(replay()),
-        };
-        // The full path of PROTOCOL §4: the nonce checked with the store,
-        // then the signature. A seen nonce of another request is a replay;
-        // the same send retried is answered below with its original result.
-        let full_path = || async {
-            if let Nonce::Seen(record) = self.acting("sender_id", signed, &input, now, true).await? {
-                if !matches!(&record, NonceRecord::Send { message_id: id, .. } if *id == message_id) {
-                    return Err(replay());
-                }
-            }
-            Ok::<(), Refusal>(())
-        };
-        // The fast path: the sender's cached log names the key, the time is
-        // right and the signature verifies, so the store checks that log's
-        // head and the nonce in the same step that queues (one round trip on
-        // a shared store). Anything else, and a log that turns out to have
-        // moved on, takes the full path: the refusals and their order are
-        // the same either way.
-        let head = self.verified_by_cached(signed, &input, now).await;
-        if head.is_none() {
-            full_path().await?;
-        }
-        self.check_recipient(&msg.recipient_id, sealed_kid.as_deref()).await?;
-        let nonce_until = now.saturating_add(2 * ms(self.config.max_skew));
-        let limits = QueueLimits {
-            max_queue: self.config.max_queue,
-            max_per_sender: self.config.max_queue_per_sender,
-            max_bytes: self.config.max_queued_bytes,
-        };
-        self.rate_check(&msg.sender_id)?;
-        let mut outcome = self.store.send(&msg, nonce_until, limits, now, head.as_deref()).await?;
-        if outcome == SendOutcome::Stale {
-            full_path().await?;
-            outcome = self.store.send(&msg, nonce_until, limits, now, None).await?;
-        }
-        let recipient = &msg.recipient_id;
-        match outcome {
-            SendOutcome::Queued => {
-                self.waiters.notify(recipient);
-                Ok(SendResult {
-                    message_id: message_id.clone(),
-                    duplicate: false,
-                    received_at: msg.received_at,
-                    expires_at: msg.expires_at,
-                })
-            }
-            SendOutcome::NonceUsed(record) => duplicate(record),
+            SendOutcome::NonceUsed(_) => Err(replay(msg)),
             SendOutcome::QueueFull => Err(Refusal::new(
                 ErrorCode::QueueFull,
                 format!(
