@@ -192,7 +192,7 @@ impl Broker {
 
     /// `checkin_client`: registers an identity from its log, extends a
     /// stored log, and records name and capabilities.
-    pub async fn checkin(&self, req: CheckinRequest) -> Result<CheckinResult, Refusal> {
+    pub async fn checkin(&self, mut req: CheckinRequest) -> Result<CheckinResult, Refusal> {
         check_client_id("client_id", &req.client_id)?;
         printable("name", &req.name, MAX_NAME)?;
         printable("capabilities", &req.capabilities, MAX_CAPABILITIES)?;
@@ -204,48 +204,8 @@ impl Broker {
             ));
         }
         let now = now_ms();
-        let stored = self.store.identity(&req.client_id).await?;
-        let (state, mut record, expected_len) = match (stored, req.kel) {
-            (None, None) => {
-                return Err(Refusal::new(
-                    ErrorCode::UnknownClient,
-                    format!(
-                        "client {} is not registered; include `kel`, its full key event log, to register",
-                        req.client_id
-                    ),
-                ))
-            }
-            (None, Some(events)) => (
-                self.registration(&req.client_id, &events).await?,
-                new_record(events, now),
-                0,
-            ),
-            (Some(record), None) => (
-                self.state_of(&req.client_id, &record)?,
-                (*record).clone(),
-                record.events.len(),
-            ),
-            (Some(record), Some(events)) => {
-                let state = self.state_of(&req.client_id, &record)?;
-                if events.first() != record.events.first() {
-                    return Err(Refusal::new(
-                        ErrorCode::AlreadyRegistered,
-                        format!(
-                            "client_id {} is registered with another inception key; choose another client_id",
-                            req.client_id
-                        ),
-                    ));
-                }
-                let (extended, added) = state
-                    .extend(&record.events, &events)
-                    .map_err(|e| kel_refusal(e.index, e.error))?;
-                let expected = record.events.len();
-                let mut updated = (*record).clone();
-                updated.accepted_at.extend(std::iter::repeat_n(now, added));
-                updated.events = events;
-                (extended, updated, expected)
-            }
-        };
+        let kel = req.kel.take();
+        let (state, mut record, expected_len) = self.checkin_log(&req.client_id, kel, now).await?;
         let signed = Signed {
             client_id: &req.client_id,
             key_id: &req.key_id,
@@ -286,6 +246,56 @@ impl Broker {
             registered: expected_len == 0,
             kel_seq: state.seq(),
             kel_head: state.head().to_owned(),
+        })
+    }
+
+    /// The log a check-in acts on: the stored one, a registration's (the
+    /// whole log checked from inception), or the stored one extended by the
+    /// events given. Returns its state, the record to write, and the stored
+    /// log's length the write is conditional on (0: a registration).
+    async fn checkin_log(
+        &self,
+        client_id: &str,
+        kel: Option<Vec<Event>>,
+        now: u64,
+    ) -> Result<(KelState, IdentityRecord, usize), Refusal> {
+        let stored = self.store.identity(client_id).await?;
+        Ok(match (stored, kel) {
+            (None, None) => {
+                return Err(Refusal::new(
+                    ErrorCode::UnknownClient,
+                    format!(
+                        "client {} is not registered; include `kel`, its full key event log, to register",
+                        client_id
+                    ),
+                ))
+            }
+            (None, Some(events)) => (self.registration(client_id, &events).await?, new_record(events, now), 0),
+            (Some(record), None) => (
+                self.state_of(client_id, &record)?,
+                (*record).clone(),
+                record.events.len(),
+            ),
+            (Some(record), Some(events)) => {
+                let state = self.state_of(client_id, &record)?;
+                if events.first() != record.events.first() {
+                    return Err(Refusal::new(
+                        ErrorCode::AlreadyRegistered,
+                        format!(
+                            "client_id {} is registered with another inception key; choose another client_id",
+                            client_id
+                        ),
+                    ));
+                }
+                let (extended, added) = state
+                    .extend(&record.events, &events)
+                    .map_err(|e| kel_refusal(e.index, e.error))?;
+                let expected = record.events.len();
+                let mut updated = (*record).clone();
+                updated.accepted_at.extend(std::iter::repeat_n(now, added));
+                updated.events = events;
+                (extended, updated, expected)
+            }
         })
     }
 
