@@ -158,6 +158,7 @@ impl Session {
     pub async fn handed_on(&self, got: &Received) -> Result<(), String> {
         {
             let mut seen = self.seen.lock().await;
+            let before = seen.len();
             for (sender, nonce, ts) in &got.accepted {
                 seen.insert(sender, nonce, *ts);
             }
@@ -165,9 +166,12 @@ impl Session {
             if dropped > 0 {
                 tracing::warn!(dropped, "seen-set full: the oldest entries were dropped");
             }
-            let text = serde_json::to_vec(&*seen).expect("a seen-set serialises");
-            crate::files::write_atomic(&self.seen_path, &text, 0o600, crate::files::Existing::Replace)
-                .map_err(|e| format!("cannot save {}: {e:#}", self.seen_path.display()))?;
+            // Written only when it changed: an empty read costs no disk write.
+            if !got.accepted.is_empty() || seen.len() != before {
+                let text = serde_json::to_vec(&*seen).expect("a seen-set serialises");
+                crate::files::write_atomic(&self.seen_path, &text, 0o600, crate::files::Existing::Replace)
+                    .map_err(|e| format!("cannot save {}: {e:#}", self.seen_path.display()))?;
+            }
         }
         let ids: Vec<String> = got
             .items
