@@ -112,20 +112,7 @@ fn recipient_checks_agree_with_the_independent_implementation() {
             nonce: &nonce,
         };
         let send = SendMessage::sign(key, parts, Some("text/markdown"), "hello");
-        Delivered {
-            message_id: send.message_id().unwrap(),
-            sender_id: send.sender_id.clone(),
-            recipient_id: send.recipient_id.clone(),
-            content_type: send.content_type.clone().unwrap_or_default(),
-            in_reply_to: String::new(),
-            message: send.message.clone(),
-            key_id: send.key_id.clone(),
-            ts: send.ts.clone(),
-            nonce: send.nonce.clone(),
-            sig: send.sig.clone(),
-            received_at: received_at.to_string(),
-            expires_at: (received_at + 300_000).to_string(),
-        }
+        Delivered::of_send(&send, received_at, received_at + 300_000).unwrap()
     };
     let mut forged_id = delivered(&k[1], 600_000, 600_500);
     forged_id.message_id = "AAAAAAAAAAAAAAAAAAAAAA".into();

@@ -46,6 +46,25 @@ pub struct Delivered {
 }
 
 impl Delivered {
+    /// `send` as the server delivers it, accepted at `received_at` and
+    /// expiring at `expires_at`; the inverse of [`Delivered::as_send`].
+    pub fn of_send(send: &SendMessage, received_at: u64, expires_at: u64) -> Result<Self, crate::protocol::FieldError> {
+        Ok(Self {
+            message_id: send.message_id()?,
+            sender_id: send.sender_id.clone(),
+            recipient_id: send.recipient_id.clone(),
+            content_type: send.content_type.clone().unwrap_or_default(),
+            in_reply_to: send.in_reply_to.clone().unwrap_or_default(),
+            message: send.message.clone(),
+            key_id: send.key_id.clone(),
+            ts: send.ts.clone(),
+            nonce: send.nonce.clone(),
+            sig: send.sig.clone(),
+            received_at: received_at.to_string(),
+            expires_at: expires_at.to_string(),
+        })
+    }
+
     /// The send it came from, to verify or open.
     pub fn as_send(&self) -> SendMessage {
         SendMessage {
@@ -236,20 +255,7 @@ mod tests {
     };
 
     fn delivered(send: &SendMessage, received_at: u64) -> Delivered {
-        Delivered {
-            message_id: send.message_id().unwrap(),
-            sender_id: send.sender_id.clone(),
-            recipient_id: send.recipient_id.clone(),
-            content_type: send.content_type.clone().unwrap_or_default(),
-            in_reply_to: send.in_reply_to.clone().unwrap_or_default(),
-            message: send.message.clone(),
-            key_id: send.key_id.clone(),
-            ts: send.ts.clone(),
-            nonce: send.nonce.clone(),
-            sig: send.sig.clone(),
-            received_at: received_at.to_string(),
-            expires_at: (received_at + 300_000).to_string(),
-        }
+        Delivered::of_send(send, received_at, received_at + 300_000).unwrap()
     }
 
     #[test]
