@@ -148,7 +148,7 @@ impl Bridge {
             "list_recipients" => self.identity(false).await,
             "checkin" => {
                 let m = &self.m;
-                let r = m.recheckin_public().await.map_err(|e| e.to_string())?;
+                let r = m.recheckin().await.map_err(|e| e.to_string())?;
                 Ok(ok(format!("Checked in as `{}` at {}.", m.me(), m.remote.url()), r))
             }
             other => Err(format!("unknown tool {other:?}")),

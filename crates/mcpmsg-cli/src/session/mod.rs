@@ -164,19 +164,10 @@ impl Session {
         });
     }
 
-    /// After `unknown_client` (an in-memory server restarted): checks in
-    /// again under the name last announced, unless a check-in that finished
-    /// while we waited for the lock already did.
-    async fn recheckin(&self) -> Result<(), ServerError> {
-        let announced = self.checkin_lock.lock().await;
-        self.checkin_as(&announced.name, &announced.capabilities)
-            .await
-            .map(drop)
-    }
-
-    /// Checks in again under the name last announced (the bridge's
-    /// `checkin` tool): keeps the name the user chose at start-up.
-    pub async fn recheckin_public(&self) -> Result<Value, ServerError> {
+    /// Checks in again under the name and capabilities last announced:
+    /// after `unknown_client` (an in-memory server restarted), and for the
+    /// bridge's `checkin` tool. Waits for a check-in in flight.
+    pub async fn recheckin(&self) -> Result<Value, ServerError> {
         let announced = self.checkin_lock.lock().await;
         self.checkin_as(&announced.name, &announced.capabilities).await
     }
@@ -281,14 +272,7 @@ impl Session {
             }
             None => "send_message",
         };
-        drop(self.checkin_lock.lock().await);
-        let r = match self.remote.call(tool, || args.clone()).await {
-            Err(e) if e.code() == Some("unknown_client") => {
-                self.recheckin().await?;
-                self.remote.call(tool, || args.clone()).await?
-            }
-            other => other?,
-        };
+        let r = self.signed(tool, || args.clone()).await?;
         Ok((r, key.is_some()))
     }
 }
