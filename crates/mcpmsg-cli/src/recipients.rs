@@ -12,7 +12,8 @@ use mcpmsg_core::client_config::Recipient;
 use mcpmsg_core::crypto::is_fingerprint;
 use mcpmsg_core::protocol::check_client_id;
 use mcpmsg_core::protocol::kel::{self, Event, KelState};
-use serde_json::{json, Map};
+use mcpmsg_core::protocol::tools::GetClientKeysArgs;
+use serde_json::Map;
 
 use crate::connection::{Connection, ServerError};
 use crate::error::{hinted, verify_failed};
@@ -74,7 +75,9 @@ fn fetch(id: &Identity, rid: &str, file: Option<&Path>) -> Result<(Vec<Event>, S
     let url = id.config.server_info.url.clone();
     let remote = Connection::new(&url, PATIENCE);
     let got = runtime()
-        .block_on(remote.call("get_client_keys", || json!({"client_id": rid})))
+        .block_on(remote.call(|| GetClientKeysArgs {
+            client_id: rid.to_owned(),
+        }))
         .map_err(|e| match e {
             ServerError::Refused { code, .. } if code == "unknown_client" => hinted(
                 format!("{url} does not know {rid}"),
@@ -86,9 +89,7 @@ fn fetch(id: &Identity, rid: &str, file: Option<&Path>) -> Result<(Vec<Event>, S
                 "is the server running? Or pin from a log file: --kel FILE",
             )),
         })?;
-    let events = serde_json::from_value(got["kel"].clone())
-        .map_err(|e| verify_failed(format!("{url} sent a malformed log for {rid}: {e}")))?;
-    Ok((events, url))
+    Ok((got.kel, url))
 }
 
 /// Verifies `events` for `rid` against its pin, if any.

@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use mcpmsg_core::protocol::kel::Event;
 use mcpmsg_core::protocol::now_ms;
+use mcpmsg_core::protocol::tools::{RevokeKeyArgs, RotateKeyArgs, SendResult};
 use mcpmsg_core::time::relative;
 
 use crate::connection::{Connection, ServerError};
@@ -72,6 +73,11 @@ fn refused(e: ServerError) -> anyhow::Error {
         )
         .into(),
         ServerError::Refused { code, message } => anyhow::anyhow!("the server refused: [{code}] {message}"),
+        e @ ServerError::BadAnswer(_) => hinted(
+            e.to_string(),
+            "is server_info.url an mcpmsg server of this protocol version?",
+        )
+        .into(),
     }
 }
 
@@ -91,20 +97,16 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<()> {
             Err(e) => e,
         };
         // What the server accepted, then, when waiting, the verified answer.
-        let sent = |r: &serde_json::Value, sealed: bool| {
+        let sent = |r: &SendResult, sealed: bool| {
             let how = if sealed { "sealed" } else { "in the clear" };
-            let id = r["message_id"].as_str().unwrap_or("?");
-            let mut text = format!("sent to {} ({how}): message id {id}\n", a.to);
-            if r.get("duplicate") == Some(&serde_json::json!(true)) {
+            let mut text = format!("sent to {} ({how}): message id {}\n", a.to, r.message_id);
+            if r.duplicate {
                 text.push_str("(a retry of a message the server had already accepted)\n");
             }
             text
         };
         let Some(timeout) = a.wait else {
-            let (r, sealed) = m
-                .send(&a.to, &text, a.reply_to.as_deref(), seal, None)
-                .await
-                .map_err(fail)?;
+            let (r, sealed) = m.send(&a.to, &text, a.reply_to.as_deref(), seal).await.map_err(fail)?;
             out(&sent(&r, sealed))?;
             return Ok(());
         };
@@ -207,16 +209,12 @@ pub fn checkin(ctx: &Ctx, a: CheckinArgs) -> Result<()> {
     let m = Session::load(&ctx.config, &ctx.pass, PATIENCE)?;
     runtime().block_on(async {
         let r = m.checkin(&a.name, &a.capabilities).await.map_err(refused)?;
-        let what = if r["registered"] == true {
-            "registered"
-        } else {
-            "checked in"
-        };
+        let what = if r.registered { "registered" } else { "checked in" };
         out(&format!(
             "{what} {} at {}: log at seq {}\n",
             m.me(),
             m.remote.url(),
-            r["kel_seq"].as_str().unwrap_or("?")
+            r.kel_seq
         ))?;
         Ok(())
     })
@@ -231,12 +229,19 @@ pub fn push_event(url: &str, events: &[Event]) -> String {
     };
     // One attempt: the event is safe in the local log whatever happens here.
     let remote = Connection::new(url, Duration::ZERO);
-    let (tool, args) = if matches!(event, Event::Revocation(_)) {
-        ("revoke_key", serde_json::json!({"event": event, "kel": events}))
-    } else {
-        ("rotate_key", serde_json::json!({"event": event}))
-    };
-    match runtime().block_on(remote.call(tool, || args.clone())) {
+    let pushed = runtime().block_on(async {
+        if matches!(event, Event::Revocation(_)) {
+            let args = RevokeKeyArgs {
+                event: event.clone(),
+                kel: Some(events.to_vec()),
+            };
+            remote.call(|| args.clone()).await
+        } else {
+            let args = RotateKeyArgs { event: event.clone() };
+            remote.call(|| args.clone()).await
+        }
+    });
+    match pushed {
         Ok(_) => format!("pushed to {url}\n"),
         Err(ServerError::Unreachable(_)) => {
             format!("{url} is unreachable: the next `mcpmsg checkin` pushes the event\n")

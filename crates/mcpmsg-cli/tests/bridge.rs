@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use mcpmsg_core::crypto::b64;
-use mcpmsg_core::protocol::{now_ms, SendMessage};
+use mcpmsg_core::protocol::{now_ms, SendMessage, SignedArgs};
 use serde_json::{json, Value};
 
 mod common;

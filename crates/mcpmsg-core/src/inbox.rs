@@ -15,7 +15,7 @@ use crate::protocol::kel::KelState;
 use crate::protocol::{check_client_id, parse_ts, SendMessage};
 
 /// A delivered message as it travels (PROTOCOL §5): every member a string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Delivered {
     /// The message id.
     pub message_id: String,

@@ -15,7 +15,11 @@ async fn every_tool_works_for_a_session_era_client() {
     let c = s.client().await;
     let tools = c.svc.list_all_tools().await.unwrap();
     let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
-    assert_eq!(names, mcpmsg_server::mcp::TOOL_NAMES);
+    let want: Vec<_> = mcpmsg_core::protocol::tools::ToolName::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(names, want);
 
     let (mut alice, bob) = (Ident::new("alice"), Ident::new("bob"));
     let r = c.call("checkin_client", alice.checkin(true)).await.ok();
@@ -530,8 +534,8 @@ async fn sealed_messages_are_relayed_as_ciphertext() {
     let got = c.call("get_messages", bob.get(None, None, None)).await;
     assert!(!got.text.contains("the secret"));
     let m = got.json["messages"][0].clone();
-    let send: mcpmsg_core::protocol::SendMessage = serde_json::from_value(m).unwrap();
-    assert_eq!(send.open(&bob.sealing[0]).unwrap(), "the secret");
+    let delivered: mcpmsg_core::inbox::Delivered = serde_json::from_value(m).unwrap();
+    assert_eq!(delivered.as_send().open(&bob.sealing[0]).unwrap(), "the secret");
     // Sealed to a key that is not bob's: refused up front.
     let stray = mcpmsg_core::crypto::SealingSecret::generate().public();
     assert!(c

@@ -12,8 +12,8 @@ use mcpmsg_core::crypto::{SealingSecret, SigningSecret};
 use mcpmsg_core::protocol::kel::Event;
 use mcpmsg_core::protocol::{new_nonce, now_ms};
 use mcpmsg_server::store::{
-    IdentityRecord, MemoryStore, NonceRecord, QueueLimits, RedisStore, RedisTls, SendOutcome, Store, StoredMessage,
-    TakeMode,
+    IdentityRecord, MemoryStore, NonceRecord, QueueLimits, RedisStore, RedisTls, SendOutcome, SendStep, Store,
+    StoredMessage, TakeMode,
 };
 use sha2::{Digest, Sha256};
 
@@ -179,13 +179,13 @@ async fn sends_leases_and_acks(store: Arc<dyn Store>) {
     let now = now_ms();
     assert_eq!(
         store
-            .send(&m1, now + 60_000, QueueLimits::queue_only(3), now, None)
+            .send(SendStep::new(&m1, now + 60_000, QueueLimits::queue_only(3), now))
             .await
             .unwrap(),
         SendOutcome::Queued
     );
     let again = store
-        .send(&m1, now + 60_000, QueueLimits::queue_only(3), now, None)
+        .send(SendStep::new(&m1, now + 60_000, QueueLimits::queue_only(3), now))
         .await
         .unwrap();
     assert_eq!(
@@ -199,13 +199,12 @@ async fn sends_leases_and_acks(store: Arc<dyn Store>) {
     for n in 2..=3 {
         assert_eq!(
             store
-                .send(
+                .send(SendStep::new(
                     &msg(&alice, &bob, n, "", 60_000),
                     now + 60_000,
                     QueueLimits::queue_only(3),
-                    now,
-                    None
-                )
+                    now
+                ))
                 .await
                 .unwrap(),
             SendOutcome::Queued
@@ -214,7 +213,7 @@ async fn sends_leases_and_acks(store: Arc<dyn Store>) {
     let full = msg(&alice, &bob, 4, "", 60_000);
     assert_eq!(
         store
-            .send(&full, now + 60_000, QueueLimits::queue_only(3), now, None)
+            .send(SendStep::new(&full, now + 60_000, QueueLimits::queue_only(3), now))
             .await
             .unwrap(),
         SendOutcome::QueueFull
@@ -258,7 +257,7 @@ async fn sends_leases_and_acks(store: Arc<dyn Store>) {
     let unread = msg(&alice, &bob, 5, "", 60_000);
     assert_eq!(
         store
-            .send(&unread, now + 60_000, QueueLimits::queue_only(3), now, None)
+            .send(SendStep::new(&unread, now + 60_000, QueueLimits::queue_only(3), now))
             .await
             .unwrap(),
         SendOutcome::Queued
@@ -276,7 +275,7 @@ async fn sends_leases_and_acks(store: Arc<dyn Store>) {
     for m in [&sealed, &bare] {
         assert_eq!(
             store
-                .send(m, now + 60_000, QueueLimits::queue_only(10), now, None)
+                .send(SendStep::new(m, now + 60_000, QueueLimits::queue_only(10), now))
                 .await
                 .unwrap(),
             SendOutcome::Queued
@@ -301,7 +300,7 @@ async fn replies_are_preferred(store: Arc<dyn Store>) {
     for m in [&other, &noise, &reply] {
         assert_eq!(
             store
-                .send(m, now + 60_000, QueueLimits::queue_only(10), now, None)
+                .send(SendStep::new(m, now + 60_000, QueueLimits::queue_only(10), now))
                 .await
                 .unwrap(),
             SendOutcome::Queued
@@ -330,13 +329,12 @@ async fn expired_messages_are_never_handed_out(store: Arc<dyn Store>) {
     let now = now_ms();
     assert_eq!(
         store
-            .send(
+            .send(SendStep::new(
                 &msg(&carol, &bob, 20, "", 200),
                 now + 60_000,
                 QueueLimits::queue_only(10),
-                now,
-                None
-            )
+                now
+            ))
             .await
             .unwrap(),
         SendOutcome::Queued
@@ -344,7 +342,7 @@ async fn expired_messages_are_never_handed_out(store: Arc<dyn Store>) {
     let keep = msg(&carol, &bob, 21, "", 60_000);
     assert_eq!(
         store
-            .send(&keep, now + 60_000, QueueLimits::queue_only(10), now, None)
+            .send(SendStep::new(&keep, now + 60_000, QueueLimits::queue_only(10), now))
             .await
             .unwrap(),
         SendOutcome::Queued
@@ -373,7 +371,7 @@ async fn sends_can_be_conditional_on_the_log_head(store: Arc<dyn Store>) {
     let other_head = "0".repeat(64);
     assert_eq!(
         store
-            .send(&cond, now + 60_000, QueueLimits::queue_only(10), now, Some(&other_head))
+            .send(SendStep::new(&cond, now + 60_000, QueueLimits::queue_only(10), now).if_head(&other_head))
             .await
             .unwrap(),
         SendOutcome::Stale
@@ -382,7 +380,7 @@ async fn sends_can_be_conditional_on_the_log_head(store: Arc<dyn Store>) {
     assert_eq!(store.queue_len(&dave, now).await.unwrap(), 0);
     assert_eq!(
         store
-            .send(&cond, now + 60_000, QueueLimits::queue_only(10), now, Some(&head))
+            .send(SendStep::new(&cond, now + 60_000, QueueLimits::queue_only(10), now).if_head(&head))
             .await
             .unwrap(),
         SendOutcome::Queued
@@ -403,7 +401,7 @@ async fn bounds(store: &dyn Store, t: &str) {
     let now = now_ms();
     let send = |m: StoredMessage, limits: QueueLimits| async move {
         let now = now_ms();
-        store.send(&m, now + 60_000, limits, now, None).await.unwrap()
+        store.send(SendStep::new(&m, now + 60_000, limits, now)).await.unwrap()
     };
     // Lifetimes are constant in use, so queues expire head first: the
     // short-lived message goes first.

@@ -7,7 +7,8 @@ pub mod redis;
 use clap::Parser;
 use mcpmsg_core::crypto::{SealingPublicKey, SealingSecret, SigningSecret};
 use mcpmsg_core::protocol::kel::{Event, Reason};
-use mcpmsg_core::protocol::{new_nonce, now_ms, Auth, SendMessage, SendParts};
+use mcpmsg_core::protocol::tools::{AckMessagesArgs, CheckinClientArgs, GetMessagesArgs, ToolArgs};
+use mcpmsg_core::protocol::{new_nonce, now_ms, Auth, SendMessage, SendParts, SignedArgs};
 use mcpmsg_server::config::ServerArgs;
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use rmcp::service::RunningService;
@@ -208,15 +209,19 @@ impl Ident {
         Auth::sign_at(key, purpose, fields, ts).json()
     }
 
+    /// Typed arguments signed with the current key, as JSON.
+    pub fn signed<A: SignedArgs + ToolArgs>(&self, args: A) -> Value {
+        serde_json::to_value(args.signed_by(self.key())).unwrap()
+    }
+
     pub fn checkin(&self, with_kel: bool) -> Value {
-        let mut v = self.sign_at(self.key(), "checkin", &[&self.id, "test client", "testing"], now_ms());
-        v["client_id"] = json!(self.id);
-        v["name"] = json!("test client");
-        v["capabilities"] = json!("testing");
-        if with_kel {
-            v["kel"] = serde_json::to_value(&self.events).unwrap();
-        }
-        v
+        self.signed(CheckinClientArgs {
+            client_id: self.id.clone(),
+            name: "test client".into(),
+            capabilities: "testing".into(),
+            kel: with_kel.then(|| self.events.clone()),
+            ..Default::default()
+        })
     }
 
     pub fn send_with(&self, key: &SigningSecret, to: &str, message: &str, in_reply_to: Option<&str>, ts: u64) -> Value {
@@ -253,27 +258,21 @@ impl Ident {
 
     /// get_messages arguments; `None` leaves an argument out (signed as "").
     pub fn get(&self, max: Option<&str>, wait_s: Option<&str>, ack: Option<&str>) -> Value {
-        let mut v = self.sign_at(
-            self.key(),
-            "get",
-            &[&self.id, max.unwrap_or(""), wait_s.unwrap_or(""), ack.unwrap_or("")],
-            now_ms(),
-        );
-        v["client_id"] = json!(self.id);
-        for (k, x) in [("max", max), ("wait_s", wait_s), ("ack", ack)] {
-            if let Some(x) = x {
-                v[k] = json!(x);
-            }
-        }
-        v
+        self.signed(GetMessagesArgs {
+            client_id: self.id.clone(),
+            max: max.map(str::to_owned),
+            wait_s: wait_s.map(str::to_owned),
+            ack: ack.map(str::to_owned),
+            ..Default::default()
+        })
     }
 
     pub fn ack(&self, ids: &[&str]) -> Value {
-        let joined = ids.join(",");
-        let mut v = self.sign_at(self.key(), "ack", &[&self.id, &joined], now_ms());
-        v["client_id"] = json!(self.id);
-        v["message_ids"] = json!(joined);
-        v
+        self.signed(AckMessagesArgs {
+            client_id: self.id.clone(),
+            message_ids: ids.join(","),
+            ..Default::default()
+        })
     }
 
     /// Makes the rotation event (the committed next key takes over).
@@ -342,12 +341,13 @@ impl Ident {
 
     /// A checkin with a chosen name and capabilities.
     pub fn checkin_as(&self, name: &str, capabilities: &str) -> Value {
-        let mut v = self.sign_at(self.key(), "checkin", &[&self.id, name, capabilities], now_ms());
-        v["client_id"] = json!(self.id);
-        v["name"] = json!(name);
-        v["capabilities"] = json!(capabilities);
-        v["kel"] = serde_json::to_value(&self.events).unwrap();
-        v
+        self.signed(CheckinClientArgs {
+            client_id: self.id.clone(),
+            name: name.into(),
+            capabilities: capabilities.into(),
+            kel: Some(self.events.clone()),
+            ..Default::default()
+        })
     }
 
     /// A key that is not current (for key_superseded tests).

@@ -11,9 +11,13 @@ use mcpmsg_core::client_config::Recipient;
 use mcpmsg_core::crypto::{SealingPublicKey, SealingSecret};
 use mcpmsg_core::inbox::{self, Delivered, Opened, SenderLog, TimeRules};
 use mcpmsg_core::protocol::kel::{self, Event, KelState};
-use mcpmsg_core::protocol::{check_client_id, escape_inline, new_nonce, now_ms, Auth, SendMessage, SendParts};
+use mcpmsg_core::protocol::tools::{
+    AckMessagesArgs, CheckinClientArgs, CheckinResult, GetClientKeysArgs, GetMessagesArgs, RevokeKeyArgs, SendResult,
+    SignedArgs, ToolArgs,
+};
+use mcpmsg_core::protocol::{check_client_id, escape_inline, new_nonce, now_ms, parse_decimal, SendMessage, SendParts};
 use mcpmsg_core::seen::{SeenSet, DEFAULT_MAX_SEEN};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::connection::{Connection, ServerError};
@@ -131,14 +135,9 @@ impl Session {
             .collect()
     }
 
-    /// `key_id`, `ts`, `nonce`, `sig` over `purpose` and `fields`.
-    fn auth(&self, purpose: &str, fields: &[&str]) -> Value {
-        Auth::sign(self.signing(), purpose, fields).json()
-    }
-
     /// Checks in with the full log (registers, or pushes new events), and
     /// remembers `name` and `capabilities` for later re-check-ins.
-    pub async fn checkin(&self, name: &str, capabilities: &str) -> Result<Value, ServerError> {
+    pub async fn checkin(&self, name: &str, capabilities: &str) -> Result<CheckinResult, ServerError> {
         let mut announced = self.checkin_lock.lock().await;
         announced.name = name.to_owned();
         announced.capabilities = capabilities.to_owned();
@@ -154,7 +153,7 @@ impl Session {
         let me = self.clone();
         tokio::spawn(async move {
             match me.checkin_as(&announced.name, &announced.capabilities).await {
-                Ok(r) => tracing::info!(client_id = me.me(), kel_seq = %r["kel_seq"], "checked in"),
+                Ok(r) => tracing::info!(client_id = me.me(), kel_seq = %r.kel_seq, "checked in"),
                 Err(ServerError::Unreachable(why)) => {
                     tracing::warn!(server = me.remote.url(), %why, "server unreachable; the bridge retries on each call")
                 }
@@ -167,33 +166,44 @@ impl Session {
     /// Checks in again under the name and capabilities last announced:
     /// after `unknown_client` (an in-memory server restarted), and for the
     /// bridge's `checkin` tool. Waits for a check-in in flight.
-    pub async fn recheckin(&self) -> Result<Value, ServerError> {
+    pub async fn recheckin(&self) -> Result<CheckinResult, ServerError> {
         let announced = self.checkin_lock.lock().await;
         self.checkin_as(&announced.name, &announced.capabilities).await
     }
 
-    async fn checkin_as(&self, name: &str, capabilities: &str) -> Result<Value, ServerError> {
+    async fn checkin_as(&self, name: &str, capabilities: &str) -> Result<CheckinResult, ServerError> {
         self.remote
-            .call("checkin_client", || {
-                let mut v = self.auth("checkin", &[&self.me, name, capabilities]);
-                v["client_id"] = json!(self.me);
-                v["name"] = json!(name);
-                v["capabilities"] = json!(capabilities);
-                v["kel"] = serde_json::to_value(&self.events).expect("events serialise");
-                v
+            .call(|| {
+                CheckinClientArgs {
+                    client_id: self.me.clone(),
+                    name: name.to_owned(),
+                    capabilities: capabilities.to_owned(),
+                    kel: Some(self.events.clone()),
+                    ..Default::default()
+                }
+                .signed_by(self.signing())
             })
             .await
     }
 
-    /// A signed call; if the server does not know us (an in-memory server
-    /// restarted), checks in with the full log and tries once more.
-    async fn signed(&self, tool: &str, build: impl Fn() -> Value) -> Result<Value, ServerError> {
+    /// A signed call, signed afresh for each attempt; if the server does
+    /// not know us (an in-memory server restarted), checks in with the
+    /// full log and tries once more.
+    async fn signed<A: ToolArgs + SignedArgs>(&self, build: impl Fn() -> A) -> Result<A::Output, ServerError> {
+        let answer = self.signed_untyped(build).await?;
+        mcpmsg_core::protocol::tools::parse_output::<A>(answer)
+            .map_err(|e| ServerError::BadAnswer(escape_inline(&e.0, 300)))
+    }
+
+    /// As [`Session::signed`], with the answer as the server sent it.
+    async fn signed_untyped<A: ToolArgs + SignedArgs>(&self, build: impl Fn() -> A) -> Result<Value, ServerError> {
+        let sign = || build().signed_by(self.signing());
         // Wait for a check-in in flight (the bridge's start-up one) first.
         drop(self.checkin_lock.lock().await);
-        match self.remote.call(tool, &build).await {
+        match self.remote.call_untyped(sign).await {
             Err(e) if e.code() == Some("unknown_client") => {
                 self.recheckin().await?;
-                self.remote.call(tool, &build).await
+                self.remote.call_untyped(sign).await
             }
             other => other,
         }
@@ -258,21 +268,20 @@ impl Session {
         text: &str,
         in_reply_to: Option<&str>,
         seal: Option<bool>,
-        wait_s: Option<u64>,
-    ) -> Result<(Value, bool)> {
+    ) -> Result<(SendResult, bool)> {
         let key = self.seal_key(to, seal).await?;
         // Signed once: a retry after a network fault is the same request,
-        // which the server answers idempotently.
+        // which the server answers idempotently (a send's nonce is its
+        // idempotency key), so every attempt carries the same bytes.
         let send = self.sign_send(to, text, in_reply_to, key.as_ref())?;
-        let mut args = serde_json::to_value(&send)?;
-        let tool = match wait_s {
-            Some(t) => {
-                args["timeout_s"] = json!(t);
-                "send_message_and_wait"
+        drop(self.checkin_lock.lock().await);
+        let r = match self.remote.call(|| send.clone()).await {
+            Err(e) if e.code() == Some("unknown_client") => {
+                self.recheckin().await?;
+                self.remote.call(|| send.clone()).await
             }
-            None => "send_message",
-        };
-        let r = self.signed(tool, || args.clone()).await?;
+            other => other,
+        }?;
         Ok((r, key.is_some()))
     }
 }

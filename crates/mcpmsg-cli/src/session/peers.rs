@@ -38,6 +38,9 @@ pub(super) enum LogTrouble {
 impl LogTrouble {
     pub(super) fn from_remote(rid: &str, e: ServerError) -> Self {
         match e.code() {
+            None if matches!(e, ServerError::BadAnswer(_)) => {
+                Self::Definite(format!("the server sent no usable log for {rid}: {e}"))
+            }
             None | Some("unavailable") | Some("rate_limited") => Self::Transient(e.to_string()),
             Some(_) => Self::Definite(format!("the server has no usable log for {rid}: {e}")),
         }
@@ -65,20 +68,22 @@ impl Session {
                 "{rid} is not pinned: check its fingerprint, then `mcpmsg recipients add {rid}`"
             ))
         })?;
-        let fetch = || self.remote.call("get_client_keys", || json!({"client_id": rid}));
+        let fetch = || {
+            self.remote.call(|| GetClientKeysArgs {
+                client_id: rid.to_owned(),
+            })
+        };
         let got = match fetch().await {
             Err(e) if e.code() == Some("unknown_client") && self.push_held_revocation(rid).await => fetch().await,
             other => other,
         }
         .map_err(|e| LogTrouble::from_remote(rid, e))?;
         let bad = |why: String| LogTrouble::Definite(why);
-        let events: Vec<Event> = serde_json::from_value(got["kel"].clone())
-            .map_err(|e| bad(format!("the server sent a malformed log for {rid}: {e}")))?;
-        let accepted_at: Vec<u64> = got["accepted_at"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|v| v.as_str().and_then(|s| s.parse().ok()))
+        let events = got.kel;
+        let accepted_at: Vec<u64> = got
+            .accepted_at
+            .iter()
+            .map(|s| parse_decimal("accepted_at", s).ok())
             .collect::<Option<_>>()
             .ok_or_else(|| bad(format!("the server sent malformed acceptance times for {rid}")))?;
         if accepted_at.len() != events.len() {
@@ -121,10 +126,15 @@ impl Session {
             Some(f) if f.state.revoked().is_some() => f.events.clone(),
             _ => return false,
         };
-        let last = held.last().cloned();
+        let Some(last) = held.last().cloned() else {
+            return false;
+        };
         let pushed = self
             .remote
-            .call("revoke_key", || json!({"event": last, "kel": held}))
+            .call(|| RevokeKeyArgs {
+                event: last.clone(),
+                kel: Some(held.clone()),
+            })
             .await;
         match pushed {
             Ok(_) => {

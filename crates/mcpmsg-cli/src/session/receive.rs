@@ -2,6 +2,8 @@
 //! before, keeps what cannot be judged yet leased, and acknowledges only
 //! what was handed on.
 
+use serde_json::json;
+
 use super::peers::LogTrouble;
 use super::*;
 
@@ -102,15 +104,15 @@ impl Session {
     /// duplicates to drop: a `(sender_id, nonce)` this client accepted
     /// before (A3). Call [`Session::handed_on`] once shown.
     pub async fn receive(&self, wait_s: u64, max: u32) -> Result<Received, ServerError> {
-        let (max, wait) = (max.to_string(), wait_s.to_string());
+        // The answer is read item by item: a malformed item is held back
+        // with a note, and does not hide the good ones beside it.
         let got = self
-            .signed("get_messages", || {
-                let mut v = self.auth("get", &[&self.me, &max, &wait, "manual"]);
-                v["client_id"] = json!(self.me);
-                v["max"] = json!(max);
-                v["wait_s"] = json!(wait);
-                v["ack"] = json!("manual");
-                v
+            .signed_untyped(|| GetMessagesArgs {
+                client_id: self.me.clone(),
+                max: Some(max.to_string()),
+                wait_s: Some(wait_s.to_string()),
+                ack: Some("manual".into()),
+                ..Default::default()
             })
             .await?;
         let mut out = Received::default();
@@ -195,9 +197,9 @@ impl Session {
         in_reply_to: Option<&str>,
         seal: Option<bool>,
         timeout_s: u64,
-    ) -> Result<(Value, bool, Option<Item>)> {
-        let (sent, sealed) = self.send(to, text, in_reply_to, seal, None).await?;
-        let id = sent["message_id"].as_str().unwrap_or_default().to_owned();
+    ) -> Result<(SendResult, bool, Option<Item>)> {
+        let (sent, sealed) = self.send(to, text, in_reply_to, seal).await?;
+        let id = sent.message_id.clone();
         let deadline = Instant::now() + Duration::from_secs(timeout_s);
         loop {
             let left = deadline.saturating_duration_since(Instant::now()).as_secs();
@@ -231,12 +233,11 @@ impl Session {
         if ids.is_empty() {
             return Ok(());
         }
-        let joined = ids.join(",");
-        self.signed("ack_messages", || {
-            let mut v = self.auth("ack", &[&self.me, &joined]);
-            v["client_id"] = json!(self.me);
-            v["message_ids"] = json!(joined);
-            v
+        let message_ids = ids.join(",");
+        self.signed(|| AckMessagesArgs {
+            client_id: self.me.clone(),
+            message_ids: message_ids.clone(),
+            ..Default::default()
         })
         .await
         .map(drop)

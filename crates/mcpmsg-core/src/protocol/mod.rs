@@ -10,6 +10,7 @@ pub mod kel;
 pub mod sealed;
 mod send;
 mod text;
+pub mod tools;
 
 pub use auth::Auth;
 pub use error::ErrorCode;
@@ -17,8 +18,9 @@ pub use fields::{
     check_client_id, check_message_id, check_nonce, decode_sig, message_id, new_nonce, now_ms, parse_decimal, parse_ts,
     FieldError,
 };
-pub use send::{SendMessage, SendParts, VerifyError, DEFAULT_CONTENT_TYPE};
+pub use send::{SendParts, VerifyError, DEFAULT_CONTENT_TYPE};
 pub use text::{escape_inline, is_invisible, is_printable, neutralise};
+pub use tools::{SendMessage, SignedArgs};
 
 /// The domain separator that starts every signing input.
 pub const DOMAIN: &[u8] = b"mcpmsg-v1";

@@ -1,42 +1,13 @@
 //! `send_message` arguments (PROTOCOL §5): signing, verifying, sealing, opening.
 
-use serde::{Deserialize, Serialize};
-
 use super::sealed;
-use super::{decode_sig, message_id, sign_input, FieldError};
+use super::tools::{SendMessage, SignedArgs};
+use super::{decode_sig, message_id, FieldError};
 use crate::crypto::seal::{self, OpenError, SealError};
 use crate::crypto::{b64, SealingPublicKey, SealingSecret, SigningPublicKey, SigningSecret};
 
 /// The content type of an unsealed message when none is given.
 pub const DEFAULT_CONTENT_TYPE: &str = "text/markdown";
-
-/// The arguments of `send_message`, as they travel.
-///
-/// `content_type` and `in_reply_to` are optional on the wire; an absent one
-/// is signed as the empty string (PROTOCOL §2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SendMessage {
-    /// The sending identity.
-    pub sender_id: String,
-    /// The receiving identity.
-    pub recipient_id: String,
-    /// The body: text, or b64(enc || ct) when sealed.
-    pub message: String,
-    /// MIME type of the body.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_type: Option<String>,
-    /// The message_id this answers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub in_reply_to: Option<String>,
-    /// Kid of the sender's current signing key.
-    pub key_id: String,
-    /// Unix milliseconds.
-    pub ts: String,
-    /// b64 of 16 random bytes.
-    pub nonce: String,
-    /// b64 of the Ed25519 signature.
-    pub sig: String,
-}
 
 /// What a caller fills in to build a signed send.
 #[derive(Debug, Clone, Copy)]
@@ -54,24 +25,6 @@ pub struct SendParts<'a> {
 }
 
 impl SendMessage {
-    /// SIGN_INPUT: `"send"`, sender_id, recipient_id, content_type,
-    /// in_reply_to, message, key_id, ts, nonce.
-    pub fn sign_input(&self) -> Vec<u8> {
-        sign_input(
-            "send",
-            &[
-                &self.sender_id,
-                &self.recipient_id,
-                self.content_type.as_deref().unwrap_or(""),
-                self.in_reply_to.as_deref().unwrap_or(""),
-                &self.message,
-                &self.key_id,
-                &self.ts,
-                &self.nonce,
-            ],
-        )
-    }
-
     /// A signed send of a cleartext message.
     pub fn sign(signer: &SigningSecret, parts: SendParts<'_>, content_type: Option<&str>, message: &str) -> Self {
         let mut send = Self {

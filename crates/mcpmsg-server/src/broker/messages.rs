@@ -5,14 +5,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::store::{NonceRecord, QueueLimits, SendOutcome, StoredMessage, TakeMode};
+use crate::store::{NonceRecord, QueueLimits, SendOutcome, SendStep, StoredMessage, TakeMode};
 use mcpmsg_core::crypto::b64;
 use mcpmsg_core::crypto::seal::{ENC_LEN, TAG_LEN};
-use mcpmsg_core::protocol::{
-    check_client_id, check_message_id, now_ms, parse_decimal, sign_input, ErrorCode, SendMessage,
-};
+use mcpmsg_core::protocol::tools::{AckMessagesArgs, GetMessagesArgs};
+use mcpmsg_core::protocol::{check_client_id, check_message_id, now_ms, parse_decimal, ErrorCode, SendMessage};
 
-use super::auth::{log_changed, Nonce, Signed};
+use super::auth::{log_changed, Against, Freshness, SignedCall};
 use super::{ms, Broker, Refusal};
 
 const MAX_BATCH: u64 = 1000;
@@ -40,27 +39,6 @@ pub struct WaitResult {
     pub reply: Option<StoredMessage>,
 }
 
-/// Arguments of `get_messages`, as sent (absent ones are `None`).
-#[derive(Debug, Clone, Default)]
-pub struct GetRequest {
-    /// The recipient.
-    pub client_id: String,
-    /// Most messages to return, default "100".
-    pub max: Option<String>,
-    /// Seconds to wait for a first message, default "0".
-    pub wait_s: Option<String>,
-    /// "auto" (default) or "manual".
-    pub ack: Option<String>,
-    /// Kid of the current signing key.
-    pub key_id: String,
-    /// Unix ms.
-    pub ts: String,
-    /// Fresh nonce.
-    pub nonce: String,
-    /// Signature.
-    pub sig: String,
-}
-
 /// Result of `ack_messages`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AckResult {
@@ -70,15 +48,13 @@ pub struct AckResult {
     pub unknown: Vec<String>,
 }
 
-/// The signed fields of a queued message's send.
-fn signed(msg: &StoredMessage) -> Signed<'_> {
-    Signed {
-        client_id: &msg.sender_id,
-        key_id: &msg.key_id,
-        ts: &msg.ts,
-        nonce: &msg.nonce,
-        sig: &msg.sig,
-    }
+/// How a recipient's identity is read.
+#[derive(Clone, Copy)]
+enum Read {
+    /// From the store's cache of recent records (up to its lifetime behind).
+    Recent,
+    /// From the store itself.
+    Fresh,
 }
 
 fn replay(msg: &StoredMessage) -> Refusal {
@@ -124,28 +100,28 @@ impl Broker {
     /// `send_message`: checks, authenticates and queues one message.
     pub async fn send(&self, send: SendMessage) -> Result<SendResult, Refusal> {
         self.check_send(&send)?;
-        let now = now_ms();
-        let input = send.sign_input();
-        let sealed_kid = send.sealed_kid().map(str::to_owned);
-        let msg = self.stored(send, now)?;
-        // The fast path: the sender's cached log names the key, the time is
-        // right and the signature verifies, so the store checks that log's
-        // head and the nonce in the same step that queues (one round trip on
-        // a shared store). Anything else, and a log that turns out to have
-        // moved on, takes the full path: the refusals and their order are
-        // the same either way.
-        let head = self.verified_by_cached(signed(&msg), &input, now).await;
+        let call = SignedCall::of(&send, now_ms());
+        let msg = self.stored(&send, call.now)?;
+        let retry_of = Freshness::SendOf(&msg.message_id);
+        let head = self.fast_path_head(&call).await;
         if head.is_none() {
-            self.send_full_path(&msg, &input, now).await?;
+            self.authenticate(&call, Against::Stored, retry_of).await?;
         }
-        self.check_recipient(&msg.recipient_id, sealed_kid.as_deref()).await?;
+        self.check_recipient(&msg.recipient_id, send.sealed_kid()).await?;
         self.rate_check(&msg.sender_id)?;
-        let nonce_until = now.saturating_add(2 * ms(self.config.max_skew));
-        let limits = self.queue_limits();
-        let mut outcome = self.store.send(&msg, nonce_until, limits, now, head.as_deref()).await?;
+        let mut step = SendStep {
+            message: &msg,
+            nonce_until: call.now.saturating_add(2 * ms(self.config.max_skew)),
+            limits: self.queue_limits(),
+            now: call.now,
+            sender_head: head.as_deref(),
+        };
+        let mut outcome = self.store.send(step).await?;
         if outcome == SendOutcome::Stale {
-            self.send_full_path(&msg, &input, now).await?;
-            outcome = self.store.send(&msg, nonce_until, limits, now, None).await?;
+            // The fast path's head moved on: the full path judges again.
+            self.authenticate(&call, Against::Stored, retry_of).await?;
+            step.sender_head = None;
+            outcome = self.store.send(step).await?;
         }
         if outcome == SendOutcome::Queued {
             self.waiters.notify(&msg.recipient_id);
@@ -155,34 +131,21 @@ impl Broker {
 
     /// The message as it will be queued: received now, expiring after the
     /// message lifetime.
-    fn stored(&self, send: SendMessage, now: u64) -> Result<StoredMessage, Refusal> {
+    fn stored(&self, send: &SendMessage, now: u64) -> Result<StoredMessage, Refusal> {
         Ok(StoredMessage {
             message_id: send.message_id()?,
-            content_type: send.content_type.unwrap_or_default(),
-            in_reply_to: send.in_reply_to.unwrap_or_default(),
-            sender_id: send.sender_id,
-            recipient_id: send.recipient_id,
-            message: send.message,
-            key_id: send.key_id,
-            ts: send.ts,
-            nonce: send.nonce,
-            sig: send.sig,
+            content_type: send.content_type.clone().unwrap_or_default(),
+            in_reply_to: send.in_reply_to.clone().unwrap_or_default(),
+            sender_id: send.sender_id.clone(),
+            recipient_id: send.recipient_id.clone(),
+            message: send.message.clone(),
+            key_id: send.key_id.clone(),
+            ts: send.ts.clone(),
+            nonce: send.nonce.clone(),
+            sig: send.sig.clone(),
             received_at: now,
             expires_at: now.saturating_add(ms(self.config.message_ttl)),
         })
-    }
-
-    /// The full path of PROTOCOL §4 for a send: the nonce checked with the
-    /// store, then the signature. A seen nonce of another request is a
-    /// replay; the same send retried goes on, to be answered with its
-    /// original result by the store.
-    async fn send_full_path(&self, msg: &StoredMessage, input: &[u8], now: u64) -> Result<(), Refusal> {
-        if let Nonce::Seen(record) = self.acting("sender_id", signed(msg), input, now, true).await? {
-            if !matches!(&record, NonceRecord::Send { message_id: id, .. } if *id == msg.message_id) {
-                return Err(replay(msg));
-            }
-        }
-        Ok(())
     }
 
     fn queue_limits(&self) -> QueueLimits {
@@ -247,9 +210,9 @@ impl Broker {
     /// node). A stale cache can only let a send reach an identity revoked a
     /// moment ago, which can read nothing.
     async fn check_recipient(&self, recipient_id: &str, sealed_kid: Option<&str>) -> Result<(), Refusal> {
-        match self.check_recipient_in(recipient_id, sealed_kid, false).await {
+        match self.check_recipient_in(recipient_id, sealed_kid, Read::Recent).await {
             Err(r) if r.code == ErrorCode::InvalidArgument && sealed_kid.is_some() => {
-                self.check_recipient_in(recipient_id, sealed_kid, true).await
+                self.check_recipient_in(recipient_id, sealed_kid, Read::Fresh).await
             }
             done => done,
         }
@@ -259,12 +222,11 @@ impl Broker {
         &self,
         recipient_id: &str,
         sealed_kid: Option<&str>,
-        fresh: bool,
+        read: Read,
     ) -> Result<(), Refusal> {
-        let record = if fresh {
-            self.store.identity(recipient_id).await?
-        } else {
-            self.store.recent_identity(recipient_id).await?
+        let record = match read {
+            Read::Fresh => self.store.identity(recipient_id).await?,
+            Read::Recent => self.store.recent_identity(recipient_id).await?,
         };
         let Some(record) = record else {
             if self.config.allow_unknown_recipients && sealed_kid.is_none() {
@@ -331,10 +293,8 @@ impl Broker {
 
     /// `get_messages`: returns (and removes or leases) queued messages,
     /// waiting up to `wait_s` for the first.
-    pub async fn get_messages(&self, req: GetRequest) -> Result<Vec<StoredMessage>, Refusal> {
+    pub async fn get_messages(&self, req: GetMessagesArgs) -> Result<Vec<StoredMessage>, Refusal> {
         check_client_id("client_id", &req.client_id)?;
-        let raw = |o: &Option<String>| o.clone().unwrap_or_default();
-        let (max_s, wait_s, ack_s) = (raw(&req.max), raw(&req.wait_s), raw(&req.ack));
         let max = match req.max.as_deref() {
             None => 100,
             Some(s) => parse_decimal("max", s)
@@ -355,29 +315,10 @@ impl Broker {
             Some("manual") => true,
             Some(_) => return Err(Refusal::invalid("ack: \"auto\" or \"manual\"")),
         };
-        let now = now_ms();
-        let signed = Signed {
-            client_id: &req.client_id,
-            key_id: &req.key_id,
-            ts: &req.ts,
-            nonce: &req.nonce,
-            sig: &req.sig,
-        };
-        let input = sign_input(
-            "get",
-            &[
-                &req.client_id,
-                &max_s,
-                &wait_s,
-                &ack_s,
-                &req.key_id,
-                &req.ts,
-                &req.nonce,
-            ],
-        );
-        self.acting("client_id", signed, &input, now, false).await?;
+        let call = SignedCall::of(&req, now_ms());
+        self.authenticate(&call, Against::Stored, Freshness::Once).await?;
         self.rate_check(&req.client_id)?;
-        self.claim(signed, now).await?;
+        self.claim(&call).await?;
 
         let lease = ms(self.config.lease);
         let take = || async {
@@ -397,18 +338,10 @@ impl Broker {
         Ok(self.wait_for(&req.client_id, deadline, take).await?.unwrap_or_default())
     }
 
-    /// `ack_messages`: removes leased (or any) messages from the caller's queue.
-    pub async fn ack(
-        &self,
-        client_id: &str,
-        message_ids: &str,
-        key_id: &str,
-        ts: &str,
-        nonce: &str,
-        sig: &str,
-    ) -> Result<AckResult, Refusal> {
-        check_client_id("client_id", client_id)?;
-        let ids: Vec<String> = message_ids.split(',').map(str::to_owned).collect();
+    /// `ack_messages`: removes leased messages from the caller's queue.
+    pub async fn ack(&self, req: AckMessagesArgs) -> Result<AckResult, Refusal> {
+        check_client_id("client_id", &req.client_id)?;
+        let ids: Vec<String> = req.message_ids.split(',').map(str::to_owned).collect();
         if ids.len() > MAX_BATCH as usize {
             return Err(Refusal::invalid(format!("message_ids: at most {MAX_BATCH} ids")));
         }
@@ -417,19 +350,11 @@ impl Broker {
                 Refusal::invalid("message_ids: comma-separated message ids (base64url of 16 bytes each), no spaces")
             })?;
         }
-        let now = now_ms();
-        let signed = Signed {
-            client_id,
-            key_id,
-            ts,
-            nonce,
-            sig,
-        };
-        let input = sign_input("ack", &[client_id, message_ids, key_id, ts, nonce]);
-        self.acting("client_id", signed, &input, now, false).await?;
-        self.rate_check(client_id)?;
-        self.claim(signed, now).await?;
-        let (acked, unknown) = self.store.ack(client_id, &ids, now).await?;
+        let call = SignedCall::of(&req, now_ms());
+        self.authenticate(&call, Against::Stored, Freshness::Once).await?;
+        self.rate_check(&req.client_id)?;
+        self.claim(&call).await?;
+        let (acked, unknown) = self.store.ack(&req.client_id, &ids, call.now).await?;
         Ok(AckResult { acked, unknown })
     }
 

@@ -17,8 +17,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use enroll::{Enrollment, EnrollmentError};
-pub use messages::{AckResult, GetRequest, SendResult, WaitResult};
-pub use registry::{CheckinRequest, CheckinResult, ClientInfo, ClientKeys, KelUpdate};
+pub use messages::{AckResult, SendResult, WaitResult};
+pub use registry::{CheckinResult, ClientInfo, ClientKeys, KelUpdate};
 
 use crate::store::{Store, StoreError};
 use mcpmsg_core::protocol::ErrorCode;

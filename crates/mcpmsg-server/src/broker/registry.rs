@@ -10,36 +10,16 @@ use std::sync::{Arc, Mutex};
 
 use crate::store::IdentityRecord;
 use mcpmsg_core::protocol::kel::{self, Event, KelError, KelState, KelStatus};
-use mcpmsg_core::protocol::{check_client_id, now_ms, sign_input, ErrorCode};
+use mcpmsg_core::protocol::tools::CheckinClientArgs;
+use mcpmsg_core::protocol::{check_client_id, now_ms, ErrorCode};
 
-use super::auth::{Nonce, Signed};
+use super::auth::{Against, Freshness, SignedCall};
 use super::{Broker, Refusal};
 
 /// Longest check-in `name`, in characters.
 pub const MAX_NAME: usize = 64;
 /// Longest check-in `capabilities`, in characters.
 pub const MAX_CAPABILITIES: usize = 512;
-
-/// Arguments of `checkin_client`.
-#[derive(Debug, Clone)]
-pub struct CheckinRequest {
-    /// The identity.
-    pub client_id: String,
-    /// Display name.
-    pub name: String,
-    /// Free text describing what the client can do.
-    pub capabilities: String,
-    /// Kid of the current signing key.
-    pub key_id: String,
-    /// Unix ms.
-    pub ts: String,
-    /// Fresh nonce.
-    pub nonce: String,
-    /// Signature.
-    pub sig: String,
-    /// The full log, to register or to extend the stored one.
-    pub kel: Option<Vec<Event>>,
-}
 
 /// Result of `checkin_client`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,7 +172,7 @@ impl Broker {
 
     /// `checkin_client`: registers an identity from its log, extends a
     /// stored log, and records name and capabilities.
-    pub async fn checkin(&self, mut req: CheckinRequest) -> Result<CheckinResult, Refusal> {
+    pub async fn checkin(&self, mut req: CheckinClientArgs) -> Result<CheckinResult, Refusal> {
         check_client_id("client_id", &req.client_id)?;
         printable("name", &req.name, MAX_NAME)?;
         printable("capabilities", &req.capabilities, MAX_CAPABILITIES)?;
@@ -206,29 +186,11 @@ impl Broker {
         let now = now_ms();
         let kel = req.kel.take();
         let (state, mut record, expected_len) = self.checkin_log(&req.client_id, kel, now).await?;
-        let signed = Signed {
-            client_id: &req.client_id,
-            key_id: &req.key_id,
-            ts: &req.ts,
-            nonce: &req.nonce,
-            sig: &req.sig,
-        };
-        let input = sign_input(
-            "checkin",
-            &[
-                &req.client_id,
-                &req.name,
-                &req.capabilities,
-                &req.key_id,
-                &req.ts,
-                &req.nonce,
-            ],
-        );
-        if let Nonce::Seen(_) = self.authenticate(signed, &input, &state, now, false, None).await? {
-            unreachable!("non-idempotent authentication never returns a seen nonce");
-        }
+        let call = SignedCall::of(&req, now);
+        self.authenticate(&call, Against::Log(&state), Freshness::Once).await?;
         self.rate_check(&req.client_id)?;
-        self.claim(signed, now).await?;
+        self.claim(&call).await?;
+        drop(call);
         record.name = req.name;
         record.capabilities = req.capabilities;
         record.last_checkin = now;

@@ -1,12 +1,11 @@
 //! The MCP adapter: parses tool arguments, calls the broker, renders the
 //! result. Nothing else: every rule lives in [`crate::broker`].
 //!
-//! Arguments are parsed by hand from the JSON object rather than through
-//! typed `Parameters<T>`: a wrong type or an unknown argument must come back
-//! as an `isError` result with `[invalid_argument]` naming the field
+//! Arguments are parsed into their core types here rather than through
+//! rmcp's `Parameters<T>`: a wrong type or an unknown argument must come
+//! back as an `isError` result with `[invalid_argument]` naming the field
 //! (PROTOCOL §7), not as an opaque JSON-RPC error.
 
-mod args;
 mod handlers;
 mod render;
 mod tools;
@@ -23,9 +22,9 @@ use serde_json::Value;
 
 use crate::broker::Broker;
 use mcpmsg_core::protocol::check_client_id;
+use mcpmsg_core::protocol::tools::ToolName;
 
 pub use render::relative;
-pub use tools::NAMES as TOOL_NAMES;
 
 /// The MCP server handler; cheap to clone (the broker is shared).
 #[derive(Clone)]
@@ -50,10 +49,10 @@ fn peer_ip(context: &RequestContext<RoleServer>) -> Option<std::net::IpAddr> {
 }
 
 /// The acting client named in the arguments, when it has a valid form (for logs).
-fn actor(tool: &str, map: &JsonObject) -> String {
+fn actor(tool: ToolName, map: &JsonObject) -> String {
     let v = match tool {
-        "send_message" | "send_message_and_wait" => map.get("sender_id"),
-        "rotate_key" | "revoke_key" => map.get("event").and_then(|e| e.get("client_id")),
+        ToolName::SendMessage | ToolName::SendMessageAndWait => map.get("sender_id"),
+        ToolName::RotateKey | ToolName::RevokeKey => map.get("event").and_then(|e| e.get("client_id")),
         _ => map.get("client_id"),
     };
     v.and_then(Value::as_str)
@@ -100,10 +99,12 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let tool = request.name.as_ref();
-        if !tools::NAMES.contains(&tool) {
-            return Err(ErrorData::invalid_params(format!("unknown tool {tool:?}"), None));
-        }
+        let Some(tool) = ToolName::parse(&request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool {:?}", request.name.as_ref()),
+                None,
+            ));
+        };
         let map = request.arguments.unwrap_or_default();
         let client_id = actor(tool, &map);
         let peer = peer_ip(&context);
@@ -124,7 +125,7 @@ impl ServerHandler for McpServer {
         let result = match outcome {
             Ok(r) => r,
             Err(refusal) => {
-                tracing::info!(tool, code = refusal.code.as_str(), client_id = %client_id, "refused");
+                tracing::info!(tool = tool.as_str(), code = refusal.code.as_str(), client_id = %client_id, "refused");
                 if let (Some(ip), false) = (peer, anonymous) {
                     if refusal.code != mcpmsg_core::protocol::ErrorCode::RateLimited {
                         self.broker.refused_call(ip);

@@ -3,48 +3,52 @@
 //! as strings; in markdown, relative ("2 minutes ago").
 
 use rmcp::model::{CallToolResult, ContentBlock};
-use serde_json::{json, Value};
+use serde::Serialize;
 
-use crate::broker::Refusal;
+use crate::broker::{self, Refusal};
 use crate::store::StoredMessage;
-use mcpmsg_core::protocol::kel::Event;
-use mcpmsg_core::protocol::neutralise;
+use mcpmsg_core::inbox::Delivered;
+use mcpmsg_core::protocol::kel::KelStatus;
+use mcpmsg_core::protocol::tools::{self as wire, RefusalBody, Refused};
+use mcpmsg_core::protocol::{escape_inline, neutralise};
 pub use mcpmsg_core::time::relative;
 
 /// A successful result.
-pub fn ok(markdown: String, structured: Value) -> CallToolResult {
+pub fn ok(markdown: String, structured: &impl Serialize) -> CallToolResult {
     let mut r = CallToolResult::success(vec![ContentBlock::text(markdown)]);
-    r.structured_content = Some(structured);
+    r.structured_content = Some(serde_json::to_value(structured).expect("tool results serialise"));
     r
 }
 
 /// A refused call: `[code] message` and `{"error": {"code", "message"}}`.
 pub fn refused(r: &Refusal) -> CallToolResult {
     let mut out = CallToolResult::error(vec![ContentBlock::text(format!("[{}] {}", r.code, r.message))]);
-    let mut error = json!({"code": r.code.as_str(), "message": r.message});
-    if let Some(ms) = r.retry_after_ms {
-        error["retry_after_ms"] = json!(ms.to_string());
-    }
-    out.structured_content = Some(json!({ "error": error }));
+    let error = RefusalBody {
+        code: r.code.as_str().to_owned(),
+        message: r.message.clone(),
+        retry_after_ms: r.retry_after_ms.map(|ms| ms.to_string()),
+    };
+    out.structured_content = Some(serde_json::to_value(Refused { error }).expect("refusals serialise"));
     out
 }
 
-/// A delivered message object: every member a string, as signed.
-pub fn message_json(m: &StoredMessage) -> Value {
-    json!({
-        "message_id": m.message_id,
-        "sender_id": m.sender_id,
-        "recipient_id": m.recipient_id,
-        "content_type": m.content_type,
-        "in_reply_to": m.in_reply_to,
-        "message": m.message,
-        "key_id": m.key_id,
-        "ts": m.ts,
-        "nonce": m.nonce,
-        "sig": m.sig,
-        "received_at": m.received_at.to_string(),
-        "expires_at": m.expires_at.to_string(),
-    })
+/// A queued message as it is delivered (PROTOCOL §5): every member a
+/// string, as signed.
+pub fn delivered(m: &StoredMessage) -> Delivered {
+    Delivered {
+        message_id: m.message_id.clone(),
+        sender_id: m.sender_id.clone(),
+        recipient_id: m.recipient_id.clone(),
+        content_type: m.content_type.clone(),
+        in_reply_to: m.in_reply_to.clone(),
+        message: m.message.clone(),
+        key_id: m.key_id.clone(),
+        ts: m.ts.clone(),
+        nonce: m.nonce.clone(),
+        sig: m.sig.clone(),
+        received_at: m.received_at.to_string(),
+        expires_at: m.expires_at.to_string(),
+    }
 }
 
 /// One message in markdown. Sealed bodies are not shown (they are
@@ -78,9 +82,94 @@ pub fn message_markdown(m: &StoredMessage, now: u64) -> String {
     s
 }
 
-/// Events as JSON values.
-pub fn events_json(events: &[Event]) -> Value {
-    serde_json::to_value(events).unwrap_or(Value::Null)
+/// A key event taking effect, in words.
+pub fn kel_update(what: &str, r: &broker::KelUpdate) -> String {
+    format!(
+        "{what} `{}`: log at seq {}, head `{}`, in effect from now.",
+        r.client_id, r.kel_seq, r.kel_head
+    )
+}
+
+/// One page of `list_clients`, in markdown.
+pub fn client_list(clients: &[broker::ClientInfo], next: Option<&str>, now: u64) -> String {
+    let mut md = format!("**{} client(s)**\n\n", clients.len());
+    for c in clients {
+        let status = match c.status {
+            KelStatus::Active => String::new(),
+            other => format!(" ({})", other.as_str()),
+        };
+        md.push_str(&format!(
+            "- `{}`{status}: {} (last check-in {})\n",
+            c.client_id,
+            escape_inline(&c.name, 64),
+            relative(now, c.last_checkin)
+        ));
+    }
+    if let Some(next) = next {
+        md.push_str(&format!("\nMore: call again with cursor `{next}`.\n"));
+    }
+    md
+}
+
+// The broker's results as they travel: numbers as decimal strings.
+
+impl From<broker::CheckinResult> for wire::CheckinResult {
+    fn from(r: broker::CheckinResult) -> Self {
+        Self {
+            client_id: r.client_id,
+            registered: r.registered,
+            kel_seq: r.kel_seq.to_string(),
+            kel_head: r.kel_head,
+        }
+    }
+}
+
+impl From<broker::SendResult> for wire::SendResult {
+    fn from(r: broker::SendResult) -> Self {
+        Self {
+            message_id: r.message_id,
+            duplicate: r.duplicate,
+            received_at: r.received_at.to_string(),
+            expires_at: r.expires_at.to_string(),
+        }
+    }
+}
+
+impl From<broker::KelUpdate> for wire::KelUpdate {
+    fn from(r: broker::KelUpdate) -> Self {
+        Self {
+            client_id: r.client_id,
+            kel_seq: r.kel_seq.to_string(),
+            kel_head: r.kel_head,
+            accepted_at: r.accepted_at.to_string(),
+        }
+    }
+}
+
+impl From<broker::ClientKeys> for wire::ClientKeysResult {
+    fn from(k: broker::ClientKeys) -> Self {
+        Self {
+            client_id: k.client_id,
+            kel: k.kel,
+            accepted_at: k.accepted_at.iter().map(u64::to_string).collect(),
+            revoked: k.status != KelStatus::Active,
+            status: k.status.into(),
+        }
+    }
+}
+
+impl From<broker::ClientInfo> for wire::ClientEntry {
+    fn from(c: broker::ClientInfo) -> Self {
+        Self {
+            client_id: c.client_id,
+            name: c.name,
+            capabilities: c.capabilities,
+            signing_kid: c.signing_kid,
+            last_checkin: c.last_checkin.to_string(),
+            revoked: c.status != KelStatus::Active,
+            status: c.status.into(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::packed::{nonce_key, CompactNonce, NonceKey, Packed};
-use super::{IdentityRecord, NonceRecord, QueueLimits, SendOutcome, Store, StoreError, StoredMessage, TakeMode};
+use super::{IdentityRecord, NonceRecord, SendOutcome, SendStep, Store, StoreError, StoredMessage, TakeMode};
 
 struct Entry {
     msg: Packed,
@@ -243,14 +243,14 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn send(
-        &self,
-        msg: &StoredMessage,
-        nonce_until: u64,
-        limits: QueueLimits,
-        now: u64,
-        sender_head: Option<&str>,
-    ) -> Result<SendOutcome, StoreError> {
+    async fn send(&self, step: SendStep<'_>) -> Result<SendOutcome, StoreError> {
+        let SendStep {
+            message: msg,
+            nonce_until,
+            limits,
+            now,
+            sender_head,
+        } = step;
         let mut inner = self.lock_swept(now);
         if let Some(head) = sender_head {
             if inner.identities.get(&msg.sender_id).and_then(|i| i.head.as_deref()) != Some(head) {
@@ -391,6 +391,7 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::QueueLimits;
 
     fn msg(to: &str, i: u64, expires_at: u64) -> StoredMessage {
         StoredMessage {
@@ -415,13 +416,12 @@ mod tests {
         for i in 0..100 {
             assert_eq!(
                 store
-                    .send(
+                    .send(SendStep::new(
                         &msg("bob", i, 1000 + i * 10),
                         10_000,
                         QueueLimits::queue_only(1000),
-                        0,
-                        None
-                    )
+                        0
+                    ))
                     .await
                     .unwrap(),
                 SendOutcome::Queued
@@ -444,13 +444,12 @@ mod tests {
         let store = MemoryStore::new();
         for round in 0..50 {
             store
-                .send(
+                .send(SendStep::new(
                     &msg("bob", round, 1000 + round),
                     10_000,
                     QueueLimits::queue_only(10),
                     0,
-                    None,
-                )
+                ))
                 .await
                 .unwrap();
             let got = store.take("bob", 10, TakeMode::Remove, 0).await.unwrap();
@@ -459,7 +458,12 @@ mod tests {
         // Each re-creation armed a hint; all of them are stale now and are
         // dropped when due without re-arming anything.
         store
-            .send(&msg("bob", 99, 9000), 10_000, QueueLimits::queue_only(10), 0, None)
+            .send(SendStep::new(
+                &msg("bob", 99, 9000),
+                10_000,
+                QueueLimits::queue_only(10),
+                0,
+            ))
             .await
             .unwrap();
         assert_eq!(store.queue_len("bob", 2000).await.unwrap(), 1);

@@ -55,6 +55,45 @@ pub struct StoredMessage {
     pub expires_at: u64,
 }
 
+/// One send as the store carries it out, in one atomic step: the sender's
+/// nonce claimed until `nonce_until` and `message` queued for its recipient,
+/// unless that would break `limits`; with `sender_head`, only if the head of
+/// the sender's stored log is still that (else [`SendOutcome::Stale`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SendStep<'a> {
+    /// The message, as it will be delivered.
+    pub message: &'a StoredMessage,
+    /// Until when the nonce stays claimed, Unix ms.
+    pub nonce_until: u64,
+    /// The queue limits that must hold after the step.
+    pub limits: QueueLimits,
+    /// Server time, Unix ms.
+    pub now: u64,
+    /// The sender's log head the fast path verified against, if it did.
+    pub sender_head: Option<&'a str>,
+}
+
+impl<'a> SendStep<'a> {
+    /// A step not conditional on the sender's log head.
+    pub fn new(message: &'a StoredMessage, nonce_until: u64, limits: QueueLimits, now: u64) -> Self {
+        Self {
+            message,
+            nonce_until,
+            limits,
+            now,
+            sender_head: None,
+        }
+    }
+
+    /// The same step, only if the sender's stored log head is still `head`.
+    pub fn if_head(self, head: &'a str) -> Self {
+        Self {
+            sender_head: Some(head),
+            ..self
+        }
+    }
+}
+
 /// An identity as stored: its log and what its check-ins said.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentityRecord {
@@ -243,18 +282,9 @@ pub trait Store: Send + Sync + 'static {
         now: u64,
     ) -> Result<bool, StoreError>;
 
-    /// In one atomic step: claims the sender's nonce until `nonce_until` and
-    /// queues `msg` for its recipient, unless that would break `limits`.
-    /// With `sender_head`, only if the head of the sender's stored log is
-    /// still that (else [`SendOutcome::Stale`]), checked in the same step.
-    async fn send(
-        &self,
-        msg: &StoredMessage,
-        nonce_until: u64,
-        limits: QueueLimits,
-        now: u64,
-        sender_head: Option<&str>,
-    ) -> Result<SendOutcome, StoreError>;
+    /// In one atomic step: claims the sender's nonce and queues the message
+    /// (see [`SendStep`]).
+    async fn send(&self, step: SendStep<'_>) -> Result<SendOutcome, StoreError>;
 
     /// Up to `max` deliverable messages for `recipient`, oldest first
     /// (expired and leased ones are skipped).

@@ -8,7 +8,7 @@ use crate::crypto::{hex, SealingPublicKey, SigningSecret};
 use crate::protocol::{decode_sig, sign_input, FieldError};
 
 /// An inception or rotation: the keys that hold from this event on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Establishment {
     /// The identity.
@@ -30,7 +30,7 @@ pub struct Establishment {
 }
 
 /// A revocation: ends the identity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Revocation {
     /// The identity.
@@ -50,7 +50,7 @@ pub struct Revocation {
 }
 
 /// One KEL event, tagged by its `type` member.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Event {
     /// Seq 0: the identity's first keys.

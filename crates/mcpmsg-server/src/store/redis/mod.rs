@@ -41,7 +41,7 @@ pub use self::conn::{redacted_url, RedisTls};
 use self::keys::{identity_key, node_name, nonce_place, nonce_ttl, queue_keys, BELL, DEFAULT_NONCE_WINDOW, IDS};
 use self::memory::MemorySample;
 use self::scripts::Scripts;
-use super::{IdentityRecord, NonceRecord, QueueLimits, SendOutcome, Store, StoreError, StoredMessage, TakeMode};
+use super::{IdentityRecord, NonceRecord, SendOutcome, SendStep, Store, StoreError, StoredMessage, TakeMode};
 
 /// What claiming a nonce found.
 enum Claim {
@@ -170,14 +170,14 @@ impl RedisStore {
     }
 
     /// A send on a Cluster: claim the nonce, then queue (see the module doc).
-    async fn send_cluster(
-        &self,
-        msg: &StoredMessage,
-        nonce_until: u64,
-        limits: QueueLimits,
-        now: u64,
-        sender_head: Option<&str>,
-    ) -> Result<SendOutcome, StoreError> {
+    async fn send_cluster(&self, step: SendStep<'_>) -> Result<SendOutcome, StoreError> {
+        let SendStep {
+            message: msg,
+            nonce_until,
+            limits,
+            now,
+            sender_head,
+        } = step;
         let window = nonce_until.saturating_sub(now).max(1);
         let claim = encode_claim(&msg.message_id, nonce_until)?;
         match self
@@ -405,19 +405,19 @@ impl Store for RedisStore {
         ))
     }
 
-    async fn send(
-        &self,
-        msg: &StoredMessage,
-        nonce_until: u64,
-        limits: QueueLimits,
-        now: u64,
-        sender_head: Option<&str>,
-    ) -> Result<SendOutcome, StoreError> {
+    async fn send(&self, step: SendStep<'_>) -> Result<SendOutcome, StoreError> {
+        let SendStep {
+            message: msg,
+            nonce_until,
+            limits,
+            now,
+            sender_head,
+        } = step;
         if self.memory.over(&mut self.conn(), limits.max_bytes, now).await {
             return Ok(SendOutcome::StoreFull);
         }
         if self.cluster() {
-            return self.send_cluster(msg, nonce_until, limits, now, sender_head).await;
+            return self.send_cluster(step).await;
         }
         let record = NonceRecord::Send {
             message_id: msg.message_id.clone(),
