@@ -8,10 +8,11 @@
 //! from /proc when `--server-pid` names a local server. Requests are signed
 //! before each timed part so the load generator spends its CPU on HTTP.
 
+mod latency;
 mod procfs;
 mod rpc;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -332,7 +333,7 @@ async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -
     }
 
     if part("latency") {
-        let (lat, l) = latency(&rpc, &sender, a, &tag).await?;
+        let (lat, l) = latency::run(&rpc, &sender, a, &tag).await?;
         out.insert("latency".into(), lat);
         lines.extend(l);
     }
@@ -476,95 +477,4 @@ async fn throughput_part(
         ));
     }
     Ok(())
-}
-
-/// (b): open-loop sends at `rate` to `waiters` parked receivers.
-async fn latency(rpc: &Arc<Rpc>, sender: &Who, a: &Args, tag: &str) -> Result<(Value, Vec<String>)> {
-    let waiters: Vec<Who> = (0..a.waiters).map(|i| Who::new(format!("bench-{tag}-w{i}"))).collect();
-    register(rpc, &waiters.iter().collect::<Vec<_>>()).await?;
-    let names: Vec<String> = waiters.iter().map(|w| w.id.clone()).collect();
-    let n = (a.rate * a.latency_duration) as usize;
-    let bodies = presign(rpc, sender, &names, n, a.size);
-    let index: Arc<std::collections::HashMap<String, usize>> =
-        Arc::new(bodies.iter().enumerate().map(|(i, (_, id))| (id.clone(), i)).collect());
-    let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
-    let received = Arc::new(AtomicUsize::new(0));
-    let t0 = Instant::now() + Duration::from_secs(1);
-    let interval_ns = 1e9 / a.rate as f64;
-    let end = t0 + Duration::from_secs(a.latency_duration + 5);
-
-    let mut parked = Vec::new();
-    for w in waiters {
-        let (rpc, index, sent_at, received) = (rpc.clone(), index.clone(), sent_at.clone(), received.clone());
-        parked.push(tokio::spawn(async move {
-            let mut sched = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).unwrap();
-            let mut actual = sched.clone();
-            while Instant::now() < end && received.load(Ordering::Relaxed) < n {
-                let Ok(r) = rpc.call(&w.get("100", "2")).await else {
-                    continue;
-                };
-                let now = Instant::now();
-                for m in &r.messages {
-                    let Some(&i) = index.get(&m.message_id) else {
-                        continue;
-                    };
-                    let scheduled = t0 + Duration::from_nanos((i as f64 * interval_ns) as u64);
-                    let at = t0 + Duration::from_nanos(sent_at[i].load(Ordering::Relaxed));
-                    let _ = sched.record(now.saturating_duration_since(scheduled).as_micros().max(1) as u64);
-                    let _ = actual.record(now.saturating_duration_since(at).as_micros().max(1) as u64);
-                    received.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            (sched, actual)
-        }));
-    }
-    // Let every waiter park before the first send.
-    tokio::time::sleep_until(t0.into()).await;
-    let mut posts = Vec::with_capacity(n);
-    for (i, (body, _)) in bodies.into_iter().enumerate() {
-        tokio::time::sleep_until((t0 + Duration::from_nanos((i as f64 * interval_ns) as u64)).into()).await;
-        let (rpc, sent_at) = (rpc.clone(), sent_at.clone());
-        posts.push(tokio::spawn(async move {
-            sent_at[i].store(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            rpc.post(body).await.is_ok()
-        }));
-    }
-    let mut accepted = 0;
-    for p in posts {
-        accepted += usize::from(p.await.unwrap_or(false));
-    }
-    let mut sched = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).unwrap();
-    let mut actual = sched.clone();
-    for p in parked {
-        let (s, a2) = p.await?;
-        sched.add(s)?;
-        actual.add(a2)?;
-    }
-    let got = received.load(Ordering::Relaxed);
-    let v = json!({
-        "rate": a.rate, "waiters": a.waiters, "sent": accepted, "received": got,
-        "from_scheduled_ms": {"p50": pct(&sched, 0.5), "p99": pct(&sched, 0.99), "p99_9": pct(&sched, 0.999)},
-        "from_actual_ms": {"p50": pct(&actual, 0.5), "p99": pct(&actual, 0.99), "p99_9": pct(&actual, 0.999)},
-    });
-    let lines = vec![
-        format!(
-            "send-to-wake at {} msg/s, {} waiters ({} sent, {} woken):",
-            a.rate, a.waiters, accepted, got
-        ),
-        format!(
-            "{:<46}p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms",
-            "  from the scheduled send time",
-            pct(&sched, 0.5),
-            pct(&sched, 0.99),
-            pct(&sched, 0.999)
-        ),
-        format!(
-            "{:<46}p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms",
-            "  from the actual send time",
-            pct(&actual, 0.5),
-            pct(&actual, 0.99),
-            pct(&actual, 0.999)
-        ),
-    ];
-    Ok((v, lines))
 }

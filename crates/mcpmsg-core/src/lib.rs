@@ -7,8 +7,9 @@
 //!
 //! - [`crypto`]: keys, signatures, sealing and key event logs (KELs).
 //! - [`protocol`]: the wire encodings: the canonical signing input, field
-//!   rules, signed request types, error codes, and what other parties'
-//!   text may show.
+//!   rules, every tool's arguments and result ([`protocol::tools`], the one
+//!   definition the server, CLI, bench and tests share), error codes, and
+//!   what other parties' text may show.
 //! - [`keyfile`]: the on-disk form of secret key material (optionally
 //!   passphrase-protected); bytes in, bytes out, the caller does the I/O.
 //! - [`client_config`]: the client configuration `mcp_recipients.json`.

@@ -25,6 +25,7 @@ mod conn;
 mod keys;
 mod memory;
 mod scripts;
+mod send;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +36,7 @@ use redis::AsyncCommands;
 use tokio_util::sync::CancellationToken;
 
 use self::cache::{IdentityCache, FORGET, IDENTITY_TTL};
-use self::codec::{decode_message, decode_nonce, encode_claim, encode_message, encode_nonce, nonce_record, raw16};
+use self::codec::{decode_message, decode_nonce, encode_nonce, raw16};
 use self::conn::{err, open, Conn};
 pub use self::conn::{redacted_url, RedisTls};
 use self::keys::{identity_key, node_name, nonce_place, nonce_ttl, queue_keys, BELL, DEFAULT_NONCE_WINDOW, IDS};
@@ -167,91 +168,6 @@ impl RedisStore {
 
     fn cluster(&self) -> bool {
         matches!(self.conn, Conn::Cluster(_))
-    }
-
-    /// A send on a Cluster: claim the nonce, then queue (see the module doc).
-    async fn send_cluster(&self, step: SendStep<'_>) -> Result<SendOutcome, StoreError> {
-        let SendStep {
-            message: msg,
-            nonce_until,
-            limits,
-            now,
-            sender_head,
-        } = step;
-        let window = nonce_until.saturating_sub(now).max(1);
-        let claim = encode_claim(&msg.message_id, nonce_until)?;
-        match self
-            .claim(&msg.sender_id, &msg.nonce, &claim, nonce_until, now, sender_head)
-            .await?
-        {
-            Claim::Stale => return Ok(SendOutcome::Stale),
-            // The same send retried after a crash between the two steps
-            // finds its own claim: it goes on to the queue, which
-            // deduplicates.
-            Claim::Used(old) if nonce_record(&old) != nonce_record(&claim) => {
-                return Ok(SendOutcome::NonceUsed(decode_nonce(&old)?))
-            }
-            Claim::Used(_) | Claim::Claimed => {}
-        }
-        let [q, l, s] = queue_keys(&msg.recipient_id);
-        let dedup = format!("mcpmsg:{{{}}}:d:{}", msg.recipient_id, msg.message_id);
-        let r: Vec<String> = self
-            .scripts
-            .send_cluster
-            .key(q)
-            .key(l)
-            .key(s)
-            .key(dedup)
-            .arg(encode_message(msg)?)
-            .arg(limits.max_queue)
-            .arg(window)
-            .arg(format!("{} {}", msg.received_at, msg.expires_at))
-            .arg(msg.expires_at)
-            .arg(now)
-            .arg(BELL)
-            .arg(format!("{} {}", self.node, msg.recipient_id))
-            .arg(&msg.sender_id)
-            .arg(limits.max_per_sender)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(err)?;
-        match r.first().map(String::as_str) {
-            Some("queued") => Ok(SendOutcome::Queued),
-            Some("dup") => {
-                let times = r.get(1).map_or("", String::as_str);
-                let (recv, exp) = times
-                    .split_once(' ')
-                    .ok_or_else(|| StoreError(format!("redis: malformed dedup record {times:?}")))?;
-                let parse = |t: &str| {
-                    t.parse()
-                        .map_err(|_| StoreError(format!("redis: malformed dedup record {times:?}")))
-                };
-                Ok(SendOutcome::NonceUsed(NonceRecord::Send {
-                    message_id: msg.message_id.clone(),
-                    received_at: parse(recv)?,
-                    expires_at: parse(exp)?,
-                }))
-            }
-            Some(full @ ("full" | "share")) => {
-                // Free the nonce so the same request can be retried later.
-                let (keys, field) = self.nonce_place(&msg.sender_id, &msg.nonce, now)?;
-                let _: i64 = self
-                    .scripts
-                    .release
-                    .key(&keys[0])
-                    .arg(&field[..])
-                    .arg(&claim)
-                    .invoke_async(&mut self.conn())
-                    .await
-                    .map_err(err)?;
-                Ok(if full == "full" {
-                    SendOutcome::QueueFull
-                } else {
-                    SendOutcome::SenderShareFull
-                })
-            }
-            _ => Err(StoreError(format!("redis: unexpected send result {r:?}"))),
-        }
     }
 
     async fn queue_call<T: redis::FromRedisValue>(
@@ -406,56 +322,17 @@ impl Store for RedisStore {
     }
 
     async fn send(&self, step: SendStep<'_>) -> Result<SendOutcome, StoreError> {
-        let SendStep {
-            message: msg,
-            nonce_until,
-            limits,
-            now,
-            sender_head,
-        } = step;
-        if self.memory.over(&mut self.conn(), limits.max_bytes, now).await {
+        if self
+            .memory
+            .over(&mut self.conn(), step.limits.max_bytes, step.now)
+            .await
+        {
             return Ok(SendOutcome::StoreFull);
         }
         if self.cluster() {
-            return self.send_cluster(step).await;
-        }
-        let record = NonceRecord::Send {
-            message_id: msg.message_id.clone(),
-            received_at: msg.received_at,
-            expires_at: msg.expires_at,
-        };
-        let (mut inv, field) = self.nonce_script(
-            &self.scripts.send,
-            &queue_keys(&msg.recipient_id),
-            &msg.sender_id,
-            &msg.nonce,
-            now,
-        )?;
-        let r: Vec<Vec<u8>> = inv
-            .arg(encode_message(msg)?)
-            .arg(limits.max_queue)
-            .arg(nonce_ttl(nonce_until, now))
-            .arg(encode_nonce(&record, nonce_until)?)
-            .arg(msg.expires_at)
-            .arg(now)
-            .arg(BELL)
-            .arg(format!("{} {}", self.node, msg.recipient_id))
-            .arg(&field[..])
-            .arg(sender_head.unwrap_or_default())
-            .arg(&msg.sender_id)
-            .arg(limits.max_per_sender)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(err)?;
-        match r.first().map(Vec::as_slice) {
-            Some(b"queued") => Ok(SendOutcome::Queued),
-            Some(b"stale") => Ok(SendOutcome::Stale),
-            Some(b"full") => Ok(SendOutcome::QueueFull),
-            Some(b"share") => Ok(SendOutcome::SenderShareFull),
-            Some(b"used") => Ok(SendOutcome::NonceUsed(decode_nonce(
-                r.get(1).map_or(&[][..], Vec::as_slice),
-            )?)),
-            _ => Err(StoreError(format!("redis: unexpected send result {r:?}"))),
+            self.send_cluster(step).await
+        } else {
+            self.send_single(step).await
         }
     }
 
