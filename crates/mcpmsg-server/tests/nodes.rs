@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::redis::{RedisCluster, RedisServer, TlsFiles};
-use common::{ids, register, Ident};
+use common::{ids, presence_follows_signed_calls, register, Ident};
 use serde_json::{json, Value};
 
 struct Node {
@@ -459,4 +459,18 @@ async fn two_nodes_on_a_redis_over_tls() {
         waited < Duration::from_secs(2),
         "woken by the doorbell, not the 2 s re-check: {waited:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn presence_seen_through_one_node_shows_on_another() {
+    let redis = RedisServer::start();
+    let presence = ["--idle-after", "1", "--offline-after", "2"];
+    let (a, b) = (
+        Node::start_with(&redis.url(), &presence),
+        Node::start_with(&redis.url(), &presence),
+    );
+    let (ca, cb) = (a.client().await, b.client().await);
+    let alice = Ident::new("alice");
+    register(&ca, &[&alice]).await;
+    presence_follows_signed_calls(&ca, &cb, &alice).await;
 }

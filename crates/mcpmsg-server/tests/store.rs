@@ -74,7 +74,7 @@ fn record(client_id: &str) -> IdentityRecord {
 /// failure is reported by name (the first does not hide the rest).
 async fn conformance(store: Arc<dyn Store>) {
     type Property = fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-    let properties: [(&str, Property); 7] = [
+    let properties: [(&str, Property); 8] = [
         ("identities_are_compare_and_set", |s| {
             Box::pin(identities_are_compare_and_set(s))
         }),
@@ -92,6 +92,9 @@ async fn conformance(store: Arc<dyn Store>) {
         ("per_sender_share_and_total_bytes", |s| {
             Box::pin(per_sender_share_and_total_bytes(s))
         }),
+        ("last_seen_is_kept_and_never_goes_back", |s| {
+            Box::pin(last_seen_is_kept_and_never_goes_back(s))
+        }),
     ];
     let mut failed = Vec::new();
     for (name, property) in properties {
@@ -105,6 +108,21 @@ async fn conformance(store: Arc<dyn Store>) {
         }
     }
     assert!(failed.is_empty(), "properties failed: {failed:?}");
+}
+
+async fn last_seen_is_kept_and_never_goes_back(store: Arc<dyn Store>) {
+    let (a, b, never) = (format!("a{}", tag()), format!("b{}", tag()), format!("n{}", tag()));
+    assert_eq!(store.last_seen(&[]).await.unwrap(), Vec::<Option<u64>>::new());
+    store.touch(&a, 1_000).await.unwrap();
+    store.touch(&b, 2_000).await.unwrap();
+    // Nodes write in any order: an older time never replaces a newer one.
+    store.touch(&a, 500).await.unwrap();
+    assert_eq!(
+        store.last_seen(&[&a, &never, &b]).await.unwrap(),
+        [Some(1_000), None, Some(2_000)]
+    );
+    store.touch(&a, 3_000).await.unwrap();
+    assert_eq!(store.last_seen(&[&a]).await.unwrap(), [Some(3_000)]);
 }
 
 async fn per_sender_share_and_total_bytes(store: Arc<dyn Store>) {

@@ -7,7 +7,7 @@ pub mod redis;
 use clap::Parser;
 use mcpmsg_core::crypto::{SealingPublicKey, SealingSecret, SigningSecret};
 use mcpmsg_core::protocol::kel::{Event, Reason};
-use mcpmsg_core::protocol::tools::{AckMessagesArgs, CheckinClientArgs, GetMessagesArgs, ToolArgs};
+use mcpmsg_core::protocol::tools::{AckMessagesArgs, CheckinClientArgs, GetMessagesArgs, HeartbeatArgs, ToolArgs};
 use mcpmsg_core::protocol::{new_nonce, now_ms, Auth, SendMessage, SendParts, SignedArgs};
 use mcpmsg_server::config::ServerArgs;
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
@@ -386,4 +386,47 @@ pub async fn nonce_is_judged_before_the_signature(c: &Client, who: &Ident, used:
     let mut fresh = who.get(None, None, None);
     fresh["sig"] = broken;
     c.call("get_messages", fresh).await.refused("bad_signature");
+}
+
+/// Presence with `--idle-after 1 --offline-after 2`: signed calls through
+/// `a` make `who` active as `b` sees it; silence makes it idle, then
+/// offline; a heartbeat is refused like any signed call when replayed or
+/// forged.
+pub async fn presence_follows_signed_calls(a: &Client, b: &Client, who: &Ident) {
+    let presence = |list: &Value| {
+        let me = list["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["client_id"] == who.id.as_str())
+            .cloned()
+            .expect("listed");
+        (me["presence"].as_str().unwrap().to_owned(), me["last_seen"].clone())
+    };
+    let heartbeat = || {
+        who.signed(HeartbeatArgs {
+            client_id: who.id.clone(),
+            ..Default::default()
+        })
+    };
+    let beat = heartbeat();
+    let r = a.call("heartbeat", beat.clone()).await.ok();
+    assert_eq!(r["presence"], "active");
+    a.call("heartbeat", beat).await.refused("replay");
+    let mut forged = heartbeat();
+    forged["sig"] = json!("A".repeat(86));
+    a.call("heartbeat", forged).await.refused("bad_signature");
+    let (now, last_seen) = presence(&b.call("list_clients", json!({})).await.ok());
+    assert_eq!(now, "active");
+    // Another node may see a time up to the write interval (1 s here)
+    // older: calls are written to the store at most once per interval.
+    let at = |v: &Value| v.as_str().unwrap().parse::<u64>().unwrap();
+    let (seen, beat_at) = (at(&last_seen), at(&r["last_seen"]));
+    assert!(seen <= beat_at && beat_at - seen <= 1_000, "{seen} vs {beat_at}");
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    assert_eq!(presence(&b.call("list_clients", json!({})).await.ok()).0, "idle");
+    a.call("heartbeat", heartbeat()).await.ok();
+    assert_eq!(presence(&b.call("list_clients", json!({})).await.ok()).0, "active");
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    assert_eq!(presence(&b.call("list_clients", json!({})).await.ok()).0, "offline");
 }

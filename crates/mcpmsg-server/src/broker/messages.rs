@@ -108,7 +108,7 @@ impl Broker {
             self.authenticate(&call, Against::Stored, retry_of).await?;
         }
         self.check_recipient(&msg.recipient_id, send.sealed_kid()).await?;
-        self.rate_check(&msg.sender_id)?;
+        self.admit(&msg.sender_id, call.now).await?;
         let mut step = SendStep {
             message: &msg,
             nonce_until: call.now.saturating_add(2 * ms(self.config.max_skew)),
@@ -317,7 +317,7 @@ impl Broker {
         };
         let call = SignedCall::of(&req, now_ms());
         self.authenticate(&call, Against::Stored, Freshness::Once).await?;
-        self.rate_check(&req.client_id)?;
+        self.admit(&req.client_id, call.now).await?;
         self.claim(&call).await?;
 
         let lease = ms(self.config.lease);
@@ -352,7 +352,7 @@ impl Broker {
         }
         let call = SignedCall::of(&req, now_ms());
         self.authenticate(&call, Against::Stored, Freshness::Once).await?;
-        self.rate_check(&req.client_id)?;
+        self.admit(&req.client_id, call.now).await?;
         self.claim(&call).await?;
         let (acked, unknown) = self.store.ack(&req.client_id, &ids, call.now).await?;
         Ok(AckResult { acked, unknown })

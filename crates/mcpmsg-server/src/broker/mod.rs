@@ -8,6 +8,7 @@ mod enroll;
 mod kel_events;
 mod limits;
 mod messages;
+mod presence;
 mod registry;
 mod wait;
 
@@ -114,6 +115,10 @@ pub struct BrokerConfig {
     pub rate_per_address: u32,
     /// Largest page of `list_clients`.
     pub list_page: usize,
+    /// A client silent this long is `idle`.
+    pub idle_after: Duration,
+    /// A client silent this long is `offline`.
+    pub offline_after: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -136,6 +141,8 @@ impl Default for BrokerConfig {
             rate_per_client: 200,
             rate_per_address: 100,
             list_page: 100,
+            idle_after: Duration::from_secs(60),
+            offline_after: Duration::from_secs(300),
         }
     }
 }
@@ -148,6 +155,7 @@ pub struct Broker {
     waiters: wait::Waiters,
     kel_cache: registry::KelCache,
     limits: limits::RateLimits,
+    presence: presence::Presence,
     shutdown: CancellationToken,
 }
 
@@ -164,6 +172,7 @@ impl Broker {
             waiters: wait::Waiters::new(config.max_waiters, config.max_waits_per_client),
             kel_cache: registry::KelCache::new(config.max_clients),
             limits: limits::RateLimits::new(config.rate_per_client, config.rate_per_address),
+            presence: presence::Presence::new((ms(config.idle_after) / 4).max(1000), config.max_clients),
             config,
             store,
             enrollment,
@@ -190,6 +199,19 @@ impl Broker {
     /// Whether the store answers, for `/health`.
     pub async fn store_ping(&self) -> Result<(), crate::store::StoreError> {
         self.store.ping().await
+    }
+
+    /// An authenticated call of `client_id` at `now`: within its rate, it
+    /// counts as a heartbeat (written to the store now and then, see
+    /// `presence`; a failed write costs the call nothing).
+    async fn admit(&self, client_id: &str, now: u64) -> Result<(), Refusal> {
+        self.rate_check(client_id)?;
+        if self.presence.heard(client_id, now) {
+            if let Err(e) = self.store.touch(client_id, now).await {
+                tracing::debug!(error = %e, "presence not written");
+            }
+        }
+        Ok(())
     }
 
     /// One authenticated call of `client_id` against its rate limit.

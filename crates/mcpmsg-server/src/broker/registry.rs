@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::store::IdentityRecord;
 use mcpmsg_core::protocol::kel::{self, Event, KelError, KelState, KelStatus};
-use mcpmsg_core::protocol::tools::CheckinClientArgs;
+use mcpmsg_core::protocol::tools::{CheckinClientArgs, PresenceStatus};
 use mcpmsg_core::protocol::{check_client_id, now_ms, ErrorCode};
 
 use super::auth::{Against, Freshness, SignedCall};
@@ -75,6 +75,10 @@ pub struct ClientInfo {
     pub last_checkin: u64,
     /// Suspended and revoked identities are listed too, marked.
     pub status: KelStatus,
+    /// Its last signed call, Unix ms, if one was seen.
+    pub last_seen: Option<u64>,
+    /// What that means now.
+    pub presence: PresenceStatus,
 }
 
 /// Verified states of recently used logs.
@@ -188,7 +192,7 @@ impl Broker {
         let (state, mut record, expected_len) = self.checkin_log(&req.client_id, kel, now).await?;
         let call = SignedCall::of(&req, now);
         self.authenticate(&call, Against::Log(&state), Freshness::Once).await?;
-        self.rate_check(&req.client_id)?;
+        self.admit(&req.client_id, call.now).await?;
         self.claim(&call).await?;
         drop(call);
         record.name = req.name;
@@ -363,12 +367,17 @@ impl Broker {
                 .ok_or_else(|| Refusal::invalid(format!("limit: a decimal string from \"1\" to \"{most}\"")))?
                 as usize,
         };
-        let page = self.store.identities(cursor, limit + 1).await?;
+        let mut page = self.store.identities(cursor, limit + 1).await?;
         let more = page.len() > limit;
+        page.truncate(limit);
+        let ids: Vec<&str> = page.iter().map(|(id, _)| id.as_str()).collect();
+        let presence = self.presence_of(&ids, now_ms()).await?;
         let mut out = Vec::with_capacity(limit);
-        for (client_id, record) in page.into_iter().take(limit) {
+        for ((client_id, record), (last_seen, presence)) in page.into_iter().zip(presence) {
             let state = self.state_of(&client_id, &record)?;
             out.push(ClientInfo {
+                last_seen,
+                presence,
                 signing_kid: state.current().signing_key.kid(),
                 status: state.status(),
                 client_id,

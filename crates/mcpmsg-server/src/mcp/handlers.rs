@@ -12,7 +12,8 @@ use crate::broker::Refusal;
 use mcpmsg_core::protocol::now_ms;
 use mcpmsg_core::protocol::tools::{
     self as wire, parse_args, AckMessagesArgs, CheckinClientArgs, GetClientKeysArgs, GetMessagesArgs,
-    GetMyIdentityArgs, ListClientsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage, ToolArgs, ToolName,
+    GetMyIdentityArgs, HeartbeatArgs, ListClientsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage,
+    ToolArgs, ToolName,
 };
 
 /// A tool's answer: markdown for people and models, and its typed result.
@@ -32,7 +33,20 @@ impl McpServer {
             ToolName::GetClientKeys => run(map, |a| self.get_client_keys(a)).await,
             ToolName::ListClients => run(map, |a| self.list_clients(a)).await,
             ToolName::GetMyIdentity => run(map, |a| async { Ok(get_my_identity(a)) }).await,
+            ToolName::Heartbeat => run(map, |a| self.heartbeat(a)).await,
         }
+    }
+
+    async fn heartbeat(&self, args: HeartbeatArgs) -> Result<Answer<HeartbeatArgs>, Refusal> {
+        let client_id = args.client_id.clone();
+        let at = self.broker.heartbeat(args).await?;
+        let md = format!("`{client_id}` is active.");
+        let out = wire::HeartbeatResult {
+            client_id,
+            presence: wire::PresenceStatus::Active,
+            last_seen: at.to_string(),
+        };
+        Ok((md, out))
     }
 
     async fn checkin_client(&self, args: CheckinClientArgs) -> Result<Answer<CheckinClientArgs>, Refusal> {

@@ -99,9 +99,10 @@ pub fn client_list(clients: &[broker::ClientInfo], next: Option<&str>, now: u64)
             other => format!(" ({})", other.as_str()),
         };
         md.push_str(&format!(
-            "- `{}`{status}: {} (last check-in {})\n",
+            "- `{}`{status}: {}, {} (last check-in {})\n",
             c.client_id,
             escape_inline(&c.name, 64),
+            c.presence.as_str(),
             relative(now, c.last_checkin)
         ));
     }
@@ -168,6 +169,8 @@ impl From<broker::ClientInfo> for wire::ClientEntry {
             last_checkin: c.last_checkin.to_string(),
             revoked: c.status != KelStatus::Active,
             status: c.status.into(),
+            presence: c.presence,
+            last_seen: c.last_seen.map(|t| t.to_string()),
         }
     }
 }

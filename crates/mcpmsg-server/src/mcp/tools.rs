@@ -12,8 +12,8 @@ use rmcp::handler::server::common::{schema_for_input, schema_for_output};
 use rmcp::model::{Tool, ToolAnnotations};
 
 use mcpmsg_core::protocol::tools::{
-    AckMessagesArgs, CheckinClientArgs, GetClientKeysArgs, GetMessagesArgs, GetMyIdentityArgs, ListClientsArgs,
-    RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage, ToolArgs, ToolName,
+    AckMessagesArgs, CheckinClientArgs, GetClientKeysArgs, GetMessagesArgs, GetMyIdentityArgs, HeartbeatArgs,
+    ListClientsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage, ToolArgs, ToolName,
 };
 
 /// Appended to a signed tool's description: a model sees the tool but
@@ -54,6 +54,7 @@ pub fn definition(tool: ToolName) -> Tool {
         ToolName::GetClientKeys => describe::<GetClientKeysArgs>(),
         ToolName::ListClients => describe::<ListClientsArgs>(),
         ToolName::GetMyIdentity => describe::<GetMyIdentityArgs>(),
+        ToolName::Heartbeat => describe::<HeartbeatArgs>(),
     }
 }
 

@@ -57,6 +57,9 @@ struct Inner {
     queued_bytes: u64,
     /// Messages queued per (recipient, sender); no zero entries.
     per_sender: HashMap<(Arc<str>, Box<str>), usize>,
+    /// Last authenticated call per client (bounded: only registered
+    /// identities make one).
+    last_seen: HashMap<Box<str>, u64>,
 }
 
 impl Inner {
@@ -207,6 +210,18 @@ impl Store for MemoryStore {
 
     async fn identity_count(&self) -> Result<usize, StoreError> {
         Ok(self.lock().identities.len())
+    }
+
+    async fn touch(&self, client_id: &str, at: u64) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let seen = inner.last_seen.entry(client_id.into()).or_insert(at);
+        *seen = (*seen).max(at);
+        Ok(())
+    }
+
+    async fn last_seen(&self, client_ids: &[&str]) -> Result<Vec<Option<u64>>, StoreError> {
+        let inner = self.lock();
+        Ok(client_ids.iter().map(|id| inner.last_seen.get(*id).copied()).collect())
     }
 
     async fn precheck(

@@ -251,6 +251,15 @@ pub trait Store: Send + Sync + 'static {
     /// How many identities are registered.
     async fn identity_count(&self) -> Result<usize, StoreError>;
 
+    /// Records that `client_id` made an authenticated call at `at` (Unix
+    /// ms); a later time never goes back. Callers coalesce: this is not
+    /// called on every request (see `broker::presence`).
+    async fn touch(&self, client_id: &str, at: u64) -> Result<(), StoreError>;
+
+    /// When each of `client_ids` last made an authenticated call, as far as
+    /// the store was told; `None` for never.
+    async fn last_seen(&self, client_ids: &[&str]) -> Result<Vec<Option<u64>>, StoreError>;
+
     /// The identity's record as this node last saw it, of any age: only for
     /// the acting client of a signed request, whose record is then checked
     /// against the stored log's head by [`Store::precheck`].

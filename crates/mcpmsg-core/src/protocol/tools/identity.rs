@@ -145,6 +145,68 @@ pub struct ClientEntry {
     pub revoked: bool,
     /// Active, suspended or revoked.
     pub status: Status,
+    /// Whether it is there: by the time since its last signed call.
+    pub presence: PresenceStatus,
+    /// Its last signed call, Unix ms; null if none was seen.
+    pub last_seen: Option<String>,
+}
+
+/// Whether a client is there, by the time since its last signed call
+/// (thresholds set by the operator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PresenceStatus {
+    /// A signed call within the idle threshold.
+    Active,
+    /// Silent past the idle threshold.
+    Idle,
+    /// Silent past the offline threshold, or never seen.
+    Offline,
+}
+
+impl PresenceStatus {
+    /// As results say it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Idle => "idle",
+            Self::Offline => "offline",
+        }
+    }
+}
+
+signed_args! {
+    /// The arguments of `heartbeat`.
+    pub struct HeartbeatArgs {
+        /// Your client_id.
+        #[schemars(pattern(super::CLIENT_ID_PATTERN))]
+        pub client_id: String,
+    }
+    purpose "heartbeat", actor client_id, signed [client_id]
+}
+
+/// The result of `heartbeat`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HeartbeatResult {
+    /// The identity.
+    pub client_id: String,
+    /// Its presence now: active.
+    pub presence: PresenceStatus,
+    /// This call, Unix ms.
+    pub last_seen: String,
+}
+
+impl ToolArgs for HeartbeatArgs {
+    const TOOL: ToolName = ToolName::Heartbeat;
+    const HINTS: Hints = Hints {
+        title: "Heartbeat",
+        read_only: false,
+        destructive: false,
+        idempotent: true,
+        signed: true,
+    };
+    const DESCRIPTION: &'static str = "Say that this client is still here, for an idle client that makes no other         call: every signed call counts, this one does nothing else. list_clients shows each client as active, idle         or offline.";
+    type Output = HeartbeatResult;
 }
 
 /// The result of `list_clients`.

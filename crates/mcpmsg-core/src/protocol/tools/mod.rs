@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 
 pub use identity::{
     CheckinClientArgs, CheckinResult, ClientEntry, ClientKeysResult, ClientList, GetClientKeysArgs, GetMyIdentityArgs,
-    IdentityHelp, KelUpdate, ListClientsArgs, RevokeKeyArgs, RotateKeyArgs, Status,
+    HeartbeatArgs, HeartbeatResult, IdentityHelp, KelUpdate, ListClientsArgs, PresenceStatus, RevokeKeyArgs,
+    RotateKeyArgs, Status,
 };
 pub use messages::{
     AckMessagesArgs, AckResult, GetMessagesArgs, Messages, SendAndWaitArgs, SendAndWaitResult, SendMessage, SendResult,
@@ -67,11 +68,13 @@ pub enum ToolName {
     ListClients,
     /// `get_my_identity`
     GetMyIdentity,
+    /// `heartbeat`
+    Heartbeat,
 }
 
 impl ToolName {
     /// Every tool, in the order PROTOCOL §5 lists them.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::CheckinClient,
         Self::SendMessage,
         Self::SendMessageAndWait,
@@ -82,6 +85,7 @@ impl ToolName {
         Self::GetClientKeys,
         Self::ListClients,
         Self::GetMyIdentity,
+        Self::Heartbeat,
     ];
 
     /// The name on the wire.
@@ -97,6 +101,7 @@ impl ToolName {
             Self::GetClientKeys => "get_client_keys",
             Self::ListClients => "list_clients",
             Self::GetMyIdentity => "get_my_identity",
+            Self::Heartbeat => "heartbeat",
         }
     }
 
@@ -113,6 +118,7 @@ impl ToolName {
             Self::GetClientKeys => GetClientKeysArgs::HINTS,
             Self::ListClients => ListClientsArgs::HINTS,
             Self::GetMyIdentity => GetMyIdentityArgs::HINTS,
+            Self::Heartbeat => HeartbeatArgs::HINTS,
         }
     }
 

@@ -12,6 +12,9 @@ use super::StoreError;
 pub(super) const BELL: &str = "mcpmsg:bell";
 /// The set of registered client ids.
 pub(super) const IDS: &str = "mcpmsg:ids";
+/// Last authenticated call per client: a HASH of client id to Unix ms,
+/// one field per registered identity.
+pub(super) const PRESENCE: &str = "mcpmsg:presence";
 
 /// A recipient's queue (LIST), its leases (ZSET) and its messages per
 /// sender (HASH), in one slot.

@@ -39,7 +39,9 @@ use self::cache::{IdentityCache, FORGET, IDENTITY_TTL};
 use self::codec::{decode_message, decode_nonce, encode_nonce, raw16};
 use self::conn::{err, open, Conn};
 pub use self::conn::{redacted_url, RedisTls};
-use self::keys::{identity_key, node_name, nonce_place, nonce_ttl, queue_keys, BELL, DEFAULT_NONCE_WINDOW, IDS};
+use self::keys::{
+    identity_key, node_name, nonce_place, nonce_ttl, queue_keys, BELL, DEFAULT_NONCE_WINDOW, IDS, PRESENCE,
+};
 use self::memory::MemorySample;
 use self::scripts::Scripts;
 use super::{IdentityRecord, NonceRecord, SendOutcome, SendStep, Store, StoreError, StoredMessage, TakeMode};
@@ -279,6 +281,32 @@ impl Store for RedisStore {
 
     async fn identity_count(&self) -> Result<usize, StoreError> {
         self.conn().scard(IDS).await.map_err(err)
+    }
+
+    async fn touch(&self, client_id: &str, at: u64) -> Result<(), StoreError> {
+        // Never back in time, whichever node writes last: one small script.
+        let _: i64 = self
+            .scripts
+            .touch
+            .key(PRESENCE)
+            .arg(client_id)
+            .arg(at)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn last_seen(&self, client_ids: &[&str]) -> Result<Vec<Option<u64>>, StoreError> {
+        if client_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        redis::cmd("HMGET")
+            .arg(PRESENCE)
+            .arg(client_ids)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(err)
     }
 
     async fn precheck(

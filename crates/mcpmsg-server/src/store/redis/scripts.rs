@@ -87,6 +87,10 @@ const PUT_IDENTITY: &str = include_str!("lua/put_identity.lua");
 /// now. Returns {live nonce value or '', head of the stored log or ''}.
 const PRECHECK: &str = include_str!("lua/precheck.lua");
 
+/// KEYS: the presence hash. ARGV: client id, Unix ms. Sets the client's
+/// last-seen time unless the stored one is later (nodes write in any order).
+const TOUCH: &str = include_str!("lua/touch.lua");
+
 pub(super) struct Scripts {
     pub precheck: redis::Script,
     pub send: redis::Script,
@@ -98,6 +102,7 @@ pub(super) struct Scripts {
     pub ack: redis::Script,
     pub inspect: redis::Script,
     pub put_identity: redis::Script,
+    pub touch: redis::Script,
 }
 
 impl Scripts {
@@ -115,6 +120,7 @@ impl Scripts {
             ack: q(ACK),
             inspect: q(INSPECT),
             put_identity: redis::Script::new(PUT_IDENTITY),
+            touch: redis::Script::new(TOUCH),
         }
     }
 }
