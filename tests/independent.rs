@@ -44,6 +44,8 @@ fn independent_implementation_accepts_the_v1_vectors() {
         "ok event 2: revocation",
         "ok send:",
         "ok sealed:",
+        "ok heartbeat:",
+        "ok acceptance:",
     ] {
         assert!(out.contains(line), "missing {line:?} in\n{out}");
     }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use mcpmsg_core::crypto::{b64, SealingPublicKey, SealingSecret, SigningPublicKey, SigningSecret};
 use mcpmsg_core::protocol::kel::{verify_log, Event, KelStatus, Reason};
+use mcpmsg_core::protocol::server_statement::Acceptance;
 use mcpmsg_core::protocol::tools::HeartbeatArgs;
 use mcpmsg_core::protocol::{SendMessage, SendParts, SignedArgs};
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,15 @@ struct Vectors {
     /// The `heartbeat` tool (presence): the generic construction of §2
     /// with purpose "heartbeat".
     heartbeat: HeartbeatVector,
+    /// §12: the server key as published, and its acceptance of `send`.
+    acceptance: AcceptanceVector,
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct AcceptanceVector {
+    server_key: String,
+    acceptance: Acceptance,
+    sign_input_hex: String,
 }
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
@@ -74,6 +84,7 @@ fn seeds() -> BTreeMap<String, String> {
         "alice_sealing_0",
         "alice_sealing_1",
         "bob_sealing",
+        "server_key",
     ]
     .into_iter()
     .map(|n| (n.to_owned(), hex(&Sha256::digest(format!("mcpmsg-v1 test vector {n}")))))
@@ -152,6 +163,18 @@ fn heartbeat(seeds: &BTreeMap<String, String>) -> HeartbeatVector {
     }
 }
 
+/// The server's acceptance of the `send` vector, received 250 ms after its ts.
+fn acceptance(seeds: &BTreeMap<String, String>, send: &SendVector) -> AcceptanceVector {
+    let key = SigningSecret::from_seed(&unhex(&seeds["server_key"]));
+    let received = TS + 750;
+    let a = Acceptance::sign(&key, &send.message_id, "alice", "bob", received, received + 300_000);
+    AcceptanceVector {
+        server_key: key.public().to_string(),
+        sign_input_hex: hex(&a.sign_input()),
+        acceptance: a,
+    }
+}
+
 /// A1: the current key suspends, the committed next key recovers.
 fn recovery(seeds: &BTreeMap<String, String>) -> Vec<Event> {
     let sign = |n: &str| SigningSecret::from_seed(&unhex(&seeds[n]));
@@ -225,9 +248,10 @@ fn mcpmsg_v1_vectors_match_the_file_and_verify() {
             seeds: seeds.clone(),
             kel: kel.clone(),
             kel_recovery,
-            send,
             sealed,
             heartbeat: heartbeat(&seeds),
+            acceptance: acceptance(&seeds, &send),
+            send,
         };
         std::fs::write(VECTORS, serde_json::to_string_pretty(&v).unwrap() + "\n").unwrap();
         return;
@@ -253,6 +277,13 @@ fn mcpmsg_v1_vectors_match_the_file_and_verify() {
         heartbeat(&seeds),
         "heartbeat vector drifted from the seeds"
     );
+    assert_eq!(
+        file.acceptance,
+        acceptance(&seeds, &send),
+        "acceptance vector drifted from the seeds"
+    );
+    let server_key = SigningPublicKey::parse(&file.acceptance.server_key).unwrap();
+    assert_eq!(file.acceptance.acceptance.verify(&server_key), Ok(()));
 
     let state = verify_log(&file.kel).unwrap();
     assert_eq!(state.revoked(), Some((2, Reason::Compromised)));

@@ -353,6 +353,28 @@ def check_vectors(v):
     secret = X25519PrivateKey.from_private_bytes(bytes.fromhex(sealed["recipient_sealing_secret"]))
     need(open_sealed(secret, sargs) == sealed["plaintext"], "sealed: plaintext differs")
     print("ok sealed: signature verifies and the message opens to its plaintext")
+    beat = v["heartbeat"]
+    bargs = beat["args"]
+    binput = sign_input("heartbeat", [bargs["client_id"], bargs["key_id"], bargs["ts"], bargs["nonce"]])
+    need(binput.hex() == beat["sign_input_hex"], "heartbeat: sign_input_hex differs from PROTOCOL §2")
+    verify(key_for(state, bargs["key_id"]), binput, bargs["sig"])
+    print("ok heartbeat: sign input and signature")
+    check_acceptance(v["acceptance"], send)
+
+
+def check_acceptance(vec, send):
+    # PROTOCOL §12a: the server key's signature over its acceptance.
+    a = vec["acceptance"]
+    server_key = vec["server_key"]
+    need(a["server_kid"] == kid(server_key), "acceptance: server_kid is not the server key's kid")
+    need(all(is_decimal(a[k]) for k in ("received_at", "expires_at")), "acceptance: times must be decimal")
+    fields = [a["message_id"], a["sender_id"], a["recipient_id"], a["received_at"], a["expires_at"], a["server_kid"]]
+    message = sign_input("server-accept", fields)
+    need(message.hex() == vec["sign_input_hex"], "acceptance: sign_input_hex differs from PROTOCOL §12a")
+    verify(server_key, message, a["server_sig"])
+    need(a["message_id"] == send["message_id"] and a["sender_id"] == send["args"]["sender_id"]
+         and a["recipient_id"] == send["args"]["recipient_id"], "acceptance: does not state the send")
+    print("ok acceptance: the server key signs what it accepted")
 
 
 def main(argv):

@@ -14,6 +14,7 @@ mod files;
 mod identity;
 mod keys;
 mod recipients;
+mod server_cmd;
 mod session;
 mod shell;
 
@@ -73,6 +74,9 @@ enum Command {
     Recv(shell::RecvArgs),
     /// Run the signing bridge: a stdio MCP server for an IDE, holding the keys
     Bridge(bridge::BridgeArgs),
+    /// The server key this client pinned: show it, or re-pin after the operator replaced it
+    #[command(subcommand)]
+    Server(server_cmd::ServerCommand),
     /// Verify a key event log file and print what it proves
     VerifyKel {
         /// A JSON array of events, as `mcpmsg kel` prints it
@@ -116,6 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Send(a) => shell::send(&ctx, a),
         Command::Recv(a) => shell::recv(&ctx, a),
         Command::Bridge(a) => bridge::run(&ctx, a),
+        Command::Server(c) => server_cmd::run(&ctx, c),
     }
 }
 

@@ -210,11 +210,13 @@ pub fn checkin(ctx: &Ctx, a: CheckinArgs) -> Result<()> {
     runtime().block_on(async {
         let r = m.checkin(&a.name, &a.capabilities).await.map_err(refused)?;
         let what = if r.registered { "registered" } else { "checked in" };
+        let key = m.server_key().await?;
         out(&format!(
-            "{what} {} at {}: log at seq {}\n",
+            "{what} {} at {}: log at seq {}\nserver key fingerprint: {} (pinned)\n",
             m.me(),
             m.remote.url(),
-            r.kel_seq
+            r.kel_seq,
+            key.fingerprint()
         ))?;
         Ok(())
     })

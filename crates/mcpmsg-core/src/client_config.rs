@@ -65,6 +65,10 @@ pub struct ServerInfo {
     /// Always `streamable_http`.
     #[serde(default = "default_transport")]
     pub transport: String,
+    /// The server key pinned on first contact (`ed25519:...`, PROTOCOL
+    /// §12): every server statement must verify against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_key: Option<String>,
     /// Members not known to this version.
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -89,6 +93,7 @@ impl ClientConfig {
             server_info: ServerInfo {
                 url: server_url.into(),
                 transport: default_transport(),
+                server_key: None,
                 other: Map::new(),
             },
             other: Map::new(),

@@ -28,6 +28,9 @@ pub struct ServerArgs {
     /// Port to bind [env: MCPMSG_PORT, MCP_SERVER_PORT] [default: 8123]
     #[arg(long)]
     pub port: Option<String>,
+    /// The server key: signs what the server says on its own. Created (mode 0600) on first start; nodes sharing a store must share it [default: $XDG_DATA_HOME/mcpmsg/server-key.json, or ~/.local/share/mcpmsg/server-key.json]
+    #[arg(long, env = "MCPMSG_SERVER_KEY", value_name = "FILE")]
+    pub server_key: Option<PathBuf>,
     /// Closed enrollment: only identities listed in FILE may register (see keys.example)
     #[arg(long, env = "MCPMSG_KEYS", value_name = "FILE")]
     pub keys: Option<PathBuf>,
@@ -161,6 +164,8 @@ pub struct ServerConfig {
     pub addr: SocketAddr,
     /// Closed enrollment file.
     pub keys: Option<PathBuf>,
+    /// The server key's file.
+    pub server_key: PathBuf,
     /// The broker's limits.
     pub broker: BrokerConfig,
     /// Host headers accepted (loopback names always are).
@@ -332,6 +337,7 @@ impl ServerArgs {
             max_connections: range("--max-connections", self.max_connections, 1, 1_000_000)?,
             read_timeout: Duration::from_secs(range("--read-timeout", self.read_timeout, 1, 3600)?),
             keys: self.keys,
+            server_key: self.server_key.unwrap_or_else(crate::server_key::default_path),
             allowed_hosts: self.allowed_hosts,
             allowed_origins: self.allowed_origins,
             store,

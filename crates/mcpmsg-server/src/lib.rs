@@ -18,4 +18,5 @@ pub mod config;
 pub mod edge;
 pub mod mcp;
 pub mod server;
+pub mod server_key;
 pub mod store;

@@ -57,10 +57,19 @@ pub async fn broker(config: &ServerConfig, shutdown: CancellationToken) -> anyho
         }
         None => None,
     };
+    let path = &config.server_key;
+    let (server_key, created) = crate::server_key::load_or_create(path).context("cannot use the server key")?;
+    let fingerprint = server_key.public().fingerprint();
+    if created {
+        tracing::warn!(path = %path.display(), %fingerprint, "created a new server key: clients pin its fingerprint; nodes sharing this store must use this same file");
+    } else {
+        tracing::info!(path = %path.display(), %fingerprint, "server key");
+    }
     let broker = Arc::new(Broker::new(
         config.broker.clone(),
         store.clone(),
         enrollment,
+        server_key,
         shutdown.clone(),
     ));
     let weak = Arc::downgrade(&broker);
@@ -102,6 +111,7 @@ pub fn router(config: &ServerConfig, broker: Arc<Broker>) -> Router {
         body_limit,
     });
     let handler = McpServer::new(broker.clone());
+    let broker_for_info = broker.clone();
     let mcp: StreamableHttpService<McpServer, LocalSessionManager> =
         StreamableHttpService::new(move || Ok(handler.clone()), Default::default(), mcp_config);
     let started = Instant::now();
@@ -129,8 +139,16 @@ pub fn router(config: &ServerConfig, broker: Arc<Broker>) -> Router {
             (code, Json(body))
         }
     };
+    let well_known = {
+        let info = broker_for_info.server_key_info();
+        move || {
+            let info = info.clone();
+            async move { Json(info) }
+        }
+    };
     Router::new()
         .nest_service("/mcp", mcp)
+        .route("/.well-known/mcpmsg", get(well_known))
         .route("/health", get(health.clone()))
         .route("/api/mcp/health", get(health))
         .layer(axum::middleware::from_fn_with_state(edge, edge::guard))

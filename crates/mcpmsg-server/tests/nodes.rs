@@ -29,7 +29,14 @@ impl Node {
             .local_addr()
             .unwrap()
             .port();
+        // Nodes sharing a store share the server key file (PROTOCOL §12).
+        let key = std::env::temp_dir().join(format!(
+            "mcpmsg-test-server-key-{}.json",
+            redis.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        ));
         let child = Command::new(env!("CARGO_BIN_EXE_mcpmsg-server"))
+            .arg("--server-key")
+            .arg(&key)
             .args([
                 "--port",
                 &port.to_string(),
@@ -473,4 +480,22 @@ async fn presence_seen_through_one_node_shows_on_another() {
     let alice = Ident::new("alice");
     register(&ca, &[&alice]).await;
     presence_follows_signed_calls(&ca, &cb, &alice).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_sharing_a_store_sign_with_one_server_key() {
+    use mcpmsg_core::crypto::SigningPublicKey;
+    use mcpmsg_core::protocol::server_statement::{Acceptance, ServerKeyInfo};
+    let redis = RedisServer::start();
+    let (a, b) = (Node::start(&redis.url()), Node::start(&redis.url()));
+    let (ca, cb) = (a.client().await, b.client().await);
+    let (alice, bob) = (Ident::new("alice"), Ident::new("bob"));
+    register(&ca, &[&alice, &bob]).await;
+    let info: ServerKeyInfo = serde_json::from_value(cb.call("get_server_key", json!({})).await.ok()).unwrap();
+    let key = SigningPublicKey::parse(&info.server_key).unwrap();
+    for c in [&ca, &cb] {
+        let r = c.call("send_message", alice.send(&bob.id, "hi")).await.ok();
+        let acceptance: Acceptance = serde_json::from_value(r["acceptance"].clone()).unwrap();
+        assert_eq!(acceptance.verify(&key), Ok(()));
+    }
 }

@@ -91,9 +91,12 @@ fn serves_on_the_seed_port_variable_and_stops_on_sigterm() {
         .local_addr()
         .unwrap()
         .port();
+    let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
         .env("MCP_SERVER_PORT", port.to_string())
         .env("LOG_LEVEL", "warn")
+        .env("XDG_DATA_HOME", data.path())
+        .env_remove("MCPMSG_SERVER_KEY")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -111,10 +114,35 @@ fn serves_on_the_seed_port_variable_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(health.contains("\"status\":\"ok\""), "{health}");
+    // The server key was created at its default place, private.
+    use std::os::unix::fs::PermissionsExt;
+    let key = data.path().join("mcpmsg/server-key.json");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// A server key file others can read is refused, and its seed never shown.
+#[test]
+fn a_server_key_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.json");
+    let seed = "A".repeat(43);
+    std::fs::write(&key, format!("{{\"mcpmsg_server_key\": 1, \"seed\": \"{seed}\"}}")).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(BIN)
+        .args(["--port", "0", "--server-key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("mode 644 lets others read it"), "{stderr}");
+    assert!(!stderr.contains(&seed), "{stderr}");
 }

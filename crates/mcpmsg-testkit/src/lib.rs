@@ -22,13 +22,27 @@ pub struct TestServer {
     pub url: String,
     pub shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// Holds the server key when the flags name none.
+    _key_dir: tempfile::TempDir,
+}
+
+/// The server's arguments: `flags`, and a server key in `dir` unless they
+/// name one (tests never touch the user's default key).
+fn test_config(flags: &[&str], dir: &tempfile::TempDir) -> mcpmsg_server::config::ServerConfig {
+    let key = dir.path().join("server-key.json");
+    let key = key.to_str().expect("a UTF-8 temporary path");
+    let mut args = vec!["mcpmsg-server", "--port", "0"];
+    if !flags.contains(&"--server-key") {
+        args.extend(["--server-key", key]);
+    }
+    args.extend_from_slice(flags);
+    ServerArgs::parse_from(args).validate().expect("test flags are valid")
 }
 
 impl TestServer {
     pub async fn start(flags: &[&str]) -> Self {
-        let mut args = vec!["mcpmsg-server", "--port", "0"];
-        args.extend_from_slice(flags);
-        let config = ServerArgs::parse_from(args).validate().expect("test flags are valid");
+        let key_dir = tempfile::tempdir().unwrap();
+        let config = test_config(flags, &key_dir);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
@@ -38,6 +52,7 @@ impl TestServer {
             url: format!("http://{addr}/mcp"),
             shutdown,
             task,
+            _key_dir: key_dir,
         }
     }
 
@@ -47,9 +62,8 @@ impl TestServer {
     pub async fn start_without_doorbell(flags: &[&str]) -> Self {
         use mcpmsg_server::config::StoreSpec;
         use mcpmsg_server::store::{RedisStore, Store};
-        let mut args = vec!["mcpmsg-server", "--port", "0"];
-        args.extend_from_slice(flags);
-        let config = ServerArgs::parse_from(args).validate().expect("test flags are valid");
+        let key_dir = tempfile::tempdir().unwrap();
+        let config = test_config(flags, &key_dir);
         let StoreSpec::Redis(url) = &config.store else {
             panic!("a node without a doorbell needs --store redis://...")
         };
@@ -64,6 +78,7 @@ impl TestServer {
             config.broker.clone(),
             store,
             None,
+            mcpmsg_server::server_key::load_or_create(&config.server_key).unwrap().0,
             shutdown.clone(),
         ));
         let app = mcpmsg_server::server::router(&config, broker);
@@ -81,6 +96,7 @@ impl TestServer {
             url: format!("http://{addr}/mcp"),
             shutdown,
             task,
+            _key_dir: key_dir,
         }
     }
 

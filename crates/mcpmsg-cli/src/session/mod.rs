@@ -26,9 +26,11 @@ use crate::identity::{Identity, LoadedKeys, PassSource};
 
 mod peers;
 mod receive;
+mod server_pin;
 
 use peers::Fetched;
 pub use receive::Item;
+pub use server_pin::other_key_hint;
 
 /// Where the seen-set lives: beside the configuration, named after it.
 fn seen_path(config: &std::path::Path) -> std::path::PathBuf {
@@ -282,6 +284,7 @@ impl Session {
             }
             other => other,
         }?;
+        self.check_acceptance(&r, to).await?;
         Ok((r, key.is_some()))
     }
 }

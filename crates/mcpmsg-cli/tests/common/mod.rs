@@ -26,12 +26,35 @@ pub struct Server {
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
+/// The server key every test server of this process uses unless told
+/// otherwise: one key, like one server restarted (tests never touch the
+/// user's default key).
+fn shared_server_key() -> String {
+    let path = std::env::temp_dir().join(format!("mcpmsg-cli-tests-{}.server-key.json", std::process::id()));
+    path.to_str().expect("a UTF-8 temporary path").to_owned()
+}
+
 impl Server {
     pub async fn start(port: u16) -> Self {
-        let config = ServerArgs::parse_from(["mcpmsg-server", "--port", &port.to_string(), "--lease", "1"])
-            .validate()
+        Self::start_with_key(port, &shared_server_key()).await
+    }
+
+    /// A server signing with the key in `key_file` (made there if absent).
+    pub async fn start_with_key(port: u16, key_file: &str) -> Self {
+        let port = port.to_string();
+        let args = [
+            "mcpmsg-server",
+            "--port",
+            &port,
+            "--lease",
+            "1",
+            "--server-key",
+            key_file,
+        ];
+        let config = ServerArgs::parse_from(args).validate().unwrap();
+        let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
+            .await
             .unwrap();
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(mcpmsg_server::server::run(listener, config, shutdown.clone()));
@@ -83,6 +106,19 @@ impl User {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs the CLI expecting failure; returns its stderr.
+    pub fn mcpmsg_fails(&self, args: &[&str]) -> String {
+        let out = Command::new(MCPMSG)
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "mcpmsg {args:?} succeeded");
+        String::from_utf8(out.stderr).unwrap()
     }
 
     pub fn pin(&self, other: &User) {

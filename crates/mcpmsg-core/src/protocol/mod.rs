@@ -9,6 +9,7 @@ mod fields;
 pub mod kel;
 pub mod sealed;
 mod send;
+pub mod server_statement;
 mod text;
 pub mod tools;
 

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use crate::store::{NonceRecord, QueueLimits, SendOutcome, SendStep, StoredMessage, TakeMode};
 use mcpmsg_core::crypto::b64;
 use mcpmsg_core::crypto::seal::{ENC_LEN, TAG_LEN};
+use mcpmsg_core::protocol::server_statement::Acceptance;
 use mcpmsg_core::protocol::tools::{AckMessagesArgs, GetMessagesArgs};
 use mcpmsg_core::protocol::{check_client_id, check_message_id, now_ms, parse_decimal, ErrorCode, SendMessage};
 
@@ -28,6 +29,8 @@ pub struct SendResult {
     pub received_at: u64,
     /// Expiry.
     pub expires_at: u64,
+    /// The same, signed with the server key.
+    pub acceptance: Acceptance,
 }
 
 /// Result of `send_message_and_wait`.
@@ -156,28 +159,46 @@ impl Broker {
         }
     }
 
+    /// A send's result with the server's signed acceptance: for a retry,
+    /// the original acceptance's facts (Ed25519 is deterministic, so it is
+    /// the very same statement).
+    fn accepted(
+        &self,
+        msg: &StoredMessage,
+        message_id: String,
+        duplicate: bool,
+        received_at: u64,
+        expires_at: u64,
+    ) -> SendResult {
+        let acceptance = Acceptance::sign(
+            &self.server_key,
+            &message_id,
+            &msg.sender_id,
+            &msg.recipient_id,
+            received_at,
+            expires_at,
+        );
+        SendResult {
+            message_id,
+            duplicate,
+            received_at,
+            expires_at,
+            acceptance,
+        }
+    }
+
     /// What the store's answer means for the sender.
     fn send_result(&self, outcome: SendOutcome, msg: &StoredMessage) -> Result<SendResult, Refusal> {
         let recipient = &msg.recipient_id;
         match outcome {
-            SendOutcome::Queued => Ok(SendResult {
-                message_id: msg.message_id.clone(),
-                duplicate: false,
-                received_at: msg.received_at,
-                expires_at: msg.expires_at,
-            }),
+            SendOutcome::Queued => Ok(self.accepted(msg, msg.message_id.clone(), false, msg.received_at, msg.expires_at)),
             // The same send retried: its original result. Another request's
             // nonce: a replay.
             SendOutcome::NonceUsed(NonceRecord::Send {
                 message_id,
                 received_at,
                 expires_at,
-            }) if message_id == msg.message_id => Ok(SendResult {
-                message_id,
-                duplicate: true,
-                received_at,
-                expires_at,
-            }),
+            }) if message_id == msg.message_id => Ok(self.accepted(msg, message_id, true, received_at, expires_at)),
             SendOutcome::NonceUsed(_) => Err(replay(msg)),
             SendOutcome::QueueFull => Err(Refusal::new(
                 ErrorCode::QueueFull,

@@ -156,16 +156,20 @@ pub struct Broker {
     kel_cache: registry::KelCache,
     limits: limits::RateLimits,
     presence: presence::Presence,
+    /// Signs what the server says on its own (PROTOCOL §12).
+    server_key: mcpmsg_core::crypto::SigningSecret,
     shutdown: CancellationToken,
 }
 
 impl Broker {
     /// A broker over `store`. With `enrollment`, only listed identities may
-    /// register. `shutdown` ends parked waits early.
+    /// register. `server_key` signs the server's own statements.
+    /// `shutdown` ends parked waits early.
     pub fn new(
         config: BrokerConfig,
         store: Arc<dyn Store>,
         enrollment: Option<Enrollment>,
+        server_key: mcpmsg_core::crypto::SigningSecret,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
@@ -176,6 +180,7 @@ impl Broker {
             config,
             store,
             enrollment,
+            server_key,
             shutdown,
         }
     }
@@ -183,6 +188,24 @@ impl Broker {
     /// The configuration.
     pub fn config(&self) -> &BrokerConfig {
         &self.config
+    }
+
+    /// What the server publishes about itself (PROTOCOL §12).
+    pub fn server_key_info(&self) -> mcpmsg_core::protocol::server_statement::ServerKeyInfo {
+        use mcpmsg_core::protocol::server_statement::{ServerKeyInfo, ServerLimits};
+        let public = self.server_key.public();
+        ServerKeyInfo {
+            server_key: public.to_string(),
+            fingerprint: public.fingerprint(),
+            server_kid: public.kid(),
+            protocol_versions: vec!["mcpmsg-v1".into()],
+            limits: ServerLimits {
+                max_skew_s: self.config.max_skew.as_secs(),
+                message_ttl_s: self.config.message_ttl.as_secs(),
+                max_message_bytes: self.config.max_message_bytes as u64,
+                max_wait_s: self.config.max_wait.as_secs(),
+            },
+        }
     }
 
     /// The store's kind, for `/health`.

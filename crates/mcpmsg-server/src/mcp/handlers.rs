@@ -12,8 +12,8 @@ use crate::broker::Refusal;
 use mcpmsg_core::protocol::now_ms;
 use mcpmsg_core::protocol::tools::{
     self as wire, parse_args, AckMessagesArgs, CheckinClientArgs, GetClientKeysArgs, GetMessagesArgs,
-    GetMyIdentityArgs, HeartbeatArgs, ListClientsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage,
-    ToolArgs, ToolName,
+    GetMyIdentityArgs, GetServerKeyArgs, HeartbeatArgs, ListClientsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs,
+    SendMessage, ToolArgs, ToolName,
 };
 
 /// A tool's answer: markdown for people and models, and its typed result.
@@ -34,7 +34,17 @@ impl McpServer {
             ToolName::ListClients => run(map, |a| self.list_clients(a)).await,
             ToolName::GetMyIdentity => run(map, |a| async { Ok(get_my_identity(a)) }).await,
             ToolName::Heartbeat => run(map, |a| self.heartbeat(a)).await,
+            ToolName::GetServerKey => run(map, |_: GetServerKeyArgs| async { Ok(self.get_server_key()) }).await,
         }
+    }
+
+    fn get_server_key(&self) -> Answer<GetServerKeyArgs> {
+        let info = self.broker.server_key_info();
+        let md = format!(
+            "This server signs its own statements with `{}`, fingerprint `{}`. Pin it on first contact (the `mcpmsg` CLI does) and check every server statement against it.",
+            info.server_key, info.fingerprint
+        );
+        (md, info)
     }
 
     async fn heartbeat(&self, args: HeartbeatArgs) -> Result<Answer<HeartbeatArgs>, Refusal> {

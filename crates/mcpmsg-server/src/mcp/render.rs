@@ -132,6 +132,7 @@ impl From<broker::SendResult> for wire::SendResult {
             duplicate: r.duplicate,
             received_at: r.received_at.to_string(),
             expires_at: r.expires_at.to_string(),
+            acceptance: r.acceptance,
         }
     }
 }

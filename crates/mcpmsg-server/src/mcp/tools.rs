@@ -12,8 +12,8 @@ use rmcp::handler::server::common::{schema_for_input, schema_for_output};
 use rmcp::model::{Tool, ToolAnnotations};
 
 use mcpmsg_core::protocol::tools::{
-    AckMessagesArgs, CheckinClientArgs, GetClientKeysArgs, GetMessagesArgs, GetMyIdentityArgs, HeartbeatArgs,
-    ListClientsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage, ToolArgs, ToolName,
+    AckMessagesArgs, CheckinClientArgs, GetClientKeysArgs, GetMessagesArgs, GetMyIdentityArgs, GetServerKeyArgs,
+    HeartbeatArgs, ListClientsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage, ToolArgs, ToolName,
 };
 
 /// Appended to a signed tool's description: a model sees the tool but
@@ -55,6 +55,7 @@ pub fn definition(tool: ToolName) -> Tool {
         ToolName::ListClients => describe::<ListClientsArgs>(),
         ToolName::GetMyIdentity => describe::<GetMyIdentityArgs>(),
         ToolName::Heartbeat => describe::<HeartbeatArgs>(),
+        ToolName::GetServerKey => describe::<GetServerKeyArgs>(),
     }
 }
 
@@ -102,7 +103,12 @@ mod tests {
         let anonymous: Vec<_> = ToolName::ALL.into_iter().filter(|t| is_anonymous(*t)).collect();
         assert_eq!(
             anonymous,
-            [ToolName::GetClientKeys, ToolName::ListClients, ToolName::GetMyIdentity]
+            [
+                ToolName::GetClientKeys,
+                ToolName::ListClients,
+                ToolName::GetMyIdentity,
+                ToolName::GetServerKey
+            ]
         );
     }
 

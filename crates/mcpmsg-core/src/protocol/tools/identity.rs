@@ -218,6 +218,26 @@ pub struct ClientList {
     pub next_cursor: Option<String>,
 }
 
+/// `get_server_key` takes no arguments.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetServerKeyArgs {}
+
+impl ToolArgs for GetServerKeyArgs {
+    const TOOL: ToolName = ToolName::GetServerKey;
+    const HINTS: Hints = Hints {
+        title: "Get the server's key",
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        signed: false,
+    };
+    const DESCRIPTION: &'static str = "Public: the key this server signs its own statements with (what it \
+        accepted, and events it reports), its fingerprint, and the limits a client needs. Clients pin it on first \
+        contact, like a recipient's key, and check every server statement against it.";
+    type Output = crate::protocol::server_statement::ServerKeyInfo;
+}
+
 /// `get_my_identity` takes no arguments.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

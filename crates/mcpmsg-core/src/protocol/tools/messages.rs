@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Hints, ToolArgs, ToolName};
 use crate::inbox::Delivered;
+use crate::protocol::server_statement::Acceptance;
 
 signed_args! {
     /// The arguments of `send_message`, as they travel.
@@ -107,6 +108,9 @@ pub struct SendResult {
     pub received_at: String,
     /// When the message expires unless delivered, Unix ms.
     pub expires_at: String,
+    /// The same facts signed by the server key, for the sender to keep as
+    /// proof of what the server accepted.
+    pub acceptance: Acceptance,
 }
 
 /// The result of `send_message_and_wait`.

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 pub use identity::{
     CheckinClientArgs, CheckinResult, ClientEntry, ClientKeysResult, ClientList, GetClientKeysArgs, GetMyIdentityArgs,
-    HeartbeatArgs, HeartbeatResult, IdentityHelp, KelUpdate, ListClientsArgs, PresenceStatus, RevokeKeyArgs,
-    RotateKeyArgs, Status,
+    GetServerKeyArgs, HeartbeatArgs, HeartbeatResult, IdentityHelp, KelUpdate, ListClientsArgs, PresenceStatus,
+    RevokeKeyArgs, RotateKeyArgs, Status,
 };
 pub use messages::{
     AckMessagesArgs, AckResult, GetMessagesArgs, Messages, SendAndWaitArgs, SendAndWaitResult, SendMessage, SendResult,
@@ -70,11 +70,13 @@ pub enum ToolName {
     GetMyIdentity,
     /// `heartbeat`
     Heartbeat,
+    /// `get_server_key`
+    GetServerKey,
 }
 
 impl ToolName {
     /// Every tool, in the order PROTOCOL §5 lists them.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::CheckinClient,
         Self::SendMessage,
         Self::SendMessageAndWait,
@@ -86,6 +88,7 @@ impl ToolName {
         Self::ListClients,
         Self::GetMyIdentity,
         Self::Heartbeat,
+        Self::GetServerKey,
     ];
 
     /// The name on the wire.
@@ -102,6 +105,7 @@ impl ToolName {
             Self::ListClients => "list_clients",
             Self::GetMyIdentity => "get_my_identity",
             Self::Heartbeat => "heartbeat",
+            Self::GetServerKey => "get_server_key",
         }
     }
 
@@ -119,6 +123,7 @@ impl ToolName {
             Self::ListClients => ListClientsArgs::HINTS,
             Self::GetMyIdentity => GetMyIdentityArgs::HINTS,
             Self::Heartbeat => HeartbeatArgs::HINTS,
+            Self::GetServerKey => GetServerKeyArgs::HINTS,
         }
     }
 
