@@ -105,6 +105,9 @@ pub struct ServerArgs {
     /// Largest page of list_clients
     #[arg(long, env = "MCPMSG_LIST_PAGE", value_name = "N", default_value_t = 100)]
     pub list_page: usize,
+    /// Keep MCP sessions (Mcp-Session-Id): 2025-11-25 clients then get pushes through resources/subscribe on their GET stream, but a session lives on one node, so a load balancer must keep each session on its node. Off (the default), every request stands alone and any node can serve it; 2026-07-28 clients get pushes through subscriptions/listen either way
+    #[arg(long, env = "MCPMSG_SESSIONS")]
+    pub sessions: bool,
     /// Seconds without a signed call after which a client is shown idle
     #[arg(long, env = "MCPMSG_IDLE_AFTER", value_name = "SECS", default_value_t = 60)]
     pub idle_after: u64,
@@ -166,6 +169,8 @@ pub struct ServerConfig {
     pub keys: Option<PathBuf>,
     /// The server key's file.
     pub server_key: PathBuf,
+    /// Keep MCP sessions (see `--sessions`).
+    pub sessions: bool,
     /// The broker's limits.
     pub broker: BrokerConfig,
     /// Host headers accepted (loopback names always are).
@@ -338,6 +343,7 @@ impl ServerArgs {
             read_timeout: Duration::from_secs(range("--read-timeout", self.read_timeout, 1, 3600)?),
             keys: self.keys,
             server_key: self.server_key.unwrap_or_else(crate::server_key::default_path),
+            sessions: self.sessions,
             allowed_hosts: self.allowed_hosts,
             allowed_origins: self.allowed_origins,
             store,

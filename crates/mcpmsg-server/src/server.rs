@@ -99,9 +99,17 @@ pub fn router(config: &ServerConfig, broker: Arc<Broker>) -> Router {
         .max_message_bytes
         .saturating_mul(6)
         .saturating_add(256 << 10);
+    // Stateless by default: any node can serve any request, so a plain load
+    // balancer works, and 2026-07-28 clients still get pushes (a
+    // subscriptions/listen response is one long stream, woken on whichever
+    // node holds it by the store's doorbell). `--sessions` keeps 2025-11-25
+    // sessions for their resources/subscribe pushes, at the price of
+    // sticky load balancing.
     let mcp_config = StreamableHttpServerConfig::default()
-        .with_legacy_session_mode(false)
-        .with_json_response(true)
+        .with_legacy_session_mode(config.sessions)
+        .with_json_response(!config.sessions)
+        // Shutdown ends sessions too (their GET streams would hold it up).
+        .with_cancellation_token(broker.shutdown_token().child_token())
         .with_allowed_hosts(hosts)
         .with_max_request_body_bytes(body_limit);
     let edge = Arc::new(EdgeConfig {
@@ -110,10 +118,13 @@ pub fn router(config: &ServerConfig, broker: Arc<Broker>) -> Router {
         read_timeout: config.read_timeout,
         body_limit,
     });
-    let handler = McpServer::new(broker.clone());
+    let (for_handlers, sessions) = (broker.clone(), config.sessions);
     let broker_for_info = broker.clone();
-    let mcp: StreamableHttpService<McpServer, LocalSessionManager> =
-        StreamableHttpService::new(move || Ok(handler.clone()), Default::default(), mcp_config);
+    let mcp: StreamableHttpService<McpServer, LocalSessionManager> = StreamableHttpService::new(
+        move || Ok(McpServer::new(for_handlers.clone(), sessions)),
+        Default::default(),
+        mcp_config,
+    );
     let started = Instant::now();
     let edge_for_health = edge.clone();
     let health = move |headers: HeaderMap| {

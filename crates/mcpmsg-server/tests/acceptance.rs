@@ -7,7 +7,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Server(Child);
+/// The server process, and the directory of its key (removed after it).
+struct Server(Child, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -16,14 +17,18 @@ impl Drop for Server {
     }
 }
 
-fn start() -> (Server, String) {
+/// The server with `flags`, and its key in a directory of its own.
+fn start(flags: &[&str]) -> (Server, String) {
+    let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let child = Command::new(env!("CARGO_BIN_EXE_mcpmsg-server"))
-        .args(["--port", &port.to_string(), "--log-level", "warn"])
+        .args(["--port", &port.to_string(), "--log-level", "warn", "--server-key"])
+        .arg(dir.path().join("server-key.json"))
+        .args(flags)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -32,7 +37,7 @@ fn start() -> (Server, String) {
         assert!(started.elapsed() < Duration::from_secs(10), "server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    (Server(child), format!("http://127.0.0.1:{port}/mcp"))
+    (Server(child, dir), format!("http://127.0.0.1:{port}/mcp"))
 }
 
 fn run(url: &str, mode: &str) {
@@ -56,12 +61,21 @@ fn run(url: &str, mode: &str) {
 
 #[test]
 fn independent_client_passes_with_sessions() {
-    let (_server, url) = start();
+    let (_server, url) = start(&[]);
     run(&url, "session");
 }
 
 #[test]
 fn independent_client_passes_sessionless() {
-    let (_server, url) = start();
+    let (_server, url) = start(&[]);
+    run(&url, "sessionless");
+}
+
+/// The same checks against a server that keeps sessions (`--sessions`,
+/// for 2025-11-25 pushes): nothing of v1 may change.
+#[test]
+fn independent_client_passes_against_a_server_with_sessions() {
+    let (_server, url) = start(&["--sessions"]);
+    run(&url, "session");
     run(&url, "sessionless");
 }

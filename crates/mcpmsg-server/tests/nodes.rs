@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::redis::{RedisCluster, RedisServer, TlsFiles};
-use common::{ids, presence_follows_signed_calls, register, Ident};
+use common::{a_send_pokes_a_listener, ids, presence_follows_signed_calls, register, Ident};
 use serde_json::{json, Value};
 
 struct Node {
@@ -67,6 +67,16 @@ impl Node {
 
     fn url(&self) -> String {
         format!("{}/mcp", self.base())
+    }
+
+    async fn client_2026(&self) -> common::Client {
+        let t = rmcp::transport::StreamableHttpClientTransport::from_uri(self.url());
+        let mode = rmcp::ClientLifecycleMode::Discover {
+            preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+        };
+        common::Client {
+            svc: rmcp::ClientServiceExt::serve_with_lifecycle((), t, mode).await.unwrap(),
+        }
     }
 
     async fn client(&self) -> common::Client {
@@ -498,4 +508,15 @@ async fn nodes_sharing_a_store_sign_with_one_server_key() {
         let acceptance: Acceptance = serde_json::from_value(r["acceptance"].clone()).unwrap();
         assert_eq!(acceptance.verify(&key), Ok(()));
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listener_on_one_node_is_poked_by_a_send_through_another() {
+    let redis = RedisServer::start();
+    let (a, b) = (Node::start(&redis.url()), Node::start(&redis.url()));
+    let (through_a, listening_at_b) = (a.client().await, b.client_2026().await);
+    let (alice, bob) = (Ident::new("alice"), Ident::new("bob"));
+    register(&through_a, &[&alice, &bob]).await;
+    let took = a_send_pokes_a_listener(&listening_at_b, &through_a, &alice, &bob).await;
+    eprintln!("poke across nodes after {took:?} (reported, not asserted; the bench measures it)");
 }

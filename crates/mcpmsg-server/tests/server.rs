@@ -11,7 +11,17 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn every_tool_works_for_a_session_era_client() {
-    let s = TestServer::start(&[]).await;
+    every_tool_works(&[]).await;
+}
+
+/// The same, on a server that keeps sessions (`--sessions`).
+#[tokio::test]
+async fn every_tool_works_on_a_server_with_sessions() {
+    every_tool_works(&["--sessions"]).await;
+}
+
+async fn every_tool_works(flags: &[&str]) {
+    let s = TestServer::start(flags).await;
     let c = s.client().await;
     let tools = c.svc.list_all_tools().await.unwrap();
     let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();

@@ -446,3 +446,77 @@ pub async fn presence_follows_signed_calls(a: &Client, b: &Client, who: &Ident) 
     tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
     assert_eq!(presence(&b.call("list_clients", json!({})).await.ok()).0, "offline");
 }
+
+/// Push (PROTOCOL §13): `bob` listens on `listener` (a 2026-07-28 client)
+/// for its inbox; `alice` sends through `sender`; the poke arrives (it is
+/// only a poke: the message is then read from the queue). A forged URI is
+/// left out of the acknowledged filter. Returns how long the poke took.
+pub async fn a_send_pokes_a_listener(
+    listener: &Client,
+    sender: &Client,
+    alice: &Ident,
+    bob: &Ident,
+) -> std::time::Duration {
+    use rmcp::model::{ServerNotification, SubscriptionFilter};
+    let got = listener
+        .call(
+            "get_inbox_uri",
+            bob.signed(mcpmsg_core::protocol::tools::GetInboxUriArgs {
+                client_id: bob.id.clone(),
+                ..Default::default()
+            }),
+        )
+        .await
+        .ok();
+    let uri = got["uri"].as_str().unwrap().to_owned();
+    let forged = format!("mcpmsg://inbox/{}?token=AAAAAAAAAAAAAAAAAAAAAA", alice.id);
+    let filter = SubscriptionFilter::builder()
+        .resource_subscription(uri.clone())
+        .resource_subscription(forged)
+        .build();
+    let mut sub = listener.svc.peer().listen(filter).await.expect("listen");
+    assert_eq!(sub.acknowledged().resource_subscriptions, Some(vec![uri.clone()]));
+    // Give the watch a moment to park before the send.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    sender.call("send_message", alice.send(&bob.id, "poke me")).await.ok();
+    let poke = tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
+        .await
+        .expect("a poke within 5 s")
+        .expect("the subscription stays open")
+        .expect("a notification");
+    let took = started.elapsed();
+    match poke {
+        ServerNotification::ResourceUpdatedNotification(n) => assert_eq!(n.params.uri, uri),
+        other => panic!("expected resources/updated, got {other:?}"),
+    }
+    let msgs = listener.call("get_messages", bob.get(None, None, None)).await.ok();
+    assert_eq!(msgs["messages"][0]["message"], "poke me");
+    took
+}
+
+/// A 2025-11-25 session client that hands every `resources/updated` it
+/// gets (on its session's GET stream) to a channel.
+pub struct Pokes(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl rmcp::ClientHandler for Pokes {
+    async fn on_resource_updated(
+        &self,
+        params: rmcp::model::ResourceUpdatedNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        let _ = self.0.send(params.uri);
+    }
+}
+
+/// A session client of `url` and the pokes it receives.
+pub async fn session_client_with_pokes(
+    url: &str,
+) -> (
+    RunningService<RoleClient, Pokes>,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let t = StreamableHttpClientTransport::from_uri(url.to_owned());
+    (Pokes(tx).serve(t).await.expect("initialize"), rx)
+}

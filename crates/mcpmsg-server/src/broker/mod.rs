@@ -5,6 +5,7 @@
 
 mod auth;
 mod enroll;
+mod inbox_push;
 mod kel_events;
 mod limits;
 mod messages;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use enroll::{Enrollment, EnrollmentError};
+pub use inbox_push::INBOX_URI_PREFIX;
 pub use messages::{AckResult, SendResult, WaitResult};
 pub use registry::{CheckinResult, ClientInfo, ClientKeys, KelUpdate};
 
@@ -158,6 +160,8 @@ pub struct Broker {
     presence: presence::Presence,
     /// Signs what the server says on its own (PROTOCOL §12).
     server_key: mcpmsg_core::crypto::SigningSecret,
+    /// Makes inbox resource tokens (derived from the server key).
+    inbox_key: zeroize::Zeroizing<[u8; 32]>,
     shutdown: CancellationToken,
 }
 
@@ -180,6 +184,7 @@ impl Broker {
             config,
             store,
             enrollment,
+            inbox_key: inbox_push::token_key(&server_key),
             server_key,
             shutdown,
         }
@@ -206,6 +211,11 @@ impl Broker {
                 max_wait_s: self.config.max_wait.as_secs(),
             },
         }
+    }
+
+    /// Cancelled when the server shuts down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
     }
 
     /// The store's kind, for `/health`.

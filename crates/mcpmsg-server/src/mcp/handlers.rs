@@ -11,7 +11,7 @@ use super::{relative, render, McpServer};
 use crate::broker::Refusal;
 use mcpmsg_core::protocol::now_ms;
 use mcpmsg_core::protocol::tools::{
-    self as wire, parse_args, AckMessagesArgs, CheckinClientArgs, GetClientKeysArgs, GetMessagesArgs,
+    self as wire, parse_args, AckMessagesArgs, CheckinClientArgs, GetClientKeysArgs, GetInboxUriArgs, GetMessagesArgs,
     GetMyIdentityArgs, GetServerKeyArgs, HeartbeatArgs, ListClientsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs,
     SendMessage, ToolArgs, ToolName,
 };
@@ -35,7 +35,16 @@ impl McpServer {
             ToolName::GetMyIdentity => run(map, |a| async { Ok(get_my_identity(a)) }).await,
             ToolName::Heartbeat => run(map, |a| self.heartbeat(a)).await,
             ToolName::GetServerKey => run(map, |_: GetServerKeyArgs| async { Ok(self.get_server_key()) }).await,
+            ToolName::GetInboxUri => run(map, |a| self.get_inbox_uri(a)).await,
         }
+    }
+
+    async fn get_inbox_uri(&self, args: GetInboxUriArgs) -> Result<Answer<GetInboxUriArgs>, Refusal> {
+        let uri = self.broker.get_inbox_uri(args).await?;
+        let md = format!(
+            "Your inbox is the resource `{uri}`: subscribe to it for a notification when an item arrives, then read with get_messages. Keep the URI to yourself."
+        );
+        Ok((md, wire::InboxUri { uri }))
     }
 
     fn get_server_key(&self) -> Answer<GetServerKeyArgs> {

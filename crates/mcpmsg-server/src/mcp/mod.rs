@@ -7,16 +7,18 @@
 //! (PROTOCOL §7), not as an opaque JSON-RPC error.
 
 mod handlers;
+mod push;
 mod render;
 mod tools;
 
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, JsonObject, ListToolsResult, PaginatedRequestParams,
-    ProtocolVersion, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, Implementation, JsonObject, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
@@ -26,16 +28,24 @@ use mcpmsg_core::protocol::tools::ToolName;
 
 pub use render::relative;
 
-/// The MCP server handler; cheap to clone (the broker is shared).
-#[derive(Clone)]
+/// The MCP server handler. One per session with `--sessions` (its
+/// `resources/subscribe` subscriptions live and end with it), one per
+/// request without; the broker is shared.
 pub struct McpServer {
     broker: Arc<Broker>,
+    sessions: bool,
+    subscriptions: push::SessionSubscriptions,
 }
 
 impl McpServer {
-    /// A handler over `broker`.
-    pub fn new(broker: Arc<Broker>) -> Self {
-        Self { broker }
+    /// A handler over `broker`; `sessions` says whether the transport keeps
+    /// sessions (and so a stream to push on).
+    pub fn new(broker: Arc<Broker>, sessions: bool) -> Self {
+        Self {
+            broker,
+            sessions,
+            subscriptions: Default::default(),
+        }
     }
 }
 
@@ -76,7 +86,12 @@ impl ServerHandler for McpServer {
     }
 
     fn get_info(&self) -> ServerConfig {
-        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .build();
+        let mut info = ServerConfig::new(capabilities);
         info.server_info = Implementation::new("mcpmsg-server", env!("CARGO_PKG_VERSION"));
         info.instructions = Some(
             "Signed messaging between MCP clients. Every send is signed with the sender's Ed25519 key and checked here; \
@@ -84,6 +99,51 @@ impl ServerHandler for McpServer {
                 .into(),
         );
         info
+    }
+
+    /// Inboxes are private: none is listed. A client learns its own URI
+    /// from the signed `get_inbox_uri`.
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::default())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        Ok(self.read_inbox(&request.uri).await?.into())
+    }
+
+    fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        Some(self.accepted_inboxes(requested))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        self.listen_inboxes(context).await
+    }
+
+    #[allow(deprecated)] // the 2025-11-25 path, kept for session clients
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.subscribe_inbox(request.uri, context.peer)
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.unsubscribe_inbox(&request.uri);
+        Ok(())
     }
 
     async fn list_tools(

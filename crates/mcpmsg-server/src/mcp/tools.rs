@@ -12,8 +12,9 @@ use rmcp::handler::server::common::{schema_for_input, schema_for_output};
 use rmcp::model::{Tool, ToolAnnotations};
 
 use mcpmsg_core::protocol::tools::{
-    AckMessagesArgs, CheckinClientArgs, GetClientKeysArgs, GetMessagesArgs, GetMyIdentityArgs, GetServerKeyArgs,
-    HeartbeatArgs, ListClientsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage, ToolArgs, ToolName,
+    AckMessagesArgs, CheckinClientArgs, GetClientKeysArgs, GetInboxUriArgs, GetMessagesArgs, GetMyIdentityArgs,
+    GetServerKeyArgs, HeartbeatArgs, ListClientsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage,
+    ToolArgs, ToolName,
 };
 
 /// Appended to a signed tool's description: a model sees the tool but
@@ -56,6 +57,7 @@ pub fn definition(tool: ToolName) -> Tool {
         ToolName::GetMyIdentity => describe::<GetMyIdentityArgs>(),
         ToolName::Heartbeat => describe::<HeartbeatArgs>(),
         ToolName::GetServerKey => describe::<GetServerKeyArgs>(),
+        ToolName::GetInboxUri => describe::<GetInboxUriArgs>(),
     }
 }
 

@@ -218,6 +218,41 @@ pub struct ClientList {
     pub next_cursor: Option<String>,
 }
 
+signed_args! {
+    /// The arguments of `get_inbox_uri`.
+    pub struct GetInboxUriArgs {
+        /// Your client_id.
+        #[schemars(pattern(super::CLIENT_ID_PATTERN))]
+        pub client_id: String,
+    }
+    purpose "inbox", actor client_id, signed [client_id]
+}
+
+/// The result of `get_inbox_uri`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InboxUri {
+    /// The inbox as an MCP resource: `mcpmsg://inbox/<client_id>?token=<22
+    /// base64url characters>`. The token is a secret: whoever holds the URI
+    /// can watch when items arrive (never what they are).
+    pub uri: String,
+}
+
+impl ToolArgs for GetInboxUriArgs {
+    const TOOL: ToolName = ToolName::GetInboxUri;
+    const HINTS: Hints = Hints {
+        title: "Get my inbox's resource URI",
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        signed: true,
+    };
+    const DESCRIPTION: &'static str = "The URI of your inbox as an MCP resource, to subscribe to: the server \
+        sends notifications/resources/updated for it when an item arrives (through subscriptions/listen, or \
+        resources/subscribe on a session). The notification only says \"look now\": read with get_messages. \
+        The URI carries a secret token; keep it to yourself.";
+    type Output = InboxUri;
+}
+
 /// `get_server_key` takes no arguments.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -20,9 +20,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use identity::{
-    CheckinClientArgs, CheckinResult, ClientEntry, ClientKeysResult, ClientList, GetClientKeysArgs, GetMyIdentityArgs,
-    GetServerKeyArgs, HeartbeatArgs, HeartbeatResult, IdentityHelp, KelUpdate, ListClientsArgs, PresenceStatus,
-    RevokeKeyArgs, RotateKeyArgs, Status,
+    CheckinClientArgs, CheckinResult, ClientEntry, ClientKeysResult, ClientList, GetClientKeysArgs, GetInboxUriArgs,
+    GetMyIdentityArgs, GetServerKeyArgs, HeartbeatArgs, HeartbeatResult, IdentityHelp, InboxUri, KelUpdate,
+    ListClientsArgs, PresenceStatus, RevokeKeyArgs, RotateKeyArgs, Status,
 };
 pub use messages::{
     AckMessagesArgs, AckResult, GetMessagesArgs, Messages, SendAndWaitArgs, SendAndWaitResult, SendMessage, SendResult,
@@ -72,11 +72,13 @@ pub enum ToolName {
     Heartbeat,
     /// `get_server_key`
     GetServerKey,
+    /// `get_inbox_uri`
+    GetInboxUri,
 }
 
 impl ToolName {
     /// Every tool, in the order PROTOCOL §5 lists them.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::CheckinClient,
         Self::SendMessage,
         Self::SendMessageAndWait,
@@ -89,6 +91,7 @@ impl ToolName {
         Self::GetMyIdentity,
         Self::Heartbeat,
         Self::GetServerKey,
+        Self::GetInboxUri,
     ];
 
     /// The name on the wire.
@@ -106,6 +109,7 @@ impl ToolName {
             Self::GetMyIdentity => "get_my_identity",
             Self::Heartbeat => "heartbeat",
             Self::GetServerKey => "get_server_key",
+            Self::GetInboxUri => "get_inbox_uri",
         }
     }
 
@@ -124,6 +128,7 @@ impl ToolName {
             Self::GetMyIdentity => GetMyIdentityArgs::HINTS,
             Self::Heartbeat => HeartbeatArgs::HINTS,
             Self::GetServerKey => GetServerKeyArgs::HINTS,
+            Self::GetInboxUri => GetInboxUriArgs::HINTS,
         }
     }
 
