@@ -193,6 +193,16 @@ async def scenario(r, tag):
         sc = await r.ok("send_message", args)
         v1.need(sc["message_id"] == v1.message_id(args["sig"]), "message_id is not b64(SHA-256(sig)[:16])")
         v1.need(sc["duplicate"] is False, "first send marked duplicate")
+        # PROTOCOL §12/§12a: the acceptance verifies against the published server key.
+        info = await r.ok("get_server_key", {})
+        v1.need(v1.fingerprint(info["server_key"]) == info["fingerprint"], "server key: fingerprint differs")
+        a = sc["acceptance"]
+        v1.need(a["server_kid"] == v1.kid(info["server_key"]), "acceptance: server_kid is not the server key's")
+        v1.need((a["message_id"], a["sender_id"], a["recipient_id"], a["received_at"], a["expires_at"])
+                == (sc["message_id"], alice.id, bob.id, sc["received_at"], sc["expires_at"]),
+                f"acceptance does not state the send: {a}")
+        fields = [a["message_id"], a["sender_id"], a["recipient_id"], a["received_at"], a["expires_at"], a["server_kid"]]
+        v1.verify(info["server_key"], v1.sign_input("server-accept", fields), a["server_sig"])
         got = (await r.ok("get_messages", bob.get()))["messages"]
         v1.need(len(got) == 1, f"expected 1 message, got {len(got)}")
         m = got[0]

@@ -13,8 +13,10 @@ use clap::Args;
 use mcpmsg_core::protocol::{escape_inline, now_ms};
 use mcpmsg_core::time::relative;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, JsonObject, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, JsonObject,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig, SubscribeRequestParams, Tool,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
@@ -22,6 +24,8 @@ use serde_json::{json, Value};
 
 use crate::session::{Item, Session};
 use crate::Ctx;
+
+mod push;
 
 #[derive(Args)]
 pub struct BridgeArgs {
@@ -31,11 +35,25 @@ pub struct BridgeArgs {
     /// What this client does, announced when checking in
     #[arg(long, default_value = "")]
     capabilities: String,
+    /// Do not read in the background: no push to the IDE; messages are read when the model calls get_messages
+    #[arg(long)]
+    no_watch: bool,
+    /// Do not send notifications/claude/channel (which wakes an idle Claude Code session)
+    #[arg(long)]
+    no_channel: bool,
+    /// Do not send notifications/resources/updated for the bridge's inbox resource
+    #[arg(long)]
+    no_resource_push: bool,
+    /// Do not log a line when a message arrives
+    #[arg(long)]
+    no_push_log: bool,
 }
 
 #[derive(Clone)]
 struct Bridge {
     m: Arc<Session>,
+    /// Verified items the background read leased for the model.
+    pending: Arc<push::Pending>,
 }
 
 const KEYS: &str = "The bridge signs, seals, verifies and opens on this machine; you never see or handle keys.";
@@ -187,8 +205,7 @@ impl Bridge {
         let (to, text, reply_to, seal) = Self::send_args(args)?;
         let timeout = Self::int_arg(args, "timeout_s", 50)?.unwrap_or(45);
         let m = &self.m;
-        let (r, sealed, reply) = m
-            .send_and_wait(&to, &text, reply_to.as_deref(), seal, timeout)
+        let (r, sealed, reply) = push::send_and_wait(m, &self.pending, &to, &text, reply_to.as_deref(), seal, timeout)
             .await
             .map_err(describe)?;
         let id = r.message_id;
@@ -214,7 +231,19 @@ impl Bridge {
     async fn get_messages(&self, args: &JsonObject) -> Result<CallToolResult, String> {
         let m = &self.m;
         let wait = Self::int_arg(args, "wait_s", 50)?.unwrap_or(0);
-        let got = m.receive(wait, 100).await.map_err(|e| e.to_string())?;
+        // What the background read holds first, then whatever else is there
+        // (waiting only when nothing is held).
+        let mut got = self.pending.take().await;
+        let wait = if got.items.is_empty() { wait } else { 0 };
+        match m.receive(wait, 100).await {
+            Ok(mut more) => {
+                self.pending.drop_handed(&mut more);
+                self.pending.handed_on(&more);
+                got.merge(more);
+            }
+            Err(e) if got.items.is_empty() => return Err(e.to_string()),
+            Err(e) => got.held.push(format!("could not read more from the server: {e}")),
+        }
         let names = m.id.lock().await.config.recipients.clone();
         let mut md = match got.items.len() {
             0 => "No messages.\n".to_owned(),
@@ -289,13 +318,68 @@ fn how_sent(sealed: bool) -> &'static str {
 
 impl ServerHandler for Bridge {
     fn get_info(&self) -> ServerConfig {
-        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
+        let mut capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .build();
+        // Claude Code wakes an idle session on this experimental notification.
+        capabilities.experimental = Some([("claude/channel".to_owned(), JsonObject::new())].into());
+        let mut info = ServerConfig::new(capabilities);
         info.server_info = Implementation::new("mcpmsg-bridge", env!("CARGO_PKG_VERSION"));
         info.instructions = Some(format!(
             "Signed, end-to-end sealed messages with other agents and people. You are `{}`. Use list_recipients to see who you can message. {KEYS}",
             self.m.me()
         ));
         info
+    }
+
+    async fn list_resources(
+        &self,
+        _r: Option<PaginatedRequestParams>,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let inbox = Resource::new(push::INBOX_URI, "inbox");
+        Ok(ListResourcesResult::with_all_items(vec![inbox]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        if request.uri != push::INBOX_URI {
+            return Err(ErrorData::resource_not_found("no such resource", None));
+        }
+        let held = self.pending.held().await;
+        let text = json!({"verified_waiting": held, "how": "call get_messages to read them"}).to_string();
+        let contents = ResourceContents::text(text, push::INBOX_URI);
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
+    #[allow(deprecated)] // the IDE's subscription to the bridge's own inbox
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if request.uri != push::INBOX_URI {
+            return Err(ErrorData::resource_not_found("no such resource", None));
+        }
+        self.pending.set_subscribed(true);
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if request.uri == push::INBOX_URI {
+            self.pending.set_subscribed(false);
+        }
+        Ok(())
     }
 
     async fn list_tools(
@@ -331,9 +415,22 @@ pub fn run(ctx: &Ctx, a: BridgeArgs) -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let settings = push::PushSettings {
+        channel: !a.no_channel,
+        resource: !a.no_resource_push,
+        log: !a.no_push_log,
+    };
     runtime.block_on(async move {
         session.checkin_in_background(&a.name, &a.capabilities).await;
-        let service = Bridge { m: session }.serve(rmcp::transport::stdio()).await?;
+        let pending = Arc::new(push::Pending::default());
+        let bridge = Bridge {
+            m: session.clone(),
+            pending: pending.clone(),
+        };
+        let service = bridge.serve(rmcp::transport::stdio()).await?;
+        if !a.no_watch {
+            tokio::spawn(push::watch(session, pending, service.peer().clone(), settings));
+        }
         service.waiting().await?;
         Ok(())
     })

@@ -18,7 +18,9 @@ use common::*;
 async fn sealed_round_trip_and_the_server_holds_only_ciphertext() {
     let s = Server::start(0).await;
     let (alice, bob) = pair(&s.url());
-    let (a, b) = (alice.bridge().await, bob.bridge().await);
+    // Bob's bridge does not read in the background here: a raw reader of
+    // his inbox below must find the message still queued.
+    let (a, b) = (alice.bridge().await, bob.bridge_with(&["--no-watch"]).await);
 
     let who = b.ok("get_my_identity", json!({})).await;
     assert_eq!(who["client_id"], "bob");

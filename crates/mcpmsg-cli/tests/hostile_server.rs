@@ -3,6 +3,11 @@
 //! bridge and `mcpmsg recv` are given, and breaks the key directory for a
 //! while. Nothing unchecked may be shown as checked, nothing may drive a
 //! terminal, and nothing genuine may be lost.
+//!
+//! Bob's bridge reads only when asked here (`--no-watch`): these tests read
+//! the same inbox with the bridge and with `mcpmsg recv`, and a background
+//! read would lease the items first. The background read itself is tested
+//! in `bridge_push.rs`.
 
 mod common;
 
@@ -134,7 +139,7 @@ async fn a_replayed_message_is_shown_once_across_reads_and_processes() {
 
     // The bridge too.
     alice.mcpmsg(&["send", "bob", "second"]);
-    let b = bob.bridge().await;
+    let b = bob.bridge_with(&["--no-watch"]).await;
     let got = b.read(1).await;
     let texts: Vec<&str> = got.iter().filter_map(|m| m["text"].as_str()).collect();
     assert_eq!(texts, ["second"]);
@@ -149,7 +154,7 @@ async fn planted_members_are_shown_escaped_and_never_as_verified() {
     let (alice, bob, mode) = setup(&s).await;
     mode.store(PLANT, Ordering::SeqCst);
     alice.mcpmsg(&["send", "bob", "hello"]);
-    let b = bob.bridge().await;
+    let b = bob.bridge_with(&["--no-watch"]).await;
     let (_, md, structured) = b.call("get_messages", json!({"wait_s": 3})).await;
     assert_eq!(structured["messages"][0]["verified"], false, "{structured}");
     assert!(md.contains("REJECTED"), "{md}");
@@ -189,7 +194,7 @@ async fn a_key_directory_outage_keeps_messages_for_later() {
     let (alice, bob, mode) = setup(&s).await;
     alice.mcpmsg(&["send", "bob", "genuine"]);
     mode.store(KEYS_DOWN, Ordering::SeqCst);
-    let b = bob.bridge().await;
+    let b = bob.bridge_with(&["--no-watch"]).await;
     let (err, md, structured) = b.call("get_messages", json!({"wait_s": 3})).await;
     assert!(!err, "{md}");
     assert_eq!(structured["messages"], json!([]), "not rejected: {md}");
@@ -222,7 +227,7 @@ async fn server_error_text_cannot_drive_a_terminal() {
         "a code not of the protocol's form is not shown: {err}"
     );
     assert!(err.lines().all(|l| !l.starts_with("###")), "{err}");
-    let b = bob.bridge().await;
+    let b = bob.bridge_with(&["--no-watch"]).await;
     let (failed, md, _) = b
         .call(
             "send_message",
@@ -266,7 +271,7 @@ async fn send_and_wait_removes_only_a_verified_reply() {
     alice.pin(&bob);
     bob.pin(&alice);
     bob.mcpmsg(&["send", "alice", "an answer that will be altered in transit"]);
-    let a = alice.bridge().await;
+    let a = alice.bridge_with(&["--no-watch"]).await;
     let r = a
         .ok(
             "send_message_and_wait",

@@ -105,13 +105,14 @@ pub fn router(config: &ServerConfig, broker: Arc<Broker>) -> Router {
     // node holds it by the store's doorbell). `--sessions` keeps 2025-11-25
     // sessions for their resources/subscribe pushes, at the price of
     // sticky load balancing.
-    let mcp_config = StreamableHttpServerConfig::default()
+    let mut mcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(config.sessions)
         .with_json_response(!config.sessions)
-        // Shutdown ends sessions too (their GET streams would hold it up).
-        .with_cancellation_token(broker.shutdown_token().child_token())
         .with_allowed_hosts(hosts)
         .with_max_request_body_bytes(body_limit);
+    if config.sessions {
+        mcp_config = mcp_config.with_cancellation_token(sessions_end_after(broker.shutdown_token()));
+    }
     let edge = Arc::new(EdgeConfig {
         allowed_origins: config.allowed_origins.clone(),
         allowed_hosts: config.allowed_hosts.clone(),
@@ -163,6 +164,21 @@ pub fn router(config: &ServerConfig, broker: Arc<Broker>) -> Router {
         .route("/health", get(health.clone()))
         .route("/api/mcp/health", get(health))
         .layer(axum::middleware::from_fn_with_state(edge, edge::guard))
+}
+
+/// A token that ends rmcp's sessions half a second after `shutdown`:
+/// their GET streams would otherwise hold a graceful shutdown up for the
+/// session lifetime, and ending them at once would cut calls in flight
+/// (parked waits return at `shutdown` and need a moment to answer).
+fn sessions_end_after(shutdown: CancellationToken) -> CancellationToken {
+    let sessions = CancellationToken::new();
+    let end = sessions.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        end.cancel();
+    });
+    sessions
 }
 
 /// Serves on `listener` until `shutdown` is cancelled, then lets calls in

@@ -29,7 +29,7 @@ mod receive;
 mod server_pin;
 
 use peers::Fetched;
-pub use receive::Item;
+pub use receive::{Item, Received};
 pub use server_pin::other_key_hint;
 
 /// Where the seen-set lives: beside the configuration, named after it.

@@ -63,7 +63,64 @@ pub struct Received {
     /// Ids of second deliveries of messages accepted before: dropped.
     pub duplicates: Vec<String>,
     /// `(sender_id, nonce, ts)` of each verified item, for the seen-set.
-    accepted: Vec<(String, String, u64)>,
+    accepted: Vec<Accepted>,
+}
+
+/// A verified item's entry for the seen-set, with the id it was shown under.
+#[derive(Debug, Clone)]
+struct Accepted {
+    message_id: String,
+    sender: String,
+    nonce: String,
+    ts: u64,
+}
+
+impl Received {
+    /// Adds what a later read found. An item leased again after its lease
+    /// ended (the model had not fetched it yet) is kept once.
+    pub fn merge(&mut self, later: Received) {
+        for item in later.items {
+            if !self.items.iter().any(|i| i.message_id == item.message_id) {
+                self.items.push(item);
+            }
+        }
+        for a in later.accepted {
+            if !self.accepted.iter().any(|b| b.sender == a.sender && b.nonce == a.nonce) {
+                self.accepted.push(a);
+            }
+        }
+        self.held.extend(later.held);
+        self.duplicates.extend(later.duplicates);
+    }
+
+    /// Takes out the answer from `to` to message `id`: a verified reply to
+    /// it first, else the first verified item from `to`. What is taken is a
+    /// `Received` of its own, to hand on (and so acknowledge) alone.
+    pub fn take_answer(&mut self, to: &str, id: &str) -> Option<Received> {
+        let at = self
+            .items
+            .iter()
+            .position(|i| i.verdict.is_ok() && i.from == to && i.in_reply_to == id)
+            .or_else(|| self.items.iter().position(|i| i.verdict.is_ok() && i.from == to))?;
+        let reply = self.items.remove(at);
+        // Its own entry for the seen-set (not another of `to`'s, which would
+        // then be dropped as a duplicate when it comes back).
+        let entry = self
+            .accepted
+            .iter()
+            .position(|a| a.message_id == reply.message_id)
+            .map(|k| self.accepted.remove(k));
+        Some(Received {
+            items: vec![reply],
+            accepted: entry.into_iter().collect(),
+            ..Received::default()
+        })
+    }
+
+    /// Nothing to show and nothing to acknowledge.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.held.is_empty() && self.duplicates.is_empty()
+    }
 }
 
 impl Session {
@@ -132,14 +189,21 @@ impl Session {
                 Ok(item)
                     if item.verdict.is_ok()
                         && (self.seen.lock().await.contains(&m.sender_id, &m.nonce)
-                            || out.accepted.iter().any(|(s, n, _)| *s == m.sender_id && *n == m.nonce)) =>
+                            || out
+                                .accepted
+                                .iter()
+                                .any(|a| a.sender == m.sender_id && a.nonce == m.nonce)) =>
                 {
                     out.duplicates.push(item.message_id);
                 }
                 Ok(item) => {
                     if item.verdict.is_ok() {
-                        out.accepted
-                            .push((m.sender_id.clone(), m.nonce.clone(), m.ts.parse().unwrap_or(0)));
+                        out.accepted.push(Accepted {
+                            message_id: item.message_id.clone(),
+                            sender: m.sender_id.clone(),
+                            nonce: m.nonce.clone(),
+                            ts: m.ts.parse().unwrap_or(0),
+                        });
                     }
                     out.items.push(item);
                 }
@@ -161,7 +225,7 @@ impl Session {
         {
             let mut seen = self.seen.lock().await;
             let before = seen.len();
-            for (sender, nonce, ts) in &got.accepted {
+            for Accepted { sender, nonce, ts, .. } in &got.accepted {
                 seen.insert(sender, nonce, *ts);
             }
             let dropped = seen.prune(now_ms(), self.rules.seen_window_ms(), DEFAULT_MAX_SEEN);
@@ -204,19 +268,9 @@ impl Session {
         loop {
             let left = deadline.saturating_duration_since(Instant::now()).as_secs();
             let mut got = self.receive(left, 100).await?;
-            // A reply to this message first, else the first verified one from `to`.
-            let pick = got
-                .items
-                .iter()
-                .position(|i| i.verdict.is_ok() && i.from == to && i.in_reply_to == id)
-                .or_else(|| got.items.iter().position(|i| i.verdict.is_ok() && i.from == to));
-            if let Some(at) = pick {
-                let reply = got.items.swap_remove(at);
-                got.items = vec![reply.clone()];
-                got.accepted.retain(|(s, ..)| s == to);
-                got.accepted.truncate(1);
-                self.handed_on(&got).await.map_err(|e| anyhow::anyhow!(e))?;
-                return Ok((sent, sealed, Some(reply)));
+            if let Some(answer) = got.take_answer(to, &id) {
+                self.handed_on(&answer).await.map_err(|e| anyhow::anyhow!(e))?;
+                return Ok((sent, sealed, answer.items.into_iter().next()));
             }
             // Nothing from `to` yet: drop duplicates, leave the rest leased.
             if !got.duplicates.is_empty() {

@@ -134,8 +134,13 @@ impl User {
     }
 
     pub async fn bridge(&self) -> Bridge {
+        self.bridge_with(&[]).await
+    }
+
+    /// A bridge started with extra `flags` (`--no-watch`, ...).
+    pub async fn bridge_with(&self, flags: &[&str]) -> Bridge {
         let mut cmd = tokio::process::Command::new(MCPMSG);
-        cmd.arg("--config").arg(self.config()).arg("bridge");
+        cmd.arg("--config").arg(self.config()).arg("bridge").args(flags);
         let (transport, _) = TokioChildProcess::builder(cmd).stderr(Stdio::null()).spawn().unwrap();
         Bridge(().serve(transport).await.expect("bridge starts"))
     }

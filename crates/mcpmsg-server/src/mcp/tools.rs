@@ -86,7 +86,17 @@ mod tests {
             assert!(t.output_schema.is_some(), "{}", t.name);
             let tool = ToolName::parse(&t.name).expect("a known name");
             let hints = t.annotations.as_ref().expect("annotations");
-            assert_eq!(hints.read_only_hint, Some(is_anonymous(tool)), "{}", t.name);
+            // Anonymous tools only read; a signed one says how it is signed.
+            if is_anonymous(tool) {
+                assert_eq!(hints.read_only_hint, Some(true), "{}", t.name);
+            }
+            let signed = tool.hints().signed;
+            assert_eq!(
+                t.description.as_deref().unwrap_or_default().contains("mcpmsg bridge"),
+                signed,
+                "{}",
+                t.name
+            );
             assert_eq!(
                 t.input_schema.get("additionalProperties"),
                 Some(&json!(false)),

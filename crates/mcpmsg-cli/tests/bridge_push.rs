@@ -1,0 +1,129 @@
+//! The bridge's push to the IDE (PROTOCOL §13): its background read leases
+//! what arrives, verifies it, and tells a stdio client through
+//! `notifications/claude/channel` and `notifications/resources/updated`;
+//! nothing is acknowledged before the model fetched it.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use rmcp::model::{CustomNotification, ResourceUpdatedNotificationParam, SubscribeRequestParams};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{json, Value};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+/// A stdio client (an IDE) that records what the bridge pushes.
+struct Ide(UnboundedSender<(String, Value)>);
+
+impl ClientHandler for Ide {
+    async fn on_custom_notification(&self, n: CustomNotification, _c: NotificationContext<RoleClient>) {
+        let _ = self.0.send((n.method, n.params.unwrap_or(Value::Null)));
+    }
+
+    async fn on_resource_updated(&self, p: ResourceUpdatedNotificationParam, _c: NotificationContext<RoleClient>) {
+        let _ = self
+            .0
+            .send(("notifications/resources/updated".into(), json!({"uri": p.uri})));
+    }
+}
+
+async fn ide_bridge(user: &User) -> (RunningService<RoleClient, Ide>, UnboundedReceiver<(String, Value)>) {
+    let mut cmd = tokio::process::Command::new(MCPMSG);
+    cmd.arg("--config").arg(user.config()).arg("bridge");
+    let (transport, _) = TokioChildProcess::builder(cmd).stderr(Stdio::null()).spawn().unwrap();
+    let (tx, rx) = unbounded_channel();
+    (Ide(tx).serve(transport).await.expect("bridge starts"), rx)
+}
+
+async fn next(rx: &mut UnboundedReceiver<(String, Value)>, method: &str) -> Value {
+    loop {
+        let (m, params) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {method} within 10 s"))
+            .expect("the bridge is running");
+        if m == method {
+            return params;
+        }
+    }
+}
+
+fn sent_id(out: &str) -> String {
+    out.split("message id ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_ide_is_told_and_nothing_is_acknowledged_before_the_model_reads() {
+    let s = Server::start(0).await;
+    let (alice, bob) = pair(&s.url());
+    let (ide, mut pushed) = ide_bridge(&bob).await;
+    assert!(ide
+        .peer_info()
+        .unwrap()
+        .capabilities
+        .experimental
+        .as_ref()
+        .is_some_and(|e| e.contains_key("claude/channel")));
+    #[allow(deprecated)]
+    ide.peer()
+        .subscribe(SubscribeRequestParams::new("mcpmsg-bridge://inbox"))
+        .await
+        .unwrap();
+
+    let id = sent_id(&alice.mcpmsg(&["send", "bob", "the secret plan"]));
+    let channel = next(&mut pushed, "notifications/claude/channel").await;
+    assert_eq!(
+        channel["meta"],
+        json!({"event": "message.received", "sender": "alice", "message_id": id})
+    );
+    let content = channel["content"].as_str().unwrap();
+    assert!(
+        content.contains("verified") && content.contains("get_messages"),
+        "{content}"
+    );
+    assert!(
+        !content.contains("secret plan"),
+        "the body stays for get_messages: {content}"
+    );
+    assert_eq!(
+        next(&mut pushed, "notifications/resources/updated").await["uri"],
+        "mcpmsg-bridge://inbox"
+    );
+
+    // The IDE goes away before the model read it: nothing was acknowledged,
+    // so the message comes back once its lease (1 s here) ends.
+    ide.cancel().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (ide, mut pushed) = ide_bridge(&bob).await;
+    let again = next(&mut pushed, "notifications/claude/channel").await;
+    assert_eq!(again["meta"]["message_id"], id.as_str());
+    // The model reads it: shown once, verified, then acknowledged.
+    let Value::Object(args) = json!({}) else { unreachable!() };
+    let read = ide
+        .peer()
+        .call_tool(rmcp::model::CallToolRequestParams::new("get_messages").with_arguments(args))
+        .await
+        .unwrap();
+    let got = read.structured_content.unwrap();
+    assert_eq!(got["messages"].as_array().unwrap().len(), 1, "{got}");
+    assert_eq!(got["messages"][0]["text"], "the secret plan");
+    assert_eq!(got["messages"][0]["verified"], true);
+    ide.cancel().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let left = bob.mcpmsg(&["recv", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&left).unwrap(),
+        json!([]),
+        "acknowledged after get_messages"
+    );
+    s.stop().await;
+}
