@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::rpc::Rpc;
 use crate::{pct, presign, register, Args, Who};
+use mcpmsg_core::protocol::tools::InboxItem;
 
 /// When each of `n` sends is due: the i-th at `t0 + i / rate`.
 #[derive(Clone, Copy)]
@@ -87,7 +88,8 @@ fn park(rpc: Arc<Rpc>, w: Who, tally: Arc<Tally>, s: Schedule) -> JoinHandle<(Hi
                 continue;
             };
             let now = Instant::now();
-            for m in &r.messages {
+            for item in &r.messages {
+                let InboxItem::Message(m) = item else { continue };
                 let Some(&i) = tally.index.get(&m.message_id) else {
                     continue;
                 };

@@ -126,6 +126,12 @@ fn item_markdown(
         format!(", in reply to `{}`", i.in_reply_to)
     };
     match &i.verdict {
+        Ok(o) if i.event.is_some() => format!(
+            "### Event from the server · {} · verified against the pinned server key · id `{}`\n> {}\n\n",
+            relative(now, i.received_at),
+            i.message_id,
+            o.text
+        ),
         Ok(o) => {
             let sealed = if o.sealed { "sealed" } else { "not sealed" };
             let body: String = o.text.lines().map(|l| format!("> {l}\n")).collect();
@@ -231,8 +237,10 @@ impl Bridge {
     async fn get_messages(&self, args: &JsonObject) -> Result<CallToolResult, String> {
         let m = &self.m;
         let wait = Self::int_arg(args, "wait_s", 50)?.unwrap_or(0);
-        // What the background read holds first, then whatever else is there
-        // (waiting only when nothing is held).
+        // What the background read holds first (once any it is still
+        // checking has landed), then whatever else is there (waiting only
+        // when nothing is held).
+        self.pending.settle().await;
         let mut got = self.pending.take().await;
         let wait = if got.items.is_empty() { wait } else { 0 };
         match m.receive(wait, 100).await {
@@ -243,6 +251,10 @@ impl Bridge {
             }
             Err(e) if got.items.is_empty() => return Err(e.to_string()),
             Err(e) => got.held.push(format!("could not read more from the server: {e}")),
+        }
+        if got.items.is_empty() {
+            self.pending.settle_recent().await;
+            got.merge(self.pending.take().await);
         }
         let names = m.id.lock().await.config.recipients.clone();
         let mut md = match got.items.len() {

@@ -134,6 +134,12 @@ pub fn render(items: &[crate::session::Item], now: u64) -> String {
             format!(", reply to {}", i.in_reply_to)
         };
         match &i.verdict {
+            Ok(o) if i.event.is_some() => s.push_str(&format!(
+                "Event from the server · {} · verified against the pinned server key · id {}\n  {}\n",
+                relative(now, i.received_at),
+                i.message_id,
+                o.text
+            )),
             Ok(o) => {
                 let sealed = if o.sealed { "sealed" } else { "not sealed" };
                 s.push_str(&format!(

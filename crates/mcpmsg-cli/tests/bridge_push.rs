@@ -127,3 +127,79 @@ async fn an_idle_ide_is_told_and_nothing_is_acknowledged_before_the_model_reads(
     );
     s.stop().await;
 }
+
+/// Events (PROTOCOL §14) reach the IDE too, verified against the pinned
+/// server key; one the server key did not sign is shown as REJECTED and
+/// never announced.
+#[tokio::test(flavor = "multi_thread")]
+async fn events_are_verified_against_the_server_key_before_they_are_announced() {
+    let s = Server::start(0).await;
+    // Bob talks to the server through a relay that plants a forged event
+    // in every read.
+    let forger = std::sync::Arc::new(mcpmsg_core::crypto::SigningSecret::generate());
+    let plant = move |v: &mut Value| {
+        let Some(items) = v
+            .pointer_mut("/result/structuredContent/messages")
+            .and_then(Value::as_array_mut)
+        else {
+            return;
+        };
+        if items.is_empty() {
+            return;
+        }
+        let forged = mcpmsg_core::protocol::server_statement::ServerEvent::sign(
+            &forger,
+            "chatroom.found",
+            "FFFFFFFFFFFFFFFFFFFFFA",
+            "bob",
+            (
+                mcpmsg_core::protocol::now_ms(),
+                mcpmsg_core::protocol::now_ms() + 60_000,
+            ),
+            [("partner_id".to_owned(), "mallory".to_owned())].into(),
+        );
+        items.push(serde_json::to_value(forged).unwrap());
+    };
+    let relayed = relay(s.url(), |_: &[u8]| None, plant).await;
+    let bob = User::new("bob", &relayed);
+    let (ide, mut pushed) = ide_bridge(&bob).await;
+    let data = [("partner_id".to_owned(), "alice".to_owned())].into();
+    let event = s.broker.emit_event("bob", "test.ping", data).await.unwrap();
+    let channel = next(&mut pushed, "notifications/claude/channel").await;
+    assert_eq!(
+        channel["meta"],
+        json!({"event": "test.ping", "sender": "the server", "message_id": event.event_id})
+    );
+    let Value::Object(args) = json!({}) else { unreachable!() };
+    let read = ide
+        .peer()
+        .call_tool(rmcp::model::CallToolRequestParams::new("get_messages").with_arguments(args))
+        .await
+        .unwrap();
+    let got = read.structured_content.unwrap();
+    let items = got["messages"].as_array().unwrap();
+    let genuine = items
+        .iter()
+        .find(|i| i["message_id"] == event.event_id.as_str())
+        .expect("the event");
+    assert_eq!(genuine["verified"], true);
+    assert_eq!(genuine["event"], "test.ping");
+    assert_eq!(genuine["text"], "event test.ping: partner\\_id = alice");
+    let forged = items
+        .iter()
+        .find(|i| i["message_id"] == "FFFFFFFFFFFFFFFFFFFFFA")
+        .expect("the forged event, marked");
+    assert_eq!(forged["verified"], false);
+    assert!(
+        forged["rejected"].as_str().unwrap().contains("pinned server key"),
+        "{forged}"
+    );
+    // The forged one was never announced.
+    while let Ok(Some((method, params))) = tokio::time::timeout(Duration::from_millis(300), pushed.recv()).await {
+        assert!(
+            !(method == "notifications/claude/channel" && params["meta"]["message_id"] == "FFFFFFFFFFFFFFFFFFFFFA")
+        );
+    }
+    ide.cancel().await.unwrap();
+    s.stop().await;
+}

@@ -192,7 +192,8 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: Cancella
 /// The accept loop: one task per connection, at most `--max-connections`
 /// at once (further ones wait in the listen backlog), each with a header
 /// read timeout; on `shutdown`, stops accepting and lets connections finish.
-async fn serve(
+/// Public for callers (tests) that build the broker themselves.
+pub async fn serve(
     listener: TcpListener,
     app: Router,
     config: &ServerConfig,

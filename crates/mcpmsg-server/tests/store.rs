@@ -74,7 +74,7 @@ fn record(client_id: &str) -> IdentityRecord {
 /// failure is reported by name (the first does not hide the rest).
 async fn conformance(store: Arc<dyn Store>) {
     type Property = fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-    let properties: [(&str, Property); 8] = [
+    let properties: [(&str, Property); 9] = [
         ("identities_are_compare_and_set", |s| {
             Box::pin(identities_are_compare_and_set(s))
         }),
@@ -95,6 +95,9 @@ async fn conformance(store: Arc<dyn Store>) {
         ("last_seen_is_kept_and_never_goes_back", |s| {
             Box::pin(last_seen_is_kept_and_never_goes_back(s))
         }),
+        ("events_queue_like_messages", |s| {
+            Box::pin(events_queue_like_messages(s))
+        }),
     ];
     let mut failed = Vec::new();
     for (name, property) in properties {
@@ -108,6 +111,35 @@ async fn conformance(store: Arc<dyn Store>) {
         }
     }
     assert!(failed.is_empty(), "properties failed: {failed:?}");
+}
+
+/// A server event (PROTOCOL §14) is an item with the empty sender: it
+/// round-trips exactly, is leased and acknowledged, and counts against the
+/// queue like a message.
+async fn events_queue_like_messages(store: Arc<dyn Store>) {
+    let bob = format!("bob{}", tag());
+    let now = now_ms();
+    let mut event = msg("", &bob, 900, "", 60_000);
+    event.content_type = mcpmsg_server::broker::EVENT_CONTENT_TYPE.into();
+    event.message = r#"{"kind":"event","event":"test.ping","data":{"a":"b"}}"#.into();
+    let limits = QueueLimits::queue_only(1);
+    let queued = store
+        .send(SendStep::new(&event, now + 60_000, limits, now))
+        .await
+        .unwrap();
+    assert_eq!(queued, SendOutcome::Queued);
+    // The queue holds one item: a message is refused now.
+    let m = msg("alice", &bob, 901, "", 60_000);
+    let full = store.send(SendStep::new(&m, now + 60_000, limits, now)).await.unwrap();
+    assert_eq!(full, SendOutcome::QueueFull);
+    let got = store
+        .take(&bob, 10, TakeMode::LeaseUntil(now + 30_000), now)
+        .await
+        .unwrap();
+    assert_eq!(got, vec![event.clone()]);
+    let (acked, unknown) = store.ack(&bob, &[event.message_id.clone()], now).await.unwrap();
+    assert_eq!((acked.len(), unknown.len()), (1, 0));
+    assert_eq!(store.queue_len(&bob, now).await.unwrap(), 0);
 }
 
 async fn last_seen_is_kept_and_never_goes_back(store: Arc<dyn Store>) {

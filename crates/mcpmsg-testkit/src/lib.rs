@@ -24,6 +24,8 @@ pub struct TestServer {
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     /// Holds the server key when the flags name none.
     _key_dir: tempfile::TempDir,
+    /// The server's broker, for what no tool triggers yet (events).
+    pub broker: std::sync::Arc<mcpmsg_server::broker::Broker>,
 }
 
 /// The server's arguments: `flags`, and a server key in `dir` unless they
@@ -46,13 +48,17 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(mcpmsg_server::server::run(listener, config, shutdown.clone()));
+        let broker = mcpmsg_server::server::broker(&config, shutdown.clone()).await.unwrap();
+        let app = mcpmsg_server::server::router(&config, broker.clone());
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move { mcpmsg_server::server::serve(listener, app, &config, stop).await });
         Self {
             base: format!("http://{addr}"),
             url: format!("http://{addr}/mcp"),
             shutdown,
             task,
             _key_dir: key_dir,
+            broker,
         }
     }
 
@@ -81,7 +87,7 @@ impl TestServer {
             mcpmsg_server::server_key::load_or_create(&config.server_key).unwrap().0,
             shutdown.clone(),
         ));
-        let app = mcpmsg_server::server::router(&config, broker);
+        let app = mcpmsg_server::server::router(&config, broker.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = shutdown.clone();
@@ -97,6 +103,7 @@ impl TestServer {
             shutdown,
             task,
             _key_dir: key_dir,
+            broker,
         }
     }
 

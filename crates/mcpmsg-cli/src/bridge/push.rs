@@ -54,6 +54,12 @@ pub struct Pending {
     received: Mutex<Received>,
     handed: std::sync::Mutex<std::collections::VecDeque<String>>,
     subscribed: AtomicBool,
+    /// The background read has items from the server it is still checking.
+    landing: AtomicBool,
+    /// Rung when such items were added (or turned out to be none).
+    landed: tokio::sync::Notify,
+    /// When the background read last asked the server.
+    fetch_started: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Pending {
@@ -90,6 +96,35 @@ impl Pending {
         got.duplicates.extend(again.into_iter().map(|i| i.message_id));
     }
 
+    /// Waits (up to 10 s) for items the background read has leased but is
+    /// still checking: a model that reads just then must not be told "no
+    /// messages" while they are on their way to it.
+    pub async fn settle(&self) {
+        let landed = self.landed.notified();
+        tokio::pin!(landed);
+        landed.as_mut().enable();
+        if self.landing.load(Ordering::Acquire) {
+            let _ = tokio::time::timeout(Duration::from_secs(10), landed).await;
+        }
+    }
+
+    /// After the model's own read found nothing: a background read that
+    /// asked the server a moment ago may have been handed the items just
+    /// before (a server answers at once when the queue is not empty), and
+    /// its answer may still be on the wire. Wait for it, up to a second
+    /// after it asked.
+    pub async fn settle_recent(&self) {
+        const RECENT: Duration = Duration::from_secs(1);
+        let landed = self.landed.notified();
+        tokio::pin!(landed);
+        landed.as_mut().enable();
+        let started = *self.fetch_started.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(left) = started.and_then(|t| RECENT.checked_sub(t.elapsed())) {
+            let _ = tokio::time::timeout(left, landed).await;
+        }
+        self.settle().await;
+    }
+
     /// The IDE subscribed to (or unsubscribed from) the inbox resource.
     pub fn set_subscribed(&self, on: bool) {
         self.subscribed.store(on, Ordering::Relaxed);
@@ -114,10 +149,11 @@ pub async fn watch(session: Arc<Session>, pending: Arc<Pending>, peer: Peer<Role
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        let got = match session.receive(45, 50).await {
-            Ok(got) => {
+        *pending.fetch_started.lock().unwrap_or_else(|p| p.into_inner()) = Some(tokio::time::Instant::now());
+        let raw = match session.fetch(45, 50).await {
+            Ok(raw) => {
                 backoff = Duration::from_millis(500);
-                got
+                raw
             }
             Err(e) => {
                 tracing::debug!(error = %e, "background read failed; retrying");
@@ -126,13 +162,14 @@ pub async fn watch(session: Arc<Session>, pending: Arc<Pending>, peer: Peer<Role
                 continue;
             }
         };
-        let mut got = got;
+        let leased = raw["messages"].as_array().is_some_and(|m| !m.is_empty());
+        pending.landing.store(leased, Ordering::Release);
+        let mut got = session.judge(&raw).await;
         pending.drop_handed(&mut got);
-        if got.is_empty() {
-            continue;
-        }
         let fresh: Vec<Item> = got.items.clone();
         pending.received.lock().await.merge(got);
+        pending.landing.store(false, Ordering::Release);
+        pending.landed.notify_waiters();
         for item in &fresh {
             if !announce(&peer, item, &pending, settings).await {
                 return; // the IDE went away
@@ -158,14 +195,23 @@ async fn announce(peer: &Peer<RoleServer>, item: &Item, pending: &Pending, setti
     // rejected item waits in get_messages, marked.
     if settings.channel && verified {
         let sealed = matches!(&item.verdict, Ok(o) if o.sealed);
-        let content = format!(
-            "A verified message from `{}` arrived{}. Call the get_messages tool of mcpmsg to read it.",
-            item.from,
-            if sealed { " (sealed end to end)" } else { "" }
-        );
+        let (content, event) = match &item.event {
+            Some(event) => (
+                format!("The server reports `{event}` (verified against its pinned key). Call the get_messages tool of mcpmsg to read it."),
+                event.as_str(),
+            ),
+            None => (
+                format!(
+                    "A verified message from `{}` arrived{}. Call the get_messages tool of mcpmsg to read it.",
+                    item.from,
+                    if sealed { " (sealed end to end)" } else { "" }
+                ),
+                "message.received",
+            ),
+        };
         let params = json!({
             "content": content,
-            "meta": {"event": "message.received", "sender": item.from, "message_id": item.message_id},
+            "meta": {"event": event, "sender": item.from, "message_id": item.message_id},
         });
         let note = CustomNotification::new("notifications/claude/channel", Some(params));
         if peer

@@ -2,6 +2,7 @@
 //! before, keeps what cannot be judged yet leased, and acknowledges only
 //! what was handed on.
 
+use mcpmsg_core::protocol::server_statement::ServerEvent;
 use serde_json::json;
 
 use super::peers::LogTrouble;
@@ -17,6 +18,8 @@ pub struct Item {
     pub received_at: u64,
     pub in_reply_to: String,
     pub verdict: Result<Opened, String>,
+    /// For a server event: its type (PROTOCOL §14).
+    pub event: Option<String>,
 }
 
 impl Item {
@@ -28,6 +31,7 @@ impl Item {
             received_at: m.received_at.parse().unwrap_or(0),
             in_reply_to: escape_inline(&m.in_reply_to, 24),
             verdict: Err(escape_inline(&why, 300)),
+            event: None,
         }
     }
 
@@ -38,6 +42,9 @@ impl Item {
 
     pub fn json(&self) -> Value {
         let mut v = json!({"message_id": self.message_id, "from": self.from, "received_at": self.received_at.to_string(), "in_reply_to": self.in_reply_to});
+        if let Some(event) = &self.event {
+            v["event"] = json!(event);
+        }
         match &self.verdict {
             Ok(o) => {
                 v["verified"] = json!(true);
@@ -116,11 +123,6 @@ impl Received {
             ..Received::default()
         })
     }
-
-    /// Nothing to show and nothing to acknowledge.
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty() && self.held.is_empty() && self.duplicates.is_empty()
-    }
 }
 
 impl Session {
@@ -145,6 +147,7 @@ impl Session {
                             received_at: m.received_at.parse().unwrap_or(0),
                             in_reply_to: m.in_reply_to.clone(),
                             verdict: Ok(opened),
+                            event: None,
                         },
                         Err(why) => Item::rejected(m, why),
                     },
@@ -161,19 +164,34 @@ impl Session {
     /// duplicates to drop: a `(sender_id, nonce)` this client accepted
     /// before (A3). Call [`Session::handed_on`] once shown.
     pub async fn receive(&self, wait_s: u64, max: u32) -> Result<Received, ServerError> {
-        // The answer is read item by item: a malformed item is held back
-        // with a note, and does not hide the good ones beside it.
-        let got = self
-            .signed_untyped(|| GetMessagesArgs {
-                client_id: self.me.clone(),
-                max: Some(max.to_string()),
-                wait_s: Some(wait_s.to_string()),
-                ack: Some("manual".into()),
-                ..Default::default()
-            })
-            .await?;
+        let got = self.fetch(wait_s, max).await?;
+        Ok(self.judge(&got).await)
+    }
+
+    /// The first half of [`Session::receive`]: the server's answer, every
+    /// item in it leased.
+    pub async fn fetch(&self, wait_s: u64, max: u32) -> Result<Value, ServerError> {
+        self.signed_untyped(|| GetMessagesArgs {
+            client_id: self.me.clone(),
+            max: Some(max.to_string()),
+            wait_s: Some(wait_s.to_string()),
+            ack: Some("manual".into()),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// The second half of [`Session::receive`]: checks each item of a
+    /// `get_messages` answer. The answer is read item by item: a malformed
+    /// item is held back with a note, and does not hide the good ones
+    /// beside it.
+    pub async fn judge(&self, got: &Value) -> Received {
         let mut out = Received::default();
         for raw in got["messages"].as_array().into_iter().flatten() {
+            if raw.get("kind").and_then(Value::as_str) == Some("event") {
+                self.take_event(raw, &mut out).await;
+                continue;
+            }
             let m: Delivered = match serde_json::from_value(raw.clone()) {
                 Ok(m) => m,
                 Err(e) => {
@@ -214,7 +232,63 @@ impl Session {
                 )),
             }
         }
-        Ok(out)
+        out
+    }
+
+    /// Checks an event (PROTOCOL §14) against the pinned server key: shown
+    /// in plain words when it verifies, as REJECTED when it does not.
+    async fn take_event(&self, raw: &Value, out: &mut Received) {
+        let id = escape_inline(raw.get("event_id").and_then(Value::as_str).unwrap_or("?"), 24);
+        let rejected = |why: String| Item {
+            message_id: id.clone(),
+            from: "the server".into(),
+            received_at: 0,
+            in_reply_to: String::new(),
+            verdict: Err(escape_inline(&why, 300)),
+            event: Some("?".into()),
+        };
+        let event: ServerEvent = match serde_json::from_value(raw.clone()) {
+            Ok(e) => e,
+            Err(e) => return out.items.push(rejected(format!("a malformed event: {e}"))),
+        };
+        let key = match self.server_key().await {
+            Ok(k) => k,
+            Err(e) => return out.held.push(format!("event {id} kept for later: {e:#}")),
+        };
+        if let Err(e) = event.verify(&key, &self.me) {
+            return out
+                .items
+                .push(rejected(format!("not a statement of the pinned server key: {e}")));
+        }
+        if self.seen.lock().await.contains("", &event.event_id)
+            || out
+                .accepted
+                .iter()
+                .any(|a| a.sender.is_empty() && a.nonce == event.event_id)
+        {
+            return out.duplicates.push(event.event_id);
+        }
+        let members: Vec<String> = event
+            .data
+            .iter()
+            .map(|(k, v)| format!("{} = {}", escape_inline(k, 64), escape_inline(v, 200)))
+            .collect();
+        let text = format!("event {}: {}", escape_inline(&event.event, 64), members.join(", "));
+        let at = event.at.parse().unwrap_or(0);
+        out.accepted.push(Accepted {
+            message_id: event.event_id.clone(),
+            sender: String::new(),
+            nonce: event.event_id.clone(),
+            ts: at,
+        });
+        out.items.push(Item {
+            message_id: event.event_id,
+            from: "the server".into(),
+            received_at: at,
+            in_reply_to: String::new(),
+            verdict: Ok(Opened { text, sealed: false }),
+            event: Some(event.event),
+        });
     }
 
     /// After `got` was shown: remembers its accepted messages (so a second

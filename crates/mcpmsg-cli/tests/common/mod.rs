@@ -24,6 +24,8 @@ pub struct Server {
     pub port: u16,
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// The server's broker, for what no tool triggers yet (events).
+    pub broker: std::sync::Arc<mcpmsg_server::broker::Broker>,
 }
 
 /// The server key every test server of this process uses unless told
@@ -57,8 +59,16 @@ impl Server {
             .unwrap();
         let port = listener.local_addr().unwrap().port();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(mcpmsg_server::server::run(listener, config, shutdown.clone()));
-        Self { port, shutdown, task }
+        let broker = mcpmsg_server::server::broker(&config, shutdown.clone()).await.unwrap();
+        let app = mcpmsg_server::server::router(&config, broker.clone());
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move { mcpmsg_server::server::serve(listener, app, &config, stop).await });
+        Self {
+            port,
+            shutdown,
+            task,
+            broker,
+        }
     }
 
     pub fn url(&self) -> String {

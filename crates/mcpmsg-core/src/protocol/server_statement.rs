@@ -87,6 +87,109 @@ impl Acceptance {
     }
 }
 
+/// The purpose of an event.
+pub const EVENT_PURPOSE: &str = "server-event";
+
+/// Most members of an event's `data`, and the longest name and value.
+pub const MAX_EVENT_DATA: (usize, usize, usize) = (32, 64, 4096);
+
+/// Always `"event"`: what tells an event from a message in an inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// An item the server says on its own.
+    Event,
+}
+
+/// An event in a client's inbox (PROTOCOL §14): what the server says on its
+/// own (a pairing happened, a partner left, a message died), signed with
+/// the server key. Leased, acknowledged (by `event_id`), expired and counted
+/// like a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerEvent {
+    /// Always `"event"`.
+    pub kind: EventKind,
+    /// Its type, e.g. `chatroom.found`.
+    pub event: String,
+    /// base64url of 16 random bytes; acknowledge it like a message_id.
+    pub event_id: String,
+    /// Whose inbox it is in.
+    pub recipient_id: String,
+    /// When the server made it, Unix ms.
+    pub at: String,
+    /// When it expires unless delivered, Unix ms.
+    pub expires_at: String,
+    /// Its members, every one a string.
+    pub data: std::collections::BTreeMap<String, String>,
+    /// Kid of the server key that signed it.
+    pub server_kid: String,
+    /// base64url Ed25519 signature by the server key over
+    /// SIGN_INPUT("server-event", event, event_id, recipient_id, at,
+    /// expires_at, server_kid, then each data member's name and value in
+    /// ascending byte order of the names).
+    pub server_sig: String,
+}
+
+impl ServerEvent {
+    /// The bytes the server signs.
+    pub fn sign_input(&self) -> Vec<u8> {
+        let mut fields: Vec<&str> = vec![
+            &self.event,
+            &self.event_id,
+            &self.recipient_id,
+            &self.at,
+            &self.expires_at,
+            &self.server_kid,
+        ];
+        // A BTreeMap iterates in ascending byte order of its keys.
+        for (name, value) in &self.data {
+            fields.push(name);
+            fields.push(value);
+        }
+        sign_input(EVENT_PURPOSE, &fields)
+    }
+
+    /// An event for `recipient_id`, signed with `server_key`.
+    pub fn sign(
+        server_key: &SigningSecret,
+        event: &str,
+        event_id: &str,
+        recipient_id: &str,
+        (at, expires_at): (u64, u64),
+        data: std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        let mut e = Self {
+            kind: EventKind::Event,
+            event: event.to_owned(),
+            event_id: event_id.to_owned(),
+            recipient_id: recipient_id.to_owned(),
+            at: at.to_string(),
+            expires_at: expires_at.to_string(),
+            data,
+            server_kid: server_key.public().kid(),
+            server_sig: String::new(),
+        };
+        e.server_sig = b64::encode(&server_key.sign(&e.sign_input()));
+        e
+    }
+
+    /// Checks the signature against the pinned server key (strict), and
+    /// that the event is for `me`.
+    pub fn verify(&self, server_key: &SigningPublicKey, me: &str) -> Result<(), StatementError> {
+        let sig = decode_sig("server_sig", &self.server_sig).map_err(StatementError::Malformed)?;
+        if self.recipient_id != me {
+            return Err(StatementError::NotForMe);
+        }
+        if self.server_kid != server_key.kid() {
+            return Err(StatementError::OtherKey);
+        }
+        server_key
+            .verify(&self.sign_input(), &sig)
+            .map_err(|_| StatementError::BadSignature)
+    }
+}
+
 /// Why a server statement was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StatementError {
@@ -99,6 +202,9 @@ pub enum StatementError {
     /// The signature does not verify.
     #[error("the server's signature does not verify")]
     BadSignature,
+    /// Addressed to another client.
+    #[error("addressed to another client")]
+    NotForMe,
 }
 
 /// What a server publishes about itself: at `/.well-known/mcpmsg` and by
@@ -133,6 +239,55 @@ pub struct ServerLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_verifies_only_as_signed_and_for_its_recipient() {
+        let key = SigningSecret::generate();
+        let data = [
+            ("partner_id".to_owned(), "bob".to_owned()),
+            ("room_id".into(), "r1".into()),
+        ]
+        .into();
+        let e = ServerEvent::sign(
+            &key,
+            "chatroom.found",
+            "AAAAAAAAAAAAAAAAAAAAAA",
+            "alice",
+            (10, 20),
+            data,
+        );
+        assert_eq!(e.verify(&key.public(), "alice"), Ok(()));
+        assert_eq!(e.verify(&key.public(), "bob"), Err(StatementError::NotForMe));
+        let mut t = e.clone();
+        t.data.insert("partner_id".into(), "mallory".into());
+        assert_eq!(t.verify(&key.public(), "alice"), Err(StatementError::BadSignature));
+        let mut t = e.clone();
+        t.data.insert("extra".into(), "x".into());
+        assert_eq!(t.verify(&key.public(), "alice"), Err(StatementError::BadSignature));
+        let mut t = e.clone();
+        t.event = "partner.disconnected".into();
+        assert_eq!(t.verify(&key.public(), "alice"), Err(StatementError::BadSignature));
+        // Member names and values cannot trade places across a boundary.
+        let a = ServerEvent::sign(
+            &key,
+            "x",
+            "AAAAAAAAAAAAAAAAAAAAAA",
+            "alice",
+            (1, 2),
+            [("ab".into(), "c".into())].into(),
+        );
+        let b = ServerEvent::sign(
+            &key,
+            "x",
+            "AAAAAAAAAAAAAAAAAAAAAA",
+            "alice",
+            (1, 2),
+            [("a".into(), "bc".into())].into(),
+        );
+        assert_ne!(a.sign_input(), b.sign_input());
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["kind"], "event");
+    }
 
     #[test]
     fn an_acceptance_verifies_only_as_signed() {

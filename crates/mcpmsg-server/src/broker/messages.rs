@@ -151,7 +151,7 @@ impl Broker {
         })
     }
 
-    fn queue_limits(&self) -> QueueLimits {
+    pub(super) fn queue_limits(&self) -> QueueLimits {
         QueueLimits {
             max_queue: self.config.max_queue,
             max_per_sender: self.config.max_queue_per_sender,

@@ -5,6 +5,7 @@
 
 mod auth;
 mod enroll;
+mod events;
 mod inbox_push;
 mod kel_events;
 mod limits;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use enroll::{Enrollment, EnrollmentError};
+pub use events::{event_of, EVENT_CONTENT_TYPE};
 pub use inbox_push::INBOX_URI_PREFIX;
 pub use messages::{AckResult, SendResult, WaitResult};
 pub use registry::{CheckinResult, ClientInfo, ClientKeys, KelUpdate};

@@ -129,7 +129,7 @@ impl McpServer {
         if manual && !msgs.is_empty() {
             md.push_str("These are leased: acknowledge them with ack_messages or they come back after the lease.\n");
         }
-        let messages = msgs.iter().map(render::delivered).collect();
+        let messages = msgs.iter().map(render::inbox_item).collect();
         Ok((md, wire::Messages { messages }))
     }
 

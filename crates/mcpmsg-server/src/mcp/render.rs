@@ -9,7 +9,7 @@ use crate::broker::{self, Refusal};
 use crate::store::StoredMessage;
 use mcpmsg_core::inbox::Delivered;
 use mcpmsg_core::protocol::kel::KelStatus;
-use mcpmsg_core::protocol::tools::{self as wire, RefusalBody, Refused};
+use mcpmsg_core::protocol::tools::{self as wire, InboxItem, RefusalBody, Refused};
 use mcpmsg_core::protocol::{escape_inline, neutralise};
 pub use mcpmsg_core::time::relative;
 
@@ -30,6 +30,15 @@ pub fn refused(r: &Refusal) -> CallToolResult {
     };
     out.structured_content = Some(serde_json::to_value(Refused { error }).expect("refusals serialise"));
     out
+}
+
+/// A queued item as it is delivered: an event (PROTOCOL §14) as the server
+/// signed it, or a message (§5) as its sender did.
+pub fn inbox_item(m: &StoredMessage) -> InboxItem {
+    match broker::event_of(m) {
+        Some(e) => InboxItem::Event(e),
+        None => InboxItem::Message(delivered(m)),
+    }
 }
 
 /// A queued message as it is delivered (PROTOCOL §5): every member a
@@ -54,6 +63,15 @@ pub fn delivered(m: &StoredMessage) -> Delivered {
 /// One message in markdown. Sealed bodies are not shown (they are
 /// ciphertext); text bodies are quoted so they cannot pose as our headings.
 pub fn message_markdown(m: &StoredMessage, now: u64) -> String {
+    if let Some(e) = broker::event_of(m) {
+        return format!(
+            "### Event `{}` from the server · {} · id `{}`\nSigned with the server key (get_server_key); members: {}.\n",
+            escape_inline(&e.event, 64),
+            relative(now, m.received_at),
+            e.event_id,
+            e.data.keys().map(|k| format!("`{}`", escape_inline(k, 64))).collect::<Vec<_>>().join(", ")
+        );
+    }
     let mut s = format!(
         "### From `{}` · {} · id `{}`\n",
         m.sender_id,

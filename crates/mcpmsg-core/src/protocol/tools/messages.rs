@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Hints, ToolArgs, ToolName};
 use crate::inbox::Delivered;
-use crate::protocol::server_statement::Acceptance;
+use crate::protocol::server_statement::{Acceptance, ServerEvent};
 
 signed_args! {
     /// The arguments of `send_message`, as they travel.
@@ -151,11 +151,23 @@ signed_args! {
     purpose "get", actor client_id, signed [client_id, max, wait_s, ack]
 }
 
+/// An item of an inbox (PROTOCOL §14): an event (`"kind": "event"`) or a
+/// message (the v1 object, which has no `kind`). Clients that use no new
+/// feature never get an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum InboxItem {
+    /// What the server says on its own, signed with the server key.
+    Event(ServerEvent),
+    /// A message, as signed by its sender.
+    Message(Delivered),
+}
+
 /// The result of `get_messages`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Messages {
     /// Oldest first.
-    pub messages: Vec<Delivered>,
+    pub messages: Vec<InboxItem>,
 }
 
 signed_args! {

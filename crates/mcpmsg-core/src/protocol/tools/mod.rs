@@ -25,7 +25,8 @@ pub use identity::{
     ListClientsArgs, PresenceStatus, RevokeKeyArgs, RotateKeyArgs, Status,
 };
 pub use messages::{
-    AckMessagesArgs, AckResult, GetMessagesArgs, Messages, SendAndWaitArgs, SendAndWaitResult, SendMessage, SendResult,
+    AckMessagesArgs, AckResult, GetMessagesArgs, InboxItem, Messages, SendAndWaitArgs, SendAndWaitResult, SendMessage,
+    SendResult,
 };
 pub use signed::{SignedArgs, SignedField};
 

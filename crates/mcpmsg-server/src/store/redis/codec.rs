@@ -16,7 +16,7 @@
 //! | 6 | `received_at` |
 //! | 4 | `expires_at - received_at` |
 //! | 16 | `message_id` |
-//! | 1 | length of `sender_id` (1 to 64), plus 0x80 when `in_reply_to` is set |
+//! | 1 | length of `sender_id` (0 to 64: 0 for the server's own events), plus 0x80 when `in_reply_to` is set |
 //! | n | `sender_id` |
 //! | 0 or 16 | `in_reply_to` |
 //! | 6 | `ts` |
@@ -84,7 +84,8 @@ pub(super) fn encode_message(m: &StoredMessage) -> Result<Vec<u8>, StoreError> {
     let kid = raw_kid(&m.key_id).ok_or_else(|| form("key_id"))?;
     let nonce = raw16(&m.nonce).ok_or_else(|| form("nonce"))?;
     let sig = b64::decode_array::<64>(&m.sig).map_err(|_| form("sig"))?;
-    if m.sender_id.is_empty() || m.sender_id.len() > 64 {
+    // An empty sender is the server's own event (PROTOCOL §14).
+    if m.sender_id.len() > 64 {
         return Err(form("sender_id"));
     }
     if m.received_at > MAX_U48 {

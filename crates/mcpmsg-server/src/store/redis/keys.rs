@@ -54,7 +54,8 @@ pub(super) fn nonce_place(
     window: u64,
 ) -> Result<(Vec<String>, [u8; 16]), StoreError> {
     let raw = raw16(nonce).ok_or_else(|| StoreError("redis: nonce is not in its protocol form".into()))?;
-    let key = |minute: u64| format!("mcpmsg:{{{client_id}}}:n:{minute}:{:02x}", raw[0]);
+    let tag = slot_tag(client_id);
+    let key = |minute: u64| format!("mcpmsg:{{{tag}}}:n:{minute}:{:02x}", raw[0]);
     let current = now / NONCE_BUCKET_MS;
     let first = now.saturating_sub(window + CLOCK_MARGIN_MS) / NONCE_BUCKET_MS;
     let last = (now + CLOCK_MARGIN_MS) / NONCE_BUCKET_MS;
@@ -70,5 +71,16 @@ pub(super) fn nonce_ttl(until: u64, now: u64) -> u64 {
 }
 
 pub(super) fn identity_key(client_id: &str) -> String {
-    format!("mcpmsg:{{{client_id}}}:id")
+    format!("mcpmsg:{{{}}}:id", slot_tag(client_id))
+}
+
+/// The hash tag of a client's keys. The server's own events have the empty
+/// sender, and an empty tag `{}` does not tag at all on a Cluster (each key
+/// would hash on its own), so they use `-`, which no client id can be.
+fn slot_tag(client_id: &str) -> &str {
+    if client_id.is_empty() {
+        "-"
+    } else {
+        client_id
+    }
 }
