@@ -46,6 +46,7 @@ fn independent_implementation_accepts_the_v1_vectors() {
         "ok sealed:",
         "ok heartbeat:",
         "ok acceptance:",
+        "ok event:",
     ] {
         assert!(out.contains(line), "missing {line:?} in\n{out}");
     }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use mcpmsg_core::crypto::{b64, SealingPublicKey, SealingSecret, SigningPublicKey, SigningSecret};
 use mcpmsg_core::protocol::kel::{verify_log, Event, KelStatus, Reason};
-use mcpmsg_core::protocol::server_statement::Acceptance;
+use mcpmsg_core::protocol::server_statement::{Acceptance, ServerEvent};
 use mcpmsg_core::protocol::tools::HeartbeatArgs;
 use mcpmsg_core::protocol::{SendMessage, SendParts, SignedArgs};
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,14 @@ struct Vectors {
     heartbeat: HeartbeatVector,
     /// §12: the server key as published, and its acceptance of `send`.
     acceptance: AcceptanceVector,
+    /// §14: an event for bob signed by the same server key.
+    event: EventVector,
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct EventVector {
+    event: ServerEvent,
+    sign_input_hex: String,
 }
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
@@ -175,6 +183,28 @@ fn acceptance(seeds: &BTreeMap<String, String>, send: &SendVector) -> Acceptance
     }
 }
 
+/// An event with two data members, to show their order under the signature.
+fn event(seeds: &BTreeMap<String, String>) -> EventVector {
+    let key = SigningSecret::from_seed(&unhex(&seeds["server_key"]));
+    let data = [
+        ("room_id".to_owned(), "room-1".to_owned()),
+        ("partner_id".to_owned(), "alice".to_owned()),
+    ]
+    .into();
+    let e = ServerEvent::sign(
+        &key,
+        "chatroom.found",
+        &b64::encode(&[0x33; 16]),
+        "bob",
+        (TS + 900, TS + 300_900),
+        data,
+    );
+    EventVector {
+        sign_input_hex: hex(&e.sign_input()),
+        event: e,
+    }
+}
+
 /// A1: the current key suspends, the committed next key recovers.
 fn recovery(seeds: &BTreeMap<String, String>) -> Vec<Event> {
     let sign = |n: &str| SigningSecret::from_seed(&unhex(&seeds[n]));
@@ -251,6 +281,7 @@ fn mcpmsg_v1_vectors_match_the_file_and_verify() {
             sealed,
             heartbeat: heartbeat(&seeds),
             acceptance: acceptance(&seeds, &send),
+            event: event(&seeds),
             send,
         };
         std::fs::write(VECTORS, serde_json::to_string_pretty(&v).unwrap() + "\n").unwrap();
@@ -284,6 +315,8 @@ fn mcpmsg_v1_vectors_match_the_file_and_verify() {
     );
     let server_key = SigningPublicKey::parse(&file.acceptance.server_key).unwrap();
     assert_eq!(file.acceptance.acceptance.verify(&server_key), Ok(()));
+    assert_eq!(file.event, event(&seeds), "event vector drifted from the seeds");
+    assert_eq!(file.event.event.verify(&server_key, "bob"), Ok(()));
 
     let state = verify_log(&file.kel).unwrap();
     assert_eq!(state.revoked(), Some((2, Reason::Compromised)));

@@ -360,6 +360,22 @@ def check_vectors(v):
     verify(key_for(state, bargs["key_id"]), binput, bargs["sig"])
     print("ok heartbeat: sign input and signature")
     check_acceptance(v["acceptance"], send)
+    check_event(v["event"], v["acceptance"]["server_key"])
+
+
+def check_event(vec, server_key):
+    # PROTOCOL §14: the server key's signature over an event, its data
+    # members name then value in ascending byte order of the names.
+    e = vec["event"]
+    need(e["kind"] == "event", "event: kind must be \"event\"")
+    need(e["server_kid"] == kid(server_key), "event: server_kid is not the server key's kid")
+    fields = [e["event"], e["event_id"], e["recipient_id"], e["at"], e["expires_at"], e["server_kid"]]
+    for name in sorted(e["data"], key=lambda n: n.encode()):
+        fields += [name, e["data"][name]]
+    message = sign_input("server-event", fields)
+    need(message.hex() == vec["sign_input_hex"], "event: sign_input_hex differs from PROTOCOL §14")
+    verify(server_key, message, e["server_sig"])
+    print(f"ok event: the server key signs {e['event']} for {e['recipient_id']}")
 
 
 def check_acceptance(vec, send):
