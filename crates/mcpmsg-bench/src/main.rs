@@ -10,6 +10,7 @@
 
 mod latency;
 mod procfs;
+mod push;
 mod rpc;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,9 +69,15 @@ struct Args {
     /// Message size in bytes
     #[arg(long, default_value_t = 1024)]
     size: usize,
-    /// Parts to run
-    #[arg(long, value_delimiter = ',', default_value = "verify,memory,throughput,latency")]
+    /// Parts to run (push: send-to-poke of a subscriptions/listen listener)
+    #[arg(long, value_delimiter = ',', default_value = "verify,memory,throughput,latency,push")]
     parts: Vec<String>,
+    /// LABEL=URL: where the push part's listener listens for the target labelled LABEL (another node sharing its store, to measure a poke across nodes); default: the target itself
+    #[arg(long = "listen-url")]
+    listen_urls: Vec<String>,
+    /// Sends in the push part, one at a time
+    #[arg(long, default_value_t = 200)]
+    push_sends: usize,
     /// Print JSON instead of a table
     #[arg(long)]
     json: bool,
@@ -335,6 +342,16 @@ async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -
     if part("latency") {
         let (lat, l) = latency::run(&rpc, &sender, a, &tag).await?;
         out.insert("latency".into(), lat);
+        lines.extend(l);
+    }
+    if part("push") {
+        let listen_url = a
+            .listen_urls
+            .iter()
+            .find_map(|l| l.strip_prefix(label).and_then(|r| r.strip_prefix('=')))
+            .unwrap_or(url);
+        let (push, l) = push::run(&rpc, listen_url, a, &tag).await?;
+        out.insert("push".into(), push);
         lines.extend(l);
     }
     if let Some(pid) = server_pid {

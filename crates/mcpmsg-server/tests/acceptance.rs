@@ -79,3 +79,32 @@ fn independent_client_passes_against_a_server_with_sessions() {
     run(&url, "session");
     run(&url, "sessionless");
 }
+
+/// Push (PROTOCOL §13) with the official Python SDK: `mode` is `listen`
+/// (2026-07-28) or `subscribe` (2025-11-25, on a server with sessions).
+fn push(url: &str, mode: &str) {
+    let out = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/independent/push.py"))
+        .args([url, "--mode", mode])
+        .output()
+        .expect("python3 is needed for the independent client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "push ({mode}) failed:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with(&format!("ok {mode}:")), "{stdout}");
+}
+
+#[test]
+fn the_independent_client_is_poked_through_listen() {
+    let (_server, url) = start(&[]);
+    push(&url, "listen");
+}
+
+#[test]
+fn the_independent_session_client_is_poked_through_subscribe() {
+    let (_server, url) = start(&["--sessions"]);
+    push(&url, "subscribe");
+}
