@@ -51,6 +51,16 @@ async fn next(rx: &mut UnboundedReceiver<(String, Value)>, method: &str) -> Valu
     }
 }
 
+/// The model calls the bridge's get_messages.
+async fn model_reads(ide: &RunningService<RoleClient, Ide>) -> Value {
+    let read = ide
+        .peer()
+        .call_tool(rmcp::model::CallToolRequestParams::new("get_messages").with_arguments(Default::default()))
+        .await
+        .unwrap();
+    read.structured_content.unwrap()
+}
+
 fn sent_id(out: &str) -> String {
     out.split("message id ")
         .nth(1)
@@ -107,13 +117,7 @@ async fn an_idle_ide_is_told_and_nothing_is_acknowledged_before_the_model_reads(
     let again = next(&mut pushed, "notifications/claude/channel").await;
     assert_eq!(again["meta"]["message_id"], id.as_str());
     // The model reads it: shown once, verified, then acknowledged.
-    let Value::Object(args) = json!({}) else { unreachable!() };
-    let read = ide
-        .peer()
-        .call_tool(rmcp::model::CallToolRequestParams::new("get_messages").with_arguments(args))
-        .await
-        .unwrap();
-    let got = read.structured_content.unwrap();
+    let got = model_reads(&ide).await;
     assert_eq!(got["messages"].as_array().unwrap().len(), 1, "{got}");
     assert_eq!(got["messages"][0]["text"], "the secret plan");
     assert_eq!(got["messages"][0]["verified"], true);
@@ -170,13 +174,7 @@ async fn events_are_verified_against_the_server_key_before_they_are_announced() 
         channel["meta"],
         json!({"event": "test.ping", "sender": "the server", "message_id": event.event_id})
     );
-    let Value::Object(args) = json!({}) else { unreachable!() };
-    let read = ide
-        .peer()
-        .call_tool(rmcp::model::CallToolRequestParams::new("get_messages").with_arguments(args))
-        .await
-        .unwrap();
-    let got = read.structured_content.unwrap();
+    let got = model_reads(&ide).await;
     let items = got["messages"].as_array().unwrap();
     let genuine = items
         .iter()

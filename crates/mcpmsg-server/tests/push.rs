@@ -17,19 +17,7 @@ async fn a_listener_is_poked_and_the_inbox_reads_as_a_count() {
     eprintln!("poke after {took:?} (reported, not asserted)");
 
     // Reading the resource counts; it takes nothing.
-    let uri = listener
-        .call(
-            "get_inbox_uri",
-            bob.signed(mcpmsg_core::protocol::tools::GetInboxUriArgs {
-                client_id: bob.id.clone(),
-                ..Default::default()
-            }),
-        )
-        .await
-        .ok()["uri"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let uri = common::inbox_uri(&listener, &bob).await;
     sender.call("send_message", alice.send(&bob.id, "one")).await.ok();
     let read = listener
         .svc

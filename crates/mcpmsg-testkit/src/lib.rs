@@ -454,6 +454,18 @@ pub async fn presence_follows_signed_calls(a: &Client, b: &Client, who: &Ident) 
     assert_eq!(presence(&b.call("list_clients", json!({})).await.ok()).0, "offline");
 }
 
+/// The inbox URI of `who`, from its signed `get_inbox_uri` through `c`.
+pub async fn inbox_uri(c: &Client, who: &Ident) -> String {
+    let args = who.signed(mcpmsg_core::protocol::tools::GetInboxUriArgs {
+        client_id: who.id.clone(),
+        ..Default::default()
+    });
+    c.call("get_inbox_uri", args).await.ok()["uri"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Push (PROTOCOL §13): `bob` listens on `listener` (a 2026-07-28 client)
 /// for its inbox; `alice` sends through `sender`; the poke arrives (it is
 /// only a poke: the message is then read from the queue). A forged URI is
@@ -465,17 +477,7 @@ pub async fn a_send_pokes_a_listener(
     bob: &Ident,
 ) -> std::time::Duration {
     use rmcp::model::{ServerNotification, SubscriptionFilter};
-    let got = listener
-        .call(
-            "get_inbox_uri",
-            bob.signed(mcpmsg_core::protocol::tools::GetInboxUriArgs {
-                client_id: bob.id.clone(),
-                ..Default::default()
-            }),
-        )
-        .await
-        .ok();
-    let uri = got["uri"].as_str().unwrap().to_owned();
+    let uri = inbox_uri(listener, bob).await;
     let forged = format!("mcpmsg://inbox/{}?token=AAAAAAAAAAAAAAAAAAAAAA", alice.id);
     let filter = SubscriptionFilter::builder()
         .resource_subscription(uri.clone())

@@ -102,14 +102,19 @@ impl User {
         self.dir.path().join("mcp_recipients.json")
     }
 
-    pub fn mcpmsg(&self, args: &[&str]) -> String {
-        let out = Command::new(MCPMSG)
+    /// Runs the CLI as this user, stdin closed.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(MCPMSG)
             .arg("--config")
             .arg(self.config())
             .args(args)
             .stdin(Stdio::null())
             .output()
-            .unwrap();
+            .unwrap()
+    }
+
+    pub fn mcpmsg(&self, args: &[&str]) -> String {
+        let out = self.run(args);
         assert!(
             out.status.success(),
             "mcpmsg {args:?}: {}",
@@ -120,13 +125,7 @@ impl User {
 
     /// Runs the CLI expecting failure; returns its stderr.
     pub fn mcpmsg_fails(&self, args: &[&str]) -> String {
-        let out = Command::new(MCPMSG)
-            .arg("--config")
-            .arg(self.config())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = self.run(args);
         assert!(!out.status.success(), "mcpmsg {args:?} succeeded");
         String::from_utf8(out.stderr).unwrap()
     }
