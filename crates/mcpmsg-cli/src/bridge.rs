@@ -54,6 +54,9 @@ struct Bridge {
     m: Arc<Session>,
     /// Verified items the background read leased for the model.
     pending: Arc<push::Pending>,
+    /// A background read runs (not `--no-watch`): waits go through it,
+    /// rather than a second long-poll racing it for the same items.
+    watching: bool,
 }
 
 const KEYS: &str = "The bridge signs, seals, verifies and opens on this machine; you never see or handle keys.";
@@ -242,8 +245,12 @@ impl Bridge {
         // when nothing is held).
         self.pending.settle().await;
         let mut got = self.pending.take().await;
-        let wait = if got.items.is_empty() { wait } else { 0 };
-        match m.receive(wait, 100).await {
+        let own_wait = if got.items.is_empty() && !self.watching {
+            wait
+        } else {
+            0
+        };
+        match m.receive(own_wait, 100).await {
             Ok(mut more) => {
                 self.pending.drop_handed(&mut more);
                 self.pending.handed_on(&more);
@@ -254,6 +261,10 @@ impl Bridge {
         }
         if got.items.is_empty() {
             self.pending.settle_recent().await;
+            got.merge(self.pending.take().await);
+        }
+        if got.items.is_empty() && self.watching && wait > 0 {
+            self.pending.wait_for_items(wait).await;
             got.merge(self.pending.take().await);
         }
         let names = m.id.lock().await.config.recipients.clone();
@@ -438,6 +449,7 @@ pub fn run(ctx: &Ctx, a: BridgeArgs) -> Result<()> {
         let bridge = Bridge {
             m: session.clone(),
             pending: pending.clone(),
+            watching: !a.no_watch,
         };
         let service = bridge.serve(rmcp::transport::stdio()).await?;
         if !a.no_watch {

@@ -125,6 +125,19 @@ impl Pending {
         self.settle().await;
     }
 
+    /// Waits up to `secs` for the background read to land something.
+    pub async fn wait_for_items(&self, secs: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let landed = self.landed.notified();
+            tokio::pin!(landed);
+            landed.as_mut().enable();
+            if self.len().await > 0 || tokio::time::timeout_at(deadline, landed).await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// The IDE subscribed to (or unsubscribed from) the inbox resource.
     pub fn set_subscribed(&self, on: bool) {
         self.subscribed.store(on, Ordering::Relaxed);
