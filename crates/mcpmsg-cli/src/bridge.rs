@@ -15,7 +15,7 @@ use mcpmsg_core::time::relative;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, JsonObject,
     ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig, SubscribeRequestParams, Tool,
+    ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig, SubscribeRequestParams,
     UnsubscribeRequestParams,
 };
 use rmcp::service::RequestContext;
@@ -26,6 +26,7 @@ use crate::session::{Item, Session};
 use crate::Ctx;
 
 mod push;
+mod tools;
 
 #[derive(Args)]
 pub struct BridgeArgs {
@@ -57,38 +58,6 @@ struct Bridge {
     /// A background read runs (not `--no-watch`): waits go through it,
     /// rather than a second long-poll racing it for the same items.
     watching: bool,
-}
-
-const KEYS: &str = "The bridge signs, seals, verifies and opens on this machine; you never see or handle keys.";
-
-fn tool(name: &'static str, description: String, props: Value, required: &[&str]) -> Tool {
-    let mut schema = JsonObject::new();
-    schema.insert("type".into(), "object".into());
-    schema.insert("properties".into(), props);
-    schema.insert("required".into(), json!(required));
-    Tool::new(name, description, Arc::new(schema))
-}
-
-fn tools() -> Vec<Tool> {
-    let rid = json!({"type": "string", "description": "The recipient's client id, as list_recipients shows it (the keys of `recipients` in mcp_recipients.json)."});
-    let msg = json!({"type": "string", "description": "The message, as markdown text."});
-    vec![
-        tool("send_message", format!("Send a message to a pinned recipient. Sealed end to end by default, so the server cannot read it. {KEYS}"), json!({
-            "recipient_id": rid, "message": msg,
-            "in_reply_to": {"type": "string", "description": "The message id this answers (from get_messages), if any."},
-            "seal": {"type": "boolean", "description": "Seal end to end (default true when the recipient has a sealing key)."}
-        }), &["recipient_id", "message"]),
-        tool("send_message_and_wait", format!("Send a sealed message and wait up to timeout_s for the recipient's answer. A timeout is reported plainly. {KEYS}"), json!({
-            "recipient_id": rid, "message": msg,
-            "timeout_s": {"type": "integer", "minimum": 0, "maximum": 50, "description": "Seconds to wait for the answer (default 45)."}
-        }), &["recipient_id", "message"]),
-        tool("get_messages", format!("Read your messages. Each is checked against its sender's pinned keys; a message that fails any check is shown as REJECTED with the reason and its content withheld. {KEYS}"), json!({
-            "wait_s": {"type": "integer", "minimum": 0, "maximum": 50, "description": "Seconds to wait for a first message (default 0)."}
-        }), &[]),
-        tool("get_my_identity", "Who you are here: your client id and fingerprint, and the recipients you can message, with names and descriptions.".into(), json!({}), &[]),
-        tool("list_recipients", "The recipients you can message (pinned in mcp_recipients.json), with names and descriptions.".into(), json!({}), &[]),
-        tool("checkin", "Announce this client to the server (registers it if the server does not know it).".into(), json!({}), &[]),
-    ]
 }
 
 /// An error for the model: what went wrong and, when there is one, the fix.
@@ -145,59 +114,42 @@ fn item_markdown(
 }
 
 impl Bridge {
-    fn str_arg(args: &JsonObject, name: &str, required: bool) -> Result<Option<String>, String> {
-        match args.get(name) {
-            None | Some(Value::Null) if !required => Ok(None),
-            None | Some(Value::Null) => Err(format!("{name}: required")),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(format!("{name}: expected a string")),
-        }
-    }
-
-    fn int_arg(args: &JsonObject, name: &str, max: u64) -> Result<Option<u64>, String> {
-        match args.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .filter(|n| *n <= max)
-                .map(Some)
-                .ok_or(format!("{name}: an integer from 0 to {max}")),
-        }
-    }
-
     /// Routes a call to its tool: one function each, below.
     async fn dispatch(&self, name: &str, args: &JsonObject) -> Result<CallToolResult, String> {
         match name {
             "send_message" => self.send_message(args).await,
             "send_message_and_wait" => self.send_message_and_wait(args).await,
             "get_messages" => self.get_messages(args).await,
-            "get_my_identity" => self.identity(true).await,
-            "list_recipients" => self.identity(false).await,
-            "checkin" => {
-                let m = &self.m;
-                let r = m.recheckin().await.map_err(|e| e.to_string())?;
-                let r = serde_json::to_value(r).expect("results serialise");
-                Ok(ok(format!("Checked in as `{}` at {}.", m.me(), m.remote.url()), r))
+            "get_my_identity" | "list_recipients" | "checkin" => {
+                tools::parse::<tools::NoArgs>(args)?;
+                self.no_args(name).await
             }
             other => Err(format!("unknown tool {other:?}")),
         }
     }
 
-    /// The arguments both send tools take: recipient, text, reply-to, seal.
-    fn send_args(args: &JsonObject) -> Result<(String, String, Option<String>, Option<bool>), String> {
-        let to = Self::str_arg(args, "recipient_id", true)?.expect("required");
-        let text = Self::str_arg(args, "message", true)?.expect("required");
-        let reply_to = Self::str_arg(args, "in_reply_to", false)?;
-        let seal = match args.get("seal") {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(_) => return Err("seal: expected true or false".into()),
-        };
-        Ok((to, text, reply_to, seal))
+    /// The tools that take no arguments: the identity, the recipients, a
+    /// check-in.
+    async fn no_args(&self, name: &str) -> Result<CallToolResult, String> {
+        match name {
+            "get_my_identity" => self.identity(true).await,
+            "list_recipients" => self.identity(false).await,
+            _ => {
+                let m = &self.m;
+                let r = m.recheckin().await.map_err(|e| e.to_string())?;
+                let r = serde_json::to_value(r).expect("results serialise");
+                Ok(ok(format!("Checked in as `{}` at {}.", m.me(), m.remote.url()), r))
+            }
+        }
     }
 
     async fn send_message(&self, args: &JsonObject) -> Result<CallToolResult, String> {
-        let (to, text, reply_to, seal) = Self::send_args(args)?;
+        let tools::SendArgs {
+            recipient_id: to,
+            message: text,
+            in_reply_to: reply_to,
+            seal,
+        } = tools::parse(args)?;
         let (r, sealed) = self
             .m
             .send(&to, &text, reply_to.as_deref(), seal)
@@ -211,8 +163,14 @@ impl Bridge {
     }
 
     async fn send_message_and_wait(&self, args: &JsonObject) -> Result<CallToolResult, String> {
-        let (to, text, reply_to, seal) = Self::send_args(args)?;
-        let timeout = Self::int_arg(args, "timeout_s", 50)?.unwrap_or(45);
+        let a: tools::SendAndWaitArgs = tools::parse(args)?;
+        let timeout = tools::wait_within("timeout_s", a.timeout_s, 45)?;
+        let tools::SendArgs {
+            recipient_id: to,
+            message: text,
+            in_reply_to: reply_to,
+            seal,
+        } = a.send;
         let m = &self.m;
         let (r, sealed, reply) = push::send_and_wait(m, &self.pending, &to, &text, reply_to.as_deref(), seal, timeout)
             .await
@@ -239,7 +197,7 @@ impl Bridge {
 
     async fn get_messages(&self, args: &JsonObject) -> Result<CallToolResult, String> {
         let m = &self.m;
-        let wait = Self::int_arg(args, "wait_s", 50)?.unwrap_or(0);
+        let wait = tools::wait_within("wait_s", tools::parse::<tools::GetArgs>(args)?.wait_s, 0)?;
         // What the background read holds first (once any it is still
         // checking has landed), then whatever else is there (waiting only
         // when nothing is held).
@@ -351,8 +309,9 @@ impl ServerHandler for Bridge {
         let mut info = ServerConfig::new(capabilities);
         info.server_info = Implementation::new("mcpmsg-bridge", env!("CARGO_PKG_VERSION"));
         info.instructions = Some(format!(
-            "Signed, end-to-end sealed messages with other agents and people. You are `{}`. Use list_recipients to see who you can message. {KEYS}",
-            self.m.me()
+            "Signed, end-to-end sealed messages with other agents and people. You are `{}`. Use list_recipients to see who you can message. {}",
+            self.m.me(),
+            tools::KEYS
         ));
         info
     }
@@ -410,7 +369,7 @@ impl ServerHandler for Bridge {
         _r: Option<PaginatedRequestParams>,
         _c: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(tools()))
+        Ok(ListToolsResult::with_all_items(tools::all()))
     }
 
     async fn call_tool(

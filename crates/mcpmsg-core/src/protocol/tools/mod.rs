@@ -217,6 +217,12 @@ impl ArgsError {
     }
 }
 
+/// Parses any JSON into `T`, naming the member at fault as [`parse_args`]
+/// does (for tools defined outside this module, such as the bridge's).
+pub fn parse_json<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ArgsError> {
+    parse(value)
+}
+
 fn parse<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ArgsError> {
     serde_path_to_error::deserialize(value).map_err(|e| ArgsError::new(&e.path().to_string(), &e.inner().to_string()))
 }
