@@ -5,7 +5,7 @@
 
 use futures_util::FutureExt;
 
-use crate::store::NonceRecord;
+use crate::store::{NonceRecord, StoredMessage};
 use mcpmsg_core::protocol::kel::KelState;
 use mcpmsg_core::protocol::{check_nonce, decode_sig, parse_ts, ErrorCode, SignedArgs};
 
@@ -29,6 +29,22 @@ pub(crate) struct SignedCall<'a> {
 }
 
 impl<'a> SignedCall<'a> {
+    /// A send, judged from the message it will queue, whose `input` was
+    /// computed before the arguments moved into it: the body is not copied
+    /// on the hot path for this.
+    pub(crate) fn of_send(msg: &'a StoredMessage, input: Vec<u8>, now: u64) -> Self {
+        Self {
+            actor_field: "sender_id",
+            client_id: &msg.sender_id,
+            key_id: &msg.key_id,
+            ts: &msg.ts,
+            nonce: &msg.nonce,
+            sig: &msg.sig,
+            input,
+            now,
+        }
+    }
+
     /// `args` received at `now`.
     pub(crate) fn of<A: SignedArgs>(args: &'a A, now: u64) -> Self {
         let [key_id, ts, nonce, sig] = args.auth();
@@ -151,6 +167,24 @@ impl Broker {
         let sig = self.key_and_time(call, &state).ok()?;
         state.current().signing_key.verify(&call.input, &sig).ok()?;
         Some(state.head().to_owned())
+    }
+
+    /// A signed request that is not a send, start to finish: authenticated
+    /// against `against`, admitted (its rate, and a heartbeat), then its
+    /// nonce claimed, in that order (a request refused for its rate keeps
+    /// its nonce, so the same request can be retried). Returns the time it
+    /// was judged at.
+    pub(crate) async fn accept_request<A: SignedArgs>(
+        &self,
+        req: &A,
+        against: Against<'_>,
+        now: u64,
+    ) -> Result<u64, Refusal> {
+        let call = SignedCall::of(req, now);
+        self.authenticate(&call, against, Freshness::Once).await?;
+        self.admit(call.client_id, call.now).await?;
+        self.claim(&call).await?;
+        Ok(call.now)
     }
 
     /// Records a request's nonce as used (every request but a send, whose

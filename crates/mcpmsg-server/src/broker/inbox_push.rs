@@ -20,7 +20,7 @@ use mcpmsg_core::crypto::b64;
 use mcpmsg_core::protocol::tools::GetInboxUriArgs;
 use mcpmsg_core::protocol::{check_client_id, now_ms};
 
-use super::auth::{Against, Freshness, SignedCall};
+use super::auth::Against;
 use super::{Broker, Refusal};
 
 /// What every inbox URI starts with.
@@ -36,10 +36,15 @@ pub(super) fn token_key(server_key: &mcpmsg_core::crypto::SigningSecret) -> Zero
 }
 
 impl Broker {
-    fn inbox_token(&self, client_id: &str) -> String {
+    /// HMAC-SHA-256 under the token key, fed `client_id`.
+    fn inbox_mac(&self, client_id: &str) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.inbox_key.as_ref()).expect("any key length");
         mac.update(client_id.as_bytes());
-        b64::encode(&mac.finalize().into_bytes()[..16])
+        mac
+    }
+
+    fn inbox_token(&self, client_id: &str) -> String {
+        b64::encode(&self.inbox_mac(client_id).finalize().into_bytes()[..16])
     }
 
     /// The resource URI of `client_id`'s inbox.
@@ -51,21 +56,16 @@ impl Broker {
     pub fn inbox_owner(&self, uri: &str) -> Option<String> {
         let (client_id, token) = uri.strip_prefix(INBOX_URI_PREFIX)?.split_once("?token=")?;
         check_client_id("uri", client_id).ok()?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.inbox_key.as_ref()).expect("any key length");
-        mac.update(client_id.as_bytes());
         let given = b64::decode_array::<16>(token).ok()?;
         // Constant time: the comparison must not tell how much was right.
-        mac.verify_truncated_left(&given).ok()?;
+        self.inbox_mac(client_id).verify_truncated_left(&given).ok()?;
         Some(client_id.to_owned())
     }
 
     /// `get_inbox_uri`: the caller's own inbox URI, for a signed call only.
     pub async fn get_inbox_uri(&self, req: GetInboxUriArgs) -> Result<String, Refusal> {
         check_client_id("client_id", &req.client_id)?;
-        let call = SignedCall::of(&req, now_ms());
-        self.authenticate(&call, Against::Stored, Freshness::Once).await?;
-        self.admit(&req.client_id, call.now).await?;
-        self.claim(&call).await?;
+        self.accept_request(&req, Against::Stored, now_ms()).await?;
         Ok(self.inbox_uri(&req.client_id))
     }
 

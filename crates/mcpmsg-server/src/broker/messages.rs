@@ -8,9 +8,12 @@ use tokio::time::Instant;
 use crate::store::{NonceRecord, QueueLimits, SendOutcome, SendStep, StoredMessage, TakeMode};
 use mcpmsg_core::crypto::b64;
 use mcpmsg_core::crypto::seal::{ENC_LEN, TAG_LEN};
+use mcpmsg_core::protocol::sealed::sealed_kid;
 use mcpmsg_core::protocol::server_statement::Acceptance;
 use mcpmsg_core::protocol::tools::{AckMessagesArgs, GetMessagesArgs};
-use mcpmsg_core::protocol::{check_client_id, check_message_id, now_ms, parse_decimal, ErrorCode, SendMessage};
+use mcpmsg_core::protocol::{
+    check_client_id, check_message_id, now_ms, parse_decimal, ErrorCode, SendMessage, SignedArgs,
+};
 
 use super::auth::{log_changed, Against, Freshness, SignedCall};
 use super::{ms, Broker, Refusal};
@@ -103,14 +106,16 @@ impl Broker {
     /// `send_message`: checks, authenticates and queues one message.
     pub async fn send(&self, send: SendMessage) -> Result<SendResult, Refusal> {
         self.check_send(&send)?;
-        let call = SignedCall::of(&send, now_ms());
-        let msg = self.stored(&send, call.now)?;
+        let input = send.sign_input();
+        let msg = self.stored(send, now_ms())?;
+        let call = SignedCall::of_send(&msg, input, msg.received_at);
         let retry_of = Freshness::SendOf(&msg.message_id);
         let head = self.fast_path_head(&call).await;
         if head.is_none() {
             self.authenticate(&call, Against::Stored, retry_of).await?;
         }
-        self.check_recipient(&msg.recipient_id, send.sealed_kid()).await?;
+        self.check_recipient(&msg.recipient_id, sealed_kid(&msg.content_type))
+            .await?;
         self.admit(&msg.sender_id, call.now).await?;
         let mut step = SendStep {
             message: &msg,
@@ -134,18 +139,18 @@ impl Broker {
 
     /// The message as it will be queued: received now, expiring after the
     /// message lifetime.
-    fn stored(&self, send: &SendMessage, now: u64) -> Result<StoredMessage, Refusal> {
+    fn stored(&self, send: SendMessage, now: u64) -> Result<StoredMessage, Refusal> {
         Ok(StoredMessage {
             message_id: send.message_id()?,
-            content_type: send.content_type.clone().unwrap_or_default(),
-            in_reply_to: send.in_reply_to.clone().unwrap_or_default(),
-            sender_id: send.sender_id.clone(),
-            recipient_id: send.recipient_id.clone(),
-            message: send.message.clone(),
-            key_id: send.key_id.clone(),
-            ts: send.ts.clone(),
-            nonce: send.nonce.clone(),
-            sig: send.sig.clone(),
+            content_type: send.content_type.unwrap_or_default(),
+            in_reply_to: send.in_reply_to.unwrap_or_default(),
+            sender_id: send.sender_id,
+            recipient_id: send.recipient_id,
+            message: send.message,
+            key_id: send.key_id,
+            ts: send.ts,
+            nonce: send.nonce,
+            sig: send.sig,
             received_at: now,
             expires_at: now.saturating_add(ms(self.config.message_ttl)),
         })
@@ -336,10 +341,7 @@ impl Broker {
             Some("manual") => true,
             Some(_) => return Err(Refusal::invalid("ack: \"auto\" or \"manual\"")),
         };
-        let call = SignedCall::of(&req, now_ms());
-        self.authenticate(&call, Against::Stored, Freshness::Once).await?;
-        self.admit(&req.client_id, call.now).await?;
-        self.claim(&call).await?;
+        self.accept_request(&req, Against::Stored, now_ms()).await?;
 
         let lease = ms(self.config.lease);
         let take = || async {
@@ -371,11 +373,8 @@ impl Broker {
                 Refusal::invalid("message_ids: comma-separated message ids (base64url of 16 bytes each), no spaces")
             })?;
         }
-        let call = SignedCall::of(&req, now_ms());
-        self.authenticate(&call, Against::Stored, Freshness::Once).await?;
-        self.admit(&req.client_id, call.now).await?;
-        self.claim(&call).await?;
-        let (acked, unknown) = self.store.ack(&req.client_id, &ids, call.now).await?;
+        let now = self.accept_request(&req, Against::Stored, now_ms()).await?;
+        let (acked, unknown) = self.store.ack(&req.client_id, &ids, now).await?;
         Ok(AckResult { acked, unknown })
     }
 

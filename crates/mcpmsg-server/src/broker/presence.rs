@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use mcpmsg_core::protocol::tools::{HeartbeatArgs, PresenceStatus};
 use mcpmsg_core::protocol::{check_client_id, now_ms};
 
-use super::auth::{Against, Freshness, SignedCall};
+use super::auth::Against;
 use super::{ms, Broker, Refusal};
 
 impl Broker {
@@ -22,11 +22,7 @@ impl Broker {
     /// Returns when it was seen.
     pub async fn heartbeat(&self, req: HeartbeatArgs) -> Result<u64, Refusal> {
         check_client_id("client_id", &req.client_id)?;
-        let call = SignedCall::of(&req, now_ms());
-        self.authenticate(&call, Against::Stored, Freshness::Once).await?;
-        self.admit(&req.client_id, call.now).await?;
-        self.claim(&call).await?;
-        Ok(call.now)
+        self.accept_request(&req, Against::Stored, now_ms()).await
     }
 
     /// When each client last made a signed call, and what that means now.

@@ -13,7 +13,7 @@ use mcpmsg_core::protocol::kel::{self, Event, KelError, KelState, KelStatus};
 use mcpmsg_core::protocol::tools::{CheckinClientArgs, PresenceStatus};
 use mcpmsg_core::protocol::{check_client_id, now_ms, ErrorCode};
 
-use super::auth::{Against, Freshness, SignedCall};
+use super::auth::Against;
 use super::{Broker, Refusal};
 
 /// Longest check-in `name`, in characters.
@@ -190,11 +190,7 @@ impl Broker {
         let now = now_ms();
         let kel = req.kel.take();
         let (state, mut record, expected_len) = self.checkin_log(&req.client_id, kel, now).await?;
-        let call = SignedCall::of(&req, now);
-        self.authenticate(&call, Against::Log(&state), Freshness::Once).await?;
-        self.admit(&req.client_id, call.now).await?;
-        self.claim(&call).await?;
-        drop(call);
+        self.accept_request(&req, Against::Log(&state), now).await?;
         record.name = req.name;
         record.capabilities = req.capabilities;
         record.last_checkin = now;
