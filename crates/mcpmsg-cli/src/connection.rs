@@ -86,8 +86,7 @@ impl Connection {
     /// fresh nonce and time). Retries while the server is unreachable,
     /// backing off from 100 ms to 2 s, for up to `patience`.
     pub async fn call<A: ToolArgs>(&self, args: impl FnMut() -> A) -> Result<A::Output, ServerError> {
-        let answer = self.call_untyped(args).await?;
-        parse_output::<A>(answer).map_err(|e| ServerError::BadAnswer(escape_line(&e.0)))
+        typed::<A>(self.call_untyped(args).await?)
     }
 
     /// As [`Connection::call`], with the result as the server sent it: for
@@ -153,6 +152,12 @@ impl Connection {
             }
         }
     }
+}
+
+/// The result of tool `A` read from the server's answer; an answer that is
+/// not one is `BadAnswer`, its reason escaped.
+pub fn typed<A: ToolArgs>(answer: Value) -> Result<A::Output, ServerError> {
+    parse_output::<A>(answer).map_err(|e| ServerError::BadAnswer(escape_line(&e.0)))
 }
 
 /// Text from the server (or about it) made safe for one line of a terminal

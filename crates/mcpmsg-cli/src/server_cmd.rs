@@ -3,12 +3,12 @@
 use anyhow::{bail, Result};
 use clap::Subcommand;
 use mcpmsg_core::crypto::SigningPublicKey;
-use mcpmsg_core::protocol::tools::GetServerKeyArgs;
 use serde_json::json;
 
 use crate::connection::Connection;
 use crate::error::hinted;
 use crate::identity::Identity;
+use crate::session::presented_key;
 use crate::shell::{runtime, PATIENCE};
 use crate::{out, Ctx};
 
@@ -31,14 +31,13 @@ pub enum ServerCommand {
 pub fn run(ctx: &Ctx, c: ServerCommand) -> Result<()> {
     let mut id = Identity::load(&ctx.config)?;
     let url = id.config.server_info.url.clone();
-    let live = runtime().block_on(Connection::new(&url, PATIENCE).call(|| GetServerKeyArgs {}));
+    let live = runtime().block_on(presented_key(&Connection::new(&url, PATIENCE)));
     let pinned = id.config.server_info.server_key.clone();
     match c {
         ServerCommand::Show { json } => {
-            let live = live.map(|i| i.server_key);
             let fp = |k: &str| SigningPublicKey::parse(k).map(|k| k.fingerprint()).unwrap_or_default();
             let pinned_fp = pinned.as_deref().map(fp);
-            let live_fp = live.as_deref().ok().map(fp);
+            let live_fp = live.as_ref().ok().map(SigningPublicKey::fingerprint);
             if json {
                 let v = json!({"url": url, "pinned": pinned_fp, "presented": live_fp, "matches": pinned_fp.is_some() && pinned_fp == live_fp});
                 return Ok(out(&(serde_json::to_string_pretty(&v)? + "\n"))?);
@@ -62,9 +61,7 @@ pub fn run(ctx: &Ctx, c: ServerCommand) -> Result<()> {
             Ok(out(&text)?)
         }
         ServerCommand::Repin { fingerprint } => {
-            let info = live?;
-            let key = SigningPublicKey::parse(&info.server_key)
-                .map_err(|e| anyhow::anyhow!("the server published a malformed key: {e}"))?;
+            let key = live?;
             if let Some(want) = fingerprint.filter(|f| *f != key.fingerprint()) {
                 bail!(hinted(
                     format!("the server presents fingerprint {}, not {want}", key.fingerprint()),

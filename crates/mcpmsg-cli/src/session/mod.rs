@@ -30,7 +30,7 @@ mod server_pin;
 
 use peers::Fetched;
 pub use receive::{Item, Received};
-pub use server_pin::other_key_hint;
+pub use server_pin::{other_key_hint, presented_key};
 
 /// Where the seen-set lives: beside the configuration, named after it.
 fn seen_path(config: &std::path::Path) -> std::path::PathBuf {
@@ -192,20 +192,24 @@ impl Session {
     /// not know us (an in-memory server restarted), checks in with the
     /// full log and tries once more.
     async fn signed<A: ToolArgs + SignedArgs>(&self, build: impl Fn() -> A) -> Result<A::Output, ServerError> {
-        let answer = self.signed_untyped(build).await?;
-        mcpmsg_core::protocol::tools::parse_output::<A>(answer)
-            .map_err(|e| ServerError::BadAnswer(escape_inline(&e.0, 300)))
+        crate::connection::typed::<A>(self.signed_untyped(build).await?)
     }
 
     /// As [`Session::signed`], with the answer as the server sent it.
     async fn signed_untyped<A: ToolArgs + SignedArgs>(&self, build: impl Fn() -> A) -> Result<Value, ServerError> {
-        let sign = || build().signed_by(self.signing());
-        // Wait for a check-in in flight (the bridge's start-up one) first.
+        self.as_me(|| build().signed_by(self.signing())).await
+    }
+
+    /// A call made as this identity, with arguments from `args` for each
+    /// attempt. Waits for a check-in in flight (the bridge's start-up one)
+    /// first; if the server does not know us (an in-memory server
+    /// restarted), checks in with the full log and tries once more.
+    async fn as_me<A: ToolArgs>(&self, args: impl Fn() -> A) -> Result<Value, ServerError> {
         drop(self.checkin_lock.lock().await);
-        match self.remote.call_untyped(sign).await {
+        match self.remote.call_untyped(&args).await {
             Err(e) if e.code() == Some("unknown_client") => {
                 self.recheckin().await?;
-                self.remote.call_untyped(sign).await
+                self.remote.call_untyped(&args).await
             }
             other => other,
         }
@@ -276,14 +280,7 @@ impl Session {
         // which the server answers idempotently (a send's nonce is its
         // idempotency key), so every attempt carries the same bytes.
         let send = self.sign_send(to, text, in_reply_to, key.as_ref())?;
-        drop(self.checkin_lock.lock().await);
-        let r = match self.remote.call(|| send.clone()).await {
-            Err(e) if e.code() == Some("unknown_client") => {
-                self.recheckin().await?;
-                self.remote.call(|| send.clone()).await
-            }
-            other => other,
-        }?;
+        let r = crate::connection::typed::<SendMessage>(self.as_me(|| send.clone()).await?)?;
         self.check_acceptance(&r, to).await?;
         Ok((r, key.is_some()))
     }

@@ -4,10 +4,21 @@
 //! until the user re-pins on purpose (`mcpmsg server repin`).
 
 use mcpmsg_core::crypto::SigningPublicKey;
-use mcpmsg_core::protocol::server_statement::ServerKeyInfo;
 use mcpmsg_core::protocol::tools::GetServerKeyArgs;
 
 use super::*;
+
+/// The key the server at `remote` presents now (`get_server_key`),
+/// checked against the fingerprint it publishes beside it.
+pub async fn presented_key(remote: &Connection) -> Result<SigningPublicKey> {
+    let info = remote.call(|| GetServerKeyArgs {}).await?;
+    let key = SigningPublicKey::parse(&info.server_key)
+        .map_err(|e| anyhow::anyhow!("the server published a malformed key: {e}"))?;
+    if key.fingerprint() != info.fingerprint {
+        bail!("the server published a fingerprint that is not its key's");
+    }
+    Ok(key)
+}
 
 /// What to tell a user whose server now signs with another key.
 pub fn other_key_hint(url: &str) -> String {
@@ -29,9 +40,7 @@ impl Session {
                 ))
             });
         }
-        let info = self.fetch_server_key().await?;
-        let key = SigningPublicKey::parse(&info.server_key)
-            .map_err(|e| anyhow::anyhow!("the server published a malformed key: {e}"))?;
+        let key = presented_key(&self.remote).await?;
         let mut id = self.id.lock().await;
         id.config.server_info.server_key = Some(key.to_string());
         id.save_config()?;
@@ -41,17 +50,6 @@ impl Session {
             "pinned the server key on first contact; compare the fingerprint with the operator's"
         );
         Ok(key)
-    }
-
-    /// What the server publishes about its key now.
-    pub async fn fetch_server_key(&self) -> Result<ServerKeyInfo> {
-        let info = self.remote.call(|| GetServerKeyArgs {}).await?;
-        let key = SigningPublicKey::parse(&info.server_key)
-            .map_err(|e| anyhow::anyhow!("the server published a malformed key: {e}"))?;
-        if key.fingerprint() != info.fingerprint {
-            bail!("the server published a fingerprint that is not its key's");
-        }
-        Ok(info)
     }
 
     /// Checks the server's signed acceptance of a send against the pin.
