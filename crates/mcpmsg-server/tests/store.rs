@@ -44,6 +44,13 @@ fn msg(from: &str, to: &str, n: usize, in_reply_to: &str, ttl_ms: u64) -> Stored
     }
 }
 
+/// Queues `m` where its recipient's queue holds at most `room`, its nonce
+/// claimed for a minute from `now`.
+async fn queue(store: &dyn Store, m: &StoredMessage, room: usize, now: u64) -> SendOutcome {
+    let limits = QueueLimits::queue_only(room);
+    store.send(SendStep::new(m, now + 60_000, limits, now)).await.unwrap()
+}
+
 fn id_of(n: usize) -> String {
     b64::encode(&Sha256::digest(n.to_be_bytes())[..16])
 }
@@ -227,17 +234,8 @@ async fn sends_leases_and_acks(store: Arc<dyn Store>) {
     // Sends: queued, idempotent by nonce, bounded.
     let m1 = msg(&alice, &bob, 1, "", 60_000);
     let now = now_ms();
-    assert_eq!(
-        store
-            .send(SendStep::new(&m1, now + 60_000, QueueLimits::queue_only(3), now))
-            .await
-            .unwrap(),
-        SendOutcome::Queued
-    );
-    let again = store
-        .send(SendStep::new(&m1, now + 60_000, QueueLimits::queue_only(3), now))
-        .await
-        .unwrap();
+    assert_eq!(queue(&*store, &m1, 3, now).await, SendOutcome::Queued);
+    let again = queue(&*store, &m1, 3, now).await;
     assert_eq!(
         again,
         SendOutcome::NonceUsed(NonceRecord::Send {
@@ -248,26 +246,12 @@ async fn sends_leases_and_acks(store: Arc<dyn Store>) {
     );
     for n in 2..=3 {
         assert_eq!(
-            store
-                .send(SendStep::new(
-                    &msg(&alice, &bob, n, "", 60_000),
-                    now + 60_000,
-                    QueueLimits::queue_only(3),
-                    now
-                ))
-                .await
-                .unwrap(),
+            queue(&*store, &msg(&alice, &bob, n, "", 60_000), 3, now).await,
             SendOutcome::Queued
         );
     }
     let full = msg(&alice, &bob, 4, "", 60_000);
-    assert_eq!(
-        store
-            .send(SendStep::new(&full, now + 60_000, QueueLimits::queue_only(3), now))
-            .await
-            .unwrap(),
-        SendOutcome::QueueFull
-    );
+    assert_eq!(queue(&*store, &full, 3, now).await, SendOutcome::QueueFull);
     assert_eq!(
         store.nonce(&alice, &full.nonce, now).await.unwrap(),
         None,
@@ -305,13 +289,7 @@ async fn sends_leases_and_acks(store: Arc<dyn Store>) {
     assert_eq!(got.len(), 2, "the other two came back after their lease");
     assert_eq!(store.queue_len(&bob, now).await.unwrap(), 0);
     let unread = msg(&alice, &bob, 5, "", 60_000);
-    assert_eq!(
-        store
-            .send(SendStep::new(&unread, now + 60_000, QueueLimits::queue_only(3), now))
-            .await
-            .unwrap(),
-        SendOutcome::Queued
-    );
+    assert_eq!(queue(&*store, &unread, 3, now).await, SendOutcome::Queued);
     let (acked, unknown) = store
         .ack(&bob, std::slice::from_ref(&unread.message_id), now)
         .await
@@ -323,13 +301,7 @@ async fn sends_leases_and_acks(store: Arc<dyn Store>) {
     let mut bare = msg(&carol, &bob, 7, "", 60_000);
     bare.content_type = String::new();
     for m in [&sealed, &bare] {
-        assert_eq!(
-            store
-                .send(SendStep::new(m, now + 60_000, QueueLimits::queue_only(10), now))
-                .await
-                .unwrap(),
-            SendOutcome::Queued
-        );
+        assert_eq!(queue(&*store, m, 10, now).await, SendOutcome::Queued);
     }
     assert_eq!(
         store.take(&bob, 10, TakeMode::Remove, now).await.unwrap(),
@@ -348,13 +320,7 @@ async fn replies_are_preferred(store: Arc<dyn Store>) {
     let noise = msg(&carol, &alice, 11, "", 60_000);
     let reply = msg(&bob, &alice, 12, &question, 60_000);
     for m in [&other, &noise, &reply] {
-        assert_eq!(
-            store
-                .send(SendStep::new(m, now + 60_000, QueueLimits::queue_only(10), now))
-                .await
-                .unwrap(),
-            SendOutcome::Queued
-        );
+        assert_eq!(queue(&*store, m, 10, now).await, SendOutcome::Queued);
     }
     assert_eq!(
         store.take_reply(&alice, &bob, &question, now).await.unwrap(),
@@ -378,25 +344,11 @@ async fn expired_messages_are_never_handed_out(store: Arc<dyn Store>) {
     // Expiry: an expired message is never handed out.
     let now = now_ms();
     assert_eq!(
-        store
-            .send(SendStep::new(
-                &msg(&carol, &bob, 20, "", 200),
-                now + 60_000,
-                QueueLimits::queue_only(10),
-                now
-            ))
-            .await
-            .unwrap(),
+        queue(&*store, &msg(&carol, &bob, 20, "", 200), 10, now).await,
         SendOutcome::Queued
     );
     let keep = msg(&carol, &bob, 21, "", 60_000);
-    assert_eq!(
-        store
-            .send(SendStep::new(&keep, now + 60_000, QueueLimits::queue_only(10), now))
-            .await
-            .unwrap(),
-        SendOutcome::Queued
-    );
+    assert_eq!(queue(&*store, &keep, 10, now).await, SendOutcome::Queued);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let now = now_ms();
     assert_eq!(store.queue_len(&bob, now).await.unwrap(), 1);
