@@ -61,6 +61,14 @@ async fn an_event_round_trip(s: &TestServer) {
         .await
         .unwrap_err();
     assert_eq!(refused.code.as_str(), "queue_full");
+    // Data is bounded: a value over 4096 bytes is refused, and nothing is queued.
+    let big = [("v".to_owned(), "x".repeat(4097))].into();
+    let refused = s.broker.emit_event(&alice.id, "test.ping", big).await.unwrap_err();
+    assert_eq!(refused.code.as_str(), "invalid_argument");
+    assert_eq!(
+        c.call("get_messages", alice.get(None, None, None)).await.ok()["messages"],
+        json!([])
+    );
     let _: Value = fc.call("get_messages", bob.get(None, None, None)).await.ok();
 }
 

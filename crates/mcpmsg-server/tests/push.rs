@@ -82,6 +82,21 @@ async fn a_session_subscription_is_poked_until_unsubscribed() {
     sender.call("send_message", alice.send(&bob.id, "one")).await.ok();
     let poked = tokio::time::timeout(std::time::Duration::from_secs(5), pokes.recv()).await;
     assert_eq!(poked.expect("a poke within 5 s").as_deref(), Some(uri.as_str()));
+    // A session holds at most 16 subscriptions (this one and 15 more).
+    for i in 0..15 {
+        #[allow(deprecated)]
+        let more = session
+            .peer()
+            .subscribe(SubscribeRequestParams::new(format!("mcpmsg://other/{i}")))
+            .await;
+        more.unwrap();
+    }
+    #[allow(deprecated)]
+    let over = session
+        .peer()
+        .subscribe(SubscribeRequestParams::new("mcpmsg://other/16"))
+        .await;
+    assert_eq!(rpc_code(over.unwrap_err()), -32600);
     #[allow(deprecated)]
     session
         .peer()
@@ -103,4 +118,13 @@ async fn a_session_subscription_is_poked_until_unsubscribed() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("subscriptions/listen"), "{err}");
+    assert_eq!(rpc_code(err), -32600);
+}
+
+/// The JSON-RPC error code of a refused request.
+fn rpc_code(e: rmcp::ServiceError) -> i32 {
+    match e {
+        rmcp::ServiceError::McpError(data) => data.code.0,
+        other => panic!("expected a JSON-RPC error, got {other}"),
+    }
 }
