@@ -39,11 +39,22 @@ pub struct SealError;
 
 /// Seals `plaintext` to `recipient`: returns `enc || ct`.
 pub fn seal(recipient: &SealingPublicKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+    seal_with_info(recipient, INFO, aad, plaintext)
+}
+
+/// Seals with another HPKE `info` (a construction of its own, such as a
+/// room message's key wrap, PROTOCOL §15): returns `enc || ct`.
+pub fn seal_with_info(
+    recipient: &SealingPublicKey,
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, SealError> {
     let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient.as_bytes()).map_err(|_| SealError)?;
     let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, Kem, _>(
         &OpModeS::Base,
         &pk,
-        INFO,
+        info,
         plaintext,
         aad,
         &mut UnwrapErr(OsRng),
@@ -59,7 +70,8 @@ pub fn open(secret: &SealingSecret, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>
     open_with_info(secret, INFO, aad, sealed)
 }
 
-fn open_with_info(secret: &SealingSecret, info: &[u8], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+/// Opens `enc || ct` sealed with [`seal_with_info`] under `info`.
+pub fn open_with_info(secret: &SealingSecret, info: &[u8], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
     if sealed.len() < ENC_LEN + TAG_LEN {
         return Err(OpenError);
     }

@@ -36,11 +36,21 @@ pub enum ErrorCode {
     RateLimited,
     /// The server cannot serve the call now (for example its store is down).
     Unavailable,
+    /// The room does not exist (or never did for this caller).
+    UnknownRoom,
+    /// The caller is not a member of the room (or, for a statement, has not
+    /// the right the statement needs).
+    NotMember,
+    /// The room's membership changed since the epoch the request names:
+    /// fetch the log again (get_room_log), verify it, and re-seal.
+    StaleEpoch,
+    /// The room holds its most members, or the client its most rooms.
+    RoomFull,
 }
 
 impl ErrorCode {
     /// Every code, in the order PROTOCOL §7 lists them.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 19] = [
         Self::InvalidArgument,
         Self::BadSignature,
         Self::StaleTimestamp,
@@ -56,6 +66,10 @@ impl ErrorCode {
         Self::TooLarge,
         Self::RateLimited,
         Self::Unavailable,
+        Self::UnknownRoom,
+        Self::NotMember,
+        Self::StaleEpoch,
+        Self::RoomFull,
     ];
 
     /// The code as it appears on the wire, e.g. `bad_signature`.
@@ -76,6 +90,10 @@ impl ErrorCode {
             Self::TooLarge => "too_large",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
+            Self::UnknownRoom => "unknown_room",
+            Self::NotMember => "not_member",
+            Self::StaleEpoch => "stale_epoch",
+            Self::RoomFull => "room_full",
         }
     }
 

@@ -151,14 +151,17 @@ signed_args! {
     purpose "get", actor client_id, signed [client_id, max, wait_s, ack]
 }
 
-/// An item of an inbox (PROTOCOL §14): an event (`"kind": "event"`) or a
-/// message (the v1 object, which has no `kind`). Clients that use no new
-/// feature never get an event.
+/// An item of an inbox (PROTOCOL §14): an event (`"kind": "event"`), a
+/// room message (`"kind": "room_message"`, §15) or a message (the v1
+/// object, which has no `kind`). Clients that use no new feature never get
+/// either of the first two.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum InboxItem {
     /// What the server says on its own, signed with the server key.
     Event(ServerEvent),
+    /// A message to a room, as signed by its sender.
+    RoomMessage(super::RoomDelivered),
     /// A message, as signed by its sender.
     Message(Delivered),
 }

@@ -14,6 +14,7 @@
 mod signed;
 mod identity;
 mod messages;
+mod rooms;
 
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -27,6 +28,10 @@ pub use identity::{
 pub use messages::{
     AckMessagesArgs, AckResult, GetMessagesArgs, InboxItem, Messages, SendAndWaitArgs, SendAndWaitResult, SendMessage,
     SendResult,
+};
+pub use rooms::{
+    ChangeRoomArgs, GetRoomLogArgs, ListRoomsArgs, RoomChange, RoomDelivered, RoomEntry, RoomList, RoomLog,
+    RoomMessageKind, RoomSendResult, SendRoomMessageArgs, Skipped,
 };
 pub use signed::{SignedArgs, SignedField};
 
@@ -75,11 +80,19 @@ pub enum ToolName {
     GetServerKey,
     /// `get_inbox_uri`
     GetInboxUri,
+    /// `change_room`
+    ChangeRoom,
+    /// `get_room_log`
+    GetRoomLog,
+    /// `list_rooms`
+    ListRooms,
+    /// `send_room_message`
+    SendRoomMessage,
 }
 
 impl ToolName {
     /// Every tool, in the order PROTOCOL §5 lists them.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 17] = [
         Self::CheckinClient,
         Self::SendMessage,
         Self::SendMessageAndWait,
@@ -93,6 +106,10 @@ impl ToolName {
         Self::Heartbeat,
         Self::GetServerKey,
         Self::GetInboxUri,
+        Self::ChangeRoom,
+        Self::GetRoomLog,
+        Self::ListRooms,
+        Self::SendRoomMessage,
     ];
 
     /// The name on the wire.
@@ -111,6 +128,10 @@ impl ToolName {
             Self::Heartbeat => "heartbeat",
             Self::GetServerKey => "get_server_key",
             Self::GetInboxUri => "get_inbox_uri",
+            Self::ChangeRoom => "change_room",
+            Self::GetRoomLog => "get_room_log",
+            Self::ListRooms => "list_rooms",
+            Self::SendRoomMessage => "send_room_message",
         }
     }
 
@@ -130,6 +151,10 @@ impl ToolName {
             Self::Heartbeat => HeartbeatArgs::HINTS,
             Self::GetServerKey => GetServerKeyArgs::HINTS,
             Self::GetInboxUri => GetInboxUriArgs::HINTS,
+            Self::ChangeRoom => ChangeRoomArgs::HINTS,
+            Self::GetRoomLog => GetRoomLogArgs::HINTS,
+            Self::ListRooms => ListRoomsArgs::HINTS,
+            Self::SendRoomMessage => SendRoomMessageArgs::HINTS,
         }
     }
 

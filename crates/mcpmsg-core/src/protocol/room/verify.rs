@@ -1,0 +1,185 @@
+//! What a member checks itself (PROTOCOL §15): every statement of a room's
+//! log signed by its actor's key current at the time, and a room message
+//! signed by a member of the epoch it names and sealed to exactly that
+//! epoch's other members. Nothing here trusts the server's reading of a log.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{parse_wraps, RoomState};
+use crate::crypto::SealingSecret;
+use crate::inbox::{key_was_current, SenderLog, TimeRules};
+use crate::protocol::kel::KelState;
+use crate::protocol::tools::{ChangeRoomArgs, RoomDelivered, SignedArgs};
+use crate::protocol::{decode_sig, message_id, neutralise, parse_ts};
+
+/// A log every statement of which was checked, and who was a member at
+/// each epoch.
+#[derive(Debug, Clone)]
+pub struct VerifiedRoom {
+    /// The state at the end of the log.
+    pub state: RoomState,
+    /// Members at epoch `i + 1`.
+    members_by_epoch: Vec<BTreeSet<String>>,
+}
+
+impl VerifiedRoom {
+    /// The members at `epoch`, if the log reached it.
+    pub fn members_at(&self, epoch: u64) -> Option<&BTreeSet<String>> {
+        let i = usize::try_from(epoch.checked_sub(1)?).ok()?;
+        self.members_by_epoch.get(i)
+    }
+}
+
+/// Checks a signature made by `client_id` with `key_id` over `input`, at
+/// `ts`, accepted by the server at `accepted_at`: the key is in the signer's
+/// verified log and was current at both times, and the signature verifies
+/// strictly.
+fn check_signed(
+    logs: &BTreeMap<String, (KelState, Vec<u64>)>,
+    client_id: &str,
+    [key_id, ts, sig]: [&str; 3],
+    input: &[u8],
+    accepted_at: u64,
+    rules: TimeRules,
+) -> Result<(), String> {
+    let (state, accepted) = logs
+        .get(client_id)
+        .ok_or_else(|| format!("no verified key event log of {client_id} to check it against"))?;
+    let ts = parse_ts("ts", ts).map_err(|e| e.to_string())?;
+    if ts.abs_diff(accepted_at) > rules.max_skew_ms {
+        return Err("signed at a time too far from when the server says it accepted it".to_owned());
+    }
+    let history = state.history();
+    let j = history
+        .iter()
+        .position(|k| k.signing_key.kid() == key_id)
+        .ok_or_else(|| format!("signed by key {key_id}, which is not in {client_id}'s key event log"))?;
+    key_was_current(state, j, Some(accepted), ts, accepted_at)
+        .map_err(|()| format!("signed by key {key_id}, which was not current when it was signed and accepted"))?;
+    let sig = decode_sig("sig", sig).map_err(|e| e.to_string())?;
+    history[j]
+        .signing_key
+        .verify(input, &sig)
+        .map_err(|_| format!("the signature of {client_id} does not verify: altered or forged"))
+}
+
+/// Verifies a room's whole log: each statement follows the rules of
+/// [`RoomState`] and is signed by its actor with a key current when it was
+/// signed and accepted. `logs` holds each signer's verified key event log
+/// (checked against the holder's pins) with its `accepted_at` times.
+/// The error names the statement.
+pub fn verify_log(
+    statements: &[ChangeRoomArgs],
+    accepted_at: &[u64],
+    logs: &BTreeMap<String, (KelState, Vec<u64>)>,
+    rules: TimeRules,
+) -> Result<VerifiedRoom, String> {
+    if accepted_at.len() != statements.len() {
+        return Err("the log has not exactly one accepted_at per statement".to_owned());
+    }
+    let mut state: Option<RoomState> = None;
+    let mut members_by_epoch = Vec::new();
+    for (i, (s, &at)) in statements.iter().zip(accepted_at).enumerate() {
+        let at_fault = |e: String| format!("statement {i} ({} by {}): {e}", s.op, s.client_id);
+        check_signed(logs, &s.client_id, [&s.key_id, &s.ts, &s.sig], &s.sign_input(), at, rules)
+            .map_err(at_fault)?;
+        match state.as_mut() {
+            None => state = Some(RoomState::create(s).map_err(|e| at_fault(e.message))?),
+            Some(st) => st.apply(s).map_err(|e| at_fault(e.message))?,
+        }
+        let st = state.as_ref().expect("set above");
+        if members_by_epoch.len() < st.epoch() as usize {
+            members_by_epoch.push(st.members().clone());
+        }
+    }
+    let state = state.ok_or("a room's log has at least its create statement")?;
+    Ok(VerifiedRoom {
+        state,
+        members_by_epoch,
+    })
+}
+
+/// A genuine room message, opened and neutralised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedRoomMessage {
+    /// The text, safe to print.
+    pub text: String,
+    /// Whether it was sealed end to end.
+    pub sealed: bool,
+}
+
+/// Checks room message `m` for member `me` against the verified `room`
+/// and the sender's verified log: addressed to us, in this room, signed by
+/// a member of the epoch it names (of which we were a member too) with a
+/// key current then, fresh, and, when sealed, wrapped for exactly that
+/// epoch's other members and opened with one of our `sealing` secrets.
+pub fn check_message(
+    m: &RoomDelivered,
+    me: &str,
+    room: &VerifiedRoom,
+    sender: &SenderLog<'_>,
+    sealing: &[&SealingSecret],
+    rules: TimeRules,
+    now: u64,
+) -> Result<OpenedRoomMessage, String> {
+    if m.recipient_id != me {
+        return Err(format!("addressed to {}, not to this client", m.recipient_id));
+    }
+    if m.room_id != room.state.room_id() {
+        return Err(format!("for room {}, not {}", m.room_id, room.state.room_id()));
+    }
+    let epoch = crate::protocol::parse_decimal("epoch", &m.epoch).map_err(|e| e.to_string())?;
+    let members = room
+        .members_at(epoch)
+        .ok_or_else(|| format!("made for epoch {epoch}, which the verified log does not reach"))?;
+    if !members.contains(&m.sender_id) || !members.contains(me) {
+        return Err(format!(
+            "{} and this client were not both members at epoch {epoch}",
+            m.sender_id
+        ));
+    }
+    if sender.state.client_id() != m.sender_id {
+        return Err(format!("checked against the log of {}", sender.state.client_id()));
+    }
+    let sig = decode_sig("sig", &m.sig).map_err(|e| e.to_string())?;
+    if message_id(&sig) != m.message_id {
+        return Err("message_id is not derived from its signature".to_owned());
+    }
+    let received_at = parse_ts("received_at", &m.received_at).map_err(|e| e.to_string())?;
+    let ts = parse_ts("ts", &m.ts).map_err(|e| e.to_string())?;
+    if now.saturating_sub(ts) > rules.lifetime_ms + rules.max_skew_ms {
+        return Err("older than a message may live: an old message delivered again".to_owned());
+    }
+    let send = m.as_send();
+    let logs = BTreeMap::from([(
+        m.sender_id.clone(),
+        (sender.state.clone(), sender.accepted_at.unwrap_or_default().to_vec()),
+    )]);
+    check_signed(&logs, &m.sender_id, [&m.key_id, &m.ts, &m.sig], &send.sign_input(), received_at, rules)?;
+    if !send.is_sealed() {
+        if !m.wraps.is_empty() {
+            return Err("an unsealed message carries wraps".to_owned());
+        }
+        return Ok(OpenedRoomMessage {
+            text: neutralise(&m.message),
+            sealed: false,
+        });
+    }
+    let wrapped: BTreeSet<String> = parse_wraps(&m.wraps)?.into_iter().map(|w| w.member).collect();
+    let others: BTreeSet<String> = members.iter().filter(|c| **c != m.sender_id).cloned().collect();
+    if wrapped != others {
+        let extra: Vec<_> = wrapped.difference(&others).cloned().collect();
+        let missing: Vec<_> = others.difference(&wrapped).cloned().collect();
+        return Err(format!(
+            "sealed to another set than the verified members of epoch {epoch} (extra: {extra:?}, missing: {missing:?})"
+        ));
+    }
+    let text = sealing
+        .iter()
+        .find_map(|s| send.open(me, s).ok())
+        .ok_or("the sealed message cannot be opened with this client's keys")?;
+    Ok(OpenedRoomMessage {
+        text: neutralise(&text),
+        sealed: true,
+    })
+}
