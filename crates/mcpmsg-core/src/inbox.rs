@@ -210,7 +210,13 @@ pub fn check(
 /// from its establishment until the next establishment or any revocation
 /// after it (a suspension included). Without acceptance times only the
 /// current key of an active identity is accepted.
-pub(crate) fn key_was_current(state: &KelState, j: usize, accepted: Option<&[u64]>, ts: u64, received_at: u64) -> Result<(), ()> {
+pub(crate) fn key_was_current(
+    state: &KelState,
+    j: usize,
+    accepted: Option<&[u64]>,
+    ts: u64,
+    received_at: u64,
+) -> Result<(), ()> {
     let history = state.history();
     let Some(accepted) = accepted else {
         return if j + 1 == history.len() && state.revoked().is_none() {

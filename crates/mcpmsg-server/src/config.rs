@@ -114,6 +114,15 @@ pub struct ServerArgs {
     /// Seconds without a signed call after which a client is shown offline (more than --idle-after)
     #[arg(long, env = "MCPMSG_OFFLINE_AFTER", value_name = "SECS", default_value_t = 300)]
     pub offline_after: u64,
+    /// Members of one room, open invitations included
+    #[arg(long, env = "MCPMSG_MAX_ROOM_MEMBERS", value_name = "N", default_value_t = 50)]
+    pub max_room_members: usize,
+    /// Rooms one client may be a member of
+    #[arg(long, env = "MCPMSG_MAX_ROOMS_PER_CLIENT", value_name = "N", default_value_t = 100)]
+    pub max_rooms_per_client: usize,
+    /// Membership statements in one room's log; a full room takes no more (create a new one)
+    #[arg(long, env = "MCPMSG_MAX_ROOM_LOG", value_name = "N", default_value_t = 1_000)]
+    pub max_room_log: usize,
     /// Open HTTP connections at most; beyond it new connections wait to be accepted. Each parked wait holds one, so keep it above --max-waiters
     #[arg(long, env = "MCPMSG_MAX_CONNECTIONS", value_name = "N", default_value_t = 12_288)]
     pub max_connections: usize,
@@ -379,6 +388,9 @@ impl ServerArgs {
                 self.idle_after.saturating_add(1),
                 7 * 86_400,
             )?),
+            max_room_members: range("--max-room-members", self.max_room_members, 2, 1_000)?,
+            max_rooms_per_client: range("--max-rooms-per-client", self.max_rooms_per_client, 1, 100_000)?,
+            max_room_log: range("--max-room-log", self.max_room_log, 2, 1_000_000)?,
         })
     }
 }

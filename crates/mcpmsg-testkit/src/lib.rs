@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod redis;
+pub mod rooms;
 
 use clap::Parser;
 use mcpmsg_core::crypto::{SealingPublicKey, SealingSecret, SigningSecret};

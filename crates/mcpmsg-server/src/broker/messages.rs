@@ -73,16 +73,22 @@ fn replay(msg: &StoredMessage) -> Refusal {
     )
 }
 
+/// A content type of at most [`MAX_CONTENT_TYPE`] characters, none a
+/// control character.
+pub(super) fn check_content_type(content_type: &str) -> Result<(), Refusal> {
+    if content_type.len() > MAX_CONTENT_TYPE || content_type.chars().any(char::is_control) {
+        return Err(Refusal::invalid(format!(
+            "content_type: a MIME type of at most {MAX_CONTENT_TYPE} printable characters"
+        )));
+    }
+    Ok(())
+}
+
 impl Broker {
     fn check_send(&self, send: &SendMessage) -> Result<(), Refusal> {
         check_client_id("sender_id", &send.sender_id)?;
         check_client_id("recipient_id", &send.recipient_id)?;
-        let content_type = send.content_type.as_deref().unwrap_or("");
-        if content_type.len() > MAX_CONTENT_TYPE || content_type.chars().any(char::is_control) {
-            return Err(Refusal::invalid(format!(
-                "content_type: a MIME type of at most {MAX_CONTENT_TYPE} printable characters"
-            )));
-        }
+        check_content_type(send.content_type.as_deref().unwrap_or(""))?;
         if let Some(id) = send.in_reply_to.as_deref().filter(|s| !s.is_empty()) {
             check_message_id("in_reply_to", id)?;
         }

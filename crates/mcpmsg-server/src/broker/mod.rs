@@ -12,6 +12,8 @@ mod limits;
 mod messages;
 mod presence;
 mod registry;
+mod room_send;
+mod rooms;
 mod wait;
 
 use std::sync::Arc;
@@ -24,6 +26,8 @@ pub use events::{event_of, EVENT_CONTENT_TYPE};
 pub use inbox_push::INBOX_URI_PREFIX;
 pub use messages::{AckResult, SendResult, WaitResult};
 pub use registry::{CheckinResult, ClientInfo, ClientKeys, KelUpdate};
+pub use room_send::{room_message_of, RoomSent, ROOM_CONTENT_TYPE};
+pub use rooms::RoomChanged;
 
 use crate::store::{Store, StoreError};
 use mcpmsg_core::protocol::ErrorCode;
@@ -123,6 +127,12 @@ pub struct BrokerConfig {
     pub idle_after: Duration,
     /// A client silent this long is `offline`.
     pub offline_after: Duration,
+    /// Members (and open invitations) of one room.
+    pub max_room_members: usize,
+    /// Rooms one client may be a member of.
+    pub max_rooms_per_client: usize,
+    /// Statements in one room's log.
+    pub max_room_log: usize,
 }
 
 impl Default for BrokerConfig {
@@ -147,6 +157,9 @@ impl Default for BrokerConfig {
             list_page: 100,
             idle_after: Duration::from_secs(60),
             offline_after: Duration::from_secs(300),
+            max_room_members: 50,
+            max_rooms_per_client: 100,
+            max_room_log: 1_000,
         }
     }
 }
@@ -218,6 +231,12 @@ impl Broker {
     /// Cancelled when the server shuts down.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
+    }
+
+    /// The store itself: for tests that play a dishonest server, writing
+    /// straight into it what no tool would accept.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// The store's kind, for `/health`.

@@ -17,7 +17,7 @@ use mcpmsg_core::protocol::tools::{
 };
 
 /// A tool's answer: markdown for people and models, and its typed result.
-type Answer<A> = (String, <A as ToolArgs>::Output);
+pub(super) type Answer<A> = (String, <A as ToolArgs>::Output);
 
 impl McpServer {
     /// Routes a call to its tool: one small function each, below.
@@ -36,6 +36,10 @@ impl McpServer {
             ToolName::Heartbeat => run(map, |a| self.heartbeat(a)).await,
             ToolName::GetServerKey => run(map, |_: GetServerKeyArgs| async { Ok(self.get_server_key()) }).await,
             ToolName::GetInboxUri => run(map, |a| self.get_inbox_uri(a)).await,
+            ToolName::ChangeRoom => run(map, |a| self.change_room(a)).await,
+            ToolName::GetRoomLog => run(map, |a| self.get_room_log(a)).await,
+            ToolName::ListRooms => run(map, |a| self.list_rooms(a)).await,
+            ToolName::SendRoomMessage => run(map, |a| self.send_room_message(a)).await,
         }
     }
 

@@ -9,6 +9,7 @@
 mod handlers;
 mod push;
 mod render;
+mod room_handlers;
 mod tools;
 
 use std::sync::Arc;

@@ -35,8 +35,11 @@ pub fn refused(r: &Refusal) -> CallToolResult {
 /// A queued item as it is delivered: an event (PROTOCOL §14) as the server
 /// signed it, or a message (§5) as its sender did.
 pub fn inbox_item(m: &StoredMessage) -> InboxItem {
-    match broker::event_of(m) {
-        Some(e) => InboxItem::Event(e),
+    if let Some(e) = broker::event_of(m) {
+        return InboxItem::Event(e);
+    }
+    match broker::room_message_of(m) {
+        Some(r) => InboxItem::RoomMessage(r),
         None => InboxItem::Message(delivered(m)),
     }
 }
@@ -72,25 +75,35 @@ pub fn message_markdown(m: &StoredMessage, now: u64) -> String {
             e.data.keys().map(|k| format!("`{}`", escape_inline(k, 64))).collect::<Vec<_>>().join(", ")
         );
     }
+    let room = broker::room_message_of(m);
     let mut s = format!(
-        "### From `{}` · {} · id `{}`\n",
+        "### From `{}`{} · {} · id `{}`\n",
         m.sender_id,
+        room.as_ref().map_or(String::new(), |r| format!(
+            " to room `{}` (epoch {})",
+            r.room_id, r.epoch
+        )),
         relative(now, m.received_at),
         m.message_id
+    );
+    let body = room.as_ref().map_or(m.message.as_str(), |r| r.message.as_str());
+    let sealed = room.as_ref().map_or_else(
+        || mcpmsg_core::protocol::sealed::sealed_kid(&m.content_type).is_some(),
+        |r| r.content_type == mcpmsg_core::protocol::room::SEALED_CONTENT_TYPE,
     );
     if !m.in_reply_to.is_empty() {
         s.push_str(&format!("In reply to `{}`.\n", m.in_reply_to));
     }
-    if mcpmsg_core::protocol::sealed::sealed_kid(&m.content_type).is_some() {
+    if sealed {
         s.push_str(&format!(
             "Sealed ({} bytes of ciphertext): open it with the recipient's key (the `mcpmsg bridge` does).\n",
-            m.message.len()
+            body.len()
         ));
     } else {
         // Neutralised first, so only a real newline starts a new quoted
         // line: a lone `\r`, U+2028 or U+2029 shows as an escape and cannot
         // end the quote to fake a heading of ours.
-        for line in neutralise(&m.message).split('\n') {
+        for line in neutralise(body).split('\n') {
             s.push_str("> ");
             s.push_str(line);
             s.push('\n');

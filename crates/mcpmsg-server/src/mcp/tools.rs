@@ -12,9 +12,9 @@ use rmcp::handler::server::common::{schema_for_input, schema_for_output};
 use rmcp::model::{Tool, ToolAnnotations};
 
 use mcpmsg_core::protocol::tools::{
-    AckMessagesArgs, CheckinClientArgs, GetClientKeysArgs, GetInboxUriArgs, GetMessagesArgs, GetMyIdentityArgs,
-    GetServerKeyArgs, HeartbeatArgs, ListClientsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage,
-    ToolArgs, ToolName,
+    AckMessagesArgs, ChangeRoomArgs, CheckinClientArgs, GetClientKeysArgs, GetInboxUriArgs, GetMessagesArgs,
+    GetMyIdentityArgs, GetRoomLogArgs, GetServerKeyArgs, HeartbeatArgs, ListClientsArgs, ListRoomsArgs, RevokeKeyArgs,
+    RotateKeyArgs, SendAndWaitArgs, SendMessage, SendRoomMessageArgs, ToolArgs, ToolName,
 };
 
 /// Appended to a signed tool's description: a model sees the tool but
@@ -58,6 +58,10 @@ pub fn definition(tool: ToolName) -> Tool {
         ToolName::Heartbeat => describe::<HeartbeatArgs>(),
         ToolName::GetServerKey => describe::<GetServerKeyArgs>(),
         ToolName::GetInboxUri => describe::<GetInboxUriArgs>(),
+        ToolName::ChangeRoom => describe::<ChangeRoomArgs>(),
+        ToolName::GetRoomLog => describe::<GetRoomLogArgs>(),
+        ToolName::ListRooms => describe::<ListRoomsArgs>(),
+        ToolName::SendRoomMessage => describe::<SendRoomMessageArgs>(),
     }
 }
 

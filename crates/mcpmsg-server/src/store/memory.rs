@@ -22,7 +22,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::packed::{nonce_key, CompactNonce, NonceKey, Packed};
-use super::{IdentityRecord, NonceRecord, SendOutcome, SendStep, Store, StoreError, StoredMessage, TakeMode};
+use super::{
+    Delivery, FanOut, FanOutOutcome, IdentityRecord, LoggedStatement, NonceRecord, QueueLimits, RoomAppend,
+    SendOutcome, SendStep, Store, StoreError, StoredMessage, TakeMode,
+};
 
 struct Entry {
     msg: Packed,
@@ -60,6 +63,8 @@ struct Inner {
     /// Last authenticated call per client (bounded: only registered
     /// identities make one).
     last_seen: HashMap<Box<str>, u64>,
+    /// Rooms and the index of each client's rooms (see `rooms`).
+    rooms: rooms::Rooms,
 }
 
 impl Inner {
@@ -126,6 +131,42 @@ impl Inner {
 
     fn queue(&mut self, recipient: &str) -> Option<&mut VecDeque<Entry>> {
         self.queues.get_mut(recipient)
+    }
+
+    /// Queues `msg` for its recipient within `limits`, or says which one
+    /// refused (nothing changed then).
+    fn enqueue(&mut self, msg: &StoredMessage, limits: QueueLimits) -> Result<(), Delivery> {
+        if self.queues.get(msg.recipient_id.as_str()).map_or(0, VecDeque::len) >= limits.max_queue {
+            return Err(Delivery::QueueFull);
+        }
+        let recipient: Arc<str> = match self.queues.get_key_value(msg.recipient_id.as_str()) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(msg.recipient_id.as_str()),
+        };
+        let share = (recipient.clone(), Box::from(msg.sender_id.as_str()));
+        if self.per_sender.get(&share).copied().unwrap_or(0) >= limits.max_per_sender {
+            return Err(Delivery::ShareFull);
+        }
+        if self.queued_bytes + msg.message.len() as u64 > limits.max_bytes {
+            return Err(Delivery::StoreFull);
+        }
+        *self.per_sender.entry(share).or_default() += 1;
+        self.queued_bytes += msg.message.len() as u64;
+        if !self.armed.contains_key(&recipient) {
+            self.armed.insert(recipient.clone(), msg.expires_at);
+            self.message_expiry.push(Reverse((msg.expires_at, recipient.clone())));
+        }
+        self.queues.entry(recipient).or_default().push_back(Entry {
+            msg: Packed::new(msg),
+            leased_until: 0,
+        });
+        Ok(())
+    }
+
+    /// Records a used nonce until `until`.
+    fn claim(&mut self, key: NonceKey, record: &NonceRecord, until: u64) {
+        self.nonces.insert(key, CompactNonce::new(record, until));
+        self.nonce_expiry.push_back((until, key));
     }
 
     fn drop_if_empty(&mut self, recipient: &str) {
@@ -253,8 +294,7 @@ impl Store for MemoryStore {
         if inner.nonces.contains_key(&key) {
             return Ok(false);
         }
-        inner.nonces.insert(key, CompactNonce::new(&record, until));
-        inner.nonce_expiry.push_back((until, key));
+        inner.claim(key, &record, until);
         Ok(true)
     }
 
@@ -276,37 +316,19 @@ impl Store for MemoryStore {
         if let Some(used) = inner.nonces.get(&key) {
             return Ok(SendOutcome::NonceUsed(used.record()));
         }
-        if inner.queues.get(msg.recipient_id.as_str()).map_or(0, VecDeque::len) >= limits.max_queue {
-            return Ok(SendOutcome::QueueFull);
+        if let Err(refused) = inner.enqueue(msg, limits) {
+            return Ok(match refused {
+                Delivery::QueueFull => SendOutcome::QueueFull,
+                Delivery::ShareFull => SendOutcome::SenderShareFull,
+                _ => SendOutcome::StoreFull,
+            });
         }
-        let recipient: Arc<str> = match inner.queues.get_key_value(msg.recipient_id.as_str()) {
-            Some((k, _)) => k.clone(),
-            None => Arc::from(msg.recipient_id.as_str()),
-        };
-        let share = (recipient.clone(), Box::from(msg.sender_id.as_str()));
-        if inner.per_sender.get(&share).copied().unwrap_or(0) >= limits.max_per_sender {
-            return Ok(SendOutcome::SenderShareFull);
-        }
-        if inner.queued_bytes + msg.message.len() as u64 > limits.max_bytes {
-            return Ok(SendOutcome::StoreFull);
-        }
-        *inner.per_sender.entry(share).or_default() += 1;
-        inner.queued_bytes += msg.message.len() as u64;
         let record = NonceRecord::Send {
             message_id: msg.message_id.clone(),
             received_at: msg.received_at,
             expires_at: msg.expires_at,
         };
-        inner.nonces.insert(key, CompactNonce::new(&record, nonce_until));
-        inner.nonce_expiry.push_back((nonce_until, key));
-        if !inner.armed.contains_key(&recipient) {
-            inner.armed.insert(recipient.clone(), msg.expires_at);
-            inner.message_expiry.push(Reverse((msg.expires_at, recipient.clone())));
-        }
-        inner.queues.entry(recipient).or_default().push_back(Entry {
-            msg: Packed::new(msg),
-            leased_until: 0,
-        });
+        inner.claim(key, &record, nonce_until);
         Ok(SendOutcome::Queued)
     }
 
@@ -401,7 +423,53 @@ impl Store for MemoryStore {
         let mut inner = self.lock_swept(now);
         Ok(inner.queue(recipient).map_or(0, |q| q.len()))
     }
+
+    async fn room(&self, room_id: &str) -> Result<Vec<LoggedStatement>, StoreError> {
+        Ok(self.lock().rooms.log(room_id))
+    }
+
+    async fn append_room(&self, step: RoomAppend<'_>) -> Result<bool, StoreError> {
+        Ok(self.lock().rooms.append(step))
+    }
+
+    async fn rooms_of(&self, client_id: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().rooms.of(client_id, limit))
+    }
+
+    async fn fan_out(&self, step: FanOut<'_>) -> Result<FanOutOutcome, StoreError> {
+        let mut inner = self.lock_swept(step.now);
+        if inner.rooms.len_of(step.room_id) != step.log_len {
+            return Ok(FanOutOutcome::Moved);
+        }
+        let msg = step.message;
+        let key = nonce_key(&msg.sender_id, &msg.nonce);
+        if let Some(used) = inner.nonces.get(&key) {
+            return Ok(FanOutOutcome::NonceUsed(used.record()));
+        }
+        let mut copy = msg.clone();
+        let mut sent = Vec::with_capacity(step.recipients.len());
+        for member in step.recipients {
+            (*member).clone_into(&mut copy.recipient_id);
+            sent.push(
+                inner
+                    .enqueue(&copy, step.limits)
+                    .map_or_else(|d| d, |()| Delivery::Queued),
+            );
+        }
+        // A message no member could take is refused whole: its nonce stays
+        // free (as on Redis).
+        if sent.is_empty() || sent.contains(&Delivery::Queued) {
+            let record = NonceRecord::Send {
+                message_id: msg.message_id.clone(),
+                received_at: msg.received_at,
+                expires_at: msg.expires_at,
+            };
+            inner.claim(key, &record, step.nonce_until);
+        }
+        Ok(FanOutOutcome::Sent(sent))
+    }
 }
 
+mod rooms;
 #[cfg(test)]
 mod tests;

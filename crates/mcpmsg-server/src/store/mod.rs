@@ -9,6 +9,7 @@
 mod memory;
 mod packed;
 mod redis;
+mod rooms;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::redis::{redacted_url, RedisStore, RedisTls};
 pub use memory::MemoryStore;
+pub use rooms::{Delivery, FanOut, FanOutOutcome, LoggedStatement, RoomAppend};
 
 use mcpmsg_core::protocol::kel::Event;
 
@@ -326,4 +328,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Messages queued for `recipient` (deliverable or leased).
     async fn queue_len(&self, recipient: &str, now: u64) -> Result<usize, StoreError>;
+
+    /// Room `room_id`'s log, oldest first; empty when there is no such room.
+    async fn room(&self, room_id: &str) -> Result<Vec<LoggedStatement>, StoreError>;
+
+    /// Appends a statement to a room's log (see [`RoomAppend`]); false when
+    /// the log no longer has the expected length.
+    async fn append_room(&self, step: RoomAppend<'_>) -> Result<bool, StoreError>;
+
+    /// The rooms `client_id` was indexed in, at most `limit` (a reader
+    /// re-checks membership in each room's log).
+    async fn rooms_of(&self, client_id: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// Queues a room message for every recipient (see [`FanOut`]).
+    async fn fan_out(&self, step: FanOut<'_>) -> Result<FanOutOutcome, StoreError>;
 }

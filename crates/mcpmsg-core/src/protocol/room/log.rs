@@ -91,8 +91,7 @@ impl RoomState {
     /// Applies the next statement, or says which rule it breaks and leaves
     /// the state as it was.
     pub fn apply(&mut self, s: &ChangeRoomArgs) -> Result<(), RoomError> {
-        let op = Op::parse(&s.op)
-            .ok_or_else(|| malformed("op: one of create, invite, join, leave, remove"))?;
+        let op = Op::parse(&s.op).ok_or_else(|| malformed("op: one of create, invite, join, leave, remove"))?;
         if s.room_id != self.room_id {
             return Err(malformed(format!("room_id: this log is room {}", self.room_id)));
         }
@@ -115,11 +114,17 @@ impl RoomState {
             Op::Create => return Err(malformed("op: create only starts a log")),
             Op::Invite => {
                 if !is_member {
-                    return Err(not_allowed(format!("{actor} is not a member of room {}; only members invite", self.room_id)));
+                    return Err(not_allowed(format!(
+                        "{actor} is not a member of room {}; only members invite",
+                        self.room_id
+                    )));
                 }
                 check_client_id("member", &s.member).map_err(|e| malformed(e.to_string()))?;
                 if self.members.contains(&s.member) || self.invited.contains(&s.member) {
-                    return Err(malformed(format!("member: {} is already a member or invited", s.member)));
+                    return Err(malformed(format!(
+                        "member: {} is already a member or invited",
+                        s.member
+                    )));
                 }
             }
             Op::Join => {
@@ -143,10 +148,16 @@ impl RoomState {
             }
             Op::Remove => {
                 if !is_member || actor != self.owner {
-                    return Err(not_allowed(format!("only the owner of room {}, {}, removes members", self.room_id, self.owner)));
+                    return Err(not_allowed(format!(
+                        "only the owner of room {}, {}, removes members",
+                        self.room_id, self.owner
+                    )));
                 }
                 if s.member == actor || !self.members.contains(&s.member) {
-                    return Err(malformed(format!("member: {} is not another member of the room", s.member)));
+                    return Err(malformed(format!(
+                        "member: {} is not another member of the room",
+                        s.member
+                    )));
                 }
             }
         }

@@ -56,7 +56,9 @@ pub fn parse_wraps(s: &str) -> Result<Vec<Wrap>, String> {
         };
         crate::protocol::check_client_id("wraps", member).map_err(|e| e.to_string())?;
         if kid.len() != 32 || !kid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(format!("wraps: the kid for {member} is not 32 lowercase hex characters"));
+            return Err(format!(
+                "wraps: the kid for {member} is not 32 lowercase hex characters"
+            ));
         }
         if b64::decode(wrap).map(|w| w.len()) != Ok(seal::ENC_LEN + 32 + seal::TAG_LEN) {
             return Err(format!("wraps: the wrap for {member} is not base64url of 80 bytes"));

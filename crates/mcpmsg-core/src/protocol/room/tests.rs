@@ -51,7 +51,12 @@ fn logs(members: &[&Member]) -> BTreeMap<String, (KelState, Vec<u64>)> {
 fn room_of_three(a: &Member, b: &Member, c: &Member) -> (Vec<ChangeRoomArgs>, RoomState) {
     let mut log = vec![a.sign(None, Op::Create, "", "release train")];
     let mut state = RoomState::create(&log[0]).unwrap();
-    for (by, op, member) in [(a, Op::Invite, "bob"), (a, Op::Invite, "carol"), (b, Op::Join, ""), (c, Op::Join, "")] {
+    for (by, op, member) in [
+        (a, Op::Invite, "bob"),
+        (a, Op::Invite, "carol"),
+        (b, Op::Join, ""),
+        (c, Op::Join, ""),
+    ] {
         let s = by.sign(Some(&state), op, member, "");
         state.apply(&s).unwrap();
         log.push(s);
@@ -75,7 +80,10 @@ fn a_log_of_create_invite_join_verifies_and_counts_epochs() {
     let v = verify_log(&log, &accepted(&log), &logs(&[&a, &b, &c]), TimeRules::default()).unwrap();
     assert_eq!(v.state, state);
     assert_eq!(v.members_at(1).unwrap().len(), 1);
-    assert_eq!(v.members_at(3).unwrap().iter().collect::<Vec<_>>(), ["alice", "bob", "carol"]);
+    assert_eq!(
+        v.members_at(3).unwrap().iter().collect::<Vec<_>>(),
+        ["alice", "bob", "carol"]
+    );
     assert!(v.members_at(4).is_none());
 }
 
@@ -91,7 +99,9 @@ fn an_invitation_adds_nobody_and_only_the_invitee_joins() {
     assert!(!state.is_member("bob") && state.is_invited("bob"));
     assert_eq!(state.epoch(), 1, "an invitation is not a membership change");
     // A non-member inviting, and a statement that does not extend the head.
-    let err = state.apply(&m.sign(Some(&state), Op::Invite, "mallory", "")).unwrap_err();
+    let err = state
+        .apply(&m.sign(Some(&state), Op::Invite, "mallory", ""))
+        .unwrap_err();
     assert_eq!(err.rule, RoomRule::NotAllowed);
     let mut stale = b.sign(Some(&state), Op::Join, "", "");
     stale.prev = "00".repeat(32);
@@ -120,7 +130,13 @@ fn a_ghost_member_written_into_the_log_fails_verification() {
     st.apply(&forged).unwrap();
     let join = ghost.sign(Some(&st), Op::Join, "", "");
     log.extend([forged, join]);
-    let err = verify_log(&log, &accepted(&log), &logs(&[&a, &b, &c, &ghost]), TimeRules::default()).unwrap_err();
+    let err = verify_log(
+        &log,
+        &accepted(&log),
+        &logs(&[&a, &b, &c, &ghost]),
+        TimeRules::default(),
+    )
+    .unwrap_err();
     assert!(err.starts_with("statement 5 (invite by alice)"), "{err}");
     assert!(err.contains("does not verify"), "{err}");
 }
@@ -170,8 +186,16 @@ fn every_member_opens_a_sealed_room_message_and_a_removed_one_cannot() {
         accepted_at: Some(&[T0]),
     };
     for r in [&b, &c] {
-        let got = check_message(&delivered(&m, r.id, now), r.id, &room, &sender, &[&r.sealing], TimeRules::default(), now)
-            .unwrap();
+        let got = check_message(
+            &delivered(&m, r.id, now),
+            r.id,
+            &room,
+            &sender,
+            &[&r.sealing],
+            TimeRules::default(),
+            now,
+        )
+        .unwrap();
         assert_eq!(got.text, "ship it");
         assert!(got.sealed);
     }
@@ -222,8 +246,16 @@ fn a_message_sealed_to_a_member_the_log_does_not_show_is_rejected() {
         state: &a.kel,
         accepted_at: Some(&[T0]),
     };
-    let err = check_message(&delivered(&m, "bob", now), "bob", &room, &sender, &[&b.sealing], TimeRules::default(), now)
-        .unwrap_err();
+    let err = check_message(
+        &delivered(&m, "bob", now),
+        "bob",
+        &room,
+        &sender,
+        &[&b.sealing],
+        TimeRules::default(),
+        now,
+    )
+    .unwrap_err();
     assert!(err.contains("extra: [\"ghost\"]"), "{err}");
 }
 

@@ -81,8 +81,15 @@ pub fn verify_log(
     let mut members_by_epoch = Vec::new();
     for (i, (s, &at)) in statements.iter().zip(accepted_at).enumerate() {
         let at_fault = |e: String| format!("statement {i} ({} by {}): {e}", s.op, s.client_id);
-        check_signed(logs, &s.client_id, [&s.key_id, &s.ts, &s.sig], &s.sign_input(), at, rules)
-            .map_err(at_fault)?;
+        check_signed(
+            logs,
+            &s.client_id,
+            [&s.key_id, &s.ts, &s.sig],
+            &s.sign_input(),
+            at,
+            rules,
+        )
+        .map_err(at_fault)?;
         match state.as_mut() {
             None => state = Some(RoomState::create(s).map_err(|e| at_fault(e.message))?),
             Some(st) => st.apply(s).map_err(|e| at_fault(e.message))?,
@@ -155,7 +162,14 @@ pub fn check_message(
         m.sender_id.clone(),
         (sender.state.clone(), sender.accepted_at.unwrap_or_default().to_vec()),
     )]);
-    check_signed(&logs, &m.sender_id, [&m.key_id, &m.ts, &m.sig], &send.sign_input(), received_at, rules)?;
+    check_signed(
+        &logs,
+        &m.sender_id,
+        [&m.key_id, &m.ts, &m.sig],
+        &send.sign_input(),
+        received_at,
+        rules,
+    )?;
     if !send.is_sealed() {
         if !m.wraps.is_empty() {
             return Err("an unsealed message carries wraps".to_owned());

@@ -24,6 +24,7 @@ mod codec;
 mod conn;
 mod keys;
 mod memory;
+mod rooms;
 mod scripts;
 mod send;
 
@@ -44,7 +45,10 @@ use self::keys::{
 };
 use self::memory::MemorySample;
 use self::scripts::Scripts;
-use super::{IdentityRecord, NonceRecord, SendOutcome, SendStep, Store, StoreError, StoredMessage, TakeMode};
+use super::{
+    FanOut, FanOutOutcome, IdentityRecord, LoggedStatement, NonceRecord, RoomAppend, SendOutcome, SendStep, Store,
+    StoreError, StoredMessage, TakeMode,
+};
 
 /// What claiming a nonce found.
 enum Claim {
@@ -442,6 +446,30 @@ impl Store for RedisStore {
             .queue_call(&self.scripts.inspect, recipient, &[now.to_string().as_bytes()])
             .await?;
         Ok(len)
+    }
+
+    async fn room(&self, room_id: &str) -> Result<Vec<LoggedStatement>, StoreError> {
+        self.room_log(room_id).await
+    }
+
+    async fn append_room(&self, step: RoomAppend<'_>) -> Result<bool, StoreError> {
+        self.room_append(step).await
+    }
+
+    async fn rooms_of(&self, client_id: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.rooms_of_client(client_id, limit).await
+    }
+
+    async fn fan_out(&self, step: FanOut<'_>) -> Result<FanOutOutcome, StoreError> {
+        if self
+            .memory
+            .over(&mut self.conn(), step.limits.max_bytes, step.now)
+            .await
+        {
+            let refused = vec![crate::store::Delivery::StoreFull; step.recipients.len()];
+            return Ok(FanOutOutcome::Sent(refused));
+        }
+        self.room_fan_out(step).await
     }
 
     fn recheck_interval(&self) -> Option<Duration> {

@@ -91,6 +91,20 @@ const PRECHECK: &str = include_str!("lua/precheck.lua");
 /// last-seen time unless the stored one is later (nodes write in any order).
 const TOUCH: &str = include_str!("lua/touch.lua");
 
+/// KEYS: a room's log. ARGV: expected length, entry, '1' to delete the
+/// log instead (nobody is a member any more). Returns 1, or 0 when the log
+/// has another length.
+const ROOM_APPEND: &str = include_str!("lua/room_append.lua");
+
+/// KEYS: the room's log, the sender's nonce keys (current minute first),
+/// then q l s of each recipient. ARGV: log length, nonce field, nonce
+/// value, nonce ttl, entry, expires_at, now, bell channel, node name,
+/// sender, max_queue, max per sender, number of nonce keys, then the
+/// recipients' ids. Returns {'moved'} | {'used', value} | {'sent',
+/// 'queued' | 'full' | 'share' per recipient}: one script for the whole
+/// fan-out, however many members.
+const ROOM_FAN_OUT: &str = include_str!("lua/room_fan_out.lua");
+
 pub(super) struct Scripts {
     pub precheck: redis::Script,
     pub send: redis::Script,
@@ -103,6 +117,8 @@ pub(super) struct Scripts {
     pub inspect: redis::Script,
     pub put_identity: redis::Script,
     pub touch: redis::Script,
+    pub room_append: redis::Script,
+    pub room_fan_out: redis::Script,
 }
 
 impl Scripts {
@@ -121,6 +137,8 @@ impl Scripts {
             inspect: q(INSPECT),
             put_identity: redis::Script::new(PUT_IDENTITY),
             touch: redis::Script::new(TOUCH),
+            room_append: redis::Script::new(ROOM_APPEND),
+            room_fan_out: q(ROOM_FAN_OUT),
         }
     }
 }

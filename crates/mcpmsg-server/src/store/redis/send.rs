@@ -100,7 +100,7 @@ impl RedisStore {
 
     /// The second step on a Cluster: the SEND_CLUSTER script queues the
     /// message in the recipient's slot, deduplicating by message id.
-    async fn queue_on_cluster(&self, step: SendStep<'_>) -> Result<Vec<String>, StoreError> {
+    pub(super) async fn queue_on_cluster(&self, step: SendStep<'_>) -> Result<Vec<String>, StoreError> {
         let (msg, limits, now) = (step.message, step.limits, step.now);
         let window = step.nonce_until.saturating_sub(now).max(1);
         let [q, l, s] = queue_keys(&msg.recipient_id);
@@ -127,7 +127,7 @@ impl RedisStore {
     }
 
     /// Releases a nonce claimed for a send that was then refused.
-    async fn release_claim(&self, step: SendStep<'_>, claim: &[u8]) -> Result<(), StoreError> {
+    pub(super) async fn release_claim(&self, step: SendStep<'_>, claim: &[u8]) -> Result<(), StoreError> {
         let msg = step.message;
         let (keys, field) = self.nonce_place(&msg.sender_id, &msg.nonce, step.now)?;
         let _: i64 = self

@@ -1,0 +1,32 @@
+
+if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return {'moved'} end
+local now = tonumber(ARGV[7])
+local nonce_keys = tonumber(ARGV[13])
+for i = 2, 1 + nonce_keys do
+  local v = redis.call('HGET', KEYS[i], ARGV[2])
+  if v and int(v, 1, 6) > now then return {'used', v} end
+end
+local out = {'sent'}
+local first = 2 + nonce_keys
+for j = 14, #ARGV do
+  local k = first + (j - 14) * 3
+  -- The queue helpers work on q, l, s: point them at this member's queue.
+  q, l, s = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  expire(now)
+  if redis.call('LLEN', q) >= tonumber(ARGV[11]) then
+    out[#out + 1] = 'full'
+  elseif not share_left(ARGV[10], tonumber(ARGV[12])) then
+    out[#out + 1] = 'share'
+  else
+    push(ARGV[5], ARGV[10], tonumber(ARGV[6]), now)
+    redis.call('PUBLISH', ARGV[8], ARGV[9] .. ' ' .. ARGV[j])
+    out[#out + 1] = 'queued'
+  end
+end
+-- A message no member could take is refused whole: its nonce stays free.
+local taken = #out == 1
+for i = 2, #out do
+  if out[i] == 'queued' then taken = true end
+end
+if taken then remember(KEYS[2], ARGV[2], ARGV[3], tonumber(ARGV[4])) end
+return out

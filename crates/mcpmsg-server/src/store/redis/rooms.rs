@@ -1,0 +1,180 @@
+//! Rooms on Redis (PROTOCOL §15). A room's log is a LIST of JSON entries
+//! under `mcpmsg:{r:<room_id>}:log`; each client's rooms a SET under
+//! `mcpmsg:{<client>}:rooms`. Appends are conditional on the log's length
+//! (a script), so concurrent statements cannot both land; the index is
+//! written after, in the client's own slot, and is only a listing.
+//!
+//! A room message goes to every member in one script on a single node: the
+//! log length, the sender's nonce and every member's queue in one step. On
+//! a Cluster the members' queues live in other slots: the log length is
+//! checked, the nonce claimed, then each member's copy is queued by the
+//! deduplicating send script, concurrently, so a retry after a crash queues
+//! each copy once.
+
+use futures_util::future::join_all;
+use redis::AsyncCommands;
+
+use super::codec::{decode_nonce, encode_claim, encode_message, encode_nonce, nonce_record};
+use super::keys::{nonce_ttl, queue_keys, BELL};
+use super::{err, Claim, RedisStore};
+use crate::store::{
+    Delivery, FanOut, FanOutOutcome, LoggedStatement, NonceRecord, RoomAppend, SendStep, StoreError, StoredMessage,
+};
+
+fn log_key(room_id: &str) -> String {
+    format!("mcpmsg:{{r:{room_id}}}:log")
+}
+
+fn index_key(client_id: &str) -> String {
+    format!("mcpmsg:{{{client_id}}}:rooms")
+}
+
+fn delivery(word: &str) -> Result<Delivery, StoreError> {
+    match word {
+        "queued" | "dup" => Ok(Delivery::Queued),
+        "full" => Ok(Delivery::QueueFull),
+        "share" => Ok(Delivery::ShareFull),
+        other => Err(StoreError(format!("redis: unexpected fan-out result {other:?}"))),
+    }
+}
+
+impl RedisStore {
+    pub(super) async fn room_log(&self, room_id: &str) -> Result<Vec<LoggedStatement>, StoreError> {
+        let raw: Vec<Vec<u8>> = self.conn().lrange(log_key(room_id), 0, -1).await.map_err(err)?;
+        raw.iter()
+            .map(|e| serde_json::from_slice(e).map_err(|e| StoreError(format!("redis: malformed room entry: {e}"))))
+            .collect()
+    }
+
+    pub(super) async fn room_append(&self, step: RoomAppend<'_>) -> Result<bool, StoreError> {
+        let entry = serde_json::to_vec(step.entry).map_err(|e| StoreError(e.to_string()))?;
+        let appended: i64 = self
+            .scripts
+            .room_append
+            .key(log_key(step.room_id))
+            .arg(step.expected_len)
+            .arg(entry)
+            .arg(if step.empties { "1" } else { "0" })
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(err)?;
+        if appended != 1 {
+            return Ok(false);
+        }
+        if let Some(c) = step.joins {
+            let _: i64 = self.conn().sadd(index_key(c), step.room_id).await.map_err(err)?;
+        }
+        if let Some(c) = step.leaves {
+            let _: i64 = self.conn().srem(index_key(c), step.room_id).await.map_err(err)?;
+        }
+        Ok(true)
+    }
+
+    pub(super) async fn rooms_of_client(&self, client_id: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let mut rooms: Vec<String> = self.conn().smembers(index_key(client_id)).await.map_err(err)?;
+        rooms.sort();
+        rooms.truncate(limit);
+        Ok(rooms)
+    }
+
+    pub(super) async fn room_fan_out(&self, step: FanOut<'_>) -> Result<FanOutOutcome, StoreError> {
+        if self.cluster() {
+            return self.fan_out_cluster(step).await;
+        }
+        let msg = step.message;
+        let (nonce_keys, field) = self.nonce_place(&msg.sender_id, &msg.nonce, step.now)?;
+        let record = send_record(msg);
+        let mut inv = self.scripts.room_fan_out.prepare_invoke();
+        inv.key(log_key(step.room_id));
+        for k in &nonce_keys {
+            inv.key(k);
+        }
+        for member in step.recipients {
+            for k in queue_keys(member) {
+                inv.key(k);
+            }
+        }
+        inv.arg(step.log_len)
+            .arg(&field[..])
+            .arg(encode_nonce(&record, step.nonce_until)?)
+            .arg(nonce_ttl(step.nonce_until, step.now))
+            .arg(encode_message(msg)?)
+            .arg(msg.expires_at)
+            .arg(step.now)
+            .arg(BELL)
+            .arg(&self.node)
+            .arg(&msg.sender_id)
+            .arg(step.limits.max_queue)
+            .arg(step.limits.max_per_sender)
+            .arg(nonce_keys.len());
+        for member in step.recipients {
+            inv.arg(*member);
+        }
+        let r: Vec<Vec<u8>> = inv.invoke_async(&mut self.conn()).await.map_err(err)?;
+        match r.first().map(Vec::as_slice) {
+            Some(b"moved") => Ok(FanOutOutcome::Moved),
+            Some(b"used") => Ok(FanOutOutcome::NonceUsed(decode_nonce(
+                r.get(1).map_or(&[][..], Vec::as_slice),
+            )?)),
+            Some(b"sent") => r[1..]
+                .iter()
+                .map(|w| delivery(&String::from_utf8_lossy(w)))
+                .collect::<Result<_, _>>()
+                .map(FanOutOutcome::Sent),
+            _ => Err(StoreError(format!("redis: unexpected fan-out result {r:?}"))),
+        }
+    }
+
+    /// On a Cluster: the log length, then the nonce, then every copy.
+    async fn fan_out_cluster(&self, step: FanOut<'_>) -> Result<FanOutOutcome, StoreError> {
+        let len: u64 = self.conn().llen(log_key(step.room_id)).await.map_err(err)?;
+        if len != step.log_len {
+            return Ok(FanOutOutcome::Moved);
+        }
+        let msg = step.message;
+        let claim = encode_claim(&msg.message_id, step.nonce_until)?;
+        match self
+            .claim(&msg.sender_id, &msg.nonce, &claim, step.nonce_until, step.now, None)
+            .await?
+        {
+            Claim::Stale => unreachable!("no head was given"),
+            // The same send retried after a crash finds its own claim and
+            // goes on: each queue deduplicates by message id.
+            Claim::Used(old) if nonce_record(&old) != nonce_record(&claim) => {
+                return Ok(FanOutOutcome::NonceUsed(decode_nonce(&old)?))
+            }
+            Claim::Used(_) | Claim::Claimed => {}
+        }
+        let copies: Vec<StoredMessage> = step
+            .recipients
+            .iter()
+            .map(|m| StoredMessage {
+                recipient_id: (*m).to_owned(),
+                ..msg.clone()
+            })
+            .collect();
+        let results = join_all(copies.iter().map(|copy| {
+            let one = SendStep::new(copy, step.nonce_until, step.limits, step.now);
+            self.queue_on_cluster(one)
+        }))
+        .await;
+        let sent: Vec<Delivery> = results
+            .into_iter()
+            .map(|r| delivery(r?.first().map_or("", String::as_str)))
+            .collect::<Result<_, _>>()?;
+        if !sent.is_empty() && !sent.contains(&Delivery::Queued) {
+            // Refused whole, as on a single node: the nonce is freed.
+            let any = SendStep::new(msg, step.nonce_until, step.limits, step.now);
+            self.release_claim(any, &claim).await?;
+        }
+        Ok(FanOutOutcome::Sent(sent))
+    }
+}
+
+fn send_record(msg: &StoredMessage) -> NonceRecord {
+    NonceRecord::Send {
+        message_id: msg.message_id.clone(),
+        received_at: msg.received_at,
+        expires_at: msg.expires_at,
+    }
+}

@@ -1,0 +1,87 @@
+//! What the stores keep for rooms (PROTOCOL §15): each room's membership
+//! log, an index of each client's rooms, and the step that fans a room
+//! message out to the members' queues.
+//!
+//! The log is the truth: the broker reads it, applies the rules of
+//! `mcpmsg_core::protocol::room`, and appends only if the log still has the
+//! length it read (so two statements racing for the same place cannot both
+//! land). The index only lists; a reader re-checks membership in each log.
+
+use serde::{Deserialize, Serialize};
+
+use super::{NonceRecord, QueueLimits, StoredMessage};
+use mcpmsg_core::protocol::tools::ChangeRoomArgs;
+
+/// A statement of a room's log as stored: as signed, and when accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedStatement {
+    /// The statement, every member as signed.
+    pub statement: ChangeRoomArgs,
+    /// Server time of acceptance, Unix ms.
+    pub accepted_at: u64,
+}
+
+/// Appends `entry` to room `room_id`'s log if it still has `expected_len`
+/// statements (0: the room does not exist yet), and updates the index.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomAppend<'a> {
+    /// The room.
+    pub room_id: &'a str,
+    /// Statements the log must have for the append to happen.
+    pub expected_len: u64,
+    /// The statement.
+    pub entry: &'a LoggedStatement,
+    /// A client that becomes a member (create, join): indexed.
+    pub joins: Option<&'a str>,
+    /// A client that stops being one (leave, remove): unindexed.
+    pub leaves: Option<&'a str>,
+    /// Nobody is a member any more: the room and its log are deleted.
+    pub empties: bool,
+}
+
+/// One room message queued for each recipient member, in one step (one
+/// script on a single Redis node), if the room's log still has `log_len`
+/// statements; the sender's nonce is claimed in the same step.
+#[derive(Debug, Clone, Copy)]
+pub struct FanOut<'a> {
+    /// The room.
+    pub room_id: &'a str,
+    /// The log length the membership was read at.
+    pub log_len: u64,
+    /// The message as queued, with `recipient_id` empty: each copy gets
+    /// its member's id.
+    pub message: &'a StoredMessage,
+    /// Every member but the sender.
+    pub recipients: &'a [&'a str],
+    /// Until when the sender's nonce stays claimed, Unix ms.
+    pub nonce_until: u64,
+    /// The bounds of each recipient's queue.
+    pub limits: QueueLimits,
+    /// Server time, Unix ms.
+    pub now: u64,
+}
+
+/// What happened to one recipient's copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued.
+    Queued,
+    /// The recipient's queue is full.
+    QueueFull,
+    /// The sender has its share of the recipient's queue.
+    ShareFull,
+    /// The store holds its most bytes.
+    StoreFull,
+}
+
+/// The result of [`super::Store::fan_out`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FanOutOutcome {
+    /// Done: one [`Delivery`] per recipient, in order.
+    Sent(Vec<Delivery>),
+    /// The nonce was used before; nothing was queued.
+    NonceUsed(NonceRecord),
+    /// The log changed since it was read; nothing was queued and the nonce
+    /// is free.
+    Moved,
+}
