@@ -189,3 +189,73 @@ fn recipient_checks_agree_with_the_independent_implementation() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// PROTOCOL §15 from the independent checker: the room vectors' log
+/// verified statement by statement, and the sealed message opened by each
+/// member.
+#[test]
+fn independent_implementation_verifies_the_room_vectors() {
+    let out = room_check("vectors", "tests/vectors/mcpmsg-rooms.json", true);
+    for line in [
+        "ok statement 0: create by alice",
+        "ok statement 4: join by carol, epoch 3",
+        "ok sealed: bob opens it",
+        "ok sealed: carol opens it",
+        "ok sealed: the sender has no wrap of its own",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+}
+
+/// A ghost (a join by someone nobody invited) appended to the vectors'
+/// log, and a wrap moved to another member: the independent checker
+/// refuses both.
+#[test]
+fn independent_implementation_refuses_a_ghost_and_a_moved_wrap() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/mcpmsg-rooms.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+
+    let mut ghost = v.clone();
+    let mut join = v["statements"][3].clone();
+    join["seq"] = "5".into();
+    join["prev"] = v["hashes"][4].clone();
+    ghost["statements"].as_array_mut().unwrap().push(join);
+    ghost["accepted_at"]
+        .as_array_mut()
+        .unwrap()
+        .push(v["accepted_at"][3].clone());
+    let out = room_check_value("vectors", &ghost);
+    assert!(out.contains("FAILED: signature does not verify"), "{out}");
+
+    let mut moved = v.clone();
+    let wraps = v["sealed"]["wraps"].as_str().unwrap().replace("carol:", "alice:");
+    moved["sealed"]["wraps"] = wraps.into();
+    let out = room_check_value("vectors", &moved);
+    assert!(out.contains("FAILED"), "{out}");
+}
+
+fn room_check_value(cmd: &str, v: &serde_json::Value) -> String {
+    let path = std::env::temp_dir().join(format!("mcpmsg-rooms-{}-{cmd}.json", std::process::id()));
+    std::fs::write(&path, v.to_string()).unwrap();
+    let out = room_check(cmd, path.to_str().unwrap(), false);
+    std::fs::remove_file(&path).unwrap();
+    out
+}
+
+fn room_check(cmd: &str, file: &str, must_pass: bool) -> String {
+    let out = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/independent/check_rooms.py"))
+        .args([cmd, file])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("python3 is needed for the independent checks");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.success(),
+        must_pass,
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

@@ -48,3 +48,52 @@ async fn a_ghost_member_gets_no_key_on_redis() {
     a_ghost_member_gets_no_key(&c, &store).await;
     s.stop().await;
 }
+
+/// The "done when" of rooms: an implementation written from PROTOCOL.md
+/// alone (tests/independent/check_rooms.py) verifies a live room's log and
+/// opens a sealed message as a member.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_independent_member_verifies_a_live_room_and_opens_its_message() {
+    use common::rooms::{room_messages, room_of_three};
+    use common::Ident;
+    use serde_json::json;
+
+    let s = TestServer::start(&[]).await;
+    let c = s.client().await;
+    let (a, b, carol) = (Ident::new("alice"), Ident::new("bob"), Ident::new("carol"));
+    let state = room_of_three([&c, &c, &c], [&a, &b, &carol]).await;
+    let to = [("bob", b.sealing_key()), ("carol", carol.sealing_key())];
+    c.call("send_room_message", a.room_sealed(&state, &to, "from a live room ✓"))
+        .await
+        .ok();
+    let message = room_messages(&c, &b).await.pop().expect("bob has the message");
+    let log = c.call("get_room_log", b.room_log(state.room_id())).await.ok();
+    let mut kels = serde_json::Map::new();
+    for id in ["alice", "bob", "carol"] {
+        let k = c.call("get_client_keys", json!({ "client_id": id })).await.ok();
+        kels.insert(id.into(), json!({"kel": k["kel"], "accepted_at": k["accepted_at"]}));
+    }
+    let secret: String = b.sealing[0].to_bytes().iter().map(|x| format!("{x:02x}")).collect();
+    let file = json!({
+        "kels": kels, "statements": log["statements"], "accepted_at": log["accepted_at"],
+        "message": message, "me": "bob", "sealing_secret": secret,
+        "now": mcpmsg_core::protocol::now_ms().to_string(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("room.json");
+    std::fs::write(&path, file.to_string()).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/independent/check_rooms.py"
+        ))
+        .arg("member")
+        .arg(&path)
+        .output()
+        .expect("python3 is needed for the independent checks");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("ok statement 4: join by carol, epoch 3"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("from a live room ✓"), "{stdout}");
+    s.stop().await;
+}

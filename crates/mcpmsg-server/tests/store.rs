@@ -17,6 +17,9 @@ use mcpmsg_server::store::{
 };
 use sha2::{Digest, Sha256};
 
+#[path = "store/rooms.rs"]
+mod rooms;
+
 /// A fresh suffix for ids, so properties sharing a store never meet.
 fn tag() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -81,7 +84,7 @@ fn record(client_id: &str) -> IdentityRecord {
 /// failure is reported by name (the first does not hide the rest).
 async fn conformance(store: Arc<dyn Store>) {
     type Property = fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-    let properties: [(&str, Property); 9] = [
+    let properties: [(&str, Property); 11] = [
         ("identities_are_compare_and_set", |s| {
             Box::pin(identities_are_compare_and_set(s))
         }),
@@ -104,6 +107,12 @@ async fn conformance(store: Arc<dyn Store>) {
         }),
         ("events_queue_like_messages", |s| {
             Box::pin(events_queue_like_messages(s))
+        }),
+        ("room_logs_append_only_at_their_length", |s| {
+            Box::pin(rooms::room_logs_append_only_at_their_length(s))
+        }),
+        ("room_messages_fan_out_once_with_their_nonce", |s| {
+            Box::pin(rooms::room_messages_fan_out_once_with_their_nonce(s))
         }),
     ];
     let mut failed = Vec::new();

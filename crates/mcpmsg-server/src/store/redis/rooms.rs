@@ -16,6 +16,7 @@ use redis::AsyncCommands;
 
 use super::codec::{decode_nonce, encode_claim, encode_message, encode_nonce, nonce_record};
 use super::keys::{nonce_ttl, queue_keys, BELL};
+use super::send::dedup_record;
 use super::{err, Claim, RedisStore};
 use crate::store::{
     Delivery, FanOut, FanOutOutcome, LoggedStatement, NonceRecord, RoomAppend, SendStep, StoreError, StoredMessage,
@@ -133,18 +134,21 @@ impl RedisStore {
         }
         let msg = step.message;
         let claim = encode_claim(&msg.message_id, step.nonce_until)?;
-        match self
+        let retry_of = match self
             .claim(&msg.sender_id, &msg.nonce, &claim, step.nonce_until, step.now, None)
             .await?
         {
             Claim::Stale => unreachable!("no head was given"),
-            // The same send retried after a crash finds its own claim and
-            // goes on: each queue deduplicates by message id.
             Claim::Used(old) if nonce_record(&old) != nonce_record(&claim) => {
                 return Ok(FanOutOutcome::NonceUsed(decode_nonce(&old)?))
             }
-            Claim::Used(_) | Claim::Claimed => {}
-        }
+            // The same send retried (perhaps after a crash between the
+            // claim and the copies) goes on, so every copy gets queued,
+            // each queue deduplicating by message id; it is answered as
+            // the retry it is.
+            Claim::Used(_) => Some(()),
+            Claim::Claimed => None,
+        };
         let copies: Vec<StoredMessage> = step
             .recipients
             .iter()
@@ -158,9 +162,20 @@ impl RedisStore {
             self.queue_on_cluster(one)
         }))
         .await;
-        let sent: Vec<Delivery> = results
-            .into_iter()
-            .map(|r| delivery(r?.first().map_or("", String::as_str)))
+        let replies: Vec<Vec<String>> = results.into_iter().collect::<Result<_, _>>()?;
+        if retry_of.is_some() {
+            // The original acceptance's times are kept beside each copy;
+            // if no copy had been queued before, this retry's are the ones.
+            let dup = replies.iter().find(|r| r.first().map(String::as_str) == Some("dup"));
+            let original = match dup {
+                Some(r) => dedup_record(msg.message_id.clone(), r.get(1).map_or("", String::as_str))?,
+                None => send_record(msg),
+            };
+            return Ok(FanOutOutcome::NonceUsed(original));
+        }
+        let sent: Vec<Delivery> = replies
+            .iter()
+            .map(|r| delivery(r.first().map_or("", String::as_str)))
             .collect::<Result<_, _>>()?;
         if !sent.is_empty() && !sent.contains(&Delivery::Queued) {
             // Refused whole, as on a single node: the nonce is freed.

@@ -84,7 +84,10 @@ impl RedisStore {
         let r = self.queue_on_cluster(step).await?;
         match r.first().map(String::as_str) {
             Some("queued") => Ok(SendOutcome::Queued),
-            Some("dup") => dedup_record(msg.message_id.clone(), r.get(1).map_or("", String::as_str)),
+            Some("dup") => Ok(SendOutcome::NonceUsed(dedup_record(
+                msg.message_id.clone(),
+                r.get(1).map_or("", String::as_str),
+            )?)),
             Some(full @ ("full" | "share")) => {
                 // Free the nonce so the same request can be retried later.
                 self.release_claim(step, &claim).await?;
@@ -144,12 +147,12 @@ impl RedisStore {
 }
 
 /// The original result of a send the queue had already deduplicated.
-fn dedup_record(message_id: String, times: &str) -> Result<SendOutcome, StoreError> {
+pub(super) fn dedup_record(message_id: String, times: &str) -> Result<NonceRecord, StoreError> {
     let malformed = || StoreError(format!("redis: malformed dedup record {times:?}"));
     let (recv, exp) = times.split_once(' ').ok_or_else(malformed)?;
-    Ok(SendOutcome::NonceUsed(NonceRecord::Send {
+    Ok(NonceRecord::Send {
         message_id,
         received_at: recv.parse().map_err(|_| malformed())?,
         expires_at: exp.parse().map_err(|_| malformed())?,
-    }))
+    })
 }

@@ -1,0 +1,149 @@
+//! The room properties of the storage conformance suite (PROTOCOL §15):
+//! a log appends only at the length it was read at, the index follows
+//! joins and leaves, an emptied room is gone, and a room message fans out
+//! once, in one step with its sender's nonce.
+
+use std::sync::Arc;
+
+use mcpmsg_core::protocol::now_ms;
+use mcpmsg_core::protocol::tools::ChangeRoomArgs;
+use mcpmsg_server::store::{
+    Delivery, FanOut, FanOutOutcome, LoggedStatement, NonceRecord, QueueLimits, RoomAppend, SendOutcome, Store,
+    TakeMode,
+};
+
+use super::{id_of, msg, queue, tag};
+
+fn entry(op: &str, by: &str, seq: u64) -> LoggedStatement {
+    LoggedStatement {
+        statement: ChangeRoomArgs {
+            op: op.into(),
+            seq: seq.to_string(),
+            client_id: by.into(),
+            title: "a room ✓".into(),
+            ..Default::default()
+        },
+        accepted_at: 1_000 + seq,
+    }
+}
+
+fn append<'a>(room: &'a str, len: u64, e: &'a LoggedStatement) -> RoomAppend<'a> {
+    RoomAppend {
+        room_id: room,
+        expected_len: len,
+        entry: e,
+        joins: None,
+        leaves: None,
+        empties: false,
+    }
+}
+
+pub async fn room_logs_append_only_at_their_length(store: Arc<dyn Store>) {
+    let t = tag();
+    let (room, alice, bob) = (id_of(7000 + t.len()), format!("alice{t}"), format!("bob{t}"));
+    let room = format!("{}{}", &room[..10], &t.replace('-', "_")[..t.len().min(12)]);
+    let create = entry("create", &alice, 0);
+    let join = entry("join", &bob, 1);
+    assert!(store.room(&room).await.unwrap().is_empty());
+    let first = RoomAppend {
+        joins: Some(&alice),
+        ..append(&room, 0, &create)
+    };
+    assert!(store.append_room(first).await.unwrap());
+    assert!(!store.append_room(first).await.unwrap(), "a second create at length 0");
+    assert!(!store.append_room(append(&room, 0, &join)).await.unwrap());
+    let joined = RoomAppend {
+        joins: Some(&bob),
+        ..append(&room, 1, &join)
+    };
+    assert!(store.append_room(joined).await.unwrap());
+    assert_eq!(store.room(&room).await.unwrap(), vec![create.clone(), join.clone()]);
+    assert_eq!(store.rooms_of(&bob, 10).await.unwrap(), vec![room.clone()]);
+    assert_eq!(store.rooms_of(&bob, 0).await.unwrap(), Vec::<String>::new());
+
+    let leave = entry("leave", &bob, 2);
+    let left = RoomAppend {
+        leaves: Some(&bob),
+        ..append(&room, 2, &leave)
+    };
+    assert!(store.append_room(left).await.unwrap());
+    assert!(store.rooms_of(&bob, 10).await.unwrap().is_empty());
+    let last = entry("leave", &alice, 3);
+    let emptied = RoomAppend {
+        leaves: Some(&alice),
+        empties: true,
+        ..append(&room, 3, &last)
+    };
+    assert!(store.append_room(emptied).await.unwrap());
+    assert!(store.room(&room).await.unwrap().is_empty(), "an emptied room is gone");
+    assert!(store.rooms_of(&alice, 10).await.unwrap().is_empty());
+}
+
+pub async fn room_messages_fan_out_once_with_their_nonce(store: Arc<dyn Store>) {
+    let t = tag();
+    let room = format!("room{}", t.replace('-', "_"));
+    let (alice, bob, carol) = (format!("alice{t}"), format!("bob{t}"), format!("carol{t}"));
+    let now = now_ms();
+    let create = entry("create", &alice, 0);
+    assert!(store.append_room(append(&room, 0, &create)).await.unwrap());
+    // bob's queue is full before the message.
+    assert_eq!(
+        queue(store.as_ref(), &msg("dave", &bob, 7100, "", 60_000), 1, now).await,
+        SendOutcome::Queued
+    );
+    let mut m = msg(&alice, "", 7101, "", 60_000);
+    m.content_type = mcpmsg_server::broker::ROOM_CONTENT_TYPE.into();
+    m.message = r#"{"room_id":"r","epoch":"2","content_type":"","message":"hi ✓","wraps":""}"#.into();
+    let recipients = [bob.as_str(), carol.as_str()];
+    let step = FanOut {
+        room_id: &room,
+        log_len: 1,
+        message: &m,
+        recipients: &recipients,
+        nonce_until: now + 60_000,
+        limits: QueueLimits::queue_only(1),
+        now,
+    };
+    let moved = FanOut { log_len: 2, ..step };
+    assert_eq!(store.fan_out(moved).await.unwrap(), FanOutOutcome::Moved);
+    assert_eq!(
+        store.queue_len(&carol, now).await.unwrap(),
+        0,
+        "nothing queued when the log moved"
+    );
+    assert_eq!(
+        store.fan_out(step).await.unwrap(),
+        FanOutOutcome::Sent(vec![Delivery::QueueFull, Delivery::Queued])
+    );
+    let got = store.take(&carol, 10, TakeMode::Remove, now).await.unwrap();
+    let mut want = m.clone();
+    want.recipient_id = carol.clone();
+    assert_eq!(got, vec![want], "carol's copy, exactly, addressed to her");
+    let again = store.fan_out(step).await.unwrap();
+    let original = NonceRecord::Send {
+        message_id: m.message_id.clone(),
+        received_at: m.received_at,
+        expires_at: m.expires_at,
+    };
+    assert_eq!(again, FanOutOutcome::NonceUsed(original));
+    assert_eq!(store.queue_len(&carol, now).await.unwrap(), 0, "a retry queues nothing");
+
+    // Nobody can take it: refused whole, and its nonce stays free.
+    let mut m2 = msg(&alice, "", 7102, "", 60_000);
+    m2.content_type = m.content_type.clone();
+    let only_bob = [bob.as_str()];
+    let full = FanOut {
+        message: &m2,
+        recipients: &only_bob,
+        ..step
+    };
+    assert_eq!(
+        store.fan_out(full).await.unwrap(),
+        FanOutOutcome::Sent(vec![Delivery::QueueFull])
+    );
+    store.take(&bob, 10, TakeMode::Remove, now).await.unwrap();
+    assert_eq!(
+        store.fan_out(full).await.unwrap(),
+        FanOutOutcome::Sent(vec![Delivery::Queued])
+    );
+}

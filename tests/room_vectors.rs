@@ -1,0 +1,214 @@
+//! Room vectors (PROTOCOL §15), `tests/vectors/mcpmsg-rooms.json`: three
+//! identities, a membership log of five statements (create, two
+//! invitations, two joins) with each statement's SIGN_INPUT and hash, and a
+//! sealed room message for the other two members with their sealing
+//! secrets. The independent checker (`tests/independent/check_rooms.py`)
+//! verifies the log and opens the message as each member from this file.
+//!
+//! `MCPMSG_WRITE_VECTORS=1 cargo test --test room_vectors` rewrites it
+//! (the sealed message gets fresh randomness and is kept once published;
+//! everything else is deterministic from the seeds).
+
+use std::collections::BTreeMap;
+
+use mcpmsg_core::crypto::{b64, SealingSecret, SigningSecret};
+use mcpmsg_core::inbox::TimeRules;
+use mcpmsg_core::protocol::kel::{verify_log as verify_kel, Event, KelState};
+use mcpmsg_core::protocol::room::{room_id_of, statement, statement_hash, verify_log, Op, RoomSealParts, RoomState};
+use mcpmsg_core::protocol::tools::{ChangeRoomArgs, SendRoomMessageArgs, SignedArgs};
+use serde::{Deserialize, Serialize};
+
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/mcpmsg-rooms.json");
+const TS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+const MEMBERS: [&str; 3] = ["alice", "bob", "carol"];
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct RoomVectors {
+    /// `<member>_signing`, `<member>_next`, `<member>_sealing`: 64 hex.
+    seeds: BTreeMap<String, String>,
+    /// Each member's key event log (an inception) and its accepted_at.
+    kels: BTreeMap<String, KelVector>,
+    room_id: String,
+    /// The log as `get_room_log` returns it, with each statement's
+    /// SIGN_INPUT and hash beside it.
+    statements: Vec<ChangeRoomArgs>,
+    accepted_at: Vec<String>,
+    sign_input_hex: Vec<String>,
+    hashes: Vec<String>,
+    epoch: String,
+    members: Vec<String>,
+    /// A sealed message from alice at the log's epoch, as sent.
+    sealed: SendRoomMessageArgs,
+    sealed_sign_input_hex: String,
+    message_id: String,
+    plaintext: String,
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct KelVector {
+    kel: Vec<Event>,
+    accepted_at: Vec<String>,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> [u8; 32] {
+    let v: Vec<u8> = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect();
+    v.try_into().unwrap()
+}
+
+fn seeds() -> BTreeMap<String, String> {
+    use sha2::{Digest, Sha256};
+    MEMBERS
+        .iter()
+        .flat_map(|m| ["signing", "next", "sealing"].map(|k| format!("{m}_{k}")))
+        .map(|n| {
+            let seed = hex(&Sha256::digest(format!("mcpmsg-v1 room vector {n}")));
+            (n, seed)
+        })
+        .collect()
+}
+
+struct Keys {
+    signing: SigningSecret,
+    sealing: SealingSecret,
+    kel: Vec<Event>,
+}
+
+fn keys(seeds: &BTreeMap<String, String>) -> BTreeMap<&'static str, Keys> {
+    MEMBERS
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let signing = SigningSecret::from_seed(&unhex(&seeds[&format!("{m}_signing")]));
+            let next = SigningSecret::from_seed(&unhex(&seeds[&format!("{m}_next")]));
+            let sealing = SealingSecret::from_bytes(&unhex(&seeds[&format!("{m}_sealing")]));
+            let kel = vec![Event::inception(
+                m,
+                &signing,
+                &sealing.public(),
+                &next.public(),
+                TS + i as u64,
+            )];
+            (*m, Keys { signing, sealing, kel })
+        })
+        .collect()
+}
+
+/// The log, deterministic: fixed times and nonces.
+fn log(keys: &BTreeMap<&str, Keys>) -> (Vec<ChangeRoomArgs>, RoomState) {
+    let steps = [
+        ("alice", Op::Create, "", "release train"),
+        ("alice", Op::Invite, "bob", ""),
+        ("alice", Op::Invite, "carol", ""),
+        ("bob", Op::Join, "", ""),
+        ("carol", Op::Join, "", ""),
+    ];
+    let mut state: Option<RoomState> = None;
+    let mut out = Vec::new();
+    for (i, (by, op, member, title)) in steps.into_iter().enumerate() {
+        let mut s = statement(state.as_ref(), op, by, member, title);
+        let k = &keys[by].signing;
+        s.key_id = k.public().kid();
+        s.ts = (TS + 1000 * (i as u64 + 1)).to_string();
+        s.nonce = b64::encode(&[0x40 + i as u8; 16]);
+        s.sig = b64::encode(&k.sign(&s.sign_input()));
+        match state.as_mut() {
+            None => state = Some(RoomState::create(&s).unwrap()),
+            Some(st) => st.apply(&s).unwrap(),
+        }
+        out.push(s);
+    }
+    (out, state.unwrap())
+}
+
+fn sealed(keys: &BTreeMap<&str, Keys>, state: &RoomState) -> (SendRoomMessageArgs, String) {
+    let plaintext = "Release at 17:00. The room's key is wrapped for bob and carol ✓".to_owned();
+    let nonce = b64::encode(&[0x55; 16]);
+    let parts = RoomSealParts {
+        sender_id: "alice",
+        room_id: state.room_id(),
+        epoch: state.epoch(),
+        in_reply_to: None,
+        ts: TS + 9000,
+        nonce: &nonce,
+    };
+    let to = [
+        ("bob", &keys["bob"].sealing.public()),
+        ("carol", &keys["carol"].sealing.public()),
+    ];
+    let m = SendRoomMessageArgs::seal_and_sign(&keys["alice"].signing, parts, &to, &plaintext).unwrap();
+    (m, plaintext)
+}
+
+fn build(seeds: &BTreeMap<String, String>, published: Option<(SendRoomMessageArgs, String)>) -> RoomVectors {
+    let keys = keys(seeds);
+    let (statements, state) = log(&keys);
+    let (sealed, plaintext) = published.unwrap_or_else(|| sealed(&keys, &state));
+    let sig = b64::decode_array::<64>(&sealed.sig).unwrap();
+    RoomVectors {
+        seeds: seeds.clone(),
+        kels: keys
+            .iter()
+            .map(|(m, k)| {
+                let v = KelVector {
+                    kel: k.kel.clone(),
+                    accepted_at: vec![k.kel[0].ts().to_owned()],
+                };
+                ((*m).to_owned(), v)
+            })
+            .collect(),
+        room_id: room_id_of(&statements[0]).unwrap(),
+        accepted_at: statements.iter().map(|s| s.ts.clone()).collect(),
+        sign_input_hex: statements.iter().map(|s| hex(&s.sign_input())).collect(),
+        hashes: statements.iter().map(|s| statement_hash(s).unwrap()).collect(),
+        statements,
+        epoch: state.epoch().to_string(),
+        members: state.members().iter().cloned().collect(),
+        sealed_sign_input_hex: hex(&sealed.sign_input()),
+        message_id: mcpmsg_core::protocol::message_id(&sig),
+        sealed,
+        plaintext,
+    }
+}
+
+#[test]
+fn room_vectors_match_the_file_and_verify() {
+    let seeds = seeds();
+    let published: Option<RoomVectors> = std::fs::read_to_string(VECTORS)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    if std::env::var_os("MCPMSG_WRITE_VECTORS").is_some() {
+        let keep = published.map(|p| (p.sealed, p.plaintext));
+        let v = build(&seeds, keep);
+        std::fs::write(VECTORS, serde_json::to_string_pretty(&v).unwrap() + "\n").unwrap();
+        return;
+    }
+    let file = published.expect("tests/vectors/mcpmsg-rooms.json parses");
+    let want = build(&seeds, Some((file.sealed.clone(), file.plaintext.clone())));
+    assert_eq!(file, want, "room vectors drifted from the seeds");
+
+    // What a member checks, from the file alone.
+    let logs: BTreeMap<String, (KelState, Vec<u64>)> = file
+        .kels
+        .iter()
+        .map(|(m, k)| {
+            let at = k.accepted_at.iter().map(|t| t.parse().unwrap()).collect();
+            (m.clone(), (verify_kel(&k.kel).unwrap(), at))
+        })
+        .collect();
+    let at: Vec<u64> = file.accepted_at.iter().map(|t| t.parse().unwrap()).collect();
+    let room = verify_log(&file.statements, &at, &logs, TimeRules::default()).unwrap();
+    assert_eq!(room.state.room_id(), file.room_id);
+    assert_eq!(room.state.epoch().to_string(), file.epoch);
+    let keys = keys(&seeds);
+    for m in ["bob", "carol"] {
+        assert_eq!(file.sealed.open(m, &keys[m].sealing).unwrap(), file.plaintext);
+    }
+    assert!(file.sealed.open("alice", &keys["alice"].sealing).is_err());
+}
