@@ -123,6 +123,18 @@ pub struct ServerArgs {
     /// Membership statements in one room's log; a full room takes no more (create a new one)
     #[arg(long, env = "MCPMSG_MAX_ROOM_LOG", value_name = "N", default_value_t = 1_000)]
     pub max_room_log: usize,
+    /// Longest wait_s of enter_queue: how long a client may wait to be paired, in seconds
+    #[arg(long, env = "MCPMSG_MAX_PAIR_WAIT", value_name = "SECS", default_value_t = 300)]
+    pub max_pair_wait: u64,
+    /// Clients waiting to be paired, at most; beyond it enter_queue is refused
+    #[arg(long, env = "MCPMSG_MAX_PAIR_QUEUE", value_name = "N", default_value_t = 10_000)]
+    pub max_pair_queue: usize,
+    /// enter_queue calls per client per minute, per node
+    #[arg(long, env = "MCPMSG_PAIR_RATE", value_name = "N", default_value_t = 30)]
+    pub pair_rate: u32,
+    /// Seconds a waiting client holds out for a partner sharing an interest; after it, anyone entering is paired with it
+    #[arg(long, env = "MCPMSG_PAIR_GRACE", value_name = "SECS", default_value_t = 10)]
+    pub pair_grace: u64,
     /// Open HTTP connections at most; beyond it new connections wait to be accepted. Each parked wait holds one, so keep it above --max-waiters
     #[arg(long, env = "MCPMSG_MAX_CONNECTIONS", value_name = "N", default_value_t = 12_288)]
     pub max_connections: usize,
@@ -391,6 +403,10 @@ impl ServerArgs {
             max_room_members: range("--max-room-members", self.max_room_members, 2, 1_000)?,
             max_rooms_per_client: range("--max-rooms-per-client", self.max_rooms_per_client, 1, 100_000)?,
             max_room_log: range("--max-room-log", self.max_room_log, 2, 1_000_000)?,
+            max_pair_wait: Duration::from_secs(range("--max-pair-wait", self.max_pair_wait, 1, 86_400)?),
+            max_pair_queue: range("--max-pair-queue", self.max_pair_queue, 1, 10_000_000)?,
+            pair_rate: range("--pair-rate", self.pair_rate, 1, 1_000_000)?,
+            pair_grace: Duration::from_secs(range("--pair-grace", self.pair_grace, 0, 86_400)?),
         })
     }
 }

@@ -17,6 +17,8 @@ use mcpmsg_server::store::{
 };
 use sha2::{Digest, Sha256};
 
+#[path = "store/pairing.rs"]
+mod pairing;
 #[path = "store/rooms.rs"]
 mod rooms;
 
@@ -84,7 +86,7 @@ fn record(client_id: &str) -> IdentityRecord {
 /// failure is reported by name (the first does not hide the rest).
 async fn conformance(store: Arc<dyn Store>) {
     type Property = fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-    let properties: [(&str, Property); 11] = [
+    let properties: [(&str, Property); 13] = [
         ("identities_are_compare_and_set", |s| {
             Box::pin(identities_are_compare_and_set(s))
         }),
@@ -113,6 +115,12 @@ async fn conformance(store: Arc<dyn Store>) {
         }),
         ("room_messages_fan_out_once_with_their_nonce", |s| {
             Box::pin(rooms::room_messages_fan_out_once_with_their_nonce(s))
+        }),
+        ("pairing_is_one_atomic_step", |s| {
+            Box::pin(pairing::pairing_is_one_atomic_step(s))
+        }),
+        ("expired_and_offline_entries_are_dropped", |s| {
+            Box::pin(pairing::expired_and_offline_entries_are_dropped(s))
         }),
     ];
     let mut failed = Vec::new();

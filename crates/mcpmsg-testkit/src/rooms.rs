@@ -5,9 +5,12 @@
 
 use std::collections::BTreeMap;
 
+use mcpmsg_core::crypto::SigningPublicKey;
 use mcpmsg_core::inbox::{SenderLog, TimeRules};
 use mcpmsg_core::protocol::kel::{verify_log as verify_kel, Event, KelState};
-use mcpmsg_core::protocol::room::{check_message, statement, verify_log, Op, RoomSealParts, RoomState, VerifiedRoom};
+use mcpmsg_core::protocol::room::{
+    check_message, statement, verify_log, Op, RoomSealParts, RoomState, Trust, VerifiedRoom,
+};
 use mcpmsg_core::protocol::tools::{
     ChangeRoomArgs, GetRoomLogArgs, ListRoomsArgs, RoomDelivered, RoomLog, SendRoomMessageArgs,
 };
@@ -87,13 +90,21 @@ impl Ident {
 pub async fn verified_room(c: &Client, who: &Ident, room_id: &str) -> Result<VerifiedRoom, String> {
     let log: RoomLog = serde_json::from_value(c.call("get_room_log", who.room_log(room_id)).await.ok()).unwrap();
     let mut logs = BTreeMap::new();
-    for s in &log.statements {
-        if !logs.contains_key(&s.client_id) {
-            logs.insert(s.client_id.clone(), key_log(c, &s.client_id).await);
+    let signers = log.statements.iter().map(|s| &s.client_id);
+    for who in signers.chain(log.consents.iter().map(|c| &c.client_id)) {
+        if !logs.contains_key(who) {
+            logs.insert(who.clone(), key_log(c, who).await);
         }
     }
     let accepted: Vec<u64> = log.accepted_at.iter().map(|t| t.parse().unwrap()).collect();
-    verify_log(&log.statements, &accepted, &logs, TimeRules::default())
+    let info = c.call("get_server_key", json!({})).await.ok();
+    let server_key = SigningPublicKey::parse(info["server_key"].as_str().unwrap()).unwrap();
+    let trust = Trust {
+        logs: &logs,
+        server_key: Some(&server_key),
+        rules: TimeRules::default(),
+    };
+    verify_log(&log.statements, &accepted, &log.consents, trust)
 }
 
 /// A client's verified key event log and acceptance times.
@@ -282,13 +293,14 @@ pub async fn a_ghost_member_gets_no_key(c: &Client, store: &dyn Store) {
         let entry = LoggedStatement {
             statement,
             accepted_at: now_ms(),
+            consents: Vec::new(),
         };
         let step = RoomAppend {
             room_id: at.room_id(),
             expected_len: at.len(),
             entry: &entry,
-            joins: None,
-            leaves: None,
+            joins: &[],
+            leaves: &[],
             empties: false,
         };
         assert!(store.append_room(step).await.unwrap());

@@ -108,6 +108,32 @@ impl RateLimits {
     }
 }
 
+/// An allowance per client per minute, per node: for calls that cost more
+/// than a signature check (entering the pairing queue scans it).
+pub(super) struct PerMinute {
+    clients: DefaultKeyedRateLimiter<String>,
+    clock: DefaultClock,
+}
+
+impl PerMinute {
+    pub(super) fn new(per_minute: u32) -> Self {
+        let n = NonZeroU32::new(per_minute.max(1)).expect("at least 1");
+        Self {
+            clients: DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    pub(super) fn client(&self, client_id: &str) -> Result<(), RetryAfter> {
+        if self.clients.len() > PRUNE_AT {
+            self.clients.retain_recent();
+        }
+        self.clients
+            .check_key(&client_id.to_owned())
+            .map_err(|not_until| RetryAfter(not_until.wait_time_from(self.clock.now())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

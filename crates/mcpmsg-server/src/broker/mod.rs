@@ -10,6 +10,7 @@ mod inbox_push;
 mod kel_events;
 mod limits;
 mod messages;
+mod pairing;
 mod presence;
 mod registry;
 mod room_send;
@@ -25,6 +26,7 @@ pub use enroll::{Enrollment, EnrollmentError};
 pub use events::{event_of, EVENT_CONTENT_TYPE};
 pub use inbox_push::INBOX_URI_PREFIX;
 pub use messages::{AckResult, SendResult, WaitResult};
+pub use pairing::Entered;
 pub use registry::{CheckinResult, ClientInfo, ClientKeys, KelUpdate};
 pub use room_send::{room_message_of, RoomSent, ROOM_CONTENT_TYPE};
 pub use rooms::RoomChanged;
@@ -133,6 +135,15 @@ pub struct BrokerConfig {
     pub max_rooms_per_client: usize,
     /// Statements in one room's log.
     pub max_room_log: usize,
+    /// Longest `wait_s` of `enter_queue`.
+    pub max_pair_wait: Duration,
+    /// Clients waiting to be paired, at most.
+    pub max_pair_queue: usize,
+    /// `enter_queue` calls per client per minute, per node.
+    pub pair_rate: u32,
+    /// How long a waiting client holds out for a partner sharing an
+    /// interest before it is paired with anyone.
+    pub pair_grace: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -160,6 +171,10 @@ impl Default for BrokerConfig {
             max_room_members: 50,
             max_rooms_per_client: 100,
             max_room_log: 1_000,
+            max_pair_wait: Duration::from_secs(300),
+            max_pair_queue: 10_000,
+            pair_rate: 30,
+            pair_grace: Duration::from_secs(10),
         }
     }
 }
@@ -172,6 +187,7 @@ pub struct Broker {
     waiters: wait::Waiters,
     kel_cache: registry::KelCache,
     limits: limits::RateLimits,
+    pairing_limit: limits::PerMinute,
     presence: presence::Presence,
     /// Signs what the server says on its own (PROTOCOL §12).
     server_key: mcpmsg_core::crypto::SigningSecret,
@@ -195,6 +211,7 @@ impl Broker {
             waiters: wait::Waiters::new(config.max_waiters, config.max_waits_per_client),
             kel_cache: registry::KelCache::new(config.max_clients),
             limits: limits::RateLimits::new(config.rate_per_client, config.rate_per_address),
+            pairing_limit: limits::PerMinute::new(config.pair_rate),
             presence: presence::Presence::new((ms(config.idle_after) / 4).max(1000), config.max_clients),
             config,
             store,

@@ -77,8 +77,9 @@ impl Broker {
     /// statement, then tells whom it concerns (events of PROTOCOL §15).
     pub async fn change_room(&self, args: ChangeRoomArgs) -> Result<RoomChanged, Refusal> {
         check_client_id("client_id", &args.client_id)?;
-        let op =
-            Op::parse(&args.op).ok_or_else(|| Refusal::invalid("op: one of create, invite, join, leave, remove"))?;
+        let op = Op::parse(&args.op)
+            .filter(|op| *op != Op::Pair)
+            .ok_or_else(|| Refusal::invalid("op: one of create, invite, join, leave, remove (pair is the server's)"))?;
         if op != Op::Create {
             check_message_id("room_id", &args.room_id)?;
         }
@@ -100,18 +101,34 @@ impl Broker {
         let entry = LoggedStatement {
             statement: args.clone(),
             accepted_at: call.now,
+            consents: Vec::new(),
         };
         let subject = match op {
             Op::Remove => args.member.as_str(),
             _ => args.client_id.as_str(),
         };
+        // A pen-pal room ends when either leaves: both are unindexed and
+        // the log is deleted.
+        let ends = state.members().is_empty() || (state.is_pair() && op == Op::Leave);
+        let mut subjects = vec![subject];
+        if ends {
+            subjects.extend(state.members().iter().map(String::as_str));
+        }
         let step = RoomAppend {
             room_id: state.room_id(),
             expected_len: before.as_ref().map_or(0, |(len, _)| *len),
             entry: &entry,
-            joins: matches!(op, Op::Create | Op::Join).then_some(subject),
-            leaves: matches!(op, Op::Leave | Op::Remove).then_some(subject),
-            empties: state.members().is_empty(),
+            joins: if matches!(op, Op::Create | Op::Join) {
+                &subjects
+            } else {
+                &[]
+            },
+            leaves: if matches!(op, Op::Leave | Op::Remove) {
+                &subjects
+            } else {
+                &[]
+            },
+            empties: ends,
         };
         if !self.store.append_room(step).await? {
             let (_, now_state) = self.read_room(state.room_id()).await?;
@@ -179,7 +196,7 @@ impl Broker {
                     ));
                 }
             }
-            Op::Leave | Op::Remove => {}
+            Op::Leave | Op::Remove | Op::Pair => {}
         }
         Ok(())
     }
@@ -200,7 +217,7 @@ impl Broker {
         };
         let actor = args.client_id.as_str();
         let (event, data, to): (&str, _, Vec<&str>) = match op {
-            Op::Create => return,
+            Op::Create | Op::Pair => return,
             Op::Invite => (
                 "room.invited",
                 base(&[("by", actor), ("title", state.title())]),

@@ -40,6 +40,8 @@ impl McpServer {
             ToolName::GetRoomLog => run(map, |a| self.get_room_log(a)).await,
             ToolName::ListRooms => run(map, |a| self.list_rooms(a)).await,
             ToolName::SendRoomMessage => run(map, |a| self.send_room_message(a)).await,
+            ToolName::EnterQueue => run(map, |a| self.enter_queue(a)).await,
+            ToolName::LeaveQueue => run(map, |a| self.leave_queue(a)).await,
         }
     }
 

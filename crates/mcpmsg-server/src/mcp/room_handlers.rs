@@ -1,13 +1,15 @@
-//! The room tools (PROTOCOL §15): one small function each, as in
-//! `handlers`.
+//! The room and pairing tools (PROTOCOL §15, §16): one small function
+//! each, as in `handlers`.
 
 use super::handlers::Answer;
 use super::{relative, McpServer};
-use crate::broker::Refusal;
+use crate::broker::{Entered, Refusal};
 use mcpmsg_core::protocol::escape_inline;
 use mcpmsg_core::protocol::now_ms;
 use mcpmsg_core::protocol::room::RoomState;
-use mcpmsg_core::protocol::tools::{self as wire, ChangeRoomArgs, GetRoomLogArgs, ListRoomsArgs, SendRoomMessageArgs};
+use mcpmsg_core::protocol::tools::{
+    self as wire, ChangeRoomArgs, EnterQueueArgs, GetRoomLogArgs, LeaveQueueArgs, ListRoomsArgs, SendRoomMessageArgs,
+};
 
 fn entry(s: &RoomState) -> wire::RoomEntry {
     wire::RoomEntry {
@@ -64,6 +66,7 @@ impl McpServer {
         let out = wire::RoomLog {
             room_id: state.room_id().to_owned(),
             accepted_at: log.iter().map(|e| e.accepted_at.to_string()).collect(),
+            consents: log.first().map(|e| e.consents.clone()).unwrap_or_default(),
             statements: log.into_iter().map(|e| e.statement).collect(),
             members: state.members().iter().cloned().collect(),
             epoch: state.epoch().to_string(),
@@ -124,5 +127,43 @@ impl McpServer {
                 .collect(),
         };
         Ok((md, out))
+    }
+}
+
+impl McpServer {
+    pub(super) async fn enter_queue(&self, args: EnterQueueArgs) -> Result<Answer<EnterQueueArgs>, Refusal> {
+        let out = match self.broker.enter_queue(args).await? {
+            Entered::Paired { room_id, partner_id } => {
+                let md = format!(
+                    "Paired with `{partner_id}` in room `{room_id}`: chatroom.found in your inbox has their name and key log head to pin."
+                );
+                let out = wire::EnterQueueResult {
+                    status: "paired".into(),
+                    room_id: Some(room_id),
+                    partner_id: Some(partner_id),
+                    until: None,
+                };
+                return Ok((md, out));
+            }
+            Entered::Waiting(until) => wire::EnterQueueResult {
+                status: "waiting".into(),
+                room_id: None,
+                partner_id: None,
+                until: Some(until.to_string()),
+            },
+        };
+        let md =
+            "Waiting for a pen pal: chatroom.found arrives in your inbox when someone is paired with you.".to_owned();
+        Ok((md, out))
+    }
+
+    pub(super) async fn leave_queue(&self, args: LeaveQueueArgs) -> Result<Answer<LeaveQueueArgs>, Refusal> {
+        let removed = self.broker.leave_queue(args).await?;
+        let md = if removed {
+            "Left the pairing queue."
+        } else {
+            "You were not in the pairing queue."
+        };
+        Ok((md.to_owned(), wire::LeaveQueueResult { removed }))
     }
 }

@@ -23,8 +23,8 @@ use async_trait::async_trait;
 
 use super::packed::{nonce_key, CompactNonce, NonceKey, Packed};
 use super::{
-    Delivery, FanOut, FanOutOutcome, IdentityRecord, LoggedStatement, NonceRecord, QueueLimits, RoomAppend,
-    SendOutcome, SendStep, Store, StoreError, StoredMessage, TakeMode,
+    Delivery, FanOut, FanOutOutcome, IdentityRecord, LoggedStatement, NonceRecord, PairEnter, PairOutcome, QueueLimits,
+    RoomAppend, SendOutcome, SendStep, Store, StoreError, StoredMessage, TakeMode,
 };
 
 struct Entry {
@@ -65,6 +65,8 @@ struct Inner {
     last_seen: HashMap<Box<str>, u64>,
     /// Rooms and the index of each client's rooms (see `rooms`).
     rooms: rooms::Rooms,
+    /// Who waits to be paired (see `pairing`).
+    pairing: pairing::PairQueue,
 }
 
 impl Inner {
@@ -468,8 +470,19 @@ impl Store for MemoryStore {
         }
         Ok(FanOutOutcome::Sent(sent))
     }
+
+    async fn pair_enter(&self, step: PairEnter<'_>) -> Result<PairOutcome, StoreError> {
+        let mut inner = self.lock();
+        let Inner { pairing, last_seen, .. } = &mut *inner;
+        Ok(pairing.enter(step, last_seen))
+    }
+
+    async fn pair_leave(&self, client_id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().pairing.leave(client_id))
+    }
 }
 
+mod pairing;
 mod rooms;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@
 
 mod memory;
 mod packed;
+mod pairing;
 mod redis;
 mod rooms;
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::redis::{redacted_url, RedisStore, RedisTls};
 pub use memory::MemoryStore;
+pub use pairing::{eligible, overlap, PairEnter, PairOutcome, Waiting, PAIR_SCAN};
 pub use rooms::{Delivery, FanOut, FanOutOutcome, LoggedStatement, RoomAppend};
 
 use mcpmsg_core::protocol::kel::Event;
@@ -342,4 +344,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Queues a room message for every recipient (see [`FanOut`]).
     async fn fan_out(&self, step: FanOut<'_>) -> Result<FanOutOutcome, StoreError>;
+
+    /// Pairs the entrant with a waiting client, or queues it (see
+    /// [`PairEnter`]), in one atomic step.
+    async fn pair_enter(&self, step: PairEnter<'_>) -> Result<PairOutcome, StoreError>;
+
+    /// Takes `client_id` out of the pairing queue; false if it was not in.
+    async fn pair_leave(&self, client_id: &str) -> Result<bool, StoreError>;
 }

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{NonceRecord, QueueLimits, StoredMessage};
-use mcpmsg_core::protocol::tools::ChangeRoomArgs;
+use mcpmsg_core::protocol::tools::{ChangeRoomArgs, EnterQueueArgs};
 
 /// A statement of a room's log as stored: as signed, and when accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +19,9 @@ pub struct LoggedStatement {
     pub statement: ChangeRoomArgs,
     /// Server time of acceptance, Unix ms.
     pub accepted_at: u64,
+    /// A `pair` statement: both members' `enter_queue` requests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consents: Vec<EnterQueueArgs>,
 }
 
 /// Appends `entry` to room `room_id`'s log if it still has `expected_len`
@@ -31,10 +34,11 @@ pub struct RoomAppend<'a> {
     pub expected_len: u64,
     /// The statement.
     pub entry: &'a LoggedStatement,
-    /// A client that becomes a member (create, join): indexed.
-    pub joins: Option<&'a str>,
-    /// A client that stops being one (leave, remove): unindexed.
-    pub leaves: Option<&'a str>,
+    /// Clients that become members (create, join, pair): indexed.
+    pub joins: &'a [&'a str],
+    /// Clients that stop being members (leave, remove; both members when
+    /// a pen-pal room ends): unindexed.
+    pub leaves: &'a [&'a str],
     /// Nobody is a member any more: the room and its log are deleted.
     pub empties: bool,
 }

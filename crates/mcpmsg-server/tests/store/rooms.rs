@@ -24,6 +24,7 @@ fn entry(op: &str, by: &str, seq: u64) -> LoggedStatement {
             ..Default::default()
         },
         accepted_at: 1_000 + seq,
+        consents: Vec::new(),
     }
 }
 
@@ -32,8 +33,8 @@ fn append<'a>(room: &'a str, len: u64, e: &'a LoggedStatement) -> RoomAppend<'a>
         room_id: room,
         expected_len: len,
         entry: e,
-        joins: None,
-        leaves: None,
+        joins: &[],
+        leaves: &[],
         empties: false,
     }
 }
@@ -46,14 +47,14 @@ pub async fn room_logs_append_only_at_their_length(store: Arc<dyn Store>) {
     let join = entry("join", &bob, 1);
     assert!(store.room(&room).await.unwrap().is_empty());
     let first = RoomAppend {
-        joins: Some(&alice),
+        joins: &[&alice],
         ..append(&room, 0, &create)
     };
     assert!(store.append_room(first).await.unwrap());
     assert!(!store.append_room(first).await.unwrap(), "a second create at length 0");
     assert!(!store.append_room(append(&room, 0, &join)).await.unwrap());
     let joined = RoomAppend {
-        joins: Some(&bob),
+        joins: &[&bob],
         ..append(&room, 1, &join)
     };
     assert!(store.append_room(joined).await.unwrap());
@@ -63,14 +64,14 @@ pub async fn room_logs_append_only_at_their_length(store: Arc<dyn Store>) {
 
     let leave = entry("leave", &bob, 2);
     let left = RoomAppend {
-        leaves: Some(&bob),
+        leaves: &[&bob],
         ..append(&room, 2, &leave)
     };
     assert!(store.append_room(left).await.unwrap());
     assert!(store.rooms_of(&bob, 10).await.unwrap().is_empty());
     let last = entry("leave", &alice, 3);
     let emptied = RoomAppend {
-        leaves: Some(&alice),
+        leaves: &[&alice],
         empties: true,
         ..append(&room, 3, &last)
     };

@@ -56,13 +56,20 @@ pub struct RoomState {
     epoch: u64,
     len: u64,
     head: String,
+    /// A pen-pal room: its two members, nobody invited, nobody removed.
+    pair: bool,
 }
 
 impl RoomState {
-    /// The state a `create` statement starts.
+    /// The state a `create` (or a server's `pair`) statement starts.
     pub fn create(s: &ChangeRoomArgs) -> Result<Self, RoomError> {
-        if Op::parse(&s.op) != Some(Op::Create) {
-            return Err(malformed("op: a log starts with \"create\""));
+        let pair = match Op::parse(&s.op) {
+            Some(Op::Create) => false,
+            Some(Op::Pair) => true,
+            _ => return Err(malformed("op: a log starts with \"create\"")),
+        };
+        if pair {
+            return Self::paired(s);
         }
         if !s.room_id.is_empty() || s.seq != "0" || !s.prev.is_empty() || !s.member.is_empty() {
             return Err(malformed(
@@ -85,6 +92,32 @@ impl RoomState {
             epoch: 1,
             len: 1,
             head: statement_hash(s).map_err(bad_sig)?,
+            pair: false,
+        })
+    }
+
+    /// A pen-pal room of `client_id` and `member`, which the server's
+    /// `pair` statement starts: no owner.
+    fn paired(s: &ChangeRoomArgs) -> Result<Self, RoomError> {
+        if !s.room_id.is_empty() || s.seq != "0" || !s.prev.is_empty() || !s.title.is_empty() {
+            return Err(malformed("pair: room_id, prev and title are empty and seq is \"0\""));
+        }
+        check_client_id("client_id", &s.client_id).map_err(|e| malformed(e.to_string()))?;
+        check_client_id("member", &s.member).map_err(|e| malformed(e.to_string()))?;
+        if s.member == s.client_id {
+            return Err(malformed("pair: two different clients"));
+        }
+        let bad_sig = |e: crate::protocol::FieldError| malformed(e.to_string());
+        Ok(Self {
+            room_id: room_id_of(s).map_err(bad_sig)?,
+            title: String::new(),
+            owner: String::new(),
+            members: BTreeSet::from([s.client_id.clone(), s.member.clone()]),
+            invited: BTreeSet::new(),
+            epoch: 1,
+            len: 1,
+            head: statement_hash(s).map_err(bad_sig)?,
+            pair: true,
         })
     }
 
@@ -110,8 +143,14 @@ impl RoomState {
         }
         let actor = s.client_id.as_str();
         let is_member = self.members.contains(actor);
+        if self.pair && op != Op::Leave {
+            return Err(not_allowed(format!(
+                "room {} is a pen-pal room of two: nobody is invited, joins or is removed; leave it to end it",
+                self.room_id
+            )));
+        }
         match op {
-            Op::Create => return Err(malformed("op: create only starts a log")),
+            Op::Create | Op::Pair => return Err(malformed("op: create and pair only start a log")),
             Op::Invite => {
                 if !is_member {
                     return Err(not_allowed(format!(
@@ -163,7 +202,7 @@ impl RoomState {
         }
         let head = statement_hash(s).map_err(|e| malformed(e.to_string()))?;
         match op {
-            Op::Create => unreachable!("refused above"),
+            Op::Create | Op::Pair => unreachable!("refused above"),
             Op::Invite => {
                 self.invited.insert(s.member.clone());
             }
@@ -208,7 +247,12 @@ impl RoomState {
         &self.title
     }
 
-    /// Its creator, who may remove members.
+    /// Whether it is a pen-pal room (PROTOCOL §16).
+    pub fn is_pair(&self) -> bool {
+        self.pair
+    }
+
+    /// Its creator, who may remove members (empty for a pen-pal room).
     pub fn owner(&self) -> &str {
         &self.owner
     }

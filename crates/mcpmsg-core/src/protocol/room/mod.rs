@@ -20,7 +20,7 @@ use crate::protocol::{decode_sig, message_id, FieldError};
 
 pub use log::{RoomError, RoomRule, RoomState};
 pub use sealed::{format_wraps, parse_wraps, RoomSealParts, Wrap, SEALED_CONTENT_TYPE, WRAP_INFO};
-pub use verify::{check_message, verify_log, OpenedRoomMessage, VerifiedRoom};
+pub use verify::{check_message, verify_log, OpenedRoomMessage, Trust, VerifiedRoom};
 
 /// Longest room title, in characters.
 pub const MAX_TITLE_CHARS: usize = 128;
@@ -38,6 +38,10 @@ pub enum Op {
     Leave,
     /// The owner removes a member.
     Remove,
+    /// Starts a pen-pal room of the two clients the pairing queue matched:
+    /// signed by the server key, with both `enter_queue` requests as
+    /// consent (PROTOCOL §16).
+    Pair,
 }
 
 impl Op {
@@ -49,6 +53,7 @@ impl Op {
             "join" => Self::Join,
             "leave" => Self::Leave,
             "remove" => Self::Remove,
+            "pair" => Self::Pair,
             _ => return None,
         })
     }
@@ -61,6 +66,7 @@ impl Op {
             Self::Join => "join",
             Self::Leave => "leave",
             Self::Remove => "remove",
+            Self::Pair => "pair",
         }
     }
 

@@ -68,6 +68,15 @@ fn accepted(log: &[ChangeRoomArgs]) -> Vec<u64> {
     (0..log.len() as u64).map(|i| T0 + i).collect()
 }
 
+fn verify(log: &[ChangeRoomArgs], logs: &BTreeMap<String, (KelState, Vec<u64>)>) -> Result<VerifiedRoom, String> {
+    let trust = Trust {
+        logs,
+        server_key: None,
+        rules: TimeRules::default(),
+    };
+    verify_log(log, &accepted(log), &[], trust)
+}
+
 #[test]
 fn a_log_of_create_invite_join_verifies_and_counts_epochs() {
     let (a, b, c) = (Member::new("alice"), Member::new("bob"), Member::new("carol"));
@@ -77,7 +86,7 @@ fn a_log_of_create_invite_join_verifies_and_counts_epochs() {
     assert_eq!(state.owner(), "alice");
     assert_eq!(state.title(), "release train");
     assert_eq!(state.room_id(), room_id_of(&log[0]).unwrap());
-    let v = verify_log(&log, &accepted(&log), &logs(&[&a, &b, &c]), TimeRules::default()).unwrap();
+    let v = verify(&log, &logs(&[&a, &b, &c])).unwrap();
     assert_eq!(v.state, state);
     assert_eq!(v.members_at(1).unwrap().len(), 1);
     assert_eq!(
@@ -130,13 +139,7 @@ fn a_ghost_member_written_into_the_log_fails_verification() {
     st.apply(&forged).unwrap();
     let join = ghost.sign(Some(&st), Op::Join, "", "");
     log.extend([forged, join]);
-    let err = verify_log(
-        &log,
-        &accepted(&log),
-        &logs(&[&a, &b, &c, &ghost]),
-        TimeRules::default(),
-    )
-    .unwrap_err();
+    let err = verify(&log, &logs(&[&a, &b, &c, &ghost])).unwrap_err();
     assert!(err.starts_with("statement 5 (invite by alice)"), "{err}");
     assert!(err.contains("does not verify"), "{err}");
 }
@@ -166,7 +169,7 @@ fn delivered(m: &SendRoomMessageArgs, to: &str, received_at: u64) -> RoomDeliver
 fn every_member_opens_a_sealed_room_message_and_a_removed_one_cannot() {
     let (a, b, c) = (Member::new("alice"), Member::new("bob"), Member::new("carol"));
     let (log, state) = room_of_three(&a, &b, &c);
-    let room = verify_log(&log, &accepted(&log), &logs(&[&a, &b, &c]), TimeRules::default()).unwrap();
+    let room = verify(&log, &logs(&[&a, &b, &c])).unwrap();
     let now = now_ms();
     let nonce = new_nonce();
     let parts = RoomSealParts {
@@ -225,7 +228,7 @@ fn a_message_sealed_to_a_member_the_log_does_not_show_is_rejected() {
     let (a, b, c) = (Member::new("alice"), Member::new("bob"), Member::new("carol"));
     let ghost = Member::new("ghost");
     let (log, state) = room_of_three(&a, &b, &c);
-    let room = verify_log(&log, &accepted(&log), &logs(&[&a, &b, &c]), TimeRules::default()).unwrap();
+    let room = verify(&log, &logs(&[&a, &b, &c])).unwrap();
     let now = now_ms();
     let nonce = new_nonce();
     let parts = RoomSealParts {

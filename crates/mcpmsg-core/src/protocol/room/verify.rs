@@ -5,11 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{parse_wraps, RoomState};
-use crate::crypto::SealingSecret;
+use super::{parse_wraps, Op, RoomState};
+use crate::crypto::{SealingSecret, SigningPublicKey};
 use crate::inbox::{key_was_current, SenderLog, TimeRules};
 use crate::protocol::kel::KelState;
-use crate::protocol::tools::{ChangeRoomArgs, RoomDelivered, SignedArgs};
+use crate::protocol::tools::{ChangeRoomArgs, EnterQueueArgs, RoomDelivered, SignedArgs};
 use crate::protocol::{decode_sig, message_id, neutralise, parse_ts};
 
 /// A log every statement of which was checked, and who was a member at
@@ -63,16 +63,67 @@ fn check_signed(
         .map_err(|_| format!("the signature of {client_id} does not verify: altered or forged"))
 }
 
+/// What a member checks a room's log against: each signer's verified key
+/// event log (checked against the member's pins) with its `accepted_at`
+/// times, the pinned server key (for a pen-pal room's `pair` statement),
+/// and the time rules.
+#[derive(Clone, Copy)]
+pub struct Trust<'a> {
+    /// Verified logs and acceptance times, by client id.
+    pub logs: &'a BTreeMap<String, (KelState, Vec<u64>)>,
+    /// The pinned server key.
+    pub server_key: Option<&'a SigningPublicKey>,
+    /// Skew and lifetime.
+    pub rules: TimeRules,
+}
+
+/// A `pair` statement (PROTOCOL §16): signed by the pinned server key, and
+/// consented to by both members, each `enter_queue` signed by its client
+/// with a key current then and made at most its wait before the pairing.
+fn check_pair(s: &ChangeRoomArgs, at: u64, consents: &[EnterQueueArgs], trust: Trust<'_>) -> Result<(), String> {
+    let key = trust
+        .server_key
+        .ok_or("a pen-pal room is started by the server: no server key is pinned to check it")?;
+    if s.key_id != key.kid() {
+        return Err(format!(
+            "signed by {}, not the pinned server key {}",
+            s.key_id,
+            key.kid()
+        ));
+    }
+    let sig = decode_sig("sig", &s.sig).map_err(|e| e.to_string())?;
+    key.verify(&s.sign_input(), &sig)
+        .map_err(|_| "the server's signature does not verify".to_owned())?;
+    let [first, second] = consents else {
+        return Err("a pen-pal room has exactly two consents".to_owned());
+    };
+    for (who, c) in [(&s.client_id, first), (&s.member, second)] {
+        if &c.client_id != who {
+            return Err(format!("the consent of {who} is signed by {}", c.client_id));
+        }
+        let ts = parse_ts("ts", &c.ts).map_err(|e| e.to_string())?;
+        let wait = crate::protocol::parse_decimal("wait_s", &c.wait_s).map_err(|e| e.to_string())?;
+        if at.saturating_sub(ts) > wait.saturating_mul(1000) + trust.rules.max_skew_ms {
+            return Err(format!("{who} entered the queue longer ago than it agreed to wait"));
+        }
+        // Judged when it was made: the key must have held then.
+        let made = ts.clamp(at.saturating_sub(wait.saturating_mul(1000)), at);
+        let input = c.sign_input();
+        check_signed(trust.logs, who, [&c.key_id, &c.ts, &c.sig], &input, made, trust.rules)
+            .map_err(|e| format!("consent of {who}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Verifies a room's whole log: each statement follows the rules of
 /// [`RoomState`] and is signed by its actor with a key current when it was
-/// signed and accepted. `logs` holds each signer's verified key event log
-/// (checked against the holder's pins) with its `accepted_at` times.
-/// The error names the statement.
+/// signed and accepted (a pen-pal room's first statement by the server
+/// key, with both members' consents). The error names the statement.
 pub fn verify_log(
     statements: &[ChangeRoomArgs],
     accepted_at: &[u64],
-    logs: &BTreeMap<String, (KelState, Vec<u64>)>,
-    rules: TimeRules,
+    consents: &[EnterQueueArgs],
+    trust: Trust<'_>,
 ) -> Result<VerifiedRoom, String> {
     if accepted_at.len() != statements.len() {
         return Err("the log has not exactly one accepted_at per statement".to_owned());
@@ -81,15 +132,12 @@ pub fn verify_log(
     let mut members_by_epoch = Vec::new();
     for (i, (s, &at)) in statements.iter().zip(accepted_at).enumerate() {
         let at_fault = |e: String| format!("statement {i} ({} by {}): {e}", s.op, s.client_id);
-        check_signed(
-            logs,
-            &s.client_id,
-            [&s.key_id, &s.ts, &s.sig],
-            &s.sign_input(),
-            at,
-            rules,
-        )
-        .map_err(at_fault)?;
+        if i == 0 && Op::parse(&s.op) == Some(Op::Pair) {
+            check_pair(s, at, consents, trust).map_err(at_fault)?;
+        } else {
+            let auth = [s.key_id.as_str(), &s.ts, &s.sig];
+            check_signed(trust.logs, &s.client_id, auth, &s.sign_input(), at, trust.rules).map_err(at_fault)?;
+        }
         match state.as_mut() {
             None => state = Some(RoomState::create(s).map_err(|e| at_fault(e.message))?),
             Some(st) => st.apply(s).map_err(|e| at_fault(e.message))?,

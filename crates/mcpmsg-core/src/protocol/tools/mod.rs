@@ -14,6 +14,7 @@
 mod signed;
 mod identity;
 mod messages;
+mod pairing;
 mod rooms;
 
 use schemars::JsonSchema;
@@ -29,6 +30,7 @@ pub use messages::{
     AckMessagesArgs, AckResult, GetMessagesArgs, InboxItem, Messages, SendAndWaitArgs, SendAndWaitResult, SendMessage,
     SendResult,
 };
+pub use pairing::{EnterQueueArgs, EnterQueueResult, LeaveQueueArgs, LeaveQueueResult};
 pub use rooms::{
     ChangeRoomArgs, GetRoomLogArgs, ListRoomsArgs, RoomChange, RoomDelivered, RoomEntry, RoomList, RoomLog,
     RoomMessageKind, RoomSendResult, SendRoomMessageArgs, Skipped,
@@ -88,11 +90,15 @@ pub enum ToolName {
     ListRooms,
     /// `send_room_message`
     SendRoomMessage,
+    /// `enter_queue`
+    EnterQueue,
+    /// `leave_queue`
+    LeaveQueue,
 }
 
 impl ToolName {
     /// Every tool, in the order PROTOCOL §5 lists them.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 19] = [
         Self::CheckinClient,
         Self::SendMessage,
         Self::SendMessageAndWait,
@@ -110,6 +116,8 @@ impl ToolName {
         Self::GetRoomLog,
         Self::ListRooms,
         Self::SendRoomMessage,
+        Self::EnterQueue,
+        Self::LeaveQueue,
     ];
 
     /// The name on the wire.
@@ -132,6 +140,8 @@ impl ToolName {
             Self::GetRoomLog => "get_room_log",
             Self::ListRooms => "list_rooms",
             Self::SendRoomMessage => "send_room_message",
+            Self::EnterQueue => "enter_queue",
+            Self::LeaveQueue => "leave_queue",
         }
     }
 
@@ -155,6 +165,8 @@ impl ToolName {
             Self::GetRoomLog => GetRoomLogArgs::HINTS,
             Self::ListRooms => ListRoomsArgs::HINTS,
             Self::SendRoomMessage => SendRoomMessageArgs::HINTS,
+            Self::EnterQueue => EnterQueueArgs::HINTS,
+            Self::LeaveQueue => LeaveQueueArgs::HINTS,
         }
     }
 

@@ -12,7 +12,8 @@ signed_args! {
     /// member is present; one that does not apply to `op` is the empty
     /// string.
     pub struct ChangeRoomArgs {
-        /// `create`, `invite`, `join`, `leave` or `remove`.
+        /// `create`, `invite`, `join`, `leave` or `remove` (`pair` starts a
+        /// pen-pal room, signed by the server key; no client sends one).
         #[schemars(extend("enum" = ["create", "invite", "join", "leave", "remove"]))]
         pub op: String,
         /// The room: empty for `create` (the id is derived from this
@@ -78,6 +79,10 @@ pub struct RoomLog {
     pub members: Vec<String>,
     /// The server's reading of the epoch.
     pub epoch: String,
+    /// A pen-pal room (its first statement is a `pair`): the two
+    /// `enter_queue` requests that consented to it, as signed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consents: Vec<super::EnterQueueArgs>,
 }
 
 signed_args! {

@@ -34,17 +34,17 @@ impl Rooms {
                 .or_default()
                 .push(step.entry.clone());
         }
-        if let Some(c) = step.joins {
+        for c in step.joins {
             self.index
-                .entry(c.to_owned())
+                .entry((*c).to_owned())
                 .or_default()
                 .insert(step.room_id.to_owned());
         }
-        if let Some(c) = step.leaves {
-            if let Some(rooms) = self.index.get_mut(c) {
+        for c in step.leaves {
+            if let Some(rooms) = self.index.get_mut(*c) {
                 rooms.remove(step.room_id);
                 if rooms.is_empty() {
-                    self.index.remove(c);
+                    self.index.remove(*c);
                 }
             }
         }

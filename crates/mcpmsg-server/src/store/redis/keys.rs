@@ -13,8 +13,13 @@ pub(super) const BELL: &str = "mcpmsg:bell";
 /// The set of registered client ids.
 pub(super) const IDS: &str = "mcpmsg:ids";
 /// Last authenticated call per client: a HASH of client id to Unix ms,
-/// one field per registered identity.
-pub(super) const PRESENCE: &str = "mcpmsg:presence";
+/// one field per registered identity. In the slot `{p}` with the pairing
+/// queue, whose script drops clients that went offline.
+pub(super) const PRESENCE: &str = "mcpmsg:{p}:presence";
+/// The pairing queue: a ZSET of who waits (by time of entry) ...
+pub(super) const PAIR_ORDER: &str = "mcpmsg:{p}:pairq";
+/// ... and a HASH of their entries (JSON of `store::Waiting`).
+pub(super) const PAIR_ENTRIES: &str = "mcpmsg:{p}:paire";
 
 /// A recipient's queue (LIST), its leases (ZSET) and its messages per
 /// sender (HASH), in one slot.

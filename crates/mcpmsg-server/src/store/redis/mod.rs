@@ -25,6 +25,7 @@ mod conn;
 mod keys;
 mod memory;
 mod nonces;
+mod pairing;
 mod rooms;
 mod scripts;
 mod send;
@@ -45,8 +46,8 @@ use self::keys::{identity_key, node_name, queue_keys, BELL, DEFAULT_NONCE_WINDOW
 use self::memory::MemorySample;
 use self::scripts::Scripts;
 use super::{
-    FanOut, FanOutOutcome, IdentityRecord, LoggedStatement, NonceRecord, RoomAppend, SendOutcome, SendStep, Store,
-    StoreError, StoredMessage, TakeMode,
+    FanOut, FanOutOutcome, IdentityRecord, LoggedStatement, NonceRecord, PairEnter, PairOutcome, RoomAppend,
+    SendOutcome, SendStep, Store, StoreError, StoredMessage, TakeMode,
 };
 
 use self::nonces::Claim;
@@ -393,6 +394,14 @@ impl Store for RedisStore {
 
     async fn rooms_of(&self, client_id: &str, limit: usize) -> Result<Vec<String>, StoreError> {
         self.rooms_of_client(client_id, limit).await
+    }
+
+    async fn pair_enter(&self, step: PairEnter<'_>) -> Result<PairOutcome, StoreError> {
+        self.pair_enter_step(step).await
+    }
+
+    async fn pair_leave(&self, client_id: &str) -> Result<bool, StoreError> {
+        self.pair_leave_step(client_id).await
     }
 
     async fn fan_out(&self, step: FanOut<'_>) -> Result<FanOutOutcome, StoreError> {

@@ -62,10 +62,10 @@ impl RedisStore {
         if appended != 1 {
             return Ok(false);
         }
-        if let Some(c) = step.joins {
+        for c in step.joins {
             let _: i64 = self.conn().sadd(index_key(c), step.room_id).await.map_err(err)?;
         }
-        if let Some(c) = step.leaves {
+        for c in step.leaves {
             let _: i64 = self.conn().srem(index_key(c), step.room_id).await.map_err(err)?;
         }
         Ok(true)

@@ -105,6 +105,12 @@ const ROOM_APPEND: &str = include_str!("lua/room_append.lua");
 /// fan-out, however many members.
 const ROOM_FAN_OUT: &str = include_str!("lua/room_fan_out.lua");
 
+/// KEYS: the queue's order, its entries, the presence hash. ARGV:
+/// entrant, entry, now, offline_before, seed, scan, max_queue, the
+/// entrant's interests (comma-separated), grace_before. Returns {'paired', partner's
+/// entry} | {'waiting'} | {'full'} (see `store::pairing` for the rule).
+const PAIR_ENTER: &str = include_str!("lua/pair_enter.lua");
+
 pub(super) struct Scripts {
     pub precheck: redis::Script,
     pub send: redis::Script,
@@ -119,6 +125,7 @@ pub(super) struct Scripts {
     pub touch: redis::Script,
     pub room_append: redis::Script,
     pub room_fan_out: redis::Script,
+    pub pair_enter: redis::Script,
 }
 
 impl Scripts {
@@ -139,6 +146,7 @@ impl Scripts {
             touch: redis::Script::new(TOUCH),
             room_append: redis::Script::new(ROOM_APPEND),
             room_fan_out: q(ROOM_FAN_OUT),
+            pair_enter: redis::Script::new(PAIR_ENTER),
         }
     }
 }

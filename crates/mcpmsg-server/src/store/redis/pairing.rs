@@ -1,0 +1,50 @@
+//! The pen-pal queue on Redis: a ZSET of who waits, oldest first, and a
+//! HASH of their entries, beside the presence hash in one slot (`{p}`), so
+//! one script pairs or queues, dropping offline clients on the way.
+
+use redis::AsyncCommands;
+
+use super::conn::err;
+use super::keys::{PAIR_ENTRIES, PAIR_ORDER, PRESENCE};
+use super::RedisStore;
+use crate::store::{PairEnter, PairOutcome, StoreError, Waiting, PAIR_SCAN};
+
+impl RedisStore {
+    pub(super) async fn pair_enter_step(&self, step: PairEnter<'_>) -> Result<PairOutcome, StoreError> {
+        let entry = serde_json::to_string(step.entry).map_err(|e| StoreError(e.to_string()))?;
+        let r: Vec<String> = self
+            .scripts
+            .pair_enter
+            .key(PAIR_ORDER)
+            .key(PAIR_ENTRIES)
+            .key(PRESENCE)
+            .arg(&step.entry.client_id)
+            .arg(entry)
+            .arg(step.now)
+            .arg(step.offline_before)
+            .arg(step.seed)
+            .arg(PAIR_SCAN)
+            .arg(step.max_queue)
+            .arg(step.entry.interests.join(","))
+            .arg(step.grace_before)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(err)?;
+        match (r.first().map(String::as_str), r.get(1)) {
+            (Some("paired"), Some(raw)) => {
+                let partner: Waiting = serde_json::from_str(raw)
+                    .map_err(|e| StoreError(format!("redis: malformed pairing entry: {e}")))?;
+                Ok(PairOutcome::Paired(Box::new(partner)))
+            }
+            (Some("waiting"), _) => Ok(PairOutcome::Waiting),
+            (Some("full"), _) => Ok(PairOutcome::QueueFull),
+            _ => Err(StoreError(format!("redis: unexpected pairing result {r:?}"))),
+        }
+    }
+
+    pub(super) async fn pair_leave_step(&self, client_id: &str) -> Result<bool, StoreError> {
+        let removed: i64 = self.conn().zrem(PAIR_ORDER, client_id).await.map_err(err)?;
+        let _: i64 = self.conn().hdel(PAIR_ENTRIES, client_id).await.map_err(err)?;
+        Ok(removed > 0)
+    }
+}

@@ -1,0 +1,124 @@
+//! Pen-pal pairing (PROTOCOL §16) on both stores and across two nodes:
+//! paired once, never twice, never with oneself; told with
+//! `chatroom.found`; a leaver's partner told with `partner.disconnected`;
+//! refusals with their codes.
+
+use mcpmsg_testkit as common;
+
+use common::pairing::{
+    events, many_enter_and_each_is_paired_once, pairing_prefers_shared_interests, two_pen_pals_talk_and_one_leaves,
+};
+use common::redis::RedisServer;
+use common::{register, Ident, TestServer};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pen_pals_in_memory() {
+    let s = TestServer::start(&[]).await;
+    let c = s.client().await;
+    two_pen_pals_talk_and_one_leaves(&c, &c).await;
+    pairing_prefers_shared_interests(&c).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pen_pals_across_two_redis_nodes() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    // Nodes sharing a store share the server key (PROTOCOL §12).
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("server-key.json");
+    let flags = ["--store", &url, "--server-key", key.to_str().unwrap()];
+    let n1 = TestServer::start(&flags).await;
+    let n2 = TestServer::start(&flags).await;
+    let (c1, c2) = (n1.client().await, n2.client().await);
+    two_pen_pals_talk_and_one_leaves(&c1, &c2).await;
+    pairing_prefers_shared_interests(&c2).await;
+    n1.stop().await;
+    n2.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hundred_clients_through_two_redis_nodes_make_fifty_rooms() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    // Nodes sharing a store share the server key (PROTOCOL §12).
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("server-key.json");
+    let flags = ["--store", &url, "--server-key", key.to_str().unwrap()];
+    let n1 = TestServer::start(&flags).await;
+    let n2 = TestServer::start(&flags).await;
+    let (c1, c2) = (n1.client().await, n2.client().await);
+    many_enter_and_each_is_paired_once(&[&c1, &c2], 100).await;
+    n1.stop().await;
+    n2.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hundred_clients_in_memory_make_fifty_rooms() {
+    let s = TestServer::start(&[]).await;
+    let c = s.client().await;
+    many_enter_and_each_is_paired_once(&[&c], 100).await;
+    s.stop().await;
+}
+
+/// A waiting client that went offline (no signed call for longer than
+/// `--offline-after`) is dropped from the queue, on both stores.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_offline_client_is_dropped_from_the_queue() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    for flags in [vec![], vec!["--store", url.as_str()]] {
+        let mut all = vec!["--idle-after", "1", "--offline-after", "2"];
+        all.extend(flags);
+        let s = TestServer::start(&all).await;
+        let c = s.client().await;
+        let (a, b) = (Ident::new("alice"), Ident::new("bob"));
+        register(&c, &[&a, &b]).await;
+        // bob's check-in was his last call for a while.
+        assert_eq!(
+            c.call("enter_queue", a.enter_queue("", "", "60")).await.ok()["status"],
+            "waiting"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(3_200)).await;
+        let r = c.call("enter_queue", b.enter_queue("", "", "60")).await.ok();
+        assert_eq!(r["status"], "waiting", "alice was offline and dropped: {r}");
+        assert!(events(&c, &a, "chatroom.found").await.is_empty());
+        s.stop().await;
+    }
+}
+
+/// Entering is rate-limited per client (`--pair-rate` a minute).
+#[tokio::test(flavor = "multi_thread")]
+async fn entering_is_rate_limited() {
+    let s = TestServer::start(&["--pair-rate", "2"]).await;
+    let c = s.client().await;
+    let a = Ident::new("alice");
+    register(&c, &[&a]).await;
+    for _ in 0..2 {
+        c.call("enter_queue", a.enter_queue("", "", "60")).await.ok();
+    }
+    let msg = c
+        .call("enter_queue", a.enter_queue("", "", "60"))
+        .await
+        .refused("rate_limited");
+    assert!(msg.contains("--pair-rate"), "{msg}");
+    s.stop().await;
+}
+
+/// Interests are a preference: a client that waited `--pair-grace` is
+/// paired with the next entrant, shared interests or not.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_its_grace_a_waiting_client_is_paired_with_anyone() {
+    let s = TestServer::start(&["--pair-grace", "1"]).await;
+    let c = s.client().await;
+    let (a, b) = (Ident::new("alice"), Ident::new("bob"));
+    register(&c, &[&a, &b]).await;
+    assert_eq!(
+        c.call("enter_queue", a.enter_queue("", "rust", "60")).await.ok()["status"],
+        "waiting"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let r = c.call("enter_queue", b.enter_queue("", "go", "60")).await.ok();
+    assert_eq!(r["partner_id"], "alice", "{r}");
+    s.stop().await;
+}

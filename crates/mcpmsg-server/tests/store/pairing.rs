@@ -1,0 +1,94 @@
+//! The pairing properties of the storage conformance suite (PROTOCOL §16):
+//! one atomic step pairs or queues; nobody is paired with itself or
+//! twice; expired and offline entries are dropped; interests decide who is
+//! eligible until a waiting client's grace has passed.
+
+use std::sync::Arc;
+
+use mcpmsg_core::protocol::now_ms;
+use mcpmsg_core::protocol::tools::EnterQueueArgs;
+use mcpmsg_server::store::{PairEnter, PairOutcome, Store, Waiting};
+
+use super::tag;
+
+fn waiting(id: &str, interests: &[&str], entered_at: u64, until: u64) -> Waiting {
+    Waiting {
+        client_id: id.to_owned(),
+        interests: interests.iter().map(|s| (*s).to_owned()).collect(),
+        entered_at,
+        until,
+        consent: EnterQueueArgs {
+            client_id: id.to_owned(),
+            display_name: format!("{id} ✓"),
+            ..Default::default()
+        },
+    }
+}
+
+fn enter(entry: &Waiting, now: u64) -> PairEnter<'_> {
+    PairEnter {
+        entry,
+        now,
+        offline_before: 0,
+        grace_before: 0,
+        seed: 7,
+        max_queue: 100,
+    }
+}
+
+/// Each property drains what it queued, since the queue is shared by
+/// every property on the store.
+pub async fn pairing_is_one_atomic_step(store: Arc<dyn Store>) {
+    let t = tag();
+    let now = now_ms();
+    let (a, b, c) = (format!("a{t}"), format!("b{t}"), format!("c{t}"));
+    let wa = waiting(&a, &["rust"], now, now + 60_000);
+    assert_eq!(store.pair_enter(enter(&wa, now)).await.unwrap(), PairOutcome::Waiting);
+    // Entering again replaces the entry: never paired with itself.
+    assert_eq!(store.pair_enter(enter(&wa, now)).await.unwrap(), PairOutcome::Waiting);
+    // No shared interest and a's grace not over: b waits too.
+    let wb = waiting(&b, &["go"], now, now + 60_000);
+    assert_eq!(store.pair_enter(enter(&wb, now)).await.unwrap(), PairOutcome::Waiting);
+    // c shares b's interest: paired with b, exactly as b entered.
+    let wc = waiting(&c, &["go", "sql"], now, now + 60_000);
+    assert_eq!(
+        store.pair_enter(enter(&wc, now)).await.unwrap(),
+        PairOutcome::Paired(Box::new(wb.clone()))
+    );
+    assert!(!store.pair_leave(&b).await.unwrap(), "b left the queue when paired");
+    // After a's grace, anyone is paired with it.
+    let late = PairEnter {
+        grace_before: now + 1,
+        ..enter(&wc, now)
+    };
+    assert_eq!(store.pair_enter(late).await.unwrap(), PairOutcome::Paired(Box::new(wa.clone())));
+    assert!(!store.pair_leave(&a).await.unwrap());
+}
+
+pub async fn expired_and_offline_entries_are_dropped(store: Arc<dyn Store>) {
+    let t = tag();
+    let now = now_ms();
+    let (a, b, c) = (format!("a{t}"), format!("b{t}"), format!("c{t}"));
+    let wa = waiting(&a, &[], now - 10_000, now + 1_000);
+    assert_eq!(
+        store.pair_enter(enter(&wa, now - 10_000)).await.unwrap(),
+        PairOutcome::Waiting
+    );
+    // Later than a's wait: a is gone.
+    let wb = waiting(&b, &[], now, now + 60_000);
+    assert_eq!(
+        store.pair_enter(enter(&wb, now + 2_000)).await.unwrap(),
+        PairOutcome::Waiting
+    );
+    assert!(!store.pair_leave(&a).await.unwrap(), "the expired entry was dropped");
+    // b was last seen long ago: offline, dropped.
+    store.touch(&b, now - 600_000).await.unwrap();
+    let wc = waiting(&c, &[], now, now + 60_000);
+    let step = PairEnter {
+        offline_before: now - 300_000,
+        ..enter(&wc, now)
+    };
+    assert_eq!(store.pair_enter(step).await.unwrap(), PairOutcome::Waiting);
+    assert!(!store.pair_leave(&b).await.unwrap(), "the offline entry was dropped");
+    assert!(store.pair_leave(&c).await.unwrap());
+}
