@@ -14,6 +14,7 @@ mod files;
 mod identity;
 mod keys;
 mod recipients;
+mod room_cmd;
 mod server_cmd;
 mod session;
 mod shell;
@@ -74,6 +75,11 @@ enum Command {
     Recv(shell::RecvArgs),
     /// Run the signing bridge: a stdio MCP server for an IDE, holding the keys
     Bridge(bridge::BridgeArgs),
+    /// Rooms: create, invite, join, leave, remove, list, log, send, recv
+    #[command(subcommand)]
+    Room(room_cmd::RoomCommand),
+    /// Find a pen pal: enter the pairing queue and wait for a partner
+    Pair(room_cmd::PairArgs),
     /// The server key this client pinned: show it, or re-pin after the operator replaced it
     #[command(subcommand)]
     Server(server_cmd::ServerCommand),
@@ -121,6 +127,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Recv(a) => shell::recv(&ctx, a),
         Command::Bridge(a) => bridge::run(&ctx, a),
         Command::Server(c) => server_cmd::run(&ctx, c),
+        Command::Room(c) => room_cmd::run(&ctx, c),
+        Command::Pair(a) => room_cmd::pair(&ctx, a),
     }
 }
 

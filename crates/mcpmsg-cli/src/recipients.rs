@@ -122,7 +122,9 @@ fn verify(id: &Identity, rid: &str, events: &[Event], source: &str) -> Result<Ke
     Ok(state)
 }
 
-fn pin(id: &mut Identity, rid: &str, state: &KelState, name: Option<String>, description: Option<String>) {
+/// Pins `rid` at `state`'s head (keeping a name and description given
+/// before unless new ones are).
+pub(crate) fn pin(id: &mut Identity, rid: &str, state: &KelState, name: Option<String>, description: Option<String>) {
     let previous = id.config.recipients.get(rid).cloned();
     let cur = state.current();
     let entry = Recipient {

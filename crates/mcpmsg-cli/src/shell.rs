@@ -65,7 +65,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
-fn refused(e: ServerError) -> anyhow::Error {
+pub(crate) fn refused(e: ServerError) -> anyhow::Error {
     match e {
         ServerError::Unreachable(why) => hinted(
             format!("the server is unreachable: {why}"),
@@ -142,8 +142,9 @@ pub fn render(items: &[crate::session::Item], now: u64) -> String {
             )),
             Ok(o) => {
                 let sealed = if o.sealed { "sealed" } else { "not sealed" };
+                let room = i.room.as_ref().map_or(String::new(), |r| format!(" in room {r}"));
                 s.push_str(&format!(
-                    "From {} · {} · {sealed} · verified · id {}{reply}\n",
+                    "From {}{room} · {} · {sealed} · verified · id {}{reply}\n",
                     i.from,
                     relative(now, i.received_at),
                     i.message_id

@@ -26,6 +26,7 @@ use crate::identity::{Identity, LoadedKeys, PassSource};
 
 mod peers;
 mod receive;
+mod rooms;
 mod server_pin;
 
 use peers::Fetched;

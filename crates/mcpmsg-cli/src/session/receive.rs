@@ -3,6 +3,7 @@
 //! what was handed on.
 
 use mcpmsg_core::protocol::server_statement::ServerEvent;
+use mcpmsg_core::protocol::tools::RoomDelivered;
 use serde_json::json;
 
 use super::peers::LogTrouble;
@@ -20,6 +21,10 @@ pub struct Item {
     pub verdict: Result<Opened, String>,
     /// For a server event: its type (PROTOCOL §14).
     pub event: Option<String>,
+    /// For a room message: its room (PROTOCOL §15).
+    pub room: Option<String>,
+    /// For a verified server event: its data, as signed.
+    pub event_data: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl Item {
@@ -32,6 +37,8 @@ impl Item {
             in_reply_to: escape_inline(&m.in_reply_to, 24),
             verdict: Err(escape_inline(&why, 300)),
             event: None,
+            room: None,
+            event_data: None,
         }
     }
 
@@ -44,6 +51,9 @@ impl Item {
         let mut v = json!({"message_id": self.message_id, "from": self.from, "received_at": self.received_at.to_string(), "in_reply_to": self.in_reply_to});
         if let Some(event) = &self.event {
             v["event"] = json!(event);
+        }
+        if let Some(room) = &self.room {
+            v["room_id"] = json!(room);
         }
         match &self.verdict {
             Ok(o) => {
@@ -100,6 +110,26 @@ impl Received {
         self.duplicates.extend(later.duplicates);
     }
 
+    /// Takes out the first verified event of type `event`, to hand on (and
+    /// so acknowledge) alone.
+    pub fn take_event(&mut self, event: &str) -> Option<Received> {
+        let at = self
+            .items
+            .iter()
+            .position(|i| i.verdict.is_ok() && i.event.as_deref() == Some(event))?;
+        let item = self.items.remove(at);
+        let entry = self
+            .accepted
+            .iter()
+            .position(|a| a.message_id == item.message_id)
+            .map(|k| self.accepted.remove(k));
+        Some(Received {
+            items: vec![item],
+            accepted: entry.into_iter().collect(),
+            ..Received::default()
+        })
+    }
+
     /// Takes out the answer from `to` to message `id`: a verified reply to
     /// it first, else the first verified item from `to`. What is taken is a
     /// `Received` of its own, to hand on (and so acknowledge) alone.
@@ -148,6 +178,8 @@ impl Session {
                             in_reply_to: m.in_reply_to.clone(),
                             verdict: Ok(opened),
                             event: None,
+                            room: None,
+                            event_data: None,
                         },
                         Err(why) => Item::rejected(m, why),
                     },
@@ -188,9 +220,16 @@ impl Session {
     pub async fn judge(&self, got: &Value) -> Received {
         let mut out = Received::default();
         for raw in got["messages"].as_array().into_iter().flatten() {
-            if raw.get("kind").and_then(Value::as_str) == Some("event") {
-                self.take_event(raw, &mut out).await;
-                continue;
+            match raw.get("kind").and_then(Value::as_str) {
+                Some("event") => {
+                    self.take_event(raw, &mut out).await;
+                    continue;
+                }
+                Some("room_message") => {
+                    self.take_room_message(raw, &mut out).await;
+                    continue;
+                }
+                _ => {}
             }
             let m: Delivered = match serde_json::from_value(raw.clone()) {
                 Ok(m) => m,
@@ -246,6 +285,8 @@ impl Session {
             in_reply_to: String::new(),
             verdict: Err(escape_inline(&why, 300)),
             event: Some("?".into()),
+            room: None,
+            event_data: None,
         };
         let event: ServerEvent = match serde_json::from_value(raw.clone()) {
             Ok(e) => e,
@@ -288,6 +329,65 @@ impl Session {
             in_reply_to: String::new(),
             verdict: Ok(Opened { text, sealed: false }),
             event: Some(event.event),
+            room: None,
+            event_data: Some(event.data),
+        });
+    }
+
+    /// Checks a room message (PROTOCOL §15d) against the room's log,
+    /// verified now: shown when it verifies, as REJECTED when it does not,
+    /// kept leased when the server could not be asked.
+    async fn take_room_message(&self, raw: &Value, out: &mut Received) {
+        let m: RoomDelivered = match serde_json::from_value(raw.clone()) {
+            Ok(m) => m,
+            Err(e) => {
+                return out.held.push(format!(
+                    "a malformed room message from the server was skipped: {}",
+                    escape_inline(&e.to_string(), 200)
+                ))
+            }
+        };
+        let verdict = match self.check_room_message(&m).await {
+            Ok(v) => v,
+            Err(why) => {
+                return out.held.push(format!(
+                    "room message {} kept for later: {}",
+                    escape_inline(&m.message_id, 24),
+                    escape_inline(&why, 300)
+                ))
+            }
+        };
+        let seen_before = verdict.is_ok()
+            && (self.seen.lock().await.contains(&m.sender_id, &m.nonce)
+                || out
+                    .accepted
+                    .iter()
+                    .any(|a| a.sender == m.sender_id && a.nonce == m.nonce));
+        if seen_before {
+            return out.duplicates.push(m.message_id);
+        }
+        if verdict.is_ok() {
+            out.accepted.push(Accepted {
+                message_id: m.message_id.clone(),
+                sender: m.sender_id.clone(),
+                nonce: m.nonce.clone(),
+                ts: m.ts.parse().unwrap_or(0),
+            });
+        }
+        // A verified item's members were all checked (ids derived from the
+        // signature and the verified log); a rejected one's are the
+        // server's words, escaped.
+        let ok = verdict.is_ok();
+        let shown = |s: &str, n: usize| if ok { s.to_owned() } else { escape_inline(s, n) };
+        out.items.push(Item {
+            message_id: shown(&m.message_id, 24),
+            from: shown(&m.sender_id, 64),
+            received_at: m.received_at.parse().unwrap_or(0),
+            in_reply_to: shown(&m.in_reply_to, 24),
+            event: None,
+            room: Some(shown(&m.room_id, 24)),
+            event_data: None,
+            verdict: verdict.map_err(|why| escape_inline(&why, 300)),
         });
     }
 

@@ -61,7 +61,10 @@ pub async fn pairing_is_one_atomic_step(store: Arc<dyn Store>) {
         grace_before: now + 1,
         ..enter(&wc, now)
     };
-    assert_eq!(store.pair_enter(late).await.unwrap(), PairOutcome::Paired(Box::new(wa.clone())));
+    assert_eq!(
+        store.pair_enter(late).await.unwrap(),
+        PairOutcome::Paired(Box::new(wa.clone()))
+    );
     assert!(!store.pair_leave(&a).await.unwrap());
 }
 
