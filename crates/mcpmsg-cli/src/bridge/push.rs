@@ -215,17 +215,19 @@ async fn announce(peer: &Peer<RoleServer>, item: &Item, pending: &Pending, setti
             ),
             None => (
                 format!(
-                    "A verified message from `{}` arrived{}. Call the get_messages tool of mcpmsg to read it.",
+                    "A verified message from `{}`{} arrived{}. Call the get_messages tool of mcpmsg to read it.",
                     item.from,
+                    item.room.as_ref().map_or(String::new(), |r| format!(" in room `{r}`")),
                     if sealed { " (sealed end to end)" } else { "" }
                 ),
                 "message.received",
             ),
         };
-        let params = json!({
-            "content": content,
-            "meta": {"event": event, "sender": item.from, "message_id": item.message_id},
-        });
+        let mut meta = json!({"event": event, "sender": item.from, "message_id": item.message_id});
+        if let Some(room) = &item.room {
+            meta["room_id"] = json!(room);
+        }
+        let params = json!({"content": content, "meta": meta});
         let note = CustomNotification::new("notifications/claude/channel", Some(params));
         if peer
             .send_notification(ServerNotification::CustomNotification(note))

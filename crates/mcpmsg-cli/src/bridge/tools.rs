@@ -72,7 +72,7 @@ pub(super) fn wait_within(name: &str, v: Option<u64>, default: u64) -> Result<u6
     }
 }
 
-fn tool<T: JsonSchema + 'static>(name: &'static str, description: String) -> Tool {
+pub(super) fn tool<T: JsonSchema + 'static>(name: &'static str, description: String) -> Tool {
     let schema = schemars::SchemaGenerator::default().into_root_schema_for::<T>();
     let mut object: JsonObject = match serde_json::to_value(schema) {
         Ok(serde_json::Value::Object(o)) => o,
@@ -94,6 +94,9 @@ pub(super) fn all() -> Vec<Tool> {
         tool::<NoArgs>("list_recipients", "The recipients you can message (pinned in mcp_recipients.json), with names and descriptions.".into()),
         tool::<NoArgs>("checkin", "Announce this client to the server (registers it if the server does not know it).".into()),
     ]
+    .into_iter()
+    .chain(super::rooms::all())
+    .collect()
 }
 
 #[cfg(test)]

@@ -55,6 +55,9 @@ impl Item {
         if let Some(room) = &self.room {
             v["room_id"] = json!(room);
         }
+        if let Some(data) = &self.event_data {
+            v["data"] = json!(data);
+        }
         match &self.verdict {
             Ok(o) => {
                 v["verified"] = json!(true);

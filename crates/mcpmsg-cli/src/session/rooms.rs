@@ -197,6 +197,17 @@ impl Session {
         })
     }
 
+    /// Leaves the pairing queue; whether this client was in it.
+    pub async fn leave_queue(&self) -> Result<bool> {
+        let r = self
+            .signed(|| mcpmsg_core::protocol::tools::LeaveQueueArgs {
+                client_id: self.me.clone(),
+                ..Default::default()
+            })
+            .await?;
+        Ok(r.removed)
+    }
+
     /// Enters the pairing queue.
     pub async fn enter_queue(&self, display_name: &str, interests: &str, wait_s: u64) -> Result<EnterQueueResult> {
         Ok(self

@@ -3,6 +3,8 @@
 //! over stdio, and relays that act as a hostile server or network.
 #![allow(dead_code)]
 
+pub mod ide;
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
