@@ -11,6 +11,7 @@
 mod latency;
 mod procfs;
 mod push;
+mod rooms;
 mod rpc;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,8 +70,12 @@ struct Args {
     /// Message size in bytes
     #[arg(long, default_value_t = 1024)]
     size: usize,
-    /// Parts to run (push: send-to-poke of a subscriptions/listen listener)
-    #[arg(long, value_delimiter = ',', default_value = "verify,memory,throughput,latency,push")]
+    /// Parts to run (push: send-to-poke of a subscriptions/listen listener; rooms: room fan-out and pairing)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "verify,memory,throughput,latency,push,rooms"
+    )]
     parts: Vec<String>,
     /// LABEL=URL: where the push part's listener listens for the target labelled LABEL (another node sharing its store, to measure a poke across nodes); default: the target itself
     #[arg(long = "listen-url")]
@@ -78,6 +83,12 @@ struct Args {
     /// Sends in the push part, one at a time
     #[arg(long, default_value_t = 200)]
     push_sends: usize,
+    /// Messages sent to each room (and 1:1, for the baseline) in the rooms part
+    #[arg(long, default_value_t = 300)]
+    room_sends: usize,
+    /// Clients entering the pairing queue at once in the rooms part
+    #[arg(long, default_value_t = 2000)]
+    pair_clients: usize,
     /// Print JSON instead of a table
     #[arg(long)]
     json: bool,
@@ -87,20 +98,22 @@ struct Args {
 struct Who {
     id: String,
     key: SigningSecret,
+    sealing: SealingSecret,
     kel: Vec<Event>,
 }
 
 impl Who {
     fn new(id: String) -> Self {
         let key = SigningSecret::generate();
+        let sealing = SealingSecret::generate();
         let kel = vec![Event::inception(
             &id,
             &key,
-            &SealingSecret::generate().public(),
+            &sealing.public(),
             &SigningSecret::generate().public(),
             now_ms(),
         )];
-        Self { id, key, kel }
+        Self { id, key, sealing, kel }
     }
 
     fn checkin(&self) -> CheckinClientArgs {
@@ -352,6 +365,11 @@ async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -
             .unwrap_or(url);
         let (push, l) = push::run(&rpc, listen_url, a, &tag).await?;
         out.insert("push".into(), push);
+        lines.extend(l);
+    }
+    if part("rooms") {
+        let (rooms, l) = rooms::run(&rpc, a, &tag, server_pid).await?;
+        out.insert("rooms".into(), rooms);
         lines.extend(l);
     }
     if let Some(pid) = server_pid {

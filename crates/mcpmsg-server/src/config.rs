@@ -135,6 +135,9 @@ pub struct ServerArgs {
     /// Seconds a waiting client holds out for a partner sharing an interest; after it, anyone entering is paired with it
     #[arg(long, env = "MCPMSG_PAIR_GRACE", value_name = "SECS", default_value_t = 10)]
     pub pair_grace: u64,
+    /// Clients one client may block (block_client)
+    #[arg(long, env = "MCPMSG_MAX_BLOCKS", value_name = "N", default_value_t = 1_000)]
+    pub max_blocks: usize,
     /// Open HTTP connections at most; beyond it new connections wait to be accepted. Each parked wait holds one, so keep it above --max-waiters
     #[arg(long, env = "MCPMSG_MAX_CONNECTIONS", value_name = "N", default_value_t = 12_288)]
     pub max_connections: usize,
@@ -407,6 +410,7 @@ impl ServerArgs {
             max_pair_queue: range("--max-pair-queue", self.max_pair_queue, 1, 10_000_000)?,
             pair_rate: range("--pair-rate", self.pair_rate, 1, 1_000_000)?,
             pair_grace: Duration::from_secs(range("--pair-grace", self.pair_grace, 0, 86_400)?),
+            max_blocks: range("--max-blocks", self.max_blocks, 1, 100_000)?,
         })
     }
 }

@@ -122,3 +122,33 @@ async fn after_its_grace_a_waiting_client_is_paired_with_anyone() {
     assert_eq!(r["partner_id"], "alice", "{r}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn block_lists_on_both_stores() {
+    use common::pairing::blocking_refuses_messages_and_pairing;
+    let redis = RedisServer::start();
+    let url = redis.url();
+    for flags in [vec![], vec!["--store", url.as_str()]] {
+        let s = TestServer::start(&flags).await;
+        let c = s.client().await;
+        blocking_refuses_messages_and_pairing(&c).await;
+        s.stop().await;
+    }
+}
+
+/// A block list is bounded (`--max-blocks`), refused with `too_large`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_block_list_is_refused() {
+    let s = TestServer::start(&["--max-blocks", "1"]).await;
+    let c = s.client().await;
+    let (a, b, d) = (Ident::new("alice"), Ident::new("bob"), Ident::new("dave"));
+    register(&c, &[&a, &b, &d]).await;
+    c.call("block_client", a.block("bob", "block")).await.ok();
+    c.call("block_client", a.block("bob", "block")).await.ok();
+    let msg = c
+        .call("block_client", a.block("dave", "block"))
+        .await
+        .refused("too_large");
+    assert!(msg.contains("--max-blocks"), "{msg}");
+    s.stop().await;
+}

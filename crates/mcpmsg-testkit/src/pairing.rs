@@ -193,3 +193,57 @@ pub async fn many_enter_and_each_is_paired_once(cs: &[&Client], n: usize) {
     assert_eq!(rooms.len(), n / 2);
     assert!(rooms.values().all(|m| m.len() == 2));
 }
+
+impl Ident {
+    /// block_client arguments.
+    pub fn block(&self, other: &str, action: &str) -> Value {
+        self.signed(mcpmsg_core::protocol::tools::BlockClientArgs {
+            client_id: self.id.clone(),
+            blocked_id: other.into(),
+            action: action.into(),
+            ..Default::default()
+        })
+    }
+}
+
+/// A block list (PROTOCOL §17): a blocked sender's 1:1 messages are
+/// refused with `blocked` and nothing is queued (the same request goes
+/// through once unblocked: its nonce stayed free); the blocked client is
+/// never paired with its blocker; refusals with their codes.
+pub async fn blocking_refuses_messages_and_pairing(c: &Client) {
+    let (a, b, carol) = (Ident::new("blocker"), Ident::new("blockee"), Ident::new("bystander"));
+    register(c, &[&a, &b, &carol]).await;
+    let r = c.call("block_client", a.block(&b.id, "block")).await.ok();
+    assert_eq!(r["blocked"], json!(["blockee"]));
+    let send = b.send(&a.id, "let me in");
+    let msg = c.call("send_message", send.clone()).await.refused("blocked");
+    assert!(msg.contains("blocker blocks messages from blockee"), "{msg}");
+    assert_eq!(
+        c.call("get_messages", a.get(None, None, None)).await.ok()["messages"],
+        json!([])
+    );
+    // Others still reach it, and it still reaches the one it blocks.
+    c.call("send_message", carol.send(&a.id, "hello")).await.ok();
+    c.call("send_message", a.send(&b.id, "go away")).await.ok();
+
+    // Never paired with each other, whichever enters first.
+    assert_eq!(
+        c.call("enter_queue", a.enter_queue("", "", "60")).await.ok()["status"],
+        "waiting"
+    );
+    let r = c.call("enter_queue", b.enter_queue("", "", "60")).await.ok();
+    assert_eq!(r["status"], "waiting", "blockee is not paired with its blocker: {r}");
+    c.call("leave_queue", a.leave_queue()).await.ok();
+    c.call("leave_queue", b.leave_queue()).await.ok();
+
+    let r = c.call("block_client", a.block(&b.id, "unblock")).await.ok();
+    assert_eq!(r["blocked"], json!([]));
+    c.call("send_message", send).await.ok();
+
+    c.call("block_client", a.block(&a.id, "block"))
+        .await
+        .refused("invalid_argument");
+    c.call("block_client", a.block(&b.id, "ban"))
+        .await
+        .refused("invalid_argument");
+}

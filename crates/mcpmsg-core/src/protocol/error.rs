@@ -46,11 +46,13 @@ pub enum ErrorCode {
     StaleEpoch,
     /// The room holds its most members, or the client its most rooms.
     RoomFull,
+    /// The recipient blocks the sender (PROTOCOL §17).
+    Blocked,
 }
 
 impl ErrorCode {
     /// Every code, in the order PROTOCOL §7 lists them.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         Self::InvalidArgument,
         Self::BadSignature,
         Self::StaleTimestamp,
@@ -70,6 +72,7 @@ impl ErrorCode {
         Self::NotMember,
         Self::StaleEpoch,
         Self::RoomFull,
+        Self::Blocked,
     ];
 
     /// The code as it appears on the wire, e.g. `bad_signature`.
@@ -94,6 +97,7 @@ impl ErrorCode {
             Self::NotMember => "not_member",
             Self::StaleEpoch => "stale_epoch",
             Self::RoomFull => "room_full",
+            Self::Blocked => "blocked",
         }
     }
 

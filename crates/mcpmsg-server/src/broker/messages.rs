@@ -233,6 +233,7 @@ impl Broker {
                 ),
             )),
             SendOutcome::Stale => Err(log_changed(&msg.sender_id)),
+            SendOutcome::Blocked => Err(super::blocks::blocked(&msg.sender_id, recipient)),
         }
     }
 

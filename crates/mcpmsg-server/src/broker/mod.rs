@@ -4,6 +4,7 @@
 //! results, and storage is behind [`crate::store::Store`].
 
 mod auth;
+mod blocks;
 mod enroll;
 mod events;
 mod inbox_push;
@@ -144,6 +145,8 @@ pub struct BrokerConfig {
     /// How long a waiting client holds out for a partner sharing an
     /// interest before it is paired with anyone.
     pub pair_grace: Duration,
+    /// Clients one client may block.
+    pub max_blocks: usize,
 }
 
 impl Default for BrokerConfig {
@@ -175,6 +178,7 @@ impl Default for BrokerConfig {
             max_pair_queue: 10_000,
             pair_rate: 30,
             pair_grace: Duration::from_secs(10),
+            max_blocks: 1_000,
         }
     }
 }

@@ -72,7 +72,9 @@ impl Broker {
         self.admit(call.client_id, call.now).await?;
         self.claim(&call).await?;
         let now = call.now;
+        let blocked = self.store.blocks(&args.client_id).await?;
         let entry = Waiting {
+            blocked,
             client_id: args.client_id.clone(),
             interests,
             entered_at: now,

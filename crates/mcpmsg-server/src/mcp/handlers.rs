@@ -42,6 +42,7 @@ impl McpServer {
             ToolName::SendRoomMessage => run(map, |a| self.send_room_message(a)).await,
             ToolName::EnterQueue => run(map, |a| self.enter_queue(a)).await,
             ToolName::LeaveQueue => run(map, |a| self.leave_queue(a)).await,
+            ToolName::BlockClient => run(map, |a| self.block_client(a)).await,
         }
     }
 

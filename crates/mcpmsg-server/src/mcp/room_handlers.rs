@@ -8,7 +8,8 @@ use mcpmsg_core::protocol::escape_inline;
 use mcpmsg_core::protocol::now_ms;
 use mcpmsg_core::protocol::room::RoomState;
 use mcpmsg_core::protocol::tools::{
-    self as wire, ChangeRoomArgs, EnterQueueArgs, GetRoomLogArgs, LeaveQueueArgs, ListRoomsArgs, SendRoomMessageArgs,
+    self as wire, BlockClientArgs, ChangeRoomArgs, EnterQueueArgs, GetRoomLogArgs, LeaveQueueArgs, ListRoomsArgs,
+    SendRoomMessageArgs,
 };
 
 fn entry(s: &RoomState) -> wire::RoomEntry {
@@ -165,5 +166,17 @@ impl McpServer {
             "You were not in the pairing queue."
         };
         Ok((md.to_owned(), wire::LeaveQueueResult { removed }))
+    }
+}
+
+impl McpServer {
+    pub(super) async fn block_client(&self, args: BlockClientArgs) -> Result<Answer<BlockClientArgs>, Refusal> {
+        let (who, verb) = (
+            args.blocked_id.clone(),
+            if args.action == "block" { "Blocked" } else { "Unblocked" },
+        );
+        let blocked = self.broker.block_client(args).await?;
+        let md = format!("{verb} `{who}`; you block {} client(s).", blocked.len());
+        Ok((md, wire::BlockList { blocked }))
     }
 }

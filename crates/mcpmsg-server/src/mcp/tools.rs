@@ -12,10 +12,10 @@ use rmcp::handler::server::common::{schema_for_input, schema_for_output};
 use rmcp::model::{Tool, ToolAnnotations};
 
 use mcpmsg_core::protocol::tools::{
-    AckMessagesArgs, ChangeRoomArgs, CheckinClientArgs, EnterQueueArgs, GetClientKeysArgs, GetInboxUriArgs,
-    GetMessagesArgs, GetMyIdentityArgs, GetRoomLogArgs, GetServerKeyArgs, HeartbeatArgs, LeaveQueueArgs,
-    ListClientsArgs, ListRoomsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage, SendRoomMessageArgs,
-    ToolArgs, ToolName,
+    AckMessagesArgs, BlockClientArgs, ChangeRoomArgs, CheckinClientArgs, EnterQueueArgs, GetClientKeysArgs,
+    GetInboxUriArgs, GetMessagesArgs, GetMyIdentityArgs, GetRoomLogArgs, GetServerKeyArgs, HeartbeatArgs,
+    LeaveQueueArgs, ListClientsArgs, ListRoomsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage,
+    SendRoomMessageArgs, ToolArgs, ToolName,
 };
 
 /// Appended to a signed tool's description: a model sees the tool but
@@ -65,6 +65,7 @@ pub fn definition(tool: ToolName) -> Tool {
         ToolName::SendRoomMessage => describe::<SendRoomMessageArgs>(),
         ToolName::EnterQueue => describe::<EnterQueueArgs>(),
         ToolName::LeaveQueue => describe::<LeaveQueueArgs>(),
+        ToolName::BlockClient => describe::<BlockClientArgs>(),
     }
 }
 

@@ -67,6 +67,8 @@ struct Inner {
     rooms: rooms::Rooms,
     /// Who waits to be paired (see `pairing`).
     pairing: pairing::PairQueue,
+    /// Each client's block list (bounded by the broker's limit).
+    blocks: HashMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl Inner {
@@ -318,6 +320,13 @@ impl Store for MemoryStore {
         if let Some(used) = inner.nonces.get(&key) {
             return Ok(SendOutcome::NonceUsed(used.record()));
         }
+        if inner
+            .blocks
+            .get(&msg.recipient_id)
+            .is_some_and(|b| b.contains(&msg.sender_id))
+        {
+            return Ok(SendOutcome::Blocked);
+        }
         if let Err(refused) = inner.enqueue(msg, limits) {
             return Ok(match refused {
                 Delivery::QueueFull => SendOutcome::QueueFull,
@@ -479,6 +488,39 @@ impl Store for MemoryStore {
 
     async fn pair_leave(&self, client_id: &str) -> Result<bool, StoreError> {
         Ok(self.lock().pairing.leave(client_id))
+    }
+
+    async fn set_block(
+        &self,
+        client_id: &str,
+        other: &str,
+        block: bool,
+        max: usize,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let mut inner = self.lock();
+        let list = inner.blocks.entry(client_id.to_owned()).or_default();
+        if block && !list.contains(other) && list.len() >= max {
+            return Ok(None);
+        }
+        if block {
+            list.insert(other.to_owned());
+        } else {
+            list.remove(other);
+        }
+        let out = list.iter().cloned().collect();
+        if list.is_empty() {
+            inner.blocks.remove(client_id);
+        }
+        Ok(Some(out))
+    }
+
+    async fn blocks(&self, client_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .lock()
+            .blocks
+            .get(client_id)
+            .map(|b| b.iter().cloned().collect())
+            .unwrap_or_default())
     }
 }
 

@@ -154,6 +154,9 @@ pub enum SendOutcome {
     /// The sender's stored log is not the one the send was checked against
     /// (its head differs): nothing was done.
     Stale,
+    /// The recipient blocks the sender: nothing was queued, the nonce is
+    /// free.
+    Blocked,
 }
 
 /// The bounds a send is queued within.
@@ -351,4 +354,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Takes `client_id` out of the pairing queue; false if it was not in.
     async fn pair_leave(&self, client_id: &str) -> Result<bool, StoreError>;
+
+    /// Adds `other` to `client_id`'s block list (`block`) or removes it;
+    /// returns the list after, or `None` when adding would make it longer
+    /// than `max` (nothing changed). A send from a blocked sender is
+    /// [`SendOutcome::Blocked`] in the send's own step.
+    async fn set_block(
+        &self,
+        client_id: &str,
+        other: &str,
+        block: bool,
+        max: usize,
+    ) -> Result<Option<Vec<String>>, StoreError>;
+
+    /// `client_id`'s block list, in ascending order.
+    async fn blocks(&self, client_id: &str) -> Result<Vec<String>, StoreError>;
 }

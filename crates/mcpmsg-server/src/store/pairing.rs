@@ -27,6 +27,10 @@ pub struct Waiting {
     pub entered_at: u64,
     /// Until when it waits, Unix ms.
     pub until: u64,
+    /// Whom it blocks (PROTOCOL §17), as its block list was when it
+    /// entered: never paired with them, nor with anyone blocking it.
+    #[serde(default)]
+    pub blocked: Vec<String>,
     /// The `enter_queue` request, as signed: its consent to be paired.
     pub consent: EnterQueueArgs,
 }
@@ -66,9 +70,12 @@ pub fn overlap(a: &[String], b: &[String]) -> usize {
     a.iter().filter(|t| b.contains(t)).count()
 }
 
-/// Whether an entrant with `mine` may be paired with `w` now: they share
-/// an interest, or either has none, or `w` has waited its grace (so
-/// interests are a preference, never a wall).
-pub fn eligible(mine: &[String], w: &Waiting, grace_before: u64) -> bool {
-    mine.is_empty() || w.interests.is_empty() || w.entered_at < grace_before || overlap(mine, &w.interests) > 0
+/// Whether entrant `me` may be paired with `w` now: neither blocks the
+/// other, and they share an interest, or either has none, or `w` has
+/// waited its grace (so interests are a preference, never a wall).
+pub fn eligible(me: &Waiting, w: &Waiting, grace_before: u64) -> bool {
+    let blocked = me.blocked.contains(&w.client_id) || w.blocked.contains(&me.client_id);
+    let mine = &me.interests;
+    !blocked
+        && (mine.is_empty() || w.interests.is_empty() || w.entered_at < grace_before || overlap(mine, &w.interests) > 0)
 }

@@ -17,6 +17,7 @@ fn waiting(id: &str, interests: &[&str], entered_at: u64, until: u64) -> Waiting
         interests: interests.iter().map(|s| (*s).to_owned()).collect(),
         entered_at,
         until,
+        blocked: Vec::new(),
         consent: EnterQueueArgs {
             client_id: id.to_owned(),
             display_name: format!("{id} ✓"),
@@ -94,4 +95,32 @@ pub async fn expired_and_offline_entries_are_dropped(store: Arc<dyn Store>) {
     assert_eq!(store.pair_enter(step).await.unwrap(), PairOutcome::Waiting);
     assert!(!store.pair_leave(&b).await.unwrap(), "the offline entry was dropped");
     assert!(store.pair_leave(&c).await.unwrap());
+}
+
+/// A block list is checked in the send's own step: a blocked sender's
+/// message is refused, nothing queued, its nonce left free.
+pub async fn block_lists_refuse_sends_in_the_send_step(store: Arc<dyn Store>) {
+    use mcpmsg_server::store::SendOutcome;
+    let t = tag();
+    let now = now_ms();
+    let (a, b) = (format!("a{t}"), format!("b{t}"));
+    assert_eq!(store.set_block(&a, &b, true, 2).await.unwrap(), Some(vec![b.clone()]));
+    assert_eq!(
+        store.set_block(&a, "x", true, 2).await.unwrap().map(|l| l.len()),
+        Some(2)
+    );
+    assert_eq!(store.set_block(&a, "y", true, 2).await.unwrap(), None, "full");
+    let m = super::msg(&b, &a, 8000, "", 60_000);
+    assert_eq!(super::queue(store.as_ref(), &m, 10, now).await, SendOutcome::Blocked);
+    assert_eq!(store.queue_len(&a, now).await.unwrap(), 0);
+    assert_eq!(
+        store.set_block(&a, &b, false, 2).await.unwrap(),
+        Some(vec!["x".to_owned()])
+    );
+    assert_eq!(store.blocks(&a).await.unwrap(), vec!["x".to_owned()]);
+    assert_eq!(
+        super::queue(store.as_ref(), &m, 10, now).await,
+        SendOutcome::Queued,
+        "the nonce stayed free"
+    );
 }

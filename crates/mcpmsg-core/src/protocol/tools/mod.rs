@@ -12,6 +12,7 @@
 
 #[macro_use]
 mod signed;
+mod blocks;
 mod identity;
 mod messages;
 mod pairing;
@@ -21,6 +22,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use blocks::{BlockClientArgs, BlockList};
 pub use identity::{
     CheckinClientArgs, CheckinResult, ClientEntry, ClientKeysResult, ClientList, GetClientKeysArgs, GetInboxUriArgs,
     GetMyIdentityArgs, GetServerKeyArgs, HeartbeatArgs, HeartbeatResult, IdentityHelp, InboxUri, KelUpdate,
@@ -94,11 +96,13 @@ pub enum ToolName {
     EnterQueue,
     /// `leave_queue`
     LeaveQueue,
+    /// `block_client`
+    BlockClient,
 }
 
 impl ToolName {
     /// Every tool, in the order PROTOCOL §5 lists them.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::CheckinClient,
         Self::SendMessage,
         Self::SendMessageAndWait,
@@ -118,6 +122,7 @@ impl ToolName {
         Self::SendRoomMessage,
         Self::EnterQueue,
         Self::LeaveQueue,
+        Self::BlockClient,
     ];
 
     /// The name on the wire.
@@ -142,6 +147,7 @@ impl ToolName {
             Self::SendRoomMessage => "send_room_message",
             Self::EnterQueue => "enter_queue",
             Self::LeaveQueue => "leave_queue",
+            Self::BlockClient => "block_client",
         }
     }
 
@@ -167,6 +173,7 @@ impl ToolName {
             Self::SendRoomMessage => SendRoomMessageArgs::HINTS,
             Self::EnterQueue => EnterQueueArgs::HINTS,
             Self::LeaveQueue => LeaveQueueArgs::HINTS,
+            Self::BlockClient => BlockClientArgs::HINTS,
         }
     }
 

@@ -27,7 +27,7 @@ impl PairQueue {
             }
             let score = overlap(&me.interests, &w.interests);
             match best_score {
-                _ if !eligible(&me.interests, w, step.grace_before) => {}
+                _ if !eligible(me, w, step.grace_before) => {}
                 Some(b) if score < b => {}
                 Some(b) if score == b => best.push(i),
                 _ => (best, best_score) = (vec![i], Some(score)),

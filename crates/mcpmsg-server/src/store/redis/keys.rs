@@ -31,6 +31,12 @@ pub(super) fn queue_keys(recipient: &str) -> [String; 3] {
     ]
 }
 
+/// A client's block list: a SET of the client ids it blocks, in the slot
+/// of its queue, so the send script checks it in the same step.
+pub(super) fn block_key(client_id: &str) -> String {
+    format!("mcpmsg:{{{client_id}}}:b")
+}
+
 /// Used nonces are kept in hashes by minute and by the nonce's first byte
 /// (see `redis_scripts`).
 pub(super) const NONCE_BUCKET_MS: u64 = 60_000;

@@ -19,6 +19,7 @@
 //! slot: a retry after a crash between the two steps queues the message
 //! once (two round trips).
 
+mod blocks;
 mod cache;
 mod codec;
 mod conn;
@@ -402,6 +403,20 @@ impl Store for RedisStore {
 
     async fn pair_leave(&self, client_id: &str) -> Result<bool, StoreError> {
         self.pair_leave_step(client_id).await
+    }
+
+    async fn set_block(
+        &self,
+        client_id: &str,
+        other: &str,
+        block: bool,
+        max: usize,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        self.set_block_step(client_id, other, block, max).await
+    }
+
+    async fn blocks(&self, client_id: &str) -> Result<Vec<String>, StoreError> {
+        self.blocks_of(client_id).await
     }
 
     async fn fan_out(&self, step: FanOut<'_>) -> Result<FanOutOutcome, StoreError> {

@@ -27,6 +27,7 @@ impl RedisStore {
             .arg(step.max_queue)
             .arg(step.entry.interests.join(","))
             .arg(step.grace_before)
+            .arg(step.entry.blocked.join(","))
             .invoke_async(&mut self.conn())
             .await
             .map_err(err)?;

@@ -159,7 +159,7 @@ impl RedisStore {
             .collect();
         let results = join_all(copies.iter().map(|copy| {
             let one = SendStep::new(copy, step.nonce_until, step.limits, step.now);
-            self.queue_on_cluster(one)
+            self.queue_on_cluster(one, false)
         }))
         .await;
         let replies: Vec<Vec<String>> = results.into_iter().collect::<Result<_, _>>()?;

@@ -32,11 +32,13 @@ const NONCE: &str = include_str!("lua/nonce.lua");
 /// of an entry (see `redis_codec`).
 const QUEUE: &str = include_str!("lua/queue.lua");
 
-/// KEYS: q l s, the sender's identity, then the sender's nonce keys. ARGV:
+/// KEYS: q l s and the block list of the recipient, the sender's identity,
+/// then the sender's nonce keys. ARGV:
 /// entry, max_queue, nonce_ttl, nonce_value, expires_at, now,
 /// bell_channel, bell message, nonce field, expected head of the sender's
 /// log ('' for none), sender, max per sender.
-/// Returns {'stale'} | {'used', old nonce value} | {'full'} | {'share'} | {'queued'}.
+/// Returns {'stale'} | {'used', old nonce value} | {'blocked'} | {'full'} |
+/// {'share'} | {'queued'}.
 const SEND: &str = include_str!("lua/send.lua");
 
 /// Redis Cluster: the sender's nonce lives in another slot, so it was
@@ -44,10 +46,11 @@ const SEND: &str = include_str!("lua/send.lua");
 /// recipient's slot instead: a retry after a crash between the two steps
 /// queues the message once, and is answered as a duplicate once it is
 /// queued.
-/// KEYS: q l s dedup. ARGV: entry, max_queue, window_px, "received
-/// expires", expires_at, now, bell_channel, recipient, sender, max per
-/// sender.
-/// Returns {'dup', "received expires"} | {'full'} | {'share'} | {'queued'}.
+/// KEYS: q l s dedup, the recipient's block list. ARGV: entry, max_queue,
+/// window_px, "received expires", expires_at, now, bell_channel,
+/// recipient, sender, max per sender, '1' to honour the block list (a 1:1
+/// send) or '0' (a room message's copy).
+/// Returns {'dup', "received expires"} | {'blocked'} | {'full'} | {'share'} | {'queued'}.
 const SEND_CLUSTER: &str = include_str!("lua/send_cluster.lua");
 
 /// KEYS: the client's identity, then its nonce keys. ARGV: field, value,
@@ -107,7 +110,8 @@ const ROOM_FAN_OUT: &str = include_str!("lua/room_fan_out.lua");
 
 /// KEYS: the queue's order, its entries, the presence hash. ARGV:
 /// entrant, entry, now, offline_before, seed, scan, max_queue, the
-/// entrant's interests (comma-separated), grace_before. Returns {'paired', partner's
+/// entrant's interests (comma-separated), grace_before, whom the entrant
+/// blocks (comma-separated). Returns {'paired', partner's
 /// entry} | {'waiting'} | {'full'} (see `store::pairing` for the rule).
 const PAIR_ENTER: &str = include_str!("lua/pair_enter.lua");
 

@@ -3,7 +3,7 @@
 //! and the queue live in different slots (see the module doc).
 
 use super::codec::{decode_nonce, encode_claim, encode_message, encode_nonce, nonce_record};
-use super::keys::{nonce_ttl, queue_keys, BELL};
+use super::keys::{block_key, nonce_ttl, queue_keys, BELL};
 use super::{err, Claim, RedisStore};
 use crate::store::{NonceRecord, SendOutcome, SendStep, StoreError};
 
@@ -22,9 +22,10 @@ impl RedisStore {
             received_at: msg.received_at,
             expires_at: msg.expires_at,
         };
+        let [q, l, s] = queue_keys(&msg.recipient_id);
         let (mut inv, field) = self.nonce_script(
             &self.scripts.send,
-            &queue_keys(&msg.recipient_id),
+            &[q, l, s, block_key(&msg.recipient_id)],
             &msg.sender_id,
             &msg.nonce,
             now,
@@ -48,6 +49,7 @@ impl RedisStore {
         match r.first().map(Vec::as_slice) {
             Some(b"queued") => Ok(SendOutcome::Queued),
             Some(b"stale") => Ok(SendOutcome::Stale),
+            Some(b"blocked") => Ok(SendOutcome::Blocked),
             Some(b"full") => Ok(SendOutcome::QueueFull),
             Some(b"share") => Ok(SendOutcome::SenderShareFull),
             Some(b"used") => Ok(SendOutcome::NonceUsed(decode_nonce(
@@ -81,20 +83,20 @@ impl RedisStore {
             }
             Claim::Used(_) | Claim::Claimed => {}
         }
-        let r = self.queue_on_cluster(step).await?;
+        let r = self.queue_on_cluster(step, true).await?;
         match r.first().map(String::as_str) {
             Some("queued") => Ok(SendOutcome::Queued),
             Some("dup") => Ok(SendOutcome::NonceUsed(dedup_record(
                 msg.message_id.clone(),
                 r.get(1).map_or("", String::as_str),
             )?)),
-            Some(full @ ("full" | "share")) => {
+            Some(refused @ ("full" | "share" | "blocked")) => {
                 // Free the nonce so the same request can be retried later.
                 self.release_claim(step, &claim).await?;
-                Ok(if full == "full" {
-                    SendOutcome::QueueFull
-                } else {
-                    SendOutcome::SenderShareFull
+                Ok(match refused {
+                    "full" => SendOutcome::QueueFull,
+                    "share" => SendOutcome::SenderShareFull,
+                    _ => SendOutcome::Blocked,
                 })
             }
             _ => Err(StoreError(format!("redis: unexpected send result {r:?}"))),
@@ -103,7 +105,11 @@ impl RedisStore {
 
     /// The second step on a Cluster: the SEND_CLUSTER script queues the
     /// message in the recipient's slot, deduplicating by message id.
-    pub(super) async fn queue_on_cluster(&self, step: SendStep<'_>) -> Result<Vec<String>, StoreError> {
+    pub(super) async fn queue_on_cluster(
+        &self,
+        step: SendStep<'_>,
+        honour_blocks: bool,
+    ) -> Result<Vec<String>, StoreError> {
         let (msg, limits, now) = (step.message, step.limits, step.now);
         let window = step.nonce_until.saturating_sub(now).max(1);
         let [q, l, s] = queue_keys(&msg.recipient_id);
@@ -114,6 +120,7 @@ impl RedisStore {
             .key(l)
             .key(s)
             .key(dedup)
+            .key(block_key(&msg.recipient_id))
             .arg(encode_message(msg)?)
             .arg(limits.max_queue)
             .arg(window)
@@ -124,6 +131,7 @@ impl RedisStore {
             .arg(format!("{} {}", self.node, msg.recipient_id))
             .arg(&msg.sender_id)
             .arg(limits.max_per_sender)
+            .arg(if honour_blocks { "1" } else { "0" })
             .invoke_async(&mut self.conn())
             .await
             .map_err(err)

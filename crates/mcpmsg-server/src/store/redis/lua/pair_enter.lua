@@ -3,6 +3,8 @@ local me = ARGV[1]
 local now, offline_before = tonumber(ARGV[3]), tonumber(ARGV[4])
 local seed, scan, max_queue = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local grace_before = tonumber(ARGV[9])
+local my_blocks = {}
+for id in string.gmatch(ARGV[10], '[^,]+') do my_blocks[id] = true end
 redis.call('ZREM', z, me)
 redis.call('HDEL', e, me)
 local mine, mine_any = {}, false
@@ -25,7 +27,11 @@ while scanned < scan do
         for _, t in ipairs(w['interests']) do
           if mine[t] then score = score + 1 end
         end
-        local eligible = (not mine_any) or #w['interests'] == 0 or w['entered_at'] < grace_before or score > 0
+        local blocked = my_blocks[id] or false
+        for _, b in ipairs(w['blocked'] or {}) do
+          if b == me then blocked = true end
+        end
+        local eligible = (not blocked) and ((not mine_any) or #w['interests'] == 0 or w['entered_at'] < grace_before or score > 0)
         if not eligible then
           -- kept, not a candidate
         elseif score > best_score then

@@ -1,6 +1,7 @@
 
 local seen = redis.call('GET', KEYS[4])
 if seen then return {'dup', seen} end
+if ARGV[11] == '1' and redis.call('SISMEMBER', KEYS[5], ARGV[9]) == 1 then return {'blocked'} end
 local now = tonumber(ARGV[6])
 expire(now)
 if redis.call('LLEN', q) >= tonumber(ARGV[2]) then return {'full'} end
