@@ -193,6 +193,7 @@ pub struct Broker {
     limits: limits::RateLimits,
     pairing_limit: limits::PerMinute,
     presence: presence::Presence,
+    room_cache: rooms::RoomCache,
     /// Signs what the server says on its own (PROTOCOL §12).
     server_key: mcpmsg_core::crypto::SigningSecret,
     /// Makes inbox resource tokens (derived from the server key).
@@ -216,6 +217,7 @@ impl Broker {
             kel_cache: registry::KelCache::new(config.max_clients),
             limits: limits::RateLimits::new(config.rate_per_client, config.rate_per_address),
             pairing_limit: limits::PerMinute::new(config.pair_rate),
+            room_cache: rooms::RoomCache::new(config.max_clients),
             presence: presence::Presence::new((ms(config.idle_after) / 4).max(1000), config.max_clients),
             config,
             store,

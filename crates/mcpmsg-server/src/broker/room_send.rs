@@ -182,16 +182,24 @@ impl Broker {
             expires_at: now.saturating_add(ms(self.config.message_ttl)),
         };
         self.admit(&m.sender_id, now).await?;
-        // Once more if only an invitation moved the log meanwhile.
-        for _ in 0..2 {
-            let (log, state) = self.read_room(&m.room_id).await?;
-            let recipients = self.room_recipients(&m, &state)?;
-            if m.is_sealed() {
-                self.check_wraps(&m, &recipients).await?;
-            }
+        // First against this node's copy of the room's state, which the
+        // store's step checks is still current (by the log's length: logs
+        // only grow, and a room id never comes back); anything that copy
+        // refuses, or a log that moved, is judged again on a fresh read.
+        for attempt in 0..3 {
+            let state = self.room_state(&m.room_id, attempt > 0).await?;
+            let checked = match self.room_recipients(&m, &state) {
+                Ok(r) if m.is_sealed() => self.check_wraps(&m, &r).await.map(|()| r),
+                other => other,
+            };
+            let recipients = match checked {
+                Ok(r) => r,
+                Err(_) if attempt == 0 => continue,
+                Err(refused) => return Err(refused),
+            };
             let step = FanOut {
                 room_id: &m.room_id,
-                log_len: log.len() as u64,
+                log_len: state.len(),
                 message: &stored,
                 recipients: &recipients,
                 nonce_until: now.saturating_add(2 * ms(self.config.max_skew)),
@@ -226,7 +234,7 @@ impl Broker {
                 FanOutOutcome::Sent(deliveries) => return self.room_sent(&stored, &recipients, &deliveries),
             }
         }
-        let (_, state) = self.read_room(&m.room_id).await?;
+        let state = self.room_state(&m.room_id, true).await?;
         Err(stale(&state))
     }
 

@@ -58,7 +58,48 @@ pub(super) fn stale(state: &RoomState) -> Refusal {
     )
 }
 
+/// What this node last read of each room's log, by room id: bounded
+/// (cleared when full, like the key log cache); always checked against the
+/// store before it is acted on (see `send_to_room`).
+pub(super) struct RoomCache {
+    map: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<RoomState>>>,
+    max: usize,
+}
+
+impl RoomCache {
+    pub(super) fn new(max: usize) -> Self {
+        Self {
+            map: Default::default(),
+            max: max.max(1),
+        }
+    }
+
+    fn get(&self, room_id: &str) -> Option<std::sync::Arc<RoomState>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).get(room_id).cloned()
+    }
+
+    fn put(&self, state: std::sync::Arc<RoomState>) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.max {
+            map.clear();
+        }
+        map.insert(state.room_id().to_owned(), state);
+    }
+}
+
 impl Broker {
+    /// The room's state: this node's copy unless `fresh`, else (or when it
+    /// has none) read from the store.
+    pub(super) async fn room_state(&self, room_id: &str, fresh: bool) -> Result<std::sync::Arc<RoomState>, Refusal> {
+        if !fresh {
+            if let Some(s) = self.room_cache.get(room_id) {
+                return Ok(s);
+            }
+        }
+        let (_, state) = self.read_room(room_id).await?;
+        Ok(std::sync::Arc::new(state))
+    }
+
     /// A room's stored log and what it says, or `unknown_room`.
     pub(super) async fn read_room(&self, room_id: &str) -> Result<(Vec<LoggedStatement>, RoomState), Refusal> {
         let log = self.store.room(room_id).await?;
@@ -70,6 +111,7 @@ impl Broker {
             tracing::error!(room_id, index = i, error = %e, "a stored room log does not replay");
             Refusal::new(ErrorCode::Unavailable, "the store is unavailable; try again shortly")
         })?;
+        self.room_cache.put(std::sync::Arc::new(state.clone()));
         Ok((log, state))
     }
 

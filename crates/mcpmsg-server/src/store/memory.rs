@@ -140,6 +140,19 @@ impl Inner {
     /// Queues `msg` for its recipient within `limits`, or says which one
     /// refused (nothing changed then).
     fn enqueue(&mut self, msg: &StoredMessage, limits: QueueLimits) -> Result<(), Delivery> {
+        self.enqueue_with(msg, limits, None)
+    }
+
+    /// As [`Inner::enqueue`], with the body `shared` by other copies (a
+    /// room message's): counted against `--max-queued-bytes` for each copy,
+    /// stored once.
+    fn enqueue_with(
+        &mut self,
+        msg: &StoredMessage,
+        limits: QueueLimits,
+        shared: Option<&Arc<str>>,
+    ) -> Result<(), Delivery> {
+        let body_len = shared.map_or(msg.message.len(), |b| b.len()) as u64;
         if self.queues.get(msg.recipient_id.as_str()).map_or(0, VecDeque::len) >= limits.max_queue {
             return Err(Delivery::QueueFull);
         }
@@ -151,17 +164,21 @@ impl Inner {
         if self.per_sender.get(&share).copied().unwrap_or(0) >= limits.max_per_sender {
             return Err(Delivery::ShareFull);
         }
-        if self.queued_bytes + msg.message.len() as u64 > limits.max_bytes {
+        if self.queued_bytes + body_len > limits.max_bytes {
             return Err(Delivery::StoreFull);
         }
         *self.per_sender.entry(share).or_default() += 1;
-        self.queued_bytes += msg.message.len() as u64;
+        self.queued_bytes += body_len;
         if !self.armed.contains_key(&recipient) {
             self.armed.insert(recipient.clone(), msg.expires_at);
             self.message_expiry.push(Reverse((msg.expires_at, recipient.clone())));
         }
+        let packed = match shared {
+            Some(body) => Packed::with_shared_body(msg, body.clone()),
+            None => Packed::new(msg),
+        };
         self.queues.entry(recipient).or_default().push_back(Entry {
-            msg: Packed::new(msg),
+            msg: packed,
             leased_until: 0,
         });
         Ok(())
@@ -457,15 +474,18 @@ impl Store for MemoryStore {
         if let Some(used) = inner.nonces.get(&key) {
             return Ok(FanOutOutcome::NonceUsed(used.record()));
         }
-        let mut copy = msg.clone();
+        // One body for every copy: a 50-member room's envelope is stored
+        // once, not 49 times.
+        let body: Arc<str> = Arc::from(msg.message.as_str());
+        let mut copy = StoredMessage {
+            message: String::new(),
+            ..msg.clone()
+        };
         let mut sent = Vec::with_capacity(step.recipients.len());
         for member in step.recipients {
             (*member).clone_into(&mut copy.recipient_id);
-            sent.push(
-                inner
-                    .enqueue(&copy, step.limits)
-                    .map_or_else(|d| d, |()| Delivery::Queued),
-            );
+            let queued = inner.enqueue_with(&copy, step.limits, Some(&body));
+            sent.push(queued.map_or_else(|d| d, |()| Delivery::Queued));
         }
         // A message no member could take is refused whole: its nonce stays
         // free (as on Redis).

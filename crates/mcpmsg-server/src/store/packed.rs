@@ -11,10 +11,13 @@ use sha2::{Digest, Sha256};
 use super::{NonceRecord, StoredMessage};
 use mcpmsg_core::crypto::b64;
 
-/// One queued message in a single allocation.
+/// One queued message in a single allocation; a room message's copies
+/// share one body (the same signed envelope for every member).
 pub(super) struct Packed {
     buf: Box<str>,
     ends: [u32; 10],
+    /// The body, when shared with other copies (it is then empty in `buf`).
+    shared: Option<std::sync::Arc<str>>,
     pub(super) received_at: u64,
     pub(super) expires_at: u64,
 }
@@ -26,13 +29,23 @@ const MESSAGE: usize = 5;
 
 impl Packed {
     pub(super) fn new(m: &StoredMessage) -> Self {
+        Self::packed(m, None)
+    }
+
+    /// `m` with its body `shared` with other copies (`m.message` unused).
+    pub(super) fn with_shared_body(m: &StoredMessage, shared: std::sync::Arc<str>) -> Self {
+        Self::packed(m, Some(shared))
+    }
+
+    fn packed(m: &StoredMessage, shared: Option<std::sync::Arc<str>>) -> Self {
+        let message = if shared.is_some() { "" } else { m.message.as_str() };
         let parts = [
             &m.message_id,
             &m.sender_id,
             &m.recipient_id,
             &m.content_type,
             &m.in_reply_to,
-            &m.message,
+            message,
             &m.key_id,
             &m.ts,
             &m.nonce,
@@ -48,12 +61,16 @@ impl Packed {
         Self {
             buf: buf.into_boxed_str(),
             ends,
+            shared,
             received_at: m.received_at,
             expires_at: m.expires_at,
         }
     }
 
     fn part(&self, i: usize) -> &str {
+        if let (MESSAGE, Some(body)) = (i, &self.shared) {
+            return body;
+        }
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         &self.buf[start..self.ends[i] as usize]
     }
