@@ -29,15 +29,15 @@ const MESSAGE: usize = 5;
 
 impl Packed {
     pub(super) fn new(m: &StoredMessage) -> Self {
-        Self::packed(m, None)
+        Self::pack(m, None)
     }
 
     /// `m` with its body `shared` with other copies (`m.message` unused).
     pub(super) fn with_shared_body(m: &StoredMessage, shared: std::sync::Arc<str>) -> Self {
-        Self::packed(m, Some(shared))
+        Self::pack(m, Some(shared))
     }
 
-    fn packed(m: &StoredMessage, shared: Option<std::sync::Arc<str>>) -> Self {
+    fn pack(m: &StoredMessage, shared: Option<std::sync::Arc<str>>) -> Self {
         let message = if shared.is_some() { "" } else { m.message.as_str() };
         let parts = [
             &m.message_id,
