@@ -80,6 +80,8 @@ enum Command {
     Room(room_cmd::RoomCommand),
     /// Find a pen pal: enter the pairing queue and wait for a partner
     Pair(room_cmd::PairArgs),
+    /// Block a client (its 1:1 messages and pairing with it are refused), or --unblock it
+    Block(room_cmd::BlockArgs),
     /// The server key this client pinned: show it, or re-pin after the operator replaced it
     #[command(subcommand)]
     Server(server_cmd::ServerCommand),
@@ -129,6 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(c) => server_cmd::run(&ctx, c),
         Command::Room(c) => room_cmd::run(&ctx, c),
         Command::Pair(a) => room_cmd::pair(&ctx, a),
+        Command::Block(a) => room_cmd::block(&ctx, a),
     }
 }
 

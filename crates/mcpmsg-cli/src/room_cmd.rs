@@ -75,6 +75,30 @@ pub enum RoomCommand {
 }
 
 #[derive(Args)]
+pub struct BlockArgs {
+    /// The client to block
+    id: String,
+    /// Unblock it instead
+    #[arg(long)]
+    unblock: bool,
+}
+
+/// `mcpmsg block`: refuse a client's 1:1 messages and pairing (or stop).
+pub fn block(ctx: &Ctx, a: BlockArgs) -> Result<()> {
+    let s = Session::load(&ctx.config, &ctx.pass, PATIENCE)?;
+    runtime().block_on(async {
+        let list = s.block(&a.id, !a.unblock).await?;
+        let verb = if a.unblock { "unblocked" } else { "blocked" };
+        let now = if list.is_empty() {
+            "nobody".to_owned()
+        } else {
+            list.join(", ")
+        };
+        out(&format!("{verb} {}; you block {now}\n", a.id)).map_err(Into::into)
+    })
+}
+
+#[derive(Args)]
 pub struct PairArgs {
     /// Interests, comma-separated (a-z, 0-9, -): a partner sharing one is preferred
     #[arg(long, default_value = "")]

@@ -72,6 +72,14 @@ async fn a_sealed_room_of_three_through_the_cli() {
     assert!(sent.contains("queued for bob\n"), "{sent}");
     let listed = c.mcpmsg(&["room", "list"]);
     assert_eq!(listed, "no rooms\n");
+
+    // A block list: carol's direct messages to alice are refused, with the code.
+    assert_eq!(a.mcpmsg(&["block", "carol"]), "blocked carol; you block carol\n");
+    c.pin(&a);
+    let err = c.mcpmsg_fails(&["send", "alice", "hello?"]);
+    assert!(err.contains("[blocked]"), "{err}");
+    a.mcpmsg(&["block", "carol", "--unblock"]);
+    c.mcpmsg(&["send", "alice", "hello?"]);
     server.stop().await;
 }
 

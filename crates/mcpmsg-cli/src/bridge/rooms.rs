@@ -46,6 +46,16 @@ pub(super) struct SendRoomArgs {
     pub seal: Option<bool>,
 }
 
+/// `block_client`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(super) struct BlockArgs {
+    /// The client id to block.
+    pub client_id: String,
+    /// Unblock it instead (default false).
+    #[serde(default)]
+    pub unblock: bool,
+}
+
 /// `enter_queue`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(super) struct EnterQueueArgs {
@@ -72,6 +82,7 @@ pub(super) fn all() -> Vec<rmcp::model::Tool> {
         tool::<CreateRoomArgs>("create_room", format!("Create a room of your own; invite others with invite. {KEYS}")),
         tool::<InviteArgs>("invite", "Invite a client to a room you are a member of; it joins with join_room (an invitation adds nobody).".into()),
         tool::<RoomArgs>("join_room", "Join a room you were invited to (the room.invited event names it).".into()),
+        tool::<BlockArgs>("block_client", "Block a client: its direct messages to you are refused and you are never paired with it (or unblock it).".into()),
         tool::<RoomArgs>("room_members", "Verify a room's membership log and say who is in it, as this client verified it.".into()),
     ]
 }
@@ -89,6 +100,7 @@ impl Bridge {
             "create_room" => self.create_room(args).await,
             "invite" => self.invite(args).await,
             "room_members" => self.room_members(args).await,
+            "block_client" => self.block_client(args).await,
             _ => return None,
         })
     }
@@ -205,6 +217,13 @@ impl Bridge {
             ));
         }
         Ok(ok(md, json!({ "rooms": rooms })))
+    }
+
+    async fn block_client(&self, args: &JsonObject) -> Result<CallToolResult, String> {
+        let a: BlockArgs = tools::parse(args)?;
+        let blocked = self.m.block(&a.client_id, !a.unblock).await.map_err(describe)?;
+        let verb = if a.unblock { "Unblocked" } else { "Blocked" };
+        Ok(ok(format!("{verb} `{}`.", a.client_id), json!({ "blocked": blocked })))
     }
 
     async fn room_members(&self, args: &JsonObject) -> Result<CallToolResult, String> {

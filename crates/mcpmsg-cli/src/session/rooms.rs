@@ -197,6 +197,20 @@ impl Session {
         })
     }
 
+    /// Blocks `other` (or unblocks it); this client's block list after.
+    pub async fn block(&self, other: &str, block: bool) -> Result<Vec<String>> {
+        let action = if block { "block" } else { "unblock" };
+        let r = self
+            .signed(|| mcpmsg_core::protocol::tools::BlockClientArgs {
+                client_id: self.me.clone(),
+                blocked_id: other.to_owned(),
+                action: action.to_owned(),
+                ..Default::default()
+            })
+            .await?;
+        Ok(r.blocked)
+    }
+
     /// Leaves the pairing queue; whether this client was in it.
     pub async fn leave_queue(&self) -> Result<bool> {
         let r = self
