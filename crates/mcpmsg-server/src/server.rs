@@ -72,6 +72,7 @@ pub async fn broker(config: &ServerConfig, shutdown: CancellationToken) -> anyho
         server_key,
         shutdown.clone(),
     ));
+    spawn_pair_sweep(&broker, shutdown.clone());
     let weak = Arc::downgrade(&broker);
     tokio::spawn(async move {
         let ring = move |recipient: Option<&str>| {
@@ -85,6 +86,29 @@ pub async fn broker(config: &ServerConfig, shutdown: CancellationToken) -> anyho
         store.watch(&ring, shutdown).await;
     });
     Ok(broker)
+}
+
+/// Every quarter of `--offline-after` (at least a second), ends the pen-pal
+/// rooms whose member went silent (PROTOCOL §16c), until `shutdown`.
+fn spawn_pair_sweep(broker: &Arc<Broker>, shutdown: tokio_util::sync::CancellationToken) {
+    let every = (broker.config().offline_after / 4).max(std::time::Duration::from_secs(1));
+    let weak = Arc::downgrade(broker);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let Some(b) = weak.upgrade() else { return };
+            match b.sweep_pair_rooms().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rooms = n, "ended pen-pal rooms whose member went offline"),
+                Err(e) => tracing::warn!(error = %e, "pen-pal presence sweep failed"),
+            }
+        }
+    });
 }
 
 /// The router: `/mcp`, `/health` and its alias `/api/mcp/health`.

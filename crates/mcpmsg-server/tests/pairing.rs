@@ -152,3 +152,47 @@ async fn a_full_block_list_is_refused() {
     assert!(msg.contains("--max-blocks"), "{msg}");
     s.stop().await;
 }
+
+/// A pen-pal partner silent past `--offline-after` ends the room: the other
+/// member gets `partner.disconnected` with `reason` `timeout`, on both
+/// stores.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partner_gone_silent_ends_the_room_with_a_timeout() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    for flags in [vec![], vec!["--store", url.as_str()]] {
+        let mut all = vec!["--idle-after", "1", "--offline-after", "2"];
+        all.extend(flags);
+        let s = TestServer::start(&all).await;
+        let c = s.client().await;
+        let (a, b) = (Ident::new("alice"), Ident::new("bob"));
+        register(&c, &[&a, &b]).await;
+        c.call("enter_queue", a.enter_queue("", "", "60")).await.ok();
+        let r = c.call("enter_queue", b.enter_queue("", "", "60")).await.ok();
+        let room = r["room_id"].as_str().unwrap().to_owned();
+        assert_eq!(events(&c, &a, "chatroom.found").await.len(), 1);
+        // alice stays; bob says nothing more.
+        let mut gone = Vec::new();
+        for _ in 0..30 {
+            c.call(
+                "heartbeat",
+                a.signed(mcpmsg_core::protocol::tools::HeartbeatArgs {
+                    client_id: a.id.clone(),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .ok();
+            gone = events(&c, &a, "partner.disconnected").await;
+            if !gone.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        assert_eq!(gone.len(), 1, "no partner.disconnected within 9 s");
+        assert_eq!(gone[0]["data"]["reason"], "timeout");
+        assert_eq!(gone[0]["data"]["member"], "bob");
+        c.call("get_room_log", a.room_log(&room)).await.refused("unknown_room");
+        s.stop().await;
+    }
+}

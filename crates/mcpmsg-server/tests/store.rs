@@ -86,7 +86,7 @@ fn record(client_id: &str) -> IdentityRecord {
 /// failure is reported by name (the first does not hide the rest).
 async fn conformance(store: Arc<dyn Store>) {
     type Property = fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-    let properties: [(&str, Property); 14] = [
+    let properties: [(&str, Property); 15] = [
         ("identities_are_compare_and_set", |s| {
             Box::pin(identities_are_compare_and_set(s))
         }),
@@ -124,6 +124,9 @@ async fn conformance(store: Arc<dyn Store>) {
         }),
         ("block_lists_refuse_sends_in_the_send_step", |s| {
             Box::pin(pairing::block_lists_refuse_sends_in_the_send_step(s))
+        }),
+        ("pair_rooms_are_marked_and_unmarked", |s| {
+            Box::pin(pairing::pair_rooms_are_marked_and_unmarked(s))
         }),
     ];
     let mut failed = Vec::new();

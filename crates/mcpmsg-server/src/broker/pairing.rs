@@ -165,6 +165,7 @@ impl Broker {
                 "the store is unavailable; try again shortly",
             ));
         }
+        self.store.mark_pair_room(state.room_id(), true).await?;
         let shared = first
             .interests
             .iter()
@@ -211,5 +212,69 @@ impl Broker {
         check_client_id("client_id", &args.client_id)?;
         self.accept_request(&args, Against::Stored, now_ms()).await?;
         Ok(self.store.pair_leave(&args.client_id).await?)
+    }
+}
+
+/// Most pen-pal rooms one sweep looks at (a random sample on Redis).
+const SWEEP_MAX: usize = 10_000;
+
+impl Broker {
+    /// Ends the pen-pal rooms a member of which went silent past
+    /// `--offline-after` (PROTOCOL §16c): the room is deleted and the other
+    /// member told `partner.disconnected` with `reason` `timeout`. Every
+    /// node sweeps; the store's conditional delete lets only one of them end
+    /// a given room. A member never seen is not judged (its presence is
+    /// unknown, not old). Returns how many rooms ended.
+    pub async fn sweep_pair_rooms(&self) -> Result<usize, Refusal> {
+        let mut ended = 0;
+        for room_id in self.store.pair_rooms(SWEEP_MAX).await? {
+            let (log, state) = match self.read_room(&room_id).await {
+                Ok(v) => v,
+                Err(r) if r.code == ErrorCode::UnknownRoom => {
+                    self.store.mark_pair_room(&room_id, false).await?;
+                    continue;
+                }
+                Err(r) => return Err(r),
+            };
+            let members: Vec<&str> = state.members().iter().map(String::as_str).collect();
+            let presence = self.presence_of(&members, now_ms()).await?;
+            let silent: Vec<&str> = members
+                .iter()
+                .zip(&presence)
+                .filter(|(_, (seen, status))| {
+                    seen.is_some() && *status == mcpmsg_core::protocol::tools::PresenceStatus::Offline
+                })
+                .map(|(m, _)| *m)
+                .collect();
+            if silent.is_empty() {
+                continue;
+            }
+            let last = log.last().expect("a stored room has a statement").clone();
+            let step = RoomAppend {
+                room_id: &room_id,
+                expected_len: state.len(),
+                entry: &last,
+                joins: &[],
+                leaves: &members,
+                empties: true,
+            };
+            if !self.store.append_room(step).await? {
+                continue;
+            }
+            self.store.mark_pair_room(&room_id, false).await?;
+            ended += 1;
+            for member in members.iter().filter(|m| !silent.contains(m)) {
+                let data = BTreeMap::from([
+                    ("room_id".to_owned(), room_id.clone()),
+                    ("epoch".to_owned(), state.epoch().to_string()),
+                    ("member".to_owned(), silent[0].to_owned()),
+                    ("reason".to_owned(), "timeout".to_owned()),
+                ]);
+                if let Err(e) = self.emit_event(member, "partner.disconnected", data).await {
+                    tracing::info!(error = %e, "partner.disconnected not queued");
+                }
+            }
+        }
+        Ok(ended)
     }
 }

@@ -176,6 +176,9 @@ impl Broker {
             let (_, now_state) = self.read_room(state.room_id()).await?;
             return Err(stale(&now_state));
         }
+        if ends && state.is_pair() {
+            self.store.mark_pair_room(state.room_id(), false).await?;
+        }
         self.announce(op, &args, &state).await;
         Ok(RoomChanged {
             state,

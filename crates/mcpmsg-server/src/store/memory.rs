@@ -67,6 +67,8 @@ struct Inner {
     rooms: rooms::Rooms,
     /// Who waits to be paired (see `pairing`).
     pairing: pairing::PairQueue,
+    /// Live pen-pal rooms (each also a room of `rooms`, so bounded with them).
+    pair_rooms: std::collections::BTreeSet<String>,
     /// Each client's block list (bounded by the broker's limit).
     blocks: HashMap<String, std::collections::BTreeSet<String>>,
 }
@@ -532,6 +534,20 @@ impl Store for MemoryStore {
             inner.blocks.remove(client_id);
         }
         Ok(Some(out))
+    }
+
+    async fn mark_pair_room(&self, room_id: &str, live: bool) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if live {
+            inner.pair_rooms.insert(room_id.to_owned());
+        } else {
+            inner.pair_rooms.remove(room_id);
+        }
+        Ok(())
+    }
+
+    async fn pair_rooms(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().pair_rooms.iter().take(limit).cloned().collect())
     }
 
     async fn blocks(&self, client_id: &str) -> Result<Vec<String>, StoreError> {

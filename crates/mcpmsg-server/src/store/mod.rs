@@ -369,4 +369,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// `client_id`'s block list, in ascending order.
     async fn blocks(&self, client_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Marks room `room_id` as a live pen-pal room (`live`) or not: the
+    /// rooms the presence sweep looks at.
+    async fn mark_pair_room(&self, room_id: &str, live: bool) -> Result<(), StoreError>;
+
+    /// Up to `limit` live pen-pal rooms.
+    async fn pair_rooms(&self, limit: usize) -> Result<Vec<String>, StoreError>;
 }

@@ -124,3 +124,12 @@ pub async fn block_lists_refuse_sends_in_the_send_step(store: Arc<dyn Store>) {
         "the nonce stayed free"
     );
 }
+
+/// The live pen-pal rooms the presence sweep looks at.
+pub async fn pair_rooms_are_marked_and_unmarked(store: Arc<dyn Store>) {
+    let room = format!("pr{}", tag());
+    store.mark_pair_room(&room, true).await.unwrap();
+    assert!(store.pair_rooms(100_000).await.unwrap().contains(&room));
+    store.mark_pair_room(&room, false).await.unwrap();
+    assert!(!store.pair_rooms(100_000).await.unwrap().contains(&room));
+}

@@ -20,6 +20,8 @@ pub(super) const PRESENCE: &str = "mcpmsg:{p}:presence";
 pub(super) const PAIR_ORDER: &str = "mcpmsg:{p}:pairq";
 /// ... and a HASH of their entries (JSON of `store::Waiting`).
 pub(super) const PAIR_ENTRIES: &str = "mcpmsg:{p}:paire";
+/// Live pen-pal rooms, which the presence sweep looks at: a SET.
+pub(super) const PAIR_ROOMS: &str = "mcpmsg:{p}:pairrooms";
 
 /// A recipient's queue (LIST), its leases (ZSET) and its messages per
 /// sender (HASH), in one slot.

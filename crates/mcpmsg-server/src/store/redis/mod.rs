@@ -419,6 +419,14 @@ impl Store for RedisStore {
         self.blocks_of(client_id).await
     }
 
+    async fn mark_pair_room(&self, room_id: &str, live: bool) -> Result<(), StoreError> {
+        self.mark_pair_room_step(room_id, live).await
+    }
+
+    async fn pair_rooms(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.pair_rooms_step(limit).await
+    }
+
     async fn fan_out(&self, step: FanOut<'_>) -> Result<FanOutOutcome, StoreError> {
         if self
             .memory

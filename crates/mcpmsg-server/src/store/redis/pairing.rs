@@ -5,7 +5,7 @@
 use redis::AsyncCommands;
 
 use super::conn::err;
-use super::keys::{PAIR_ENTRIES, PAIR_ORDER, PRESENCE};
+use super::keys::{PAIR_ENTRIES, PAIR_ORDER, PAIR_ROOMS, PRESENCE};
 use super::RedisStore;
 use crate::store::{PairEnter, PairOutcome, StoreError, Waiting, PAIR_SCAN};
 
@@ -41,6 +41,22 @@ impl RedisStore {
             (Some("full"), _) => Ok(PairOutcome::QueueFull),
             _ => Err(StoreError(format!("redis: unexpected pairing result {r:?}"))),
         }
+    }
+
+    pub(super) async fn mark_pair_room_step(&self, room_id: &str, live: bool) -> Result<(), StoreError> {
+        let _: i64 = if live {
+            self.conn().sadd(PAIR_ROOMS, room_id).await
+        } else {
+            self.conn().srem(PAIR_ROOMS, room_id).await
+        }
+        .map_err(err)?;
+        Ok(())
+    }
+
+    pub(super) async fn pair_rooms_step(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        let count = isize::try_from(limit).unwrap_or(isize::MAX);
+        let all: Vec<String> = self.conn().srandmember_multiple(PAIR_ROOMS, count).await.map_err(err)?;
+        Ok(all)
     }
 
     pub(super) async fn pair_leave_step(&self, client_id: &str) -> Result<bool, StoreError> {
