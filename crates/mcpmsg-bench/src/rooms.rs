@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use hdrhistogram::Histogram;
 use mcpmsg_core::crypto::SealingPublicKey;
+use mcpmsg_core::protocol::new_nonce;
 use mcpmsg_core::protocol::room::{statement, Op, RoomSealParts, RoomState};
 use mcpmsg_core::protocol::tools::{ChangeRoomArgs, EnterQueueArgs, SendRoomMessageArgs, SignedArgs};
-use mcpmsg_core::protocol::{new_nonce, now_ms};
 use serde_json::{json, Value};
 
 use crate::rpc::Rpc;
@@ -47,14 +47,7 @@ async fn make_room(rpc: &Rpc, members: &[Who]) -> Result<RoomState> {
 
 fn sealed(from: &Who, state: &RoomState, to: &[(&str, &SealingPublicKey)], text: &str) -> SendRoomMessageArgs {
     let nonce = new_nonce();
-    let parts = RoomSealParts {
-        sender_id: &from.id,
-        room_id: state.room_id(),
-        epoch: state.epoch(),
-        in_reply_to: None,
-        ts: now_ms(),
-        nonce: &nonce,
-    };
+    let parts = RoomSealParts::now(&from.id, state, &nonce);
     SendRoomMessageArgs::seal_and_sign(&from.key, parts, to, text).expect("sealing to generated keys")
 }
 

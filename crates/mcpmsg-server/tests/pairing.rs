@@ -24,12 +24,7 @@ async fn pen_pals_in_memory() {
 async fn pen_pals_across_two_redis_nodes() {
     let redis = RedisServer::start();
     let url = redis.url();
-    // Nodes sharing a store share the server key (PROTOCOL §12).
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("server-key.json");
-    let flags = ["--store", &url, "--server-key", key.to_str().unwrap()];
-    let n1 = TestServer::start(&flags).await;
-    let n2 = TestServer::start(&flags).await;
+    let [n1, n2] = TestServer::two_nodes(&url).await;
     let (c1, c2) = (n1.client().await, n2.client().await);
     two_pen_pals_talk_and_one_leaves(&c1, &c2).await;
     pairing_prefers_shared_interests(&c2).await;
@@ -41,12 +36,7 @@ async fn pen_pals_across_two_redis_nodes() {
 async fn a_hundred_clients_through_two_redis_nodes_make_fifty_rooms() {
     let redis = RedisServer::start();
     let url = redis.url();
-    // Nodes sharing a store share the server key (PROTOCOL §12).
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("server-key.json");
-    let flags = ["--store", &url, "--server-key", key.to_str().unwrap()];
-    let n1 = TestServer::start(&flags).await;
-    let n2 = TestServer::start(&flags).await;
+    let [n1, n2] = TestServer::two_nodes(&url).await;
     let (c1, c2) = (n1.client().await, n2.client().await);
     many_enter_and_each_is_paired_once(&[&c1, &c2], 100).await;
     n1.stop().await;

@@ -22,12 +22,7 @@ async fn a_sealed_room_of_three_in_memory() {
 async fn a_sealed_room_of_three_across_two_redis_nodes() {
     let redis = RedisServer::start();
     let url = redis.url();
-    // Nodes sharing a store share the server key (PROTOCOL §12).
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("server-key.json");
-    let flags = ["--store", &url, "--server-key", key.to_str().unwrap()];
-    let n1 = TestServer::start(&flags).await;
-    let n2 = TestServer::start(&flags).await;
+    let [n1, n2] = TestServer::two_nodes(&url).await;
     let (c1, c2) = (n1.client().await, n2.client().await);
     a_sealed_room_of_three([&c1, &c2, &c1]).await;
     n1.stop().await;

@@ -64,6 +64,18 @@ impl TestServer {
         }
     }
 
+    /// Two nodes on the store at `url`, sharing one server key as nodes
+    /// sharing a store must (PROTOCOL §12).
+    pub async fn two_nodes(url: &str) -> [Self; 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("server-key.json");
+        let flags = ["--store", url, "--server-key", key.to_str().unwrap()];
+        let nodes = [Self::start(&flags).await, Self::start(&flags).await];
+        // The key file was read at start; the directory may go.
+        drop(dir);
+        nodes
+    }
+
     /// A node on a shared store that never subscribes to its doorbell: no
     /// invalidation or wake-up from other nodes reaches it, so whatever it
     /// gets right about their writes, it gets from the store on each call.

@@ -52,14 +52,7 @@ impl Ident {
         text: &str,
     ) -> Value {
         let nonce = new_nonce();
-        let parts = RoomSealParts {
-            sender_id: &self.id,
-            room_id: room.room_id(),
-            epoch: room.epoch(),
-            in_reply_to: None,
-            ts: now_ms(),
-            nonce: &nonce,
-        };
+        let parts = RoomSealParts::now(&self.id, room, &nonce);
         let to: Vec<(&str, &_)> = to.iter().map(|(m, k)| (*m, k)).collect();
         serde_json::to_value(SendRoomMessageArgs::seal_and_sign(self.key(), parts, &to, text).unwrap()).unwrap()
     }
@@ -67,14 +60,7 @@ impl Ident {
     /// An unsealed room message at `room`'s epoch.
     pub fn room_text(&self, room: &RoomState, text: &str) -> Value {
         let nonce = new_nonce();
-        let parts = RoomSealParts {
-            sender_id: &self.id,
-            room_id: room.room_id(),
-            epoch: room.epoch(),
-            in_reply_to: None,
-            ts: now_ms(),
-            nonce: &nonce,
-        };
+        let parts = RoomSealParts::now(&self.id, room, &nonce);
         serde_json::to_value(SendRoomMessageArgs::sign_plain(
             self.key(),
             parts,

@@ -24,6 +24,16 @@ use crate::error::verify_failed;
 type Logs = BTreeMap<String, (KelState, Vec<u64>)>;
 
 impl Session {
+    /// `who`'s log as the server gives it.
+    async fn keys_of(&self, who: &str) -> Result<mcpmsg_core::protocol::tools::ClientKeysResult, LogTrouble> {
+        self.remote
+            .call(|| GetClientKeysArgs {
+                client_id: who.to_owned(),
+            })
+            .await
+            .map_err(|e| LogTrouble::from_remote(who, e))
+    }
+
     /// A member's verified log: its pin's, or, never seen before, pinned
     /// now from the server's copy.
     async fn member_log(&self, who: &str) -> Result<(KelState, Vec<u64>), LogTrouble> {
@@ -34,24 +44,12 @@ impl Session {
                 .await
                 .kel()
                 .map_err(|e| LogTrouble::Definite(format!("{e:#}")))?;
-            let got = self
-                .remote
-                .call(|| GetClientKeysArgs {
-                    client_id: who.to_owned(),
-                })
-                .await
-                .map_err(|e| LogTrouble::from_remote(who, e))?;
+            let got = self.keys_of(who).await?;
             let at = got.accepted_at.iter().filter_map(|s| s.parse().ok()).collect();
             return Ok((state, at));
         }
         if self.pinned(who).await.is_none() {
-            let got = self
-                .remote
-                .call(|| GetClientKeysArgs {
-                    client_id: who.to_owned(),
-                })
-                .await
-                .map_err(|e| LogTrouble::from_remote(who, e))?;
+            let got = self.keys_of(who).await?;
             let state = kel::verify_log(&got.kel)
                 .map_err(|e| LogTrouble::Definite(format!("the log of {who} does not verify: {e}")))?;
             let mut id = self.id.lock().await;
@@ -133,14 +131,7 @@ impl Session {
         for attempt in 0..2 {
             let (room, logs) = self.verified_room(room_id).await?;
             let nonce = new_nonce();
-            let parts = RoomSealParts {
-                sender_id: &self.me,
-                room_id,
-                epoch: room.state.epoch(),
-                in_reply_to: None,
-                ts: now_ms(),
-                nonce: &nonce,
-            };
+            let parts = RoomSealParts::now(&self.me, &room.state, &nonce);
             let m = if seal {
                 let others: Vec<(&str, &SealingPublicKey)> = room
                     .state

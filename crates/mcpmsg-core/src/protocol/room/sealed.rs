@@ -109,6 +109,21 @@ pub struct RoomSealParts<'a> {
     pub nonce: &'a str,
 }
 
+impl<'a> RoomSealParts<'a> {
+    /// A message of `sender_id` made for `room`'s current epoch, now, not a
+    /// reply, with `nonce`.
+    pub fn now(sender_id: &'a str, room: &'a super::RoomState, nonce: &'a str) -> Self {
+        Self {
+            sender_id,
+            room_id: room.room_id(),
+            epoch: room.epoch(),
+            in_reply_to: None,
+            ts: crate::protocol::now_ms(),
+            nonce,
+        }
+    }
+}
+
 impl SendRoomMessageArgs {
     /// A signed, unsealed room message.
     pub fn sign_plain(signer: &SigningSecret, parts: RoomSealParts<'_>, content_type: &str, text: &str) -> Self {
