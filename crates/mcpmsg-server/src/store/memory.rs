@@ -70,7 +70,7 @@ struct Inner {
     /// Live pen-pal rooms (each also a room of `rooms`, so bounded with them).
     pair_rooms: std::collections::BTreeSet<String>,
     /// Each client's block list (bounded by the broker's limit).
-    blocks: HashMap<String, std::collections::BTreeSet<String>>,
+    blocks: pairing::Blocks,
 }
 
 impl Inner {
@@ -148,7 +148,7 @@ impl Inner {
     /// As [`Inner::enqueue`], with the body `shared` by other copies (a
     /// room message's): counted against `--max-queued-bytes` for each copy,
     /// stored once.
-    fn enqueue_with(
+    pub(super) fn enqueue_with(
         &mut self,
         msg: &StoredMessage,
         limits: QueueLimits,
@@ -187,7 +187,7 @@ impl Inner {
     }
 
     /// Records a used nonce until `until`.
-    fn claim(&mut self, key: NonceKey, record: &NonceRecord, until: u64) {
+    pub(super) fn claim(&mut self, key: NonceKey, record: &NonceRecord, until: u64) {
         self.nonces.insert(key, CompactNonce::new(record, until));
         self.nonce_expiry.push_back((until, key));
     }
@@ -339,11 +339,7 @@ impl Store for MemoryStore {
         if let Some(used) = inner.nonces.get(&key) {
             return Ok(SendOutcome::NonceUsed(used.record()));
         }
-        if inner
-            .blocks
-            .get(&msg.recipient_id)
-            .is_some_and(|b| b.contains(&msg.sender_id))
-        {
+        if inner.blocks.blocks(&msg.recipient_id, &msg.sender_id) {
             return Ok(SendOutcome::Blocked);
         }
         if let Err(refused) = inner.enqueue(msg, limits) {
@@ -467,39 +463,7 @@ impl Store for MemoryStore {
     }
 
     async fn fan_out(&self, step: FanOut<'_>) -> Result<FanOutOutcome, StoreError> {
-        let mut inner = self.lock_swept(step.now);
-        if inner.rooms.len_of(step.room_id) != step.log_len {
-            return Ok(FanOutOutcome::Moved);
-        }
-        let msg = step.message;
-        let key = nonce_key(&msg.sender_id, &msg.nonce);
-        if let Some(used) = inner.nonces.get(&key) {
-            return Ok(FanOutOutcome::NonceUsed(used.record()));
-        }
-        // One body for every copy: a 50-member room's envelope is stored
-        // once, not 49 times.
-        let body: Arc<str> = Arc::from(msg.message.as_str());
-        let mut copy = StoredMessage {
-            message: String::new(),
-            ..msg.clone()
-        };
-        let mut sent = Vec::with_capacity(step.recipients.len());
-        for member in step.recipients {
-            (*member).clone_into(&mut copy.recipient_id);
-            let queued = inner.enqueue_with(&copy, step.limits, Some(&body));
-            sent.push(queued.map_or_else(|d| d, |()| Delivery::Queued));
-        }
-        // A message no member could take is refused whole: its nonce stays
-        // free (as on Redis).
-        if sent.is_empty() || sent.contains(&Delivery::Queued) {
-            let record = NonceRecord::Send {
-                message_id: msg.message_id.clone(),
-                received_at: msg.received_at,
-                expires_at: msg.expires_at,
-            };
-            inner.claim(key, &record, step.nonce_until);
-        }
-        Ok(FanOutOutcome::Sent(sent))
+        Ok(self.lock_swept(step.now).fan_out(step))
     }
 
     async fn pair_enter(&self, step: PairEnter<'_>) -> Result<PairOutcome, StoreError> {
@@ -519,21 +483,7 @@ impl Store for MemoryStore {
         block: bool,
         max: usize,
     ) -> Result<Option<Vec<String>>, StoreError> {
-        let mut inner = self.lock();
-        let list = inner.blocks.entry(client_id.to_owned()).or_default();
-        if block && !list.contains(other) && list.len() >= max {
-            return Ok(None);
-        }
-        if block {
-            list.insert(other.to_owned());
-        } else {
-            list.remove(other);
-        }
-        let out = list.iter().cloned().collect();
-        if list.is_empty() {
-            inner.blocks.remove(client_id);
-        }
-        Ok(Some(out))
+        Ok(self.lock().blocks.set(client_id, other, block, max))
     }
 
     async fn mark_pair_room(&self, room_id: &str, live: bool) -> Result<(), StoreError> {
@@ -551,12 +501,7 @@ impl Store for MemoryStore {
     }
 
     async fn blocks(&self, client_id: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .lock()
-            .blocks
-            .get(client_id)
-            .map(|b| b.iter().cloned().collect())
-            .unwrap_or_default())
+        Ok(self.lock().blocks.of(client_id))
     }
 }
 

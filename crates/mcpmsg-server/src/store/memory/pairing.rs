@@ -1,7 +1,7 @@
 //! The pen-pal queue in the memory store, oldest first (see
 //! `store::pairing` for the rule both stores follow).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use crate::store::{eligible, overlap, PairEnter, PairOutcome, Waiting, PAIR_SCAN};
 
@@ -51,5 +51,42 @@ impl PairQueue {
         let before = self.waiting.len();
         self.waiting.retain(|w| w.client_id != client_id);
         self.waiting.len() != before
+    }
+}
+
+/// Each client's block list (PROTOCOL §17), bounded by the broker's limit.
+#[derive(Default)]
+pub(super) struct Blocks(HashMap<String, BTreeSet<String>>);
+
+impl Blocks {
+    /// Adds or removes `other`; the list after, or `None` when adding would
+    /// pass `max`.
+    pub(super) fn set(&mut self, client_id: &str, other: &str, block: bool, max: usize) -> Option<Vec<String>> {
+        let list = self.0.entry(client_id.to_owned()).or_default();
+        if block && !list.contains(other) && list.len() >= max {
+            return None;
+        }
+        if block {
+            list.insert(other.to_owned());
+        } else {
+            list.remove(other);
+        }
+        let out = list.iter().cloned().collect();
+        if list.is_empty() {
+            self.0.remove(client_id);
+        }
+        Some(out)
+    }
+
+    pub(super) fn of(&self, client_id: &str) -> Vec<String> {
+        self.0
+            .get(client_id)
+            .map(|b| b.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `client_id` blocks `sender`.
+    pub(super) fn blocks(&self, client_id: &str, sender: &str) -> bool {
+        self.0.get(client_id).is_some_and(|b| b.contains(sender))
     }
 }

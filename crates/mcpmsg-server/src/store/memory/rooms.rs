@@ -2,7 +2,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::store::{LoggedStatement, RoomAppend};
+use std::sync::Arc;
+
+use super::Inner;
+use crate::store::packed::nonce_key;
+use crate::store::{Delivery, FanOut, FanOutOutcome, LoggedStatement, NonceRecord, RoomAppend, StoredMessage};
 
 /// Room logs by id, and the rooms each client was indexed in. Bounded by
 /// the broker: rooms per client and statements per log are limits it
@@ -56,5 +60,45 @@ impl Rooms {
             .get(client_id)
             .map(|r| r.iter().take(limit).cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+impl Inner {
+    /// A room message's copies queued in one step (see `Store::fan_out`);
+    /// the caller swept expired items first.
+    pub(in crate::store) fn fan_out(&mut self, step: FanOut<'_>) -> FanOutOutcome {
+        let inner = self;
+        if inner.rooms.len_of(step.room_id) != step.log_len {
+            return FanOutOutcome::Moved;
+        }
+        let msg = step.message;
+        let key = nonce_key(&msg.sender_id, &msg.nonce);
+        if let Some(used) = inner.nonces.get(&key) {
+            return FanOutOutcome::NonceUsed(used.record());
+        }
+        // One body for every copy: a 50-member room's envelope is stored
+        // once, not 49 times.
+        let body: Arc<str> = Arc::from(msg.message.as_str());
+        let mut copy = StoredMessage {
+            message: String::new(),
+            ..msg.clone()
+        };
+        let mut sent = Vec::with_capacity(step.recipients.len());
+        for member in step.recipients {
+            (*member).clone_into(&mut copy.recipient_id);
+            let queued = inner.enqueue_with(&copy, step.limits, Some(&body));
+            sent.push(queued.map_or_else(|d| d, |()| Delivery::Queued));
+        }
+        // A message no member could take is refused whole: its nonce stays
+        // free (as on Redis).
+        if sent.is_empty() || sent.contains(&Delivery::Queued) {
+            let record = NonceRecord::Send {
+                message_id: msg.message_id.clone(),
+                received_at: msg.received_at,
+                expires_at: msg.expires_at,
+            };
+            inner.claim(key, &record, step.nonce_until);
+        }
+        FanOutOutcome::Sent(sent)
     }
 }
