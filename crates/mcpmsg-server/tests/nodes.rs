@@ -271,7 +271,14 @@ async fn the_topology_script_starts_nodes_that_share_one_redis() {
             .unwrap()
             .port()
     };
-    let (first, redis_port) = (free(), free());
+    // The script puts its nodes on adjacent ports: find two free ones.
+    let first = (0..100)
+        .map(|_| free())
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok())
+        .expect("two adjacent free ports");
+    let redis_port = std::iter::repeat_with(free)
+        .find(|p| *p != first && *p != first + 1)
+        .unwrap();
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_mcpmsg-server"))
         .parent()
         .unwrap()
