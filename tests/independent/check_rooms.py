@@ -10,8 +10,10 @@ code with the Rust implementation.
     check_rooms.py member FILE    a live room: FILE holds {kels: {id: {kel,
                                   accepted_at}}, statements, accepted_at,
                                   message (a delivered room_message), me,
-                                  sealing_secret (hex), now}; verifies the log,
-                                  checks the message as `me`, prints its text
+                                  sealing_secret (hex), now, and for a pen-pal
+                                  room server_key and consents}; verifies the
+                                  log, checks the message as `me`, prints its
+                                  text
 
 Exit 0 when every check passes, 1 on the first failure (printed).
 """
@@ -33,6 +35,7 @@ CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 STATEMENT_FIELDS = ["op", "room_id", "seq", "prev", "client_id", "member", "title", "key_id", "ts", "nonce"]
 SEND_FIELDS = ["sender_id", "room_id", "epoch", "content_type", "in_reply_to", "message", "wraps", "key_id", "ts", "nonce"]
 SEALED = "application/mcpmsg-room-sealed"
+ENTER_FIELDS = ["client_id", "display_name", "interests", "wait_s", "key_id", "ts", "nonce"]
 
 
 def statement_input(s):
@@ -71,7 +74,24 @@ def check_signed(kels, who, key_id, ts, input_bytes, sig, accepted_at):
     raise CheckFailed(f"key {key_id} is not in {who}'s log")
 
 
-def verify_log(statements, accepted_at, kels):
+def check_pair(s, at, consents, kels, server_key):
+    """PROTOCOL §16c: a pen-pal room's first statement, signed by the server
+    key, and both members' enter_queue requests as consent."""
+    need(server_key is not None, "a pair statement needs the pinned server key")
+    need(s["key_id"] == v1.kid(server_key), "a pair statement is signed by the server key")
+    v1.verify(server_key, statement_input(s), s["sig"])
+    need(isinstance(consents, list) and len(consents) == 2, "a pen-pal room has two consents")
+    for who, c in ((s["client_id"], consents[0]), (s["member"], consents[1])):
+        need(c["client_id"] == who, f"the consent of {who} is signed by another client")
+        need(v1.is_decimal(c["wait_s"]) and v1.is_decimal(c["ts"]), "consent: wait_s and ts are decimal")
+        wait_ms, ts = int(c["wait_s"]) * 1000, int(c["ts"])
+        need(at - ts <= wait_ms + MAX_SKEW, f"{who} entered the queue longer ago than it agreed to wait")
+        made = min(max(ts, at - wait_ms), at)
+        check_signed(kels, who, c["key_id"], c["ts"], sign_input("enter-queue", [c[f] for f in ENTER_FIELDS]),
+                     c["sig"], made)
+
+
+def verify_log(statements, accepted_at, kels, consents=None, server_key=None):
     """Returns (room_id, members by epoch (index epoch-1), final state)."""
     need(isinstance(statements, list) and statements, "a log has at least its create statement")
     need(len(accepted_at) == len(statements), "one accepted_at per statement")
@@ -80,10 +100,19 @@ def verify_log(statements, accepted_at, kels):
     for i, (s, at) in enumerate(zip(statements, accepted_at)):
         need(set(s) == set(STATEMENT_FIELDS) | {"sig"}, f"statement {i}: members must be exactly the protocol's")
         need(all(isinstance(x, str) for x in s.values()), f"statement {i}: members are strings")
-        check_signed(kels, s["client_id"], s["key_id"], s["ts"], statement_input(s), s["sig"], int(at))
         op, actor = s["op"], s["client_id"]
+        if i == 0 and op == "pair":
+            check_pair(s, int(at), consents, kels, server_key)
+        else:
+            check_signed(kels, s["client_id"], s["key_id"], s["ts"], statement_input(s), s["sig"], int(at))
         need(CLIENT_ID.fullmatch(actor), f"statement {i}: bad client_id")
-        if i == 0:
+        if i == 0 and op == "pair":
+            need(s["room_id"] == "" and s["seq"] == "0" and s["prev"] == "" and s["title"] == "",
+                 "statement 0: a pair has empty room_id, prev and title, seq 0")
+            need(CLIENT_ID.fullmatch(s["member"]) and s["member"] != actor, "statement 0: two different clients")
+            st = {"room_id": b64e(hashlib.sha256(b64d(s["sig"], 64)).digest()[:16]), "owner": "",
+                  "members": {actor, s["member"]}, "invited": set(), "epoch": 1, "pair": True}
+        elif i == 0:
             need(op == "create" and s["room_id"] == "" and s["seq"] == "0" and s["prev"] == "" and s["member"] == "",
                  "statement 0 must be a create with empty room_id, prev and member, seq 0")
             need(len(s["title"]) <= 128, "title of at most 128 characters")
@@ -93,6 +122,7 @@ def verify_log(statements, accepted_at, kels):
             need(s["room_id"] == st["room_id"], f"statement {i}: another room")
             need(s["seq"] == str(i) and s["prev"] == st["head"], f"statement {i}: does not extend the log")
             need(s["title"] == "", f"statement {i}: only a create has a title")
+            need(not st.get("pair") or op == "leave", f"statement {i}: in a pen-pal room one only leaves")
             member = s["member"]
             if op == "invite":
                 need(actor in st["members"], f"statement {i}: {actor} invites but is not a member")
@@ -205,7 +235,8 @@ def check_vectors(v):
 
 def check_member(d):
     kels = kels_of(d)
-    room_id, by_epoch, _ = verify_log(d["statements"], [int(t) for t in d["accepted_at"]], kels)
+    room_id, by_epoch, _ = verify_log(d["statements"], [int(t) for t in d["accepted_at"]], kels,
+                                      d.get("consents"), d.get("server_key"))
     secret = X25519PrivateKey.from_private_bytes(bytes.fromhex(d["sealing_secret"]))
     print(check_message(d["message"], d["me"], room_id, by_epoch, kels, secret, int(d["now"])))
 

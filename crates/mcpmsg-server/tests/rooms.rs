@@ -66,16 +66,47 @@ async fn an_independent_member_verifies_a_live_room_and_opens_its_message() {
         .await
         .ok();
     let message = room_messages(&c, &b).await.pop().expect("bob has the message");
-    let log = c.call("get_room_log", b.room_log(state.room_id())).await.ok();
+    let stdout = independent_member(&c, &b, state.room_id(), message).await;
+    assert!(stdout.contains("ok statement 4: join by carol, epoch 3"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("from a live room ✓"), "{stdout}");
+    s.stop().await;
+}
+
+/// What tests/independent/check_rooms.py prints when it verifies room
+/// `room_id`'s log (with every signer's and consenter's key log, and the
+/// server key) and checks `message` as `who`; it must pass.
+async fn independent_member(
+    c: &common::Client,
+    who: &common::Ident,
+    room_id: &str,
+    message: mcpmsg_core::protocol::tools::RoomDelivered,
+) -> String {
+    use serde_json::json;
+    let log = c.call("get_room_log", who.room_log(room_id)).await.ok();
     let mut kels = serde_json::Map::new();
-    for id in ["alice", "bob", "carol"] {
+    let signers = log["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["client_id"].clone());
+    let consenters = log["consents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s["client_id"].clone());
+    for id in signers.chain(consenters) {
         let k = c.call("get_client_keys", json!({ "client_id": id })).await.ok();
-        kels.insert(id.into(), json!({"kel": k["kel"], "accepted_at": k["accepted_at"]}));
+        kels.insert(
+            id.as_str().unwrap().into(),
+            json!({"kel": k["kel"], "accepted_at": k["accepted_at"]}),
+        );
     }
-    let secret: String = b.sealing[0].to_bytes().iter().map(|x| format!("{x:02x}")).collect();
+    let server_key = c.call("get_server_key", json!({})).await.ok()["server_key"].clone();
+    let secret: String = who.sealing[0].to_bytes().iter().map(|x| format!("{x:02x}")).collect();
     let file = json!({
         "kels": kels, "statements": log["statements"], "accepted_at": log["accepted_at"],
-        "message": message, "me": "bob", "sealing_secret": secret,
+        "consents": log.get("consents").cloned().unwrap_or(json!([])), "server_key": server_key,
+        "message": message, "me": who.id, "sealing_secret": secret,
         "now": mcpmsg_core::protocol::now_ms().to_string(),
     });
     let dir = tempfile::tempdir().unwrap();
@@ -90,9 +121,35 @@ async fn an_independent_member_verifies_a_live_room_and_opens_its_message() {
         .arg(&path)
         .output()
         .expect("python3 is needed for the independent checks");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("ok statement 4: join by carol, epoch 3"), "{stdout}");
-    assert!(stdout.trim_end().ends_with("from a live room ✓"), "{stdout}");
+    stdout
+}
+
+/// The same for a pen-pal room: the independent implementation checks the
+/// server's `pair` statement against the server key and both consents.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_independent_member_verifies_a_live_pen_pal_room() {
+    use common::rooms::room_messages;
+    use common::{register, Ident};
+    use mcpmsg_core::protocol::room::RoomState;
+    use mcpmsg_core::protocol::tools::ChangeRoomArgs;
+
+    let s = TestServer::start(&[]).await;
+    let c = s.client().await;
+    let (a, b) = (Ident::new("alice"), Ident::new("bob"));
+    register(&c, &[&a, &b]).await;
+    c.call("enter_queue", a.enter_queue("Alice", "chess", "60")).await.ok();
+    let r = c.call("enter_queue", b.enter_queue("Bob", "chess", "60")).await.ok();
+    let room_id = r["room_id"].as_str().unwrap().to_owned();
+    let log = c.call("get_room_log", a.room_log(&room_id)).await.ok();
+    let first: ChangeRoomArgs = serde_json::from_value(log["statements"][0].clone()).unwrap();
+    let state = RoomState::create(&first).unwrap();
+    let sealed = b.room_sealed(&state, &[("alice", a.sealing_key())], "pen pal ✓");
+    c.call("send_room_message", sealed).await.ok();
+    let message = room_messages(&c, &a).await.pop().expect("alice has the message");
+    let stdout = independent_member(&c, &a, &room_id, message).await;
+    assert!(stdout.contains("ok statement 0: pair by alice, epoch 1"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("pen pal ✓"), "{stdout}");
     s.stop().await;
 }
