@@ -55,7 +55,6 @@ async fn a_ghost_member_gets_no_key_on_redis() {
 async fn an_independent_member_verifies_a_live_room_and_opens_its_message() {
     use common::rooms::{room_messages, room_of_three};
     use common::Ident;
-    use serde_json::json;
 
     let s = TestServer::start(&[]).await;
     let c = s.client().await;
