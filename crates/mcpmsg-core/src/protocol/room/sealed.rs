@@ -185,6 +185,12 @@ impl SendRoomMessageArgs {
         }
     }
 
+    /// The message id it gets: derived from its signature, as a 1:1
+    /// message's is (PROTOCOL §5).
+    pub fn message_id(&self) -> Result<String, crate::protocol::FieldError> {
+        crate::protocol::decode_sig("sig", &self.sig).map(|sig| crate::protocol::message_id(&sig))
+    }
+
     /// Whether it is sealed.
     pub fn is_sealed(&self) -> bool {
         self.content_type == SEALED_CONTENT_TYPE

@@ -147,7 +147,7 @@ fn a_ghost_member_written_into_the_log_fails_verification() {
 fn delivered(m: &SendRoomMessageArgs, to: &str, received_at: u64) -> RoomDelivered {
     RoomDelivered {
         kind: RoomMessageKind::RoomMessage,
-        message_id: crate::protocol::message_id(&crate::protocol::decode_sig("sig", &m.sig).unwrap()),
+        message_id: m.message_id().unwrap(),
         recipient_id: to.to_owned(),
         sender_id: m.sender_id.clone(),
         room_id: m.room_id.clone(),

@@ -10,7 +10,7 @@ use crate::crypto::{SealingSecret, SigningPublicKey};
 use crate::inbox::{key_was_current, SenderLog, TimeRules};
 use crate::protocol::kel::KelState;
 use crate::protocol::tools::{ChangeRoomArgs, EnterQueueArgs, RoomDelivered, SignedArgs};
-use crate::protocol::{decode_sig, message_id, neutralise, parse_ts};
+use crate::protocol::{decode_sig, neutralise, parse_ts};
 
 /// A log every statement of which was checked, and who was a member at
 /// each epoch.
@@ -30,21 +30,30 @@ impl VerifiedRoom {
     }
 }
 
+/// `client_id`'s verified log from `logs`, as [`check_signed`] takes it.
+fn log_of<'a>(logs: &'a BTreeMap<String, (KelState, Vec<u64>)>, client_id: &str) -> Result<SenderLog<'a>, String> {
+    let (state, accepted) = logs
+        .get(client_id)
+        .ok_or_else(|| format!("no verified key event log of {client_id} to check it against"))?;
+    Ok(SenderLog {
+        state,
+        accepted_at: Some(accepted),
+    })
+}
+
 /// Checks a signature made by `client_id` with `key_id` over `input`, at
 /// `ts`, accepted by the server at `accepted_at`: the key is in the signer's
 /// verified log and was current at both times, and the signature verifies
 /// strictly.
 fn check_signed(
-    logs: &BTreeMap<String, (KelState, Vec<u64>)>,
+    log: &SenderLog<'_>,
     client_id: &str,
     [key_id, ts, sig]: [&str; 3],
     input: &[u8],
     accepted_at: u64,
     rules: TimeRules,
 ) -> Result<(), String> {
-    let (state, accepted) = logs
-        .get(client_id)
-        .ok_or_else(|| format!("no verified key event log of {client_id} to check it against"))?;
+    let (state, accepted) = (log.state, log.accepted_at.unwrap_or_default());
     let ts = parse_ts("ts", ts).map_err(|e| e.to_string())?;
     if ts.abs_diff(accepted_at) > rules.max_skew_ms {
         return Err("signed at a time too far from when the server says it accepted it".to_owned());
@@ -109,8 +118,15 @@ fn check_pair(s: &ChangeRoomArgs, at: u64, consents: &[EnterQueueArgs], trust: T
         // Judged when it was made: the key must have held then.
         let made = ts.clamp(at.saturating_sub(wait.saturating_mul(1000)), at);
         let input = c.sign_input();
-        check_signed(trust.logs, who, [&c.key_id, &c.ts, &c.sig], &input, made, trust.rules)
-            .map_err(|e| format!("consent of {who}: {e}"))?;
+        check_signed(
+            &log_of(trust.logs, who)?,
+            who,
+            [&c.key_id, &c.ts, &c.sig],
+            &input,
+            made,
+            trust.rules,
+        )
+        .map_err(|e| format!("consent of {who}: {e}"))?;
     }
     Ok(())
 }
@@ -136,7 +152,8 @@ pub fn verify_log(
             check_pair(s, at, consents, trust).map_err(at_fault)?;
         } else {
             let auth = [s.key_id.as_str(), &s.ts, &s.sig];
-            check_signed(trust.logs, &s.client_id, auth, &s.sign_input(), at, trust.rules).map_err(at_fault)?;
+            let log = log_of(trust.logs, &s.client_id).map_err(at_fault)?;
+            check_signed(&log, &s.client_id, auth, &s.sign_input(), at, trust.rules).map_err(at_fault)?;
         }
         match state.as_mut() {
             None => state = Some(RoomState::create(s).map_err(|e| at_fault(e.message))?),
@@ -196,8 +213,8 @@ pub fn check_message(
     if sender.state.client_id() != m.sender_id {
         return Err(format!("checked against the log of {}", sender.state.client_id()));
     }
-    let sig = decode_sig("sig", &m.sig).map_err(|e| e.to_string())?;
-    if message_id(&sig) != m.message_id {
+    let send = m.as_send();
+    if send.message_id().map_err(|e| e.to_string())? != m.message_id {
         return Err("message_id is not derived from its signature".to_owned());
     }
     let received_at = parse_ts("received_at", &m.received_at).map_err(|e| e.to_string())?;
@@ -205,13 +222,8 @@ pub fn check_message(
     if now.saturating_sub(ts) > rules.lifetime_ms + rules.max_skew_ms {
         return Err("older than a message may live: an old message delivered again".to_owned());
     }
-    let send = m.as_send();
-    let logs = BTreeMap::from([(
-        m.sender_id.clone(),
-        (sender.state.clone(), sender.accepted_at.unwrap_or_default().to_vec()),
-    )]);
     check_signed(
-        &logs,
+        sender,
         &m.sender_id,
         [&m.key_id, &m.ts, &m.sig],
         &send.sign_input(),
