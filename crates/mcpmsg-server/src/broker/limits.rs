@@ -68,12 +68,7 @@ impl RateLimits {
 
     /// One authenticated call of `client_id`.
     pub(super) fn client(&self, client_id: &str) -> Result<(), RetryAfter> {
-        if self.clients.len() > PRUNE_AT {
-            self.clients.retain_recent();
-        }
-        self.clients
-            .check_key(&client_id.to_owned())
-            .map_err(|not_until| RetryAfter(not_until.wait_time_from(self.clock.now())))
+        check_client(&self.clients, &self.clock, client_id)
     }
 
     /// One anonymous or refused call from `ip`.
@@ -125,13 +120,23 @@ impl PerMinute {
     }
 
     pub(super) fn client(&self, client_id: &str) -> Result<(), RetryAfter> {
-        if self.clients.len() > PRUNE_AT {
-            self.clients.retain_recent();
-        }
-        self.clients
-            .check_key(&client_id.to_owned())
-            .map_err(|not_until| RetryAfter(not_until.wait_time_from(self.clock.now())))
+        check_client(&self.clients, &self.clock, client_id)
     }
+}
+
+/// One call of `client_id` against `limiter`, pruning the map first when
+/// it grew past `PRUNE_AT`.
+fn check_client(
+    limiter: &DefaultKeyedRateLimiter<String>,
+    clock: &DefaultClock,
+    client_id: &str,
+) -> Result<(), RetryAfter> {
+    if limiter.len() > PRUNE_AT {
+        limiter.retain_recent();
+    }
+    limiter
+        .check_key(&client_id.to_owned())
+        .map_err(|not_until| RetryAfter(not_until.wait_time_from(clock.now())))
 }
 
 #[cfg(test)]

@@ -156,7 +156,7 @@ impl Broker {
     pub async fn send_to_room(&self, m: SendRoomMessageArgs) -> Result<RoomSent, Refusal> {
         self.check_room_send(&m)?;
         let now = now_ms();
-        let message_id = room_message_id(&m)?;
+        let message_id = m.message_id()?;
         let call = SignedCall::of(&m, now);
         self.authenticate(&call, Against::Stored, Freshness::SendOf(&message_id))
             .await?;
@@ -291,10 +291,4 @@ impl Broker {
             skipped,
         })
     }
-}
-
-/// The message id of a room send: derived from its signature.
-fn room_message_id(m: &SendRoomMessageArgs) -> Result<String, Refusal> {
-    let sig = mcpmsg_core::protocol::decode_sig("sig", &m.sig)?;
-    Ok(mcpmsg_core::protocol::message_id(&sig))
 }
