@@ -115,6 +115,10 @@ const ROOM_FAN_OUT: &str = include_str!("lua/room_fan_out.lua");
 /// entry} | {'waiting'} | {'full'} (see `store::pairing` for the rule).
 const PAIR_ENTER: &str = include_str!("lua/pair_enter.lua");
 
+/// KEYS: a client's block list. ARGV: other, '1' to add or '0' to remove,
+/// max. Returns the list after, or false when adding would pass max.
+const SET_BLOCK: &str = include_str!("lua/set_block.lua");
+
 pub(super) struct Scripts {
     pub precheck: redis::Script,
     pub send: redis::Script,
@@ -130,6 +134,7 @@ pub(super) struct Scripts {
     pub room_append: redis::Script,
     pub room_fan_out: redis::Script,
     pub pair_enter: redis::Script,
+    pub set_block: redis::Script,
 }
 
 impl Scripts {
@@ -151,6 +156,7 @@ impl Scripts {
             room_append: redis::Script::new(ROOM_APPEND),
             room_fan_out: q(ROOM_FAN_OUT),
             pair_enter: redis::Script::new(PAIR_ENTER),
+            set_block: redis::Script::new(SET_BLOCK),
         }
     }
 }
