@@ -113,6 +113,16 @@ impl Received {
         self.duplicates.extend(later.duplicates);
     }
 
+    /// Records a verified item for the seen-set, under the id it is shown by.
+    fn accept(&mut self, message_id: &str, sender: &str, nonce: &str, ts: u64) {
+        self.accepted.push(Accepted {
+            message_id: message_id.to_owned(),
+            sender: sender.to_owned(),
+            nonce: nonce.to_owned(),
+            ts,
+        });
+    }
+
     /// Takes out the first verified event of type `event`, to hand on (and
     /// so acknowledge) alone.
     pub fn take_event(&mut self, event: &str) -> Option<Received> {
@@ -222,6 +232,7 @@ impl Session {
     /// beside it.
     pub async fn judge(&self, got: &Value) -> Received {
         let mut out = Received::default();
+        let mut rooms = super::rooms::VerifiedRooms::new();
         for raw in got["messages"].as_array().into_iter().flatten() {
             match raw.get("kind").and_then(Value::as_str) {
                 Some("event") => {
@@ -229,7 +240,7 @@ impl Session {
                     continue;
                 }
                 Some("room_message") => {
-                    self.take_room_message(raw, &mut out).await;
+                    self.take_room_message(raw, &mut out, &mut rooms).await;
                     continue;
                 }
                 _ => {}
@@ -246,24 +257,12 @@ impl Session {
             };
             match self.check(&m).await {
                 // Seen before, or twice in this one answer: a duplicate.
-                Ok(item)
-                    if item.verdict.is_ok()
-                        && (self.seen.lock().await.contains(&m.sender_id, &m.nonce)
-                            || out
-                                .accepted
-                                .iter()
-                                .any(|a| a.sender == m.sender_id && a.nonce == m.nonce)) =>
-                {
+                Ok(item) if item.verdict.is_ok() && self.seen_before(&out, &m.sender_id, &m.nonce).await => {
                     out.duplicates.push(item.message_id);
                 }
                 Ok(item) => {
                     if item.verdict.is_ok() {
-                        out.accepted.push(Accepted {
-                            message_id: item.message_id.clone(),
-                            sender: m.sender_id.clone(),
-                            nonce: m.nonce.clone(),
-                            ts: m.ts.parse().unwrap_or(0),
-                        });
+                        out.accept(&item.message_id, &m.sender_id, &m.nonce, m.ts.parse().unwrap_or(0));
                     }
                     out.items.push(item);
                 }
@@ -275,6 +274,13 @@ impl Session {
             }
         }
         out
+    }
+
+    /// Whether `(sender, nonce)` was accepted before, or earlier in this
+    /// answer (PROTOCOL §5a step 7): a second delivery.
+    async fn seen_before(&self, out: &Received, sender: &str, nonce: &str) -> bool {
+        self.seen.lock().await.contains(sender, nonce)
+            || out.accepted.iter().any(|a| a.sender == sender && a.nonce == nonce)
     }
 
     /// Checks an event (PROTOCOL §14) against the pinned server key: shown
@@ -304,12 +310,7 @@ impl Session {
                 .items
                 .push(rejected(format!("not a statement of the pinned server key: {e}")));
         }
-        if self.seen.lock().await.contains("", &event.event_id)
-            || out
-                .accepted
-                .iter()
-                .any(|a| a.sender.is_empty() && a.nonce == event.event_id)
-        {
+        if self.seen_before(out, "", &event.event_id).await {
             return out.duplicates.push(event.event_id);
         }
         let members: Vec<String> = event
@@ -319,12 +320,7 @@ impl Session {
             .collect();
         let text = format!("event {}: {}", escape_inline(&event.event, 64), members.join(", "));
         let at = event.at.parse().unwrap_or(0);
-        out.accepted.push(Accepted {
-            message_id: event.event_id.clone(),
-            sender: String::new(),
-            nonce: event.event_id.clone(),
-            ts: at,
-        });
+        out.accept(&event.event_id, "", &event.event_id, at);
         out.items.push(Item {
             message_id: event.event_id,
             from: "the server".into(),
@@ -340,7 +336,7 @@ impl Session {
     /// Checks a room message (PROTOCOL §15d) against the room's log,
     /// verified now: shown when it verifies, as REJECTED when it does not,
     /// kept leased when the server could not be asked.
-    async fn take_room_message(&self, raw: &Value, out: &mut Received) {
+    async fn take_room_message(&self, raw: &Value, out: &mut Received, rooms: &mut super::rooms::VerifiedRooms) {
         let m: RoomDelivered = match serde_json::from_value(raw.clone()) {
             Ok(m) => m,
             Err(e) => {
@@ -350,7 +346,7 @@ impl Session {
                 ))
             }
         };
-        let verdict = match self.check_room_message(&m).await {
+        let verdict = match self.check_room_message(&m, rooms).await {
             Ok(v) => v,
             Err(why) => {
                 return out.held.push(format!(
@@ -360,22 +356,11 @@ impl Session {
                 ))
             }
         };
-        let seen_before = verdict.is_ok()
-            && (self.seen.lock().await.contains(&m.sender_id, &m.nonce)
-                || out
-                    .accepted
-                    .iter()
-                    .any(|a| a.sender == m.sender_id && a.nonce == m.nonce));
-        if seen_before {
+        if verdict.is_ok() && self.seen_before(out, &m.sender_id, &m.nonce).await {
             return out.duplicates.push(m.message_id);
         }
         if verdict.is_ok() {
-            out.accepted.push(Accepted {
-                message_id: m.message_id.clone(),
-                sender: m.sender_id.clone(),
-                nonce: m.nonce.clone(),
-                ts: m.ts.parse().unwrap_or(0),
-            });
+            out.accept(&m.message_id, &m.sender_id, &m.nonce, m.ts.parse().unwrap_or(0));
         }
         // A verified item's members were all checked (ids derived from the
         // signature and the verified log); a rejected one's are the

@@ -23,6 +23,10 @@ use crate::error::verify_failed;
 /// Verified key logs with acceptance times, by client id.
 type Logs = BTreeMap<String, (KelState, Vec<u64>)>;
 
+/// The rooms verified while judging one answer, by room id: a batch of a
+/// room's messages fetches and verifies its log once.
+pub(super) type VerifiedRooms = HashMap<String, (VerifiedRoom, Logs)>;
+
 impl Session {
     /// `who`'s log as the server gives it.
     async fn keys_of(&self, who: &str) -> Result<mcpmsg_core::protocol::tools::ClientKeysResult, LogTrouble> {
@@ -156,7 +160,14 @@ impl Session {
     /// Checks a room message against the room's log, verified now. The
     /// outer `Err` is a server that could not be asked (the message stays
     /// leased and comes back); the inner one a rejection.
-    pub(super) async fn check_room_message(&self, m: &RoomDelivered) -> Result<Result<Opened, String>, String> {
+    pub(super) async fn check_room_message(
+        &self,
+        m: &RoomDelivered,
+        verified: &mut VerifiedRooms,
+    ) -> Result<Result<Opened, String>, String> {
+        if let Some((room, logs)) = verified.get(&m.room_id) {
+            return Ok(self.check_in_room(m, room, logs));
+        }
         let (room, logs) = match self.verified_room(&m.room_id).await {
             Ok(v) => v,
             Err(e) => {
@@ -170,7 +181,9 @@ impl Session {
                 };
             }
         };
-        Ok(self.check_in_room(m, &room, &logs))
+        let verdict = self.check_in_room(m, &room, &logs);
+        verified.insert(m.room_id.clone(), (room, logs));
+        Ok(verdict)
     }
 
     fn check_in_room(&self, m: &RoomDelivered, room: &VerifiedRoom, logs: &Logs) -> Result<Opened, String> {
