@@ -152,3 +152,53 @@ async fn an_independent_member_verifies_a_live_pen_pal_room() {
     assert!(stdout.trim_end().ends_with("pen pal ✓"), "{stdout}");
     s.stop().await;
 }
+
+/// Every room limit refuses with `room_full` naming its flag, an invitee
+/// that never checked in with `unknown_recipient`, and nothing changes;
+/// a member can still leave a room whose log is full.
+#[tokio::test(flavor = "multi_thread")]
+async fn room_limits_refuse_with_their_codes() {
+    use common::rooms::change;
+    use common::{register, Ident};
+    use mcpmsg_core::protocol::room::Op;
+
+    let flags = [
+        "--max-room-members",
+        "2",
+        "--max-rooms-per-client",
+        "1",
+        "--max-room-log",
+        "3",
+    ];
+    let s = TestServer::start(&flags).await;
+    let c = s.client().await;
+    let (a, b, carol) = (Ident::new("alice"), Ident::new("bob"), Ident::new("carol"));
+    register(&c, &[&a, &b, &carol]).await;
+    let room = change(&c, &a, None, Op::Create, "").await;
+    let msg = c
+        .call("change_room", a.room(None, Op::Create, "", "another"))
+        .await
+        .refused("room_full");
+    assert!(msg.contains("--max-rooms-per-client"), "{msg}");
+    c.call("change_room", a.room(Some(&room), Op::Invite, "nobody", ""))
+        .await
+        .refused("unknown_recipient");
+    let room = change(&c, &a, Some(&room), Op::Invite, "bob").await;
+    let msg = c
+        .call("change_room", a.room(Some(&room), Op::Invite, "carol", ""))
+        .await
+        .refused("room_full");
+    assert!(msg.contains("--max-room-members"), "{msg}");
+    let room = change(&c, &b, Some(&room), Op::Join, "").await;
+    assert_eq!(room.len(), 3);
+    let msg = c
+        .call("change_room", a.room(Some(&room), Op::Invite, "carol", ""))
+        .await
+        .refused("room_full");
+    assert!(msg.contains("--max-room-log"), "{msg}");
+    // Nothing was appended by the refusals; leaving a full room works.
+    let log = c.call("get_room_log", a.room_log(room.room_id())).await.ok();
+    assert_eq!(log["statements"].as_array().unwrap().len(), 3);
+    change(&c, &b, Some(&room), Op::Leave, "").await;
+    s.stop().await;
+}

@@ -197,7 +197,11 @@ impl Broker {
         after: &RoomState,
     ) -> Result<(), Refusal> {
         let c = &self.config;
-        if before.is_some_and(|b| b.len() as usize >= c.max_room_log) {
+        // A full log takes no invitation or join, but always a leave or a
+        // removal: those only shrink the membership, so they are bounded by
+        // it, and nobody is ever stuck in a room.
+        let grows = matches!(op, Op::Invite | Op::Join);
+        if grows && before.is_some_and(|b| b.len() as usize >= c.max_room_log) {
             return Err(Refusal::new(
                 ErrorCode::RoomFull,
                 format!(
