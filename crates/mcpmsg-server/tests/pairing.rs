@@ -186,3 +186,25 @@ async fn a_partner_gone_silent_ends_the_room_with_a_timeout() {
         s.stop().await;
     }
 }
+
+/// A full pairing queue (`--max-pair-queue`) refuses an entrant nobody can
+/// be paired with, with `queue_full`, and the one waiting stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_pairing_queue_is_refused() {
+    let s = TestServer::start(&["--max-pair-queue", "1"]).await;
+    let c = s.client().await;
+    let (a, b) = (Ident::new("alice"), Ident::new("bob"));
+    register(&c, &[&a, &b]).await;
+    c.call("block_client", a.block("bob", "block")).await.ok();
+    assert_eq!(
+        c.call("enter_queue", a.enter_queue("", "", "60")).await.ok()["status"],
+        "waiting"
+    );
+    let msg = c
+        .call("enter_queue", b.enter_queue("", "", "60"))
+        .await
+        .refused("queue_full");
+    assert!(msg.contains("--max-pair-queue"), "{msg}");
+    assert_eq!(c.call("leave_queue", a.leave_queue()).await.ok()["removed"], true);
+    s.stop().await;
+}
