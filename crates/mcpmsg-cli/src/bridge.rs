@@ -22,7 +22,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{json, Value};
 
-use crate::session::{Item, Session};
+use crate::session::{Item, Session, Signal};
 use crate::Ctx;
 
 mod push;
@@ -239,12 +239,17 @@ impl Bridge {
         for i in &got.items {
             md.push_str(&item_markdown(i, now, &names));
         }
+        got.drop_lapsed(now);
+        for s in &got.signals {
+            md.push_str(&format!("{} (verified).\n", s.line()));
+        }
         for h in &got.held {
             md.push_str(&format!("Note: {h}\n"));
         }
         let result = ok(
             md,
-            json!({"messages": got.items.iter().map(Item::json).collect::<Vec<_>>(), "held_back": got.held}),
+            json!({"messages": got.items.iter().map(Item::json).collect::<Vec<_>>(), "held_back": got.held,
+                "signals": got.signals.iter().map(Signal::json).collect::<Vec<_>>()}),
         );
         // Everything in `result` is handed to the model now: remember and
         // acknowledge it. If this fails, the messages come back (and are

@@ -72,6 +72,14 @@ pub enum RoomCommand {
     },
     /// Receive messages (room messages are verified against their room's log)
     Recv(RecvArgs),
+    /// Tell the other members you are typing (lapses after a few seconds)
+    Typing {
+        #[arg(allow_hyphen_values = true)]
+        room: String,
+        /// Say you stopped instead
+        #[arg(long)]
+        stopped: bool,
+    },
 }
 
 #[derive(Args)]
@@ -145,6 +153,31 @@ pub fn run(ctx: &Ctx, cmd: RoomCommand) -> Result<()> {
                         String::new()
                     } else {
                         format!("; skipped {}", skipped.join(", "))
+                    }
+                ))
+                .map_err(Into::into);
+            }
+            RoomCommand::Typing { room, stopped } => {
+                let signal = if stopped { "stopped" } else { "typing" };
+                let r = s.signal(&room, signal).await?;
+                return out(&format!(
+                    "signalled {signal} in room {room} to {}{}\n",
+                    if r.delivered.is_empty() {
+                        "nobody".to_owned()
+                    } else {
+                        r.delivered.join(", ")
+                    },
+                    if r.skipped.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; skipped {} (they hold too many signals)",
+                            r.skipped
+                                .iter()
+                                .map(|k| k.member.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
                     }
                 ))
                 .map_err(Into::into);

@@ -180,6 +180,10 @@ pub fn recv(ctx: &Ctx, a: RecvArgs) -> Result<()> {
             render(items, now_ms())
         };
         out(&text)?;
+        // Signals go beside the messages, so --json output keeps its shape.
+        for s in &got.signals {
+            eprintln!("mcpmsg: {}", s.line().replace('`', ""));
+        }
         for h in held {
             eprintln!("mcpmsg: note: {h}");
         }

@@ -138,6 +138,12 @@ pub struct ServerArgs {
     /// Clients one client may block (block_client)
     #[arg(long, env = "MCPMSG_MAX_BLOCKS", value_name = "N", default_value_t = 1_000)]
     pub max_blocks: usize,
+    /// Seconds a typing signal lasts unless replaced (send_signal)
+    #[arg(long, env = "MCPMSG_SIGNAL_TTL", value_name = "SECS", default_value_t = 10)]
+    pub signal_ttl: u64,
+    /// Typing signals kept for one client at most (one per room and sender); past it, new senders' signals to it are skipped
+    #[arg(long, env = "MCPMSG_MAX_SIGNALS", value_name = "N", default_value_t = 200)]
+    pub max_signals: usize,
     /// Open HTTP connections at most; beyond it new connections wait to be accepted. Each parked wait holds one, so keep it above --max-waiters
     #[arg(long, env = "MCPMSG_MAX_CONNECTIONS", value_name = "N", default_value_t = 12_288)]
     pub max_connections: usize,
@@ -411,6 +417,8 @@ impl ServerArgs {
             pair_rate: range("--pair-rate", self.pair_rate, 1, 1_000_000)?,
             pair_grace: Duration::from_secs(range("--pair-grace", self.pair_grace, 0, 86_400)?),
             max_blocks: range("--max-blocks", self.max_blocks, 1, 100_000)?,
+            signal_ttl: Duration::from_secs(range("--signal-ttl", self.signal_ttl, 1, 300)?),
+            max_signals: range("--max-signals", self.max_signals, 1, 100_000)?,
         })
     }
 }

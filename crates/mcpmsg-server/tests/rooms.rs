@@ -202,3 +202,34 @@ async fn room_limits_refuse_with_their_codes() {
     change(&c, &b, Some(&room), Op::Leave, "").await;
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn typing_reaches_the_other_members_in_memory() {
+    let s = TestServer::start(&[]).await;
+    let c = s.client().await;
+    common::signals::typing_reaches_the_other_members([&c, &c, &c]).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn typing_reaches_the_other_members_across_two_redis_nodes() {
+    let redis = RedisServer::start();
+    let [n1, n2] = TestServer::two_nodes(&redis.url()).await;
+    let (c1, c2) = (n1.client().await, n2.client().await);
+    common::signals::typing_reaches_the_other_members([&c1, &c2, &c1]).await;
+    n1.stop().await;
+    n2.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signals_are_bounded_apart_from_queues_on_both_stores() {
+    let flags = ["--max-queue", "1", "--max-signals", "1"];
+    let s = TestServer::start(&flags).await;
+    common::signals::signals_are_bounded_apart_from_queues(&s.client().await).await;
+    s.stop().await;
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let s = TestServer::start(&[&flags[..], &["--store", &url]].concat()).await;
+    common::signals::signals_are_bounded_apart_from_queues(&s.client().await).await;
+    s.stop().await;
+}

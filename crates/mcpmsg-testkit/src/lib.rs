@@ -5,6 +5,7 @@
 pub mod pairing;
 pub mod redis;
 pub mod rooms;
+pub mod signals;
 
 use clap::Parser;
 use mcpmsg_core::crypto::{SealingPublicKey, SealingSecret, SigningSecret};

@@ -23,7 +23,7 @@ use rmcp::{Peer, RoleServer};
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::session::{Item, Received, Session};
+use crate::session::{Item, Received, Session, Signal};
 
 /// The URI of the bridge's own inbox resource.
 pub const INBOX_URI: &str = "mcpmsg-bridge://inbox";
@@ -180,6 +180,7 @@ pub async fn watch(session: Arc<Session>, pending: Arc<Pending>, peer: Peer<Role
         let mut got = session.judge(&raw).await;
         pending.drop_handed(&mut got);
         let fresh: Vec<Item> = got.items.clone();
+        let signals = got.signals.clone();
         pending.received.lock().await.merge(got);
         pending.landing.store(false, Ordering::Release);
         pending.landed.notify_waiters();
@@ -188,7 +189,28 @@ pub async fn watch(session: Arc<Session>, pending: Arc<Pending>, peer: Peer<Role
                 return; // the IDE went away
             }
         }
+        for s in &signals {
+            if !announce_signal(&peer, s, settings).await {
+                return;
+            }
+        }
     }
+}
+
+/// Tells the IDE a member is typing (or stopped): a channel event only; it
+/// is shown with the next get_messages while it lasts.
+async fn announce_signal(peer: &Peer<RoleServer>, s: &Signal, settings: PushSettings) -> bool {
+    if !settings.channel {
+        return true;
+    }
+    let params = json!({
+        "content": format!("{} (verified).", s.line()),
+        "meta": {"event": "typing", "sender": s.from, "room_id": s.room_id, "signal": s.signal},
+    });
+    let note = CustomNotification::new("notifications/claude/channel", Some(params));
+    peer.send_notification(ServerNotification::CustomNotification(note))
+        .await
+        .is_ok()
 }
 
 /// Tells the IDE about one item; false when the IDE is gone.

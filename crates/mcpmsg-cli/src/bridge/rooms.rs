@@ -46,6 +46,16 @@ pub(super) struct SendRoomArgs {
     pub seal: Option<bool>,
 }
 
+/// `send_typing`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(super) struct TypingArgs {
+    /// The room, as list_rooms shows it.
+    pub room_id: String,
+    /// Say you stopped typing instead (default false).
+    #[serde(default)]
+    pub stopped: bool,
+}
+
 /// `block_client`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(super) struct BlockArgs {
@@ -83,6 +93,7 @@ pub(super) fn all() -> Vec<rmcp::model::Tool> {
         tool::<InviteArgs>("invite", "Invite a client to a room you are a member of; it joins with join_room (an invitation adds nobody).".into()),
         tool::<RoomArgs>("join_room", "Join a room you were invited to (the room.invited event names it).".into()),
         tool::<BlockArgs>("block_client", "Block a client: its direct messages to you are refused and you are never paired with it (or unblock it).".into()),
+        tool::<TypingArgs>("send_typing", "Tell the other members of a room that you are typing (or stopped). It lapses after a few seconds: send it again while you keep typing.".into()),
         tool::<RoomArgs>("room_members", "Verify a room's membership log and say who is in it, as this client verified it.".into()),
     ]
 }
@@ -101,6 +112,7 @@ impl Bridge {
             "invite" => self.invite(args).await,
             "room_members" => self.room_members(args).await,
             "block_client" => self.block_client(args).await,
+            "send_typing" => self.send_typing(args).await,
             _ => return None,
         })
     }
@@ -217,6 +229,20 @@ impl Bridge {
             ));
         }
         Ok(ok(md, json!({ "rooms": rooms })))
+    }
+
+    async fn send_typing(&self, args: &JsonObject) -> Result<CallToolResult, String> {
+        let a: TypingArgs = tools::parse(args)?;
+        let signal = if a.stopped { "stopped" } else { "typing" };
+        let r = self.m.signal(&a.room_id, signal).await.map_err(describe)?;
+        Ok(ok(
+            format!(
+                "Signalled `{signal}` in room `{}` to {} member(s).",
+                a.room_id,
+                r.delivered.len()
+            ),
+            serde_json::to_value(r).expect("results serialise"),
+        ))
     }
 
     async fn block_client(&self, args: &JsonObject) -> Result<CallToolResult, String> {

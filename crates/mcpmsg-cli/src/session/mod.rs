@@ -30,7 +30,7 @@ mod rooms;
 mod server_pin;
 
 use peers::Fetched;
-pub use receive::{Item, Received};
+pub use receive::{Item, Received, Signal};
 pub use server_pin::{other_key_hint, presented_key};
 
 /// Where the seen-set lives: beside the configuration, named after it.

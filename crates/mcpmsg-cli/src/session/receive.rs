@@ -82,8 +82,38 @@ pub struct Received {
     pub held: Vec<String>,
     /// Ids of second deliveries of messages accepted before: dropped.
     pub duplicates: Vec<String>,
+    /// Verified typing signals, the newest per room and member. They are
+    /// never acknowledged: reading them removed them.
+    pub signals: Vec<Signal>,
     /// `(sender_id, nonce, ts)` of each verified item, for the seen-set.
     accepted: Vec<Accepted>,
+}
+
+/// A verified typing signal (PROTOCOL §15d).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    pub room_id: String,
+    pub from: String,
+    /// `typing` or `stopped`.
+    pub signal: String,
+    /// When the server says it lapses, Unix ms.
+    pub expires_at: u64,
+}
+
+impl Signal {
+    /// In words, for a person or a model.
+    pub fn line(&self) -> String {
+        let what = if self.signal == "typing" {
+            "is typing"
+        } else {
+            "stopped typing"
+        };
+        format!("`{}` {what} in room `{}`", self.from, self.room_id)
+    }
+
+    pub fn json(&self) -> Value {
+        json!({"room_id": self.room_id, "from": self.from, "signal": self.signal, "expires_at": self.expires_at.to_string()})
+    }
 }
 
 /// A verified item's entry for the seen-set, with the id it was shown under.
@@ -111,6 +141,21 @@ impl Received {
         }
         self.held.extend(later.held);
         self.duplicates.extend(later.duplicates);
+        for s in later.signals {
+            self.add_signal(s);
+        }
+    }
+
+    /// Keeps `s` in place of the same member's earlier signal in its room.
+    pub(super) fn add_signal(&mut self, s: Signal) {
+        self.signals
+            .retain(|o| (o.room_id.as_str(), o.from.as_str()) != (&s.room_id, &s.from));
+        self.signals.push(s);
+    }
+
+    /// Drops signals that lapsed by `now`.
+    pub fn drop_lapsed(&mut self, now: u64) {
+        self.signals.retain(|s| s.expires_at > now);
     }
 
     /// Records a verified item for the seen-set, under the id it is shown by.
@@ -241,6 +286,10 @@ impl Session {
                 }
                 Some("room_message") => {
                     self.take_room_message(raw, &mut out, &mut rooms).await;
+                    continue;
+                }
+                Some("signal") => {
+                    self.take_signal(raw, &mut out, &mut rooms).await;
                     continue;
                 }
                 _ => {}

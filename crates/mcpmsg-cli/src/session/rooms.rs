@@ -13,10 +13,11 @@ use std::collections::BTreeMap;
 use mcpmsg_core::protocol::room::{self, check_message, Op, RoomSealParts, Trust, VerifiedRoom};
 use mcpmsg_core::protocol::tools::{
     EnterQueueArgs, EnterQueueResult, GetRoomLogArgs, ListRoomsArgs, RoomChange, RoomDelivered, RoomEntry, RoomLog,
-    RoomSendResult, SendRoomMessageArgs,
+    RoomSendResult, SendRoomMessageArgs, SendSignalArgs, SignalDelivered, SignalSent,
 };
 
 use super::peers::LogTrouble;
+use super::receive::Received;
 use super::*;
 use crate::error::verify_failed;
 
@@ -237,5 +238,75 @@ impl Session {
                 ..Default::default()
             })
             .await?)
+    }
+}
+
+impl Session {
+    /// Tells the other members of room `room_id` that this client is typing
+    /// (or `stopped`). The server checks membership; a signal carries no
+    /// content, so nothing is sealed.
+    pub async fn signal(&self, room_id: &str, signal: &str) -> Result<SignalSent> {
+        Ok(self
+            .signed(|| SendSignalArgs {
+                sender_id: self.me.clone(),
+                room_id: room_id.to_owned(),
+                signal: signal.to_owned(),
+                ..Default::default()
+            })
+            .await?)
+    }
+
+    /// Checks a typing signal against the room's log, verified now (once
+    /// per read); a verified one is kept, anything else is a note. A signal
+    /// is never acknowledged (reading it removed it), so one that cannot be
+    /// checked now is dropped, not kept for later.
+    pub(super) async fn take_signal(&self, raw: &Value, out: &mut Received, verified: &mut VerifiedRooms) {
+        let s: SignalDelivered = match serde_json::from_value(raw.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                return out.held.push(format!(
+                    "a malformed signal from the server was skipped: {}",
+                    escape_inline(&e.to_string(), 200)
+                ))
+            }
+        };
+        if !verified.contains_key(&s.room_id) {
+            match self.verified_room(&s.room_id).await {
+                Ok(v) => {
+                    verified.insert(s.room_id.clone(), v);
+                }
+                Err(e) => {
+                    return out.held.push(format!(
+                        "a signal for room {} was dropped: {}",
+                        escape_inline(&s.room_id, 24),
+                        escape_inline(&format!("{e:#}"), 300)
+                    ))
+                }
+            }
+        }
+        let (room, logs) = &verified[&s.room_id];
+        let checked = match logs.get(&s.sender_id) {
+            Some((state, at)) => {
+                let sender = SenderLog {
+                    state,
+                    accepted_at: Some(at),
+                };
+                room::check_signal(&s, &self.me, room, &sender, self.rules, now_ms())
+            }
+            None => Err(format!("{} never acted in room {}", s.sender_id, s.room_id)),
+        };
+        match checked {
+            Ok(()) => out.add_signal(super::receive::Signal {
+                room_id: s.room_id,
+                from: s.sender_id,
+                signal: s.signal,
+                expires_at: s.expires_at.parse().unwrap_or(0),
+            }),
+            Err(why) => out.held.push(format!(
+                "a signal claimed to be from {} was rejected: {}",
+                escape_inline(&s.sender_id, 64),
+                escape_inline(&why, 300)
+            )),
+        }
     }
 }

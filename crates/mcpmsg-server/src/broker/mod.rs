@@ -16,6 +16,7 @@ mod presence;
 mod registry;
 mod room_send;
 mod rooms;
+mod signals;
 mod wait;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use pairing::Entered;
 pub use registry::{CheckinResult, ClientInfo, ClientKeys, KelUpdate};
 pub use room_send::{room_message_of, RoomSent, ROOM_CONTENT_TYPE};
 pub use rooms::RoomChanged;
+pub use signals::{signal_of, SignalLeft, SIGNAL_CONTENT_TYPE};
 
 use crate::store::{Store, StoreError};
 use mcpmsg_core::protocol::ErrorCode;
@@ -147,6 +149,10 @@ pub struct BrokerConfig {
     pub pair_grace: Duration,
     /// Clients one client may block.
     pub max_blocks: usize,
+    /// How long a typing signal lasts unless replaced.
+    pub signal_ttl: Duration,
+    /// Signals kept for one client at most.
+    pub max_signals: usize,
 }
 
 impl Default for BrokerConfig {
@@ -179,6 +185,8 @@ impl Default for BrokerConfig {
             pair_rate: 30,
             pair_grace: Duration::from_secs(10),
             max_blocks: 1_000,
+            signal_ttl: Duration::from_secs(10),
+            max_signals: 200,
         }
     }
 }

@@ -43,6 +43,7 @@ impl McpServer {
             ToolName::EnterQueue => run(map, |a| self.enter_queue(a)).await,
             ToolName::LeaveQueue => run(map, |a| self.leave_queue(a)).await,
             ToolName::BlockClient => run(map, |a| self.block_client(a)).await,
+            ToolName::SendSignal => run(map, |a| self.send_signal(a)).await,
         }
     }
 

@@ -38,6 +38,9 @@ pub fn inbox_item(m: &StoredMessage) -> InboxItem {
     if let Some(e) = broker::event_of(m) {
         return InboxItem::Event(e);
     }
+    if let Some(s) = broker::signal_of(m) {
+        return InboxItem::Signal(s);
+    }
     match broker::room_message_of(m) {
         Some(r) => InboxItem::RoomMessage(r),
         None => InboxItem::Message(delivered(m)),
@@ -73,6 +76,19 @@ pub fn message_markdown(m: &StoredMessage, now: u64) -> String {
             relative(now, m.received_at),
             e.event_id,
             e.data.keys().map(|k| format!("`{}`", escape_inline(k, 64))).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if let Some(sig) = broker::signal_of(m) {
+        let what = if sig.signal == "typing" {
+            "is typing"
+        } else {
+            "stopped typing"
+        };
+        return format!(
+            "### `{}` {what} in room `{}` · {}\n",
+            sig.sender_id,
+            sig.room_id,
+            relative(now, m.received_at)
         );
     }
     let room = broker::room_message_of(m);

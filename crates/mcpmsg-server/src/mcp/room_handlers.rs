@@ -9,7 +9,7 @@ use mcpmsg_core::protocol::now_ms;
 use mcpmsg_core::protocol::room::RoomState;
 use mcpmsg_core::protocol::tools::{
     self as wire, BlockClientArgs, ChangeRoomArgs, EnterQueueArgs, GetRoomLogArgs, LeaveQueueArgs, ListRoomsArgs,
-    SendRoomMessageArgs,
+    SendRoomMessageArgs, SendSignalArgs,
 };
 
 fn entry(s: &RoomState) -> wire::RoomEntry {
@@ -170,6 +170,37 @@ impl McpServer {
 }
 
 impl McpServer {
+    pub(super) async fn send_signal(&self, args: SendSignalArgs) -> Result<Answer<SendSignalArgs>, Refusal> {
+        let (signal, room) = (args.signal.clone(), args.room_id.clone());
+        let left = self.broker.send_signal(args).await?;
+        let md = format!(
+            "Signalled `{signal}` in room `{room}` to {} member(s){}; it lapses {}.",
+            left.delivered.len(),
+            if left.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} skipped: they hold too many signals)", left.skipped.len())
+            },
+            relative(now_ms(), left.expires_at)
+        );
+        let skipped = left
+            .skipped
+            .into_iter()
+            .map(|member| wire::Skipped {
+                member,
+                reason: "signals_full".to_owned(),
+            })
+            .collect();
+        Ok((
+            md,
+            wire::SignalSent {
+                delivered: left.delivered,
+                skipped,
+                expires_at: left.expires_at.to_string(),
+            },
+        ))
+    }
+
     pub(super) async fn block_client(&self, args: BlockClientArgs) -> Result<Answer<BlockClientArgs>, Refusal> {
         let (who, verb) = (
             args.blocked_id.clone(),

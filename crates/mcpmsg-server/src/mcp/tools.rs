@@ -15,7 +15,7 @@ use mcpmsg_core::protocol::tools::{
     AckMessagesArgs, BlockClientArgs, ChangeRoomArgs, CheckinClientArgs, EnterQueueArgs, GetClientKeysArgs,
     GetInboxUriArgs, GetMessagesArgs, GetMyIdentityArgs, GetRoomLogArgs, GetServerKeyArgs, HeartbeatArgs,
     LeaveQueueArgs, ListClientsArgs, ListRoomsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage,
-    SendRoomMessageArgs, ToolArgs, ToolName,
+    SendRoomMessageArgs, SendSignalArgs, ToolArgs, ToolName,
 };
 
 /// Appended to a signed tool's description: a model sees the tool but
@@ -66,6 +66,7 @@ pub fn definition(tool: ToolName) -> Tool {
         ToolName::EnterQueue => describe::<EnterQueueArgs>(),
         ToolName::LeaveQueue => describe::<LeaveQueueArgs>(),
         ToolName::BlockClient => describe::<BlockClientArgs>(),
+        ToolName::SendSignal => describe::<SendSignalArgs>(),
     }
 }
 

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use super::packed::{nonce_key, CompactNonce, NonceKey, Packed};
 use super::{
     Delivery, FanOut, FanOutOutcome, IdentityRecord, LoggedStatement, NonceRecord, PairEnter, PairOutcome, QueueLimits,
-    RoomAppend, SendOutcome, SendStep, Store, StoreError, StoredMessage, TakeMode,
+    RoomAppend, SendOutcome, SendStep, SignalStep, Store, StoreError, StoredMessage, TakeMode,
 };
 
 struct Entry {
@@ -204,6 +204,7 @@ impl Inner {
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    signals: Mutex<signals::Signals>,
 }
 
 impl MemoryStore {
@@ -217,6 +218,10 @@ impl MemoryStore {
         // A panic while holding the lock cannot leave the maps half-updated
         // in a way that matters more than losing the process would.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_signals(&self) -> MutexGuard<'_, signals::Signals> {
+        self.signals.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The lock, with what expired by `now` dropped first.
@@ -383,16 +388,17 @@ impl Store for MemoryStore {
                 }
             }
             TakeMode::LeaseUntil(until) => {
-                let Some(q) = inner.queue(recipient) else {
-                    return Ok(Vec::new());
-                };
-                for e in q.iter_mut().filter(|e| e.deliverable(now)).take(max) {
-                    e.leased_until = until;
-                    out.push(e.msg.unpack());
+                if let Some(q) = inner.queue(recipient) {
+                    for e in q.iter_mut().filter(|e| e.deliverable(now)).take(max) {
+                        e.leased_until = until;
+                        out.push(e.msg.unpack());
+                    }
                 }
             }
         }
         inner.drop_if_empty(recipient);
+        drop(inner);
+        out.extend(self.lock_signals().take(recipient, now));
         Ok(out)
     }
 
@@ -466,6 +472,10 @@ impl Store for MemoryStore {
         Ok(self.lock_swept(step.now).fan_out(step))
     }
 
+    async fn put_signal(&self, step: SignalStep<'_>) -> Result<Vec<bool>, StoreError> {
+        Ok(self.lock_signals().put(step))
+    }
+
     async fn pair_enter(&self, step: PairEnter<'_>) -> Result<PairOutcome, StoreError> {
         let mut inner = self.lock();
         let Inner { pairing, last_seen, .. } = &mut *inner;
@@ -507,5 +517,6 @@ impl Store for MemoryStore {
 
 mod pairing;
 mod rooms;
+mod signals;
 #[cfg(test)]
 mod tests;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use self::redis::{redacted_url, RedisStore, RedisTls};
 pub use memory::MemoryStore;
 pub use pairing::{eligible, overlap, PairEnter, PairOutcome, Waiting, PAIR_SCAN};
-pub use rooms::{Delivery, FanOut, FanOutOutcome, LoggedStatement, RoomAppend};
+pub use rooms::{Delivery, FanOut, FanOutOutcome, LoggedStatement, RoomAppend, SignalStep};
 
 use mcpmsg_core::protocol::kel::Event;
 
@@ -31,7 +31,7 @@ pub struct StoreError(pub String);
 
 /// A queued message: exactly the members of a delivered message (PROTOCOL
 /// §5), every one as it was signed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredMessage {
     /// b64 of the first 16 bytes of SHA-256(sig).
     pub message_id: String,
@@ -303,7 +303,9 @@ pub trait Store: Send + Sync + 'static {
     async fn send(&self, step: SendStep<'_>) -> Result<SendOutcome, StoreError>;
 
     /// Up to `max` deliverable messages for `recipient`, oldest first
-    /// (expired and leased ones are skipped).
+    /// (expired and leased ones are skipped), then every live typing
+    /// signal left for it (see [`SignalStep`]), which are removed whatever
+    /// the mode: they are never leased, and do not count towards `max`.
     async fn take(
         &self,
         recipient: &str,
@@ -347,6 +349,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Queues a room message for every recipient (see [`FanOut`]).
     async fn fan_out(&self, step: FanOut<'_>) -> Result<FanOutOutcome, StoreError>;
+
+    /// Leaves a typing signal for every recipient (see [`SignalStep`]) and
+    /// rings their doorbells; per recipient, whether it was left.
+    async fn put_signal(&self, step: SignalStep<'_>) -> Result<Vec<bool>, StoreError>;
 
     /// Pairs the entrant with a waiting client, or queues it (see
     /// [`PairEnter`]), in one atomic step.

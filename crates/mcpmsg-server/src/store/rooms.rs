@@ -89,3 +89,22 @@ pub enum FanOutOutcome {
     /// is free.
     Moved,
 }
+
+/// Leaves a typing signal (PROTOCOL §15d) for each of `recipients`,
+/// replacing the one its sender left there for the same room. A recipient
+/// already holding `max` signals from other senders or rooms is skipped.
+/// Signals live apart from the queues (they never count against one) and
+/// lapse at their `expires_at`; [`super::Store::take`] hands them out.
+#[derive(Debug, Clone, Copy)]
+pub struct SignalStep<'a> {
+    /// The room it is about.
+    pub room_id: &'a str,
+    /// The signal, with an empty recipient (each copy gets its own).
+    pub signal: &'a StoredMessage,
+    /// The members it is for.
+    pub recipients: &'a [&'a str],
+    /// Signals one recipient holds at most.
+    pub max: usize,
+    /// Server time, Unix ms.
+    pub now: u64,
+}

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use mcpmsg_core::protocol::now_ms;
 use mcpmsg_core::protocol::tools::ChangeRoomArgs;
 use mcpmsg_server::store::{
-    Delivery, FanOut, FanOutOutcome, LoggedStatement, NonceRecord, QueueLimits, RoomAppend, SendOutcome, Store,
-    TakeMode,
+    Delivery, FanOut, FanOutOutcome, LoggedStatement, NonceRecord, QueueLimits, RoomAppend, SendOutcome, SignalStep,
+    Store, StoredMessage, TakeMode,
 };
 
 use super::{id_of, msg, queue, tag};
@@ -147,4 +147,94 @@ pub async fn room_messages_fan_out_once_with_their_nonce(store: Arc<dyn Store>) 
         store.fan_out(full).await.unwrap(),
         FanOutOutcome::Sent(vec![Delivery::Queued])
     );
+}
+
+/// Typing signals (PROTOCOL §15d): one per (room, sender) per recipient,
+/// the newest replacing; handed out after the messages by any take and
+/// removed whatever the mode; never counted in a queue; bounded per
+/// recipient; a lapsed one never handed out.
+pub async fn signals_replace_lapse_and_never_count(store: Arc<dyn Store>) {
+    let (alice, bob, carol, room) = (
+        format!("alice-{}", tag()),
+        format!("bob-{}", tag()),
+        format!("carol-{}", tag()),
+        id_of(7200),
+    );
+    let now = now_ms();
+    let signal = |from: &str, n: usize, at: u64| {
+        let mut s = msg(from, "", n, "", 10_000);
+        s.content_type = "application/mcpmsg-signal".into();
+        s.message = format!("{{\"room_id\":\"{room}\",\"signal\":\"typing {n}\"}}");
+        s.received_at = at;
+        s.expires_at = at + 10_000;
+        s
+    };
+    let to_both = [bob.as_str(), carol.as_str()];
+    fn step<'a>(room: &'a str, s: &'a StoredMessage, recipients: &'a [&'a str], now: u64) -> SignalStep<'a> {
+        SignalStep {
+            room_id: room,
+            signal: s,
+            recipients,
+            max: 2,
+            now,
+        }
+    }
+    let first = signal(&alice, 7201, now);
+    assert_eq!(
+        store.put_signal(step(&room, &first, &to_both, now)).await.unwrap(),
+        vec![true, true]
+    );
+    let newer = signal(&alice, 7202, now + 1);
+    assert_eq!(
+        store.put_signal(step(&room, &newer, &to_both, now)).await.unwrap(),
+        vec![true, true]
+    );
+    let from_carol = signal(&carol, 7203, now + 2);
+    assert_eq!(
+        store
+            .put_signal(step(&room, &from_carol, &[bob.as_str()], now))
+            .await
+            .unwrap(),
+        vec![true]
+    );
+    // bob holds two: a third sender is skipped, a holder may still replace.
+    let third = signal(&format!("dave-{}", tag()), 7204, now + 3);
+    assert_eq!(
+        store
+            .put_signal(step(&room, &third, &[bob.as_str()], now))
+            .await
+            .unwrap(),
+        vec![false]
+    );
+    assert_eq!(
+        store.queue_len(&bob, now).await.unwrap(),
+        0,
+        "signals are not in the queue"
+    );
+
+    // A message and the signals: the message first, the signals after,
+    // even past `max`, and even when the take leases.
+    let m = msg(&alice, &bob, 7205, "", 60_000);
+    assert_eq!(queue(store.as_ref(), &m, 1, now).await, SendOutcome::Queued);
+    let got = store
+        .take(&bob, 1, TakeMode::LeaseUntil(now + 30_000), now + 4)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got[0].message_id, m.message_id);
+    let mut signals: Vec<&StoredMessage> = got[1..].iter().collect();
+    signals.sort_by_key(|s| s.received_at);
+    let mut want_newer = newer.clone();
+    want_newer.recipient_id = bob.clone();
+    assert_eq!(signals[0], &want_newer, "alice's newest, exactly, addressed to bob");
+    assert_eq!(signals[1].sender_id, carol);
+    let again = store.take(&bob, 10, TakeMode::Remove, now + 5).await.unwrap();
+    assert!(
+        again.is_empty(),
+        "the message is leased and the signals were removed: {again:?}"
+    );
+
+    // A lapsed signal is never handed out.
+    let got = store.take(&carol, 10, TakeMode::Remove, now + 10_002).await.unwrap();
+    assert!(got.is_empty(), "{got:?}");
 }

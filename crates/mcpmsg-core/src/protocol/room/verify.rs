@@ -9,7 +9,7 @@ use super::{parse_wraps, Op, RoomState};
 use crate::crypto::{SealingSecret, SigningPublicKey};
 use crate::inbox::{key_was_current, SenderLog, TimeRules};
 use crate::protocol::kel::KelState;
-use crate::protocol::tools::{ChangeRoomArgs, EnterQueueArgs, RoomDelivered, SignedArgs};
+use crate::protocol::tools::{ChangeRoomArgs, EnterQueueArgs, RoomDelivered, SignalDelivered, SignedArgs};
 use crate::protocol::{decode_sig, neutralise, parse_ts};
 
 /// A log every statement of which was checked, and who was a member at
@@ -256,4 +256,54 @@ pub fn check_message(
         text: neutralise(&text),
         sealed: true,
     })
+}
+
+/// The longest a typing signal may have been signed before it is read:
+/// the longest lifetime a server may give one (`--signal-ttl` is at most
+/// 300 s). An older one is a signal delivered again.
+pub const SIGNAL_MAX_AGE_MS: u64 = 300_000;
+
+/// Checks typing signal `s` (PROTOCOL §15d) for member `me` against the
+/// verified `room` and the sender's verified log: addressed to us, in this
+/// room, from a current member (as are we), with a key current then, and
+/// recent. Returns the signal, `typing` or `stopped`.
+pub fn check_signal(
+    s: &SignalDelivered,
+    me: &str,
+    room: &VerifiedRoom,
+    sender: &SenderLog<'_>,
+    rules: TimeRules,
+    now: u64,
+) -> Result<(), String> {
+    if s.recipient_id != me {
+        return Err(format!("addressed to {}, not to this client", s.recipient_id));
+    }
+    if s.room_id != room.state.room_id() {
+        return Err(format!("for room {}, not {}", s.room_id, room.state.room_id()));
+    }
+    if !room.state.is_member(&s.sender_id) || !room.state.is_member(me) {
+        return Err(format!(
+            "{} and this client are not both members of the verified room",
+            s.sender_id
+        ));
+    }
+    if !crate::protocol::tools::SIGNALS.contains(&s.signal.as_str()) {
+        return Err("not a signal this client knows".to_owned());
+    }
+    if sender.state.client_id() != s.sender_id {
+        return Err(format!("checked against the log of {}", sender.state.client_id()));
+    }
+    let received_at = parse_ts("received_at", &s.received_at).map_err(|e| e.to_string())?;
+    let ts = parse_ts("ts", &s.ts).map_err(|e| e.to_string())?;
+    if now.saturating_sub(ts) > SIGNAL_MAX_AGE_MS + rules.max_skew_ms {
+        return Err("older than a signal may live: an old signal delivered again".to_owned());
+    }
+    check_signed(
+        sender,
+        &s.sender_id,
+        [&s.key_id, &s.ts, &s.sig],
+        &s.as_signed().sign_input(),
+        received_at,
+        rules,
+    )
 }

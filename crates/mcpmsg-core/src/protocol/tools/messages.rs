@@ -152,9 +152,9 @@ signed_args! {
 }
 
 /// An item of an inbox (PROTOCOL §14): an event (`"kind": "event"`), a
-/// room message (`"kind": "room_message"`, §15) or a message (the v1
-/// object, which has no `kind`). Clients that use no new feature never get
-/// either of the first two.
+/// room message (`"kind": "room_message"`, §15), a signal (`"kind":
+/// "signal"`, §15d) or a message (the v1 object, which has no `kind`).
+/// Clients that use no new feature never get any of the first three.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum InboxItem {
@@ -162,6 +162,8 @@ pub enum InboxItem {
     Event(ServerEvent),
     /// A message to a room, as signed by its sender.
     RoomMessage(super::RoomDelivered),
+    /// A member's typing signal, as signed by it.
+    Signal(super::SignalDelivered),
     /// A message, as signed by its sender.
     Message(Delivered),
 }

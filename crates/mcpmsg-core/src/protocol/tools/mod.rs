@@ -17,6 +17,7 @@ mod identity;
 mod messages;
 mod pairing;
 mod rooms;
+mod signals;
 
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -37,6 +38,7 @@ pub use rooms::{
     ChangeRoomArgs, GetRoomLogArgs, ListRoomsArgs, RoomChange, RoomDelivered, RoomEntry, RoomList, RoomLog,
     RoomMessageKind, RoomSendResult, SendRoomMessageArgs, Skipped,
 };
+pub use signals::{SendSignalArgs, SignalDelivered, SignalKind, SignalSent, SIGNALS};
 pub use signed::{SignedArgs, SignedField};
 
 /// `client_id`: 1 to 64 of `[A-Za-z0-9._-]`, first alphanumeric.
@@ -98,11 +100,13 @@ pub enum ToolName {
     LeaveQueue,
     /// `block_client`
     BlockClient,
+    /// `send_signal`
+    SendSignal,
 }
 
 impl ToolName {
     /// Every tool, in the order PROTOCOL §5 lists them.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 21] = [
         Self::CheckinClient,
         Self::SendMessage,
         Self::SendMessageAndWait,
@@ -123,6 +127,7 @@ impl ToolName {
         Self::EnterQueue,
         Self::LeaveQueue,
         Self::BlockClient,
+        Self::SendSignal,
     ];
 
     /// The name on the wire.
@@ -148,6 +153,7 @@ impl ToolName {
             Self::EnterQueue => "enter_queue",
             Self::LeaveQueue => "leave_queue",
             Self::BlockClient => "block_client",
+            Self::SendSignal => "send_signal",
         }
     }
 
@@ -174,6 +180,7 @@ impl ToolName {
             Self::EnterQueue => EnterQueueArgs::HINTS,
             Self::LeaveQueue => LeaveQueueArgs::HINTS,
             Self::BlockClient => BlockClientArgs::HINTS,
+            Self::SendSignal => SendSignalArgs::HINTS,
         }
     }
 

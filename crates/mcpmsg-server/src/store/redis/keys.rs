@@ -33,6 +33,13 @@ pub(super) fn queue_keys(recipient: &str) -> [String; 3] {
     ]
 }
 
+/// The typing signals left for a client (PROTOCOL §15d): a HASH of
+/// "<room> <sender>" -> entry, in the slot of its queue, so taking reads
+/// them in the same step.
+pub(super) fn signal_key(recipient: &str) -> String {
+    format!("mcpmsg:{{{recipient}}}:sig")
+}
+
 /// A client's block list: a SET of the client ids it blocks, in the slot
 /// of its queue, so the send script checks it in the same step.
 pub(super) fn block_key(client_id: &str) -> String {

@@ -30,6 +30,7 @@ mod pairing;
 mod rooms;
 mod scripts;
 mod send;
+mod signals;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,12 +44,12 @@ use self::cache::{IdentityCache, FORGET, IDENTITY_TTL};
 use self::codec::{decode_message, decode_nonce, encode_nonce, raw16};
 use self::conn::{err, open, Conn};
 pub use self::conn::{redacted_url, RedisTls};
-use self::keys::{identity_key, node_name, queue_keys, BELL, DEFAULT_NONCE_WINDOW, IDS, PRESENCE};
+use self::keys::{identity_key, node_name, queue_keys, signal_key, BELL, DEFAULT_NONCE_WINDOW, IDS, PRESENCE};
 use self::memory::MemorySample;
 use self::scripts::Scripts;
 use super::{
     FanOut, FanOutOutcome, IdentityRecord, LoggedStatement, NonceRecord, PairEnter, PairOutcome, RoomAppend,
-    SendOutcome, SendStep, Store, StoreError, StoredMessage, TakeMode,
+    SendOutcome, SendStep, SignalStep, Store, StoreError, StoredMessage, TakeMode,
 };
 
 use self::nonces::Claim;
@@ -316,17 +317,12 @@ impl Store for RedisStore {
             TakeMode::Remove => 0,
             TakeMode::LeaseUntil(t) => t,
         };
-        let raw: Vec<Vec<u8>> = self
-            .queue_call(
-                &self.scripts.take,
-                recipient,
-                &[
-                    max.to_string().as_bytes(),
-                    lease.to_string().as_bytes(),
-                    now.to_string().as_bytes(),
-                ],
-            )
-            .await?;
+        let mut inv = self.scripts.take.prepare_invoke();
+        for k in queue_keys(recipient) {
+            inv.key(k);
+        }
+        inv.key(signal_key(recipient)).arg(max).arg(lease).arg(now);
+        let raw: Vec<Vec<u8>> = inv.invoke_async(&mut self.conn()).await.map_err(err)?;
         raw.iter().map(|v| decode_message(v, recipient)).collect()
     }
 
@@ -425,6 +421,10 @@ impl Store for RedisStore {
 
     async fn pair_rooms(&self, limit: usize) -> Result<Vec<String>, StoreError> {
         self.pair_rooms_step(limit).await
+    }
+
+    async fn put_signal(&self, step: SignalStep<'_>) -> Result<Vec<bool>, StoreError> {
+        self.put_signal_step(step).await
     }
 
     async fn fan_out(&self, step: FanOut<'_>) -> Result<FanOutOutcome, StoreError> {

@@ -63,8 +63,9 @@ const CLAIM: &str = include_str!("lua/claim.lua");
 /// claim if it still holds value.
 const RELEASE: &str = include_str!("lua/release.lua");
 
-/// KEYS: q l. ARGV: max, lease_until (0: remove), now.
-/// Returns the entries handed out, oldest first.
+/// KEYS: q l s and the recipient's typing signals (a HASH). ARGV: max,
+/// lease_until (0: remove), now. Returns the entries handed out, oldest
+/// first, then the live signals, which it removes.
 const TAKE: &str = include_str!("lua/take.lua");
 
 /// KEYS: q l. ARGV: sender, reply_to (16 raw bytes), now. Removes and
@@ -119,6 +120,14 @@ const PAIR_ENTER: &str = include_str!("lua/pair_enter.lua");
 /// max. Returns the list after, or false when adding would pass max.
 const SET_BLOCK: &str = include_str!("lua/set_block.lua");
 
+/// KEYS: each recipient's typing signals, a HASH of "<room> <sender>" ->
+/// entry (the layout of a queued message) in the recipient's slot. ARGV:
+/// field, entry, ttl, now, max, bell channel, node name, then the
+/// recipients' ids. Returns '1' (left) or '0' (the recipient holds max
+/// signals of others) per recipient. On a Cluster it is called once per
+/// recipient.
+const SIGNAL: &str = include_str!("lua/signal.lua");
+
 pub(super) struct Scripts {
     pub precheck: redis::Script,
     pub send: redis::Script,
@@ -135,6 +144,7 @@ pub(super) struct Scripts {
     pub room_fan_out: redis::Script,
     pub pair_enter: redis::Script,
     pub set_block: redis::Script,
+    pub signal: redis::Script,
 }
 
 impl Scripts {
@@ -157,6 +167,7 @@ impl Scripts {
             room_fan_out: q(ROOM_FAN_OUT),
             pair_enter: redis::Script::new(PAIR_ENTER),
             set_block: redis::Script::new(SET_BLOCK),
+            signal: q(SIGNAL),
         }
     }
 }

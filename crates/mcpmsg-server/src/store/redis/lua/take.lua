@@ -16,6 +16,14 @@ while #out < max do
   start = start + 100
 end
 for _, g in ipairs(gone) do drop(g[1], g[2]) end
+-- Then every live typing signal, removed whatever the mode.
+local signals = redis.call('HVALS', KEYS[4])
+if #signals > 0 then
+  redis.call('DEL', KEYS[4])
+  for _, v in ipairs(signals) do
+    if meta(v) > now then out[#out + 1] = v end
+  end
+end
 if lease > 0 and #out > 0 then
   local t = redis.call('PTTL', q)
   if t > 0 then live_until(l, t) end
