@@ -2,7 +2,7 @@
 //! identities, a membership log of five statements (create, two
 //! invitations, two joins) with each statement's SIGN_INPUT and hash, and a
 //! sealed room message for the other two members with their sealing
-//! secrets. The independent checker (`tests/independent/check_rooms.py`)
+//! secrets, and bob's typing signal (§15d). The independent checker (`tests/independent/check_rooms.py`)
 //! verifies the log and opens the message as each member from this file.
 //!
 //! `MCPMSG_WRITE_VECTORS=1 cargo test --test room_vectors` rewrites it
@@ -12,12 +12,14 @@
 use std::collections::BTreeMap;
 
 use mcpmsg_core::crypto::{b64, SealingSecret, SigningSecret};
-use mcpmsg_core::inbox::TimeRules;
+use mcpmsg_core::inbox::{SenderLog, TimeRules};
 use mcpmsg_core::protocol::kel::{verify_log as verify_kel, Event, KelState};
 use mcpmsg_core::protocol::room::{
-    room_id_of, statement, statement_hash, verify_log, Op, RoomSealParts, RoomState, Trust,
+    check_signal, room_id_of, statement, statement_hash, verify_log, Op, RoomSealParts, RoomState, Trust,
 };
-use mcpmsg_core::protocol::tools::{ChangeRoomArgs, SendRoomMessageArgs, SignedArgs};
+use mcpmsg_core::protocol::tools::{
+    ChangeRoomArgs, SendRoomMessageArgs, SendSignalArgs, SignalDelivered, SignalKind, SignedArgs,
+};
 use serde::{Deserialize, Serialize};
 
 const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/mcpmsg-rooms.json");
@@ -44,6 +46,9 @@ struct RoomVectors {
     sealed_sign_input_hex: String,
     message_id: String,
     plaintext: String,
+    /// bob's typing signal in the room, as sent (deterministic: Ed25519).
+    signal: SendSignalArgs,
+    signal_sign_input_hex: String,
 }
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
@@ -148,11 +153,26 @@ fn sealed(keys: &BTreeMap<&str, Keys>, state: &RoomState) -> (SendRoomMessageArg
     (m, plaintext)
 }
 
+fn signal(keys: &BTreeMap<&str, Keys>, state: &RoomState) -> SendSignalArgs {
+    let mut s = SendSignalArgs {
+        sender_id: "bob".into(),
+        room_id: state.room_id().to_owned(),
+        signal: "typing".into(),
+        key_id: keys["bob"].signing.public().kid(),
+        ts: (TS + 9500).to_string(),
+        nonce: b64::encode(&[0x66; 16]),
+        sig: String::new(),
+    };
+    s.sig = b64::encode(&keys["bob"].signing.sign(&s.sign_input()));
+    s
+}
+
 fn build(seeds: &BTreeMap<String, String>, published: Option<(SendRoomMessageArgs, String)>) -> RoomVectors {
     let keys = keys(seeds);
     let (statements, state) = log(&keys);
     let (sealed, plaintext) = published.unwrap_or_else(|| sealed(&keys, &state));
     let sig = b64::decode_array::<64>(&sealed.sig).unwrap();
+    let signal = signal(&keys, &state);
     RoomVectors {
         seeds: seeds.clone(),
         kels: keys
@@ -176,6 +196,8 @@ fn build(seeds: &BTreeMap<String, String>, published: Option<(SendRoomMessageArg
         message_id: mcpmsg_core::protocol::message_id(&sig),
         sealed,
         plaintext,
+        signal_sign_input_hex: hex(&signal.sign_input()),
+        signal,
     }
 }
 
@@ -218,4 +240,30 @@ fn room_vectors_match_the_file_and_verify() {
         assert_eq!(file.sealed.open(m, &keys[m].sealing).unwrap(), file.plaintext);
     }
     assert!(file.sealed.open("alice", &keys["alice"].sealing).is_err());
+
+    // bob's signal, as alice would be handed it, verifies; altered, it does not.
+    let s = &file.signal;
+    let mut delivered = SignalDelivered {
+        kind: SignalKind::Signal,
+        recipient_id: "alice".into(),
+        sender_id: s.sender_id.clone(),
+        room_id: s.room_id.clone(),
+        signal: s.signal.clone(),
+        key_id: s.key_id.clone(),
+        ts: s.ts.clone(),
+        nonce: s.nonce.clone(),
+        sig: s.sig.clone(),
+        received_at: s.ts.clone(),
+        expires_at: (TS + 19_500).to_string(),
+    };
+    let (state, at) = &logs["bob"];
+    let bob = SenderLog {
+        state,
+        accepted_at: Some(at),
+    };
+    let now = TS + 9_600;
+    check_signal(&delivered, "alice", &room, &bob, TimeRules::default(), now).unwrap();
+    delivered.signal = "stopped".into();
+    let why = check_signal(&delivered, "alice", &room, &bob, TimeRules::default(), now).unwrap_err();
+    assert!(why.contains("does not verify"), "{why}");
 }

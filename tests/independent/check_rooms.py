@@ -36,6 +36,8 @@ STATEMENT_FIELDS = ["op", "room_id", "seq", "prev", "client_id", "member", "titl
 SEND_FIELDS = ["sender_id", "room_id", "epoch", "content_type", "in_reply_to", "message", "wraps", "key_id", "ts", "nonce"]
 SEALED = "application/mcpmsg-room-sealed"
 ENTER_FIELDS = ["client_id", "display_name", "interests", "wait_s", "key_id", "ts", "nonce"]
+SIGNAL_FIELDS = ["sender_id", "room_id", "signal", "key_id", "ts", "nonce"]
+SIGNAL_MAX_AGE = 300_000
 
 
 def statement_input(s):
@@ -203,6 +205,19 @@ def check_message(m, me, room_id, by_epoch, kels, secret, now):
     return open_room(m, me, secret)
 
 
+def check_signal(s, me, room_id, members, kels, now):
+    """A typing signal (PROTOCOL §15d): for me, in this room, from a current member, signed, recent."""
+    need(s.get("recipient_id", me) == me, "addressed to another client")
+    need(s["room_id"] == room_id, "for another room")
+    need(s["sender_id"] in members and me in members, "sender and reader are not both current members")
+    need(s["signal"] in ("typing", "stopped"), "an unknown signal")
+    need(now - int(s["ts"]) <= SIGNAL_MAX_AGE + MAX_SKEW, "an old signal delivered again")
+    accepted = int(s.get("received_at", s["ts"]))
+    check_signed(kels, s["sender_id"], s["key_id"], s["ts"], sign_input("signal", [s[f] for f in SIGNAL_FIELDS]),
+                 s["sig"], accepted)
+    return f"{s['sender_id']} {s['signal']}"
+
+
 def kels_of(data):
     return {who: key_periods(k["kel"], [int(t) for t in k["accepted_at"]]) for who, k in data["kels"].items()}
 
@@ -224,6 +239,9 @@ def check_vectors(v):
         text = check_message(m, member, room_id, by_epoch, kels, secret, now)
         need(text == v["plaintext"], f"{member} opened another text")
         print(f"ok sealed: {member} opens it")
+    s = v["signal"]
+    need(sign_input("signal", [s[f] for f in SIGNAL_FIELDS]).hex() == v["signal_sign_input_hex"], "signal SIGN_INPUT")
+    print("ok signal:", check_signal(s, "alice", room_id, st["members"], kels, int(s["ts"])))
     alice = X25519PrivateKey.from_private_bytes(bytes.fromhex(v["seeds"]["alice_sealing"]))
     try:
         open_room(m, "alice", alice)
@@ -235,8 +253,10 @@ def check_vectors(v):
 
 def check_member(d):
     kels = kels_of(d)
-    room_id, by_epoch, _ = verify_log(d["statements"], [int(t) for t in d["accepted_at"]], kels,
-                                      d.get("consents"), d.get("server_key"))
+    room_id, by_epoch, st = verify_log(d["statements"], [int(t) for t in d["accepted_at"]], kels,
+                                       d.get("consents"), d.get("server_key"))
+    if d.get("signal"):
+        print("ok signal:", check_signal(d["signal"], d["me"], room_id, st["members"], kels, int(d["now"])))
     secret = X25519PrivateKey.from_private_bytes(bytes.fromhex(d["sealing_secret"]))
     print(check_message(d["message"], d["me"], room_id, by_epoch, kels, secret, int(d["now"])))
 

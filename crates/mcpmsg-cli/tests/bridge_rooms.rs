@@ -84,6 +84,25 @@ async fn two_bridges_paired_by_the_queue_talk_sealed_and_the_partner_is_told_of_
         (Some("hello, pen pal"), Some(true), Some("alice"))
     );
 
+    // bob types: alice's IDE is pushed `typing`, verified, and her next
+    // read shows it while it lasts.
+    let r = call(&ide_b, "send_typing", json!({"room_id": room})).await;
+    assert_eq!(r["delivered"], json!(["alice"]), "{r}");
+    let typing = loop {
+        let n = next(&mut pushed_a, "notifications/claude/channel").await;
+        if n["meta"]["event"] == "typing" {
+            break n;
+        }
+    };
+    assert_eq!(
+        (typing["meta"]["sender"].as_str(), typing["meta"]["signal"].as_str()),
+        (Some("bob"), Some("typing")),
+        "{typing}"
+    );
+    let read = call(&ide_a, "get_messages", json!({})).await;
+    assert_eq!(read["signals"][0]["from"], "bob", "{read}");
+    assert_eq!(read["signals"][0]["room_id"], room.as_str());
+
     let members = call(&ide_b, "room_members", json!({"room_id": room})).await;
     assert_eq!(members["members"], json!(["alice", "bob"]));
     call(&ide_b, "leave_chat", json!({"room_id": room})).await;

@@ -62,6 +62,22 @@ async fn a_sealed_room_of_three_through_the_cli() {
         assert_eq!(m["text"], "ship it ✓");
         assert_eq!(m["from"], "alice");
     }
+    // Typing: verified against the room's log, shown beside the messages
+    // (stderr, so --json keeps its shape), replaced by the newer signal.
+    let typed = a.mcpmsg(&["room", "typing", &room]);
+    assert!(typed.starts_with(&format!("signalled typing in room {room} to ")), "{typed}");
+    assert!(typed.contains("bob") && typed.contains("carol"), "{typed}");
+    let (_, notes) = received(&b);
+    assert!(notes.contains(&format!("mcpmsg: alice is typing in room {room}")), "{notes}");
+    a.mcpmsg(&["room", "typing", &room]);
+    a.mcpmsg(&["room", "typing", &room, "--stopped"]);
+    let (got, notes) = received(&c);
+    assert!(got.is_empty(), "a signal is not a message: {got:?}");
+    assert!(notes.contains("alice stopped typing"), "{notes}");
+    assert!(!notes.contains("is typing"), "replaced by the newer signal: {notes}");
+    let err = User::new("dave", &url).mcpmsg_fails(&["room", "typing", &room]);
+    assert!(err.contains("not_member"), "{err}");
+
     // The members were pinned on first sight.
     let pinned: Value = serde_json::from_str(&b.mcpmsg(&["recipients", "list", "--json"])).unwrap();
     assert!(pinned.to_string().contains("carol"), "{pinned}");

@@ -65,8 +65,12 @@ async fn an_independent_member_verifies_a_live_room_and_opens_its_message() {
         .await
         .ok();
     let message = room_messages(&c, &b).await.pop().expect("bob has the message");
-    let stdout = independent_member(&c, &b, state.room_id(), message).await;
+    c.call("send_signal", carol.signal(state.room_id(), "typing")).await.ok();
+    let got = c.call("get_messages", b.get(None, None, None)).await.ok();
+    let signal = common::signals::signals_in(&got).pop().expect("bob has carol's signal");
+    let stdout = independent_member(&c, &b, state.room_id(), message, Some(signal)).await;
     assert!(stdout.contains("ok statement 4: join by carol, epoch 3"), "{stdout}");
+    assert!(stdout.contains("ok signal: carol typing"), "{stdout}");
     assert!(stdout.trim_end().ends_with("from a live room ✓"), "{stdout}");
     s.stop().await;
 }
@@ -79,6 +83,7 @@ async fn independent_member(
     who: &common::Ident,
     room_id: &str,
     message: mcpmsg_core::protocol::tools::RoomDelivered,
+    signal: Option<mcpmsg_core::protocol::tools::SignalDelivered>,
 ) -> String {
     use serde_json::json;
     let log = c.call("get_room_log", who.room_log(room_id)).await.ok();
@@ -105,7 +110,7 @@ async fn independent_member(
     let file = json!({
         "kels": kels, "statements": log["statements"], "accepted_at": log["accepted_at"],
         "consents": log.get("consents").cloned().unwrap_or(json!([])), "server_key": server_key,
-        "message": message, "me": who.id, "sealing_secret": secret,
+        "message": message, "signal": signal, "me": who.id, "sealing_secret": secret,
         "now": mcpmsg_core::protocol::now_ms().to_string(),
     });
     let dir = tempfile::tempdir().unwrap();
@@ -147,7 +152,7 @@ async fn an_independent_member_verifies_a_live_pen_pal_room() {
     let sealed = b.room_sealed(&state, &[("alice", a.sealing_key())], "pen pal ✓");
     c.call("send_room_message", sealed).await.ok();
     let message = room_messages(&c, &a).await.pop().expect("alice has the message");
-    let stdout = independent_member(&c, &a, &room_id, message).await;
+    let stdout = independent_member(&c, &a, &room_id, message, None).await;
     assert!(stdout.contains("ok statement 0: pair by alice, epoch 1"), "{stdout}");
     assert!(stdout.trim_end().ends_with("pen pal ✓"), "{stdout}");
     s.stop().await;
