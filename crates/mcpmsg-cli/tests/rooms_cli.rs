@@ -65,10 +65,16 @@ async fn a_sealed_room_of_three_through_the_cli() {
     // Typing: verified against the room's log, shown beside the messages
     // (stderr, so --json keeps its shape), replaced by the newer signal.
     let typed = a.mcpmsg(&["room", "typing", &room]);
-    assert!(typed.starts_with(&format!("signalled typing in room {room} to ")), "{typed}");
+    assert!(
+        typed.starts_with(&format!("signalled typing in room {room} to ")),
+        "{typed}"
+    );
     assert!(typed.contains("bob") && typed.contains("carol"), "{typed}");
     let (_, notes) = received(&b);
-    assert!(notes.contains(&format!("mcpmsg: alice is typing in room {room}")), "{notes}");
+    assert!(
+        notes.contains(&format!("mcpmsg: alice is typing in room {room}")),
+        "{notes}"
+    );
     a.mcpmsg(&["room", "typing", &room]);
     a.mcpmsg(&["room", "typing", &room, "--stopped"]);
     let (got, notes) = received(&c);

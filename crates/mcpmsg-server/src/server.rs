@@ -89,8 +89,29 @@ pub async fn broker(config: &ServerConfig, shutdown: CancellationToken) -> anyho
 }
 
 /// Every quarter of `--offline-after` (at least a second), ends the pen-pal
-/// rooms whose member went silent (PROTOCOL §16c), until `shutdown`.
+/// rooms whose member went silent (PROTOCOL §16c); every half of
+/// `--pair-grace` (at least a second), looks again for partners of clients
+/// waiting past their grace (§16b); until `shutdown`.
 fn spawn_pair_sweep(broker: &Arc<Broker>, shutdown: tokio_util::sync::CancellationToken) {
+    let every = (broker.config().pair_grace / 2).max(std::time::Duration::from_secs(1));
+    let weak = Arc::downgrade(broker);
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let Some(b) = weak.upgrade() else { return };
+            match b.rematch_waiting().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(pairs = n, "paired clients waiting past their grace"),
+                Err(e) => tracing::warn!(error = %e, "pairing rematch failed"),
+            }
+        }
+    });
     let every = (broker.config().offline_after / 4).max(std::time::Duration::from_secs(1));
     let weak = Arc::downgrade(broker);
     tokio::spawn(async move {

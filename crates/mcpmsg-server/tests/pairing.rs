@@ -113,6 +113,45 @@ async fn after_its_grace_a_waiting_client_is_paired_with_anyone() {
     s.stop().await;
 }
 
+/// Two clients with no shared interest that entered within each other's
+/// grace are not left waiting for a third: once the older one's grace is
+/// over, the server looks again and pairs them (on both stores, the
+/// second across two nodes).
+#[tokio::test(flavor = "multi_thread")]
+async fn two_waiting_clients_are_paired_once_their_grace_is_over() {
+    let flags = ["--pair-grace", "1"];
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let memory = TestServer::start(&flags).await;
+    let nodes = TestServer::two_nodes_with(&url, &flags).await;
+    let cases = [
+        (memory.client().await, memory.client().await),
+        (nodes[0].client().await, nodes[1].client().await),
+    ];
+    for (ca, cb) in &cases {
+        let (a, b) = (Ident::new("alice"), Ident::new("bob"));
+        register(ca, &[&a, &b]).await;
+        for (c, who, interest) in [(ca, &a, "rust"), (cb, &b, "go")] {
+            let r = c.call("enter_queue", who.enter_queue("", interest, "60")).await.ok();
+            assert_eq!(r["status"], "waiting", "{r}");
+        }
+        // Within a few rematch rounds (every half grace, at least 1 s).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut found = Vec::new();
+        while found.is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            found = events(cb, &b, "chatroom.found").await;
+        }
+        assert_eq!(found.len(), 1, "bob was paired once");
+        assert_eq!(found[0]["data"]["partner_id"], "alice", "{found:?}");
+        assert_eq!(events(ca, &a, "chatroom.found").await[0]["data"]["partner_id"], "bob");
+    }
+    memory.stop().await;
+    for n in nodes {
+        n.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn block_lists_on_both_stores() {
     use common::pairing::blocking_refuses_messages_and_pairing;

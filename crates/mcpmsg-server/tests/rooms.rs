@@ -65,7 +65,9 @@ async fn an_independent_member_verifies_a_live_room_and_opens_its_message() {
         .await
         .ok();
     let message = room_messages(&c, &b).await.pop().expect("bob has the message");
-    c.call("send_signal", carol.signal(state.room_id(), "typing")).await.ok();
+    c.call("send_signal", carol.signal(state.room_id(), "typing"))
+        .await
+        .ok();
     let got = c.call("get_messages", b.get(None, None, None)).await.ok();
     let signal = common::signals::signals_in(&got).pop().expect("bob has carol's signal");
     let stdout = independent_member(&c, &b, state.room_id(), message, Some(signal)).await;

@@ -88,7 +88,7 @@ fn record(client_id: &str) -> IdentityRecord {
 /// failure is reported by name (the first does not hide the rest).
 async fn conformance(store: Arc<dyn Store>) {
     type Property = fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-    let properties: [(&str, Property); 16] = [
+    let properties: [(&str, Property); 17] = [
         ("identities_are_compare_and_set", |s| {
             Box::pin(identities_are_compare_and_set(s))
         }),
@@ -126,6 +126,9 @@ async fn conformance(store: Arc<dyn Store>) {
         }),
         ("expired_and_offline_entries_are_dropped", |s| {
             Box::pin(pairing::expired_and_offline_entries_are_dropped(s))
+        }),
+        ("a_rematch_pairs_only_the_entry_still_waiting", |s| {
+            Box::pin(pairing::a_rematch_pairs_only_the_entry_still_waiting(s))
         }),
         ("block_lists_refuse_sends_in_the_send_step", |s| {
             Box::pin(pairing::block_lists_refuse_sends_in_the_send_step(s))

@@ -68,9 +68,15 @@ impl TestServer {
     /// Two nodes on the store at `url`, sharing one server key as nodes
     /// sharing a store must (PROTOCOL §12).
     pub async fn two_nodes(url: &str) -> [Self; 2] {
+        Self::two_nodes_with(url, &[]).await
+    }
+
+    /// [`TestServer::two_nodes`], each also started with `extra` flags.
+    pub async fn two_nodes_with(url: &str, extra: &[&str]) -> [Self; 2] {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("server-key.json");
-        let flags = ["--store", url, "--server-key", key.to_str().unwrap()];
+        let mut flags = vec!["--store", url, "--server-key", key.to_str().unwrap()];
+        flags.extend_from_slice(extra);
         let nodes = [Self::start(&flags).await, Self::start(&flags).await];
         // The key file was read at start; the directory may go.
         drop(dir);

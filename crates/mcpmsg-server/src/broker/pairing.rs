@@ -17,6 +17,9 @@ use crate::store::{overlap, LoggedStatement, PairEnter, PairOutcome, RoomAppend,
 /// Most interests of one entrant.
 const MAX_INTERESTS: usize = 8;
 
+/// Most waiting entries one rematch looks at (the oldest first).
+const REMATCH_BATCH: usize = 32;
+
 /// What `enter_queue` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entered {
@@ -88,9 +91,11 @@ impl Broker {
             grace_before: now.saturating_sub(ms(self.config.pair_grace)),
             seed: u32::from_le_bytes(*mcpmsg_core::crypto::random_bytes::<4>()),
             max_queue: self.config.max_pair_queue,
+            rematch: false,
         };
         match self.store.pair_enter(step).await? {
-            PairOutcome::Waiting => Ok(Entered::Waiting(entry.until)),
+            // (Gone answers only a rematch.)
+            PairOutcome::Waiting | PairOutcome::Gone => Ok(Entered::Waiting(entry.until)),
             PairOutcome::QueueFull => Err(Refusal::new(
                 ErrorCode::QueueFull,
                 format!(
@@ -100,6 +105,40 @@ impl Broker {
             )),
             PairOutcome::Paired(partner) => self.pair(*partner, entry, now).await,
         }
+    }
+
+    /// Looks again for a partner for the oldest waiting clients whose grace
+    /// is over (PROTOCOL §16b): an entry is matched only when someone
+    /// enters, so two clients with no shared interest who entered within
+    /// each other's grace would otherwise wait for a third. Each look is the
+    /// same atomic store step as an entry, for that very entry only, so
+    /// nodes that look at once cannot pair a client twice. Returns how many
+    /// pairs it made.
+    pub async fn rematch_waiting(&self) -> Result<usize, Refusal> {
+        let now = now_ms();
+        let grace_before = now.saturating_sub(ms(self.config.pair_grace));
+        let mut paired = 0;
+        for entry in self.store.pair_waiting(grace_before, now, REMATCH_BATCH).await? {
+            let step = PairEnter {
+                entry: &entry,
+                now,
+                offline_before: now.saturating_sub(ms(self.config.offline_after)),
+                grace_before,
+                seed: u32::from_le_bytes(*mcpmsg_core::crypto::random_bytes::<4>()),
+                max_queue: self.config.max_pair_queue,
+                rematch: true,
+            };
+            if let PairOutcome::Paired(partner) = self.store.pair_enter(step).await? {
+                let (first, second) = if partner.entered_at < entry.entered_at {
+                    (*partner, entry)
+                } else {
+                    (entry, *partner)
+                };
+                self.pair(first, second, now).await?;
+                paired += 1;
+            }
+        }
+        Ok(paired)
     }
 
     /// Entering is limited per client (`--pair-rate` a minute, per node),

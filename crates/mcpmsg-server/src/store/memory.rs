@@ -486,6 +486,10 @@ impl Store for MemoryStore {
         Ok(self.lock().pairing.leave(client_id))
     }
 
+    async fn pair_waiting(&self, before: u64, now: u64, limit: usize) -> Result<Vec<super::Waiting>, StoreError> {
+        Ok(self.lock().pairing.waiting_since(before, now, limit))
+    }
+
     async fn set_block(
         &self,
         client_id: &str,

@@ -358,6 +358,10 @@ pub trait Store: Send + Sync + 'static {
     /// [`PairEnter`]), in one atomic step.
     async fn pair_enter(&self, step: PairEnter<'_>) -> Result<PairOutcome, StoreError>;
 
+    /// Up to `limit` live entries of the pairing queue that entered before
+    /// `before`, oldest first (for the rematch of those whose grace is over).
+    async fn pair_waiting(&self, before: u64, now: u64, limit: usize) -> Result<Vec<Waiting>, StoreError>;
+
     /// Takes `client_id` out of the pairing queue; false if it was not in.
     async fn pair_leave(&self, client_id: &str) -> Result<bool, StoreError>;
 

@@ -52,6 +52,11 @@ pub struct PairEnter<'a> {
     pub seed: u32,
     /// Most entries in the queue.
     pub max_queue: usize,
+    /// A second look for an entrant already waiting (the broker's rematch,
+    /// once its grace is over): done only if `entry` is still the one
+    /// waiting ([`PairOutcome::Gone`] otherwise, or when its client went
+    /// offline, which drops it); unpaired, it keeps its place.
+    pub rematch: bool,
 }
 
 /// The result of [`super::Store::pair_enter`].
@@ -63,6 +68,8 @@ pub enum PairOutcome {
     Waiting,
     /// Nobody suitable was waiting and the queue is full.
     QueueFull,
+    /// A rematch whose entrant no longer waits with that entry.
+    Gone,
 }
 
 /// How many interests two entries share.
@@ -71,11 +78,11 @@ pub fn overlap(a: &[String], b: &[String]) -> usize {
 }
 
 /// Whether entrant `me` may be paired with `w` now: neither blocks the
-/// other, and they share an interest, or either has none, or `w` has
+/// other, and they share an interest, or either has none, or either has
 /// waited its grace (so interests are a preference, never a wall).
 pub fn eligible(me: &Waiting, w: &Waiting, grace_before: u64) -> bool {
     let blocked = me.blocked.contains(&w.client_id) || w.blocked.contains(&me.client_id);
-    let mine = &me.interests;
-    !blocked
-        && (mine.is_empty() || w.interests.is_empty() || w.entered_at < grace_before || overlap(mine, &w.interests) > 0)
+    let (mine, theirs) = (&me.interests, &w.interests);
+    let waited = me.entered_at < grace_before || w.entered_at < grace_before;
+    !blocked && (mine.is_empty() || theirs.is_empty() || waited || overlap(mine, theirs) > 0)
 }

@@ -34,6 +34,7 @@ fn enter(entry: &Waiting, now: u64) -> PairEnter<'_> {
         grace_before: 0,
         seed: 7,
         max_queue: 100,
+        rematch: false,
     }
 }
 
@@ -95,6 +96,68 @@ pub async fn expired_and_offline_entries_are_dropped(store: Arc<dyn Store>) {
     assert_eq!(store.pair_enter(step).await.unwrap(), PairOutcome::Waiting);
     assert!(!store.pair_leave(&b).await.unwrap(), "the offline entry was dropped");
     assert!(store.pair_leave(&c).await.unwrap());
+}
+
+/// A rematch (the broker's second look for a client waiting past its
+/// grace) pairs only the very entry still waiting, keeps an unpaired one
+/// in its place, and answers `Gone` for an entry that left or was replaced.
+pub async fn a_rematch_pairs_only_the_entry_still_waiting(store: Arc<dyn Store>) {
+    let t = tag();
+    let now = now_ms();
+    let ours = |ws: Vec<Waiting>| -> Vec<String> {
+        ws.into_iter()
+            .map(|w| w.client_id)
+            .filter(|id| id.ends_with(&t))
+            .collect()
+    };
+    let (x, y) = (format!("x{t}"), format!("y{t}"));
+    let mut wx = waiting(&x, &["rust"], now - 9_000, now + 60_000);
+    wx.blocked = vec![y.clone()];
+    let wy = waiting(&y, &["go"], now - 8_000, now + 60_000);
+    assert_eq!(
+        store.pair_enter(enter(&wx, now - 9_000)).await.unwrap(),
+        PairOutcome::Waiting
+    );
+    assert_eq!(
+        store.pair_enter(enter(&wy, now - 8_000)).await.unwrap(),
+        PairOutcome::Waiting
+    );
+    let again = |w| PairEnter {
+        grace_before: now - 1_000,
+        rematch: true,
+        ..enter(w, now)
+    };
+    // x blocks y: nobody for x, and x keeps its place before y.
+    assert_eq!(store.pair_enter(again(&wx)).await.unwrap(), PairOutcome::Waiting);
+    let listed = store.pair_waiting(now - 1_000, now, 100_000).await.unwrap();
+    assert_eq!(ours(listed), vec![x.clone(), y.clone()]);
+    // A replaced entry (another request) is not the one waiting.
+    let mut stale = wy.clone();
+    stale.consent.nonce = "another".into();
+    assert_eq!(store.pair_enter(again(&stale)).await.unwrap(), PairOutcome::Gone);
+    assert!(store.pair_leave(&x).await.unwrap() && store.pair_leave(&y).await.unwrap());
+    assert_eq!(store.pair_enter(again(&wx)).await.unwrap(), PairOutcome::Gone, "x left");
+
+    // a and b share no interest and entered within each other's grace: both
+    // wait; once a's grace is over, a rematch pairs them.
+    let (a, b) = (format!("a{t}"), format!("b{t}"));
+    let wa = waiting(&a, &["rust"], now - 5_000, now + 60_000);
+    let wb = waiting(&b, &["go"], now - 4_500, now + 60_000);
+    assert_eq!(
+        store.pair_enter(enter(&wa, now - 5_000)).await.unwrap(),
+        PairOutcome::Waiting
+    );
+    assert_eq!(
+        store.pair_enter(enter(&wb, now - 4_500)).await.unwrap(),
+        PairOutcome::Waiting
+    );
+    let listed = store.pair_waiting(now - 4_800, now, 100_000).await.unwrap();
+    assert_eq!(ours(listed), vec![a.clone()], "only those that entered before");
+    assert_eq!(
+        store.pair_enter(again(&wa)).await.unwrap(),
+        PairOutcome::Paired(Box::new(wb.clone()))
+    );
+    assert!(!store.pair_leave(&a).await.unwrap() && !store.pair_leave(&b).await.unwrap());
 }
 
 /// A block list is checked in the send's own step: a blocked sender's

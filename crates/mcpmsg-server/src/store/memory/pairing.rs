@@ -13,14 +13,25 @@ pub(super) struct PairQueue {
 impl PairQueue {
     pub(super) fn enter(&mut self, step: PairEnter<'_>, last_seen: &HashMap<Box<str>, u64>) -> PairOutcome {
         let me = step.entry;
+        let offline_at = |id: &str| last_seen.get(id).is_some_and(|seen| *seen < step.offline_before);
+        if step.rematch {
+            let still = self
+                .waiting
+                .iter()
+                .any(|w| w.client_id == me.client_id && w.consent.nonce == me.consent.nonce);
+            if !still || offline_at(&me.client_id) {
+                if still {
+                    self.waiting.retain(|w| w.client_id != me.client_id);
+                }
+                return PairOutcome::Gone;
+            }
+        }
         self.waiting.retain(|w| w.client_id != me.client_id);
         let (mut best, mut best_score): (Vec<usize>, Option<usize>) = (Vec::new(), None);
         let (mut i, mut scanned) = (0, 0);
         while i < self.waiting.len() && scanned < PAIR_SCAN {
             let w = &self.waiting[i];
-            let offline = last_seen
-                .get(w.client_id.as_str())
-                .is_some_and(|seen| *seen < step.offline_before);
+            let offline = offline_at(&w.client_id);
             if w.until <= step.now || offline {
                 self.waiting.remove(i);
                 continue;
@@ -40,11 +51,27 @@ impl PairQueue {
             let partner = self.waiting.remove(pick).expect("an index scanned");
             return PairOutcome::Paired(Box::new(partner));
         }
+        if step.rematch {
+            // Back in its place: the queue is in order of entry.
+            let at = self.waiting.partition_point(|w| w.entered_at <= me.entered_at);
+            self.waiting.insert(at, me.clone());
+            return PairOutcome::Waiting;
+        }
         if self.waiting.len() >= step.max_queue {
             return PairOutcome::QueueFull;
         }
         self.waiting.push_back(me.clone());
         PairOutcome::Waiting
+    }
+
+    /// Up to `limit` live entries that entered before `before`, oldest first.
+    pub(super) fn waiting_since(&self, before: u64, now: u64, limit: usize) -> Vec<Waiting> {
+        self.waiting
+            .iter()
+            .filter(|w| w.entered_at < before && w.until > now)
+            .take(limit)
+            .cloned()
+            .collect()
     }
 
     pub(super) fn leave(&mut self, client_id: &str) -> bool {

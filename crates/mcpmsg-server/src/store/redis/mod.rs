@@ -49,7 +49,7 @@ use self::memory::MemorySample;
 use self::scripts::Scripts;
 use super::{
     FanOut, FanOutOutcome, IdentityRecord, LoggedStatement, NonceRecord, PairEnter, PairOutcome, RoomAppend,
-    SendOutcome, SendStep, SignalStep, Store, StoreError, StoredMessage, TakeMode,
+    SendOutcome, SendStep, SignalStep, Store, StoreError, StoredMessage, TakeMode, Waiting,
 };
 
 use self::nonces::Claim;
@@ -399,6 +399,10 @@ impl Store for RedisStore {
 
     async fn pair_leave(&self, client_id: &str) -> Result<bool, StoreError> {
         self.pair_leave_step(client_id).await
+    }
+
+    async fn pair_waiting(&self, before: u64, now: u64, limit: usize) -> Result<Vec<Waiting>, StoreError> {
+        self.pair_waiting_step(before, now, limit).await
     }
 
     async fn set_block(

@@ -28,6 +28,7 @@ impl RedisStore {
             .arg(step.entry.interests.join(","))
             .arg(step.grace_before)
             .arg(step.entry.blocked.join(","))
+            .arg(if step.rematch { "1" } else { "0" })
             .invoke_async(&mut self.conn())
             .await
             .map_err(err)?;
@@ -39,8 +40,37 @@ impl RedisStore {
             }
             (Some("waiting"), _) => Ok(PairOutcome::Waiting),
             (Some("full"), _) => Ok(PairOutcome::QueueFull),
+            (Some("gone"), _) => Ok(PairOutcome::Gone),
             _ => Err(StoreError(format!("redis: unexpected pairing result {r:?}"))),
         }
+    }
+
+    pub(super) async fn pair_waiting_step(
+        &self,
+        before: u64,
+        now: u64,
+        limit: usize,
+    ) -> Result<Vec<Waiting>, StoreError> {
+        let ids: Vec<String> = self
+            .conn()
+            .zrangebyscore_limit(PAIR_ORDER, "-inf", format!("({before}"), 0, limit as isize)
+            .await
+            .map_err(err)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let raw: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(PAIR_ENTRIES)
+            .arg(&ids)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(err)?;
+        Ok(raw
+            .into_iter()
+            .flatten()
+            .filter_map(|r| serde_json::from_str::<Waiting>(&r).ok())
+            .filter(|w| w.until > now)
+            .collect())
     }
 
     pub(super) async fn mark_pair_room_step(&self, room_id: &str, live: bool) -> Result<(), StoreError> {

@@ -5,8 +5,22 @@ local seed, scan, max_queue = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARG
 local grace_before = tonumber(ARGV[9])
 local my_blocks = {}
 for id in string.gmatch(ARGV[10], '[^,]+') do my_blocks[id] = true end
+local entry = cjson.decode(ARGV[2])
+local rematch = ARGV[11] == '1'
+if rematch then
+  -- Only for the very entry still waiting, and a client still online.
+  local raw = redis.call('HGET', e, me)
+  if not raw or cjson.decode(raw)['consent']['nonce'] ~= entry['consent']['nonce'] then return {'gone'} end
+  local seen = tonumber(redis.call('HGET', presence, me) or '-1')
+  if seen >= 0 and seen < offline_before then
+    redis.call('ZREM', z, me)
+    redis.call('HDEL', e, me)
+    return {'gone'}
+  end
+end
 redis.call('ZREM', z, me)
 redis.call('HDEL', e, me)
+local waited = entry['entered_at'] < grace_before
 local mine, mine_any = {}, false
 for tag in string.gmatch(ARGV[8], '[^,]+') do mine[tag] = true; mine_any = true end
 local best, best_score = {}, -1
@@ -31,7 +45,8 @@ while scanned < scan do
         for _, b in ipairs(w['blocked'] or {}) do
           if b == me then blocked = true end
         end
-        local eligible = (not blocked) and ((not mine_any) or #w['interests'] == 0 or w['entered_at'] < grace_before or score > 0)
+        local eligible = (not blocked) and ((not mine_any) or #w['interests'] == 0 or waited
+          or w['entered_at'] < grace_before or score > 0)
         if not eligible then
           -- kept, not a candidate
         elseif score > best_score then
@@ -57,7 +72,8 @@ if #best > 0 then
   redis.call('HDEL', e, pick)
   return {'paired', raw}
 end
-if redis.call('ZCARD', z) >= max_queue then return {'full'} end
-redis.call('ZADD', z, now, me)
+if not rematch and redis.call('ZCARD', z) >= max_queue then return {'full'} end
+-- Ordered by entry, so a rematch keeps its place.
+redis.call('ZADD', z, entry['entered_at'], me)
 redis.call('HSET', e, me, ARGV[2])
 return {'waiting'}
