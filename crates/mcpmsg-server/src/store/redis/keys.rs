@@ -7,8 +7,10 @@ use std::time::Duration;
 use super::codec::raw16;
 use super::StoreError;
 
-/// The doorbell: every send publishes `<node> <recipient>`, every identity
-/// write `<node> id:<client>`.
+/// The doorbell: every send publishes `<node> <recipient>` (a room's
+/// fan-out or a typing signal, `<node>` and every member it reached,
+/// space-separated: client ids have no spaces), every identity write
+/// `<node> id:<client>`.
 pub(super) const BELL: &str = "mcpmsg:bell";
 /// The set of registered client ids.
 pub(super) const IDS: &str = "mcpmsg:ids";

@@ -467,12 +467,13 @@ impl Store for RedisStore {
                             tokio::select! {
                                 _ = shutdown.cancelled() => return,
                                 msg = stream.next() => match msg {
-                                    // "<node> <recipient>" or "<node> id:<client>".
+                                    // "<node> <recipient> [<recipient> ...]" (a room's
+                                    // fan-out rings its members at once) or "<node> id:<client>".
                                     Some(m) => match m.get_payload::<String>().ok().as_deref().and_then(|p| p.split_once(' ')) {
                                         Some((node, _)) if node == self.node => {}
                                         Some((_, p)) => match p.strip_prefix(FORGET) {
                                             Some(id) => self.identities.forget(Some(id)),
-                                            None => ring(Some(p)),
+                                            None => p.split(' ').for_each(|r| ring(Some(r))),
                                         },
                                         None => tracing::warn!("malformed doorbell message"),
                                     },

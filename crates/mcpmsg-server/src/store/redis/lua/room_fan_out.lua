@@ -7,6 +7,7 @@ for i = 2, 1 + nonce_keys do
   if v and int(v, 1, 6) > now then return {'used', v} end
 end
 local out = {'sent'}
+local rung = {}
 local first = 2 + nonce_keys
 for j = 14, #ARGV do
   local k = first + (j - 14) * 3
@@ -19,10 +20,12 @@ for j = 14, #ARGV do
     out[#out + 1] = 'share'
   else
     push(ARGV[5], ARGV[10], tonumber(ARGV[6]), now)
-    redis.call('PUBLISH', ARGV[8], ARGV[9] .. ' ' .. ARGV[j])
+    rung[#rung + 1] = ARGV[j]
     out[#out + 1] = 'queued'
   end
 end
+-- One doorbell for every member queued: each node parses one message, not one per member.
+if #rung > 0 then redis.call('PUBLISH', ARGV[8], ARGV[9] .. ' ' .. table.concat(rung, ' ')) end
 -- A message no member could take is refused whole: its nonce stays free.
 local taken = #out == 1
 for i = 2, #out do

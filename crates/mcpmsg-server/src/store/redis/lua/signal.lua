@@ -1,6 +1,6 @@
 local field, entry = ARGV[1], ARGV[2]
 local ttl, now, max = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local out = {}
+local out, rung = {}, {}
 for i, k in ipairs(KEYS) do
   local ok = true
   if redis.call('HLEN', k) >= max and redis.call('HEXISTS', k, field) == 0 then
@@ -14,10 +14,11 @@ for i, k in ipairs(KEYS) do
   if ok then
     redis.call('HSET', k, field, entry)
     live_until(k, ttl)
-    redis.call('PUBLISH', ARGV[6], ARGV[7] .. ' ' .. ARGV[7 + i])
+    rung[#rung + 1] = ARGV[7 + i]
     out[i] = '1'
   else
     out[i] = '0'
   end
 end
+if #rung > 0 then redis.call('PUBLISH', ARGV[6], ARGV[7] .. ' ' .. table.concat(rung, ' ')) end
 return out
