@@ -138,6 +138,23 @@ pub struct ServerArgs {
     /// Clients one client may block (block_client)
     #[arg(long, env = "MCPMSG_MAX_BLOCKS", value_name = "N", default_value_t = 1_000)]
     pub max_blocks: usize,
+    /// Protocol names the registry holds at most (register_protocol)
+    #[arg(long, env = "MCPMSG_MAX_PROTOCOLS", value_name = "N", default_value_t = 10_000)]
+    pub max_protocols: usize,
+    /// Versions of one protocol name at most
+    #[arg(long, env = "MCPMSG_MAX_PROTOCOL_VERSIONS", value_name = "N", default_value_t = 100)]
+    pub max_protocol_versions: usize,
+    /// Bytes of one protocol's JSON Schema at most
+    #[arg(
+        long,
+        env = "MCPMSG_MAX_SCHEMA_BYTES",
+        value_name = "BYTES",
+        default_value_t = 65_536
+    )]
+    pub max_schema_bytes: usize,
+    /// Nesting of arrays and objects in one JSON Schema at most
+    #[arg(long, env = "MCPMSG_MAX_SCHEMA_DEPTH", value_name = "N", default_value_t = 32)]
+    pub max_schema_depth: usize,
     /// Seconds a typing signal lasts unless replaced (send_signal)
     #[arg(long, env = "MCPMSG_SIGNAL_TTL", value_name = "SECS", default_value_t = 10)]
     pub signal_ttl: u64,
@@ -417,6 +434,10 @@ impl ServerArgs {
             pair_rate: range("--pair-rate", self.pair_rate, 1, 1_000_000)?,
             pair_grace: Duration::from_secs(range("--pair-grace", self.pair_grace, 0, 86_400)?),
             max_blocks: range("--max-blocks", self.max_blocks, 1, 100_000)?,
+            max_protocols: range("--max-protocols", self.max_protocols, 1, 10_000_000)?,
+            max_protocol_versions: range("--max-protocol-versions", self.max_protocol_versions, 1, 100_000)?,
+            max_schema_bytes: range("--max-schema-bytes", self.max_schema_bytes, 2, 4 << 20)?,
+            max_schema_depth: range("--max-schema-depth", self.max_schema_depth, 1, 256)?,
             signal_ttl: Duration::from_secs(range("--signal-ttl", self.signal_ttl, 1, 300)?),
             max_signals: range("--max-signals", self.max_signals, 1, 100_000)?,
         })

@@ -21,6 +21,8 @@ use sha2::{Digest, Sha256};
 mod bounds;
 #[path = "store/pairing.rs"]
 mod pairing;
+#[path = "store/protocols.rs"]
+mod protocols;
 #[path = "store/rooms.rs"]
 mod rooms;
 
@@ -88,7 +90,7 @@ fn record(client_id: &str) -> IdentityRecord {
 /// failure is reported by name (the first does not hide the rest).
 async fn conformance(store: Arc<dyn Store>) {
     type Property = fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-    let properties: [(&str, Property); 17] = [
+    let properties: [(&str, Property); 18] = [
         ("identities_are_compare_and_set", |s| {
             Box::pin(identities_are_compare_and_set(s))
         }),
@@ -132,6 +134,9 @@ async fn conformance(store: Arc<dyn Store>) {
         }),
         ("block_lists_refuse_sends_in_the_send_step", |s| {
             Box::pin(pairing::block_lists_refuse_sends_in_the_send_step(s))
+        }),
+        ("protocol_names_are_owned_and_versions_immutable", |s| {
+            Box::pin(protocols::protocol_names_are_owned_and_versions_immutable(s))
         }),
         ("pair_rooms_are_marked_and_unmarked", |s| {
             Box::pin(pairing::pair_rooms_are_marked_and_unmarked(s))

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod pairing;
+pub mod protocols;
 pub mod redis;
 pub mod rooms;
 pub mod signals;

@@ -48,11 +48,21 @@ pub enum ErrorCode {
     RoomFull,
     /// The recipient blocks the sender (PROTOCOL §17).
     Blocked,
+    /// That name@version is registered already: versions never change
+    /// (PROTOCOL §18).
+    ProtocolExists,
+    /// The protocol name belongs to another client.
+    NotOwner,
+    /// The JSON Schema is refused (not JSON, too large or deep, or by the
+    /// compiler, whose reason is given).
+    InvalidSchema,
+    /// No such protocol (or no version in the range).
+    UnknownProtocol,
 }
 
 impl ErrorCode {
     /// Every code, in the order PROTOCOL §7 lists them.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 24] = [
         Self::InvalidArgument,
         Self::BadSignature,
         Self::StaleTimestamp,
@@ -73,6 +83,10 @@ impl ErrorCode {
         Self::StaleEpoch,
         Self::RoomFull,
         Self::Blocked,
+        Self::ProtocolExists,
+        Self::NotOwner,
+        Self::InvalidSchema,
+        Self::UnknownProtocol,
     ];
 
     /// The code as it appears on the wire, e.g. `bad_signature`.
@@ -98,6 +112,10 @@ impl ErrorCode {
             Self::StaleEpoch => "stale_epoch",
             Self::RoomFull => "room_full",
             Self::Blocked => "blocked",
+            Self::ProtocolExists => "protocol_exists",
+            Self::NotOwner => "not_owner",
+            Self::InvalidSchema => "invalid_schema",
+            Self::UnknownProtocol => "unknown_protocol",
         }
     }
 

@@ -13,6 +13,7 @@ mod limits;
 mod messages;
 mod pairing;
 mod presence;
+mod protocols;
 mod registry;
 mod room_send;
 mod rooms;
@@ -149,6 +150,14 @@ pub struct BrokerConfig {
     pub pair_grace: Duration,
     /// Clients one client may block.
     pub max_blocks: usize,
+    /// Protocol names in the registry, at most.
+    pub max_protocols: usize,
+    /// Versions of one protocol name, at most.
+    pub max_protocol_versions: usize,
+    /// Bytes of one JSON Schema, at most.
+    pub max_schema_bytes: usize,
+    /// Nesting of one JSON Schema, at most.
+    pub max_schema_depth: usize,
     /// How long a typing signal lasts unless replaced.
     pub signal_ttl: Duration,
     /// Signals kept for one client at most.
@@ -185,6 +194,10 @@ impl Default for BrokerConfig {
             pair_rate: 30,
             pair_grace: Duration::from_secs(10),
             max_blocks: 1_000,
+            max_protocols: 10_000,
+            max_protocol_versions: 100,
+            max_schema_bytes: 65_536,
+            max_schema_depth: 32,
             signal_ttl: Duration::from_secs(10),
             max_signals: 200,
         }

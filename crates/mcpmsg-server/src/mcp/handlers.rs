@@ -44,6 +44,9 @@ impl McpServer {
             ToolName::LeaveQueue => run(map, |a| self.leave_queue(a)).await,
             ToolName::BlockClient => run(map, |a| self.block_client(a)).await,
             ToolName::SendSignal => run(map, |a| self.send_signal(a)).await,
+            ToolName::RegisterProtocol => run(map, |a| self.register_protocol(a)).await,
+            ToolName::GetProtocol => run(map, |a| self.get_protocol(a)).await,
+            ToolName::DiscoverProtocols => run(map, |a| self.discover_protocols(a)).await,
         }
     }
 

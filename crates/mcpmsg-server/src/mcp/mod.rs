@@ -7,6 +7,7 @@
 //! (PROTOCOL §7), not as an opaque JSON-RPC error.
 
 mod handlers;
+mod protocol_handlers;
 mod push;
 mod render;
 mod room_handlers;

@@ -12,10 +12,11 @@ use rmcp::handler::server::common::{schema_for_input, schema_for_output};
 use rmcp::model::{Tool, ToolAnnotations};
 
 use mcpmsg_core::protocol::tools::{
-    AckMessagesArgs, BlockClientArgs, ChangeRoomArgs, CheckinClientArgs, EnterQueueArgs, GetClientKeysArgs,
-    GetInboxUriArgs, GetMessagesArgs, GetMyIdentityArgs, GetRoomLogArgs, GetServerKeyArgs, HeartbeatArgs,
-    LeaveQueueArgs, ListClientsArgs, ListRoomsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage,
-    SendRoomMessageArgs, SendSignalArgs, ToolArgs, ToolName,
+    AckMessagesArgs, BlockClientArgs, ChangeRoomArgs, CheckinClientArgs, DiscoverProtocolsArgs, EnterQueueArgs,
+    GetClientKeysArgs, GetInboxUriArgs, GetMessagesArgs, GetMyIdentityArgs, GetProtocolArgs, GetRoomLogArgs,
+    GetServerKeyArgs, HeartbeatArgs, LeaveQueueArgs, ListClientsArgs, ListRoomsArgs, RegisterProtocolArgs,
+    RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage, SendRoomMessageArgs, SendSignalArgs, ToolArgs,
+    ToolName,
 };
 
 /// Appended to a signed tool's description: a model sees the tool but
@@ -67,6 +68,9 @@ pub fn definition(tool: ToolName) -> Tool {
         ToolName::LeaveQueue => describe::<LeaveQueueArgs>(),
         ToolName::BlockClient => describe::<BlockClientArgs>(),
         ToolName::SendSignal => describe::<SendSignalArgs>(),
+        ToolName::RegisterProtocol => describe::<RegisterProtocolArgs>(),
+        ToolName::GetProtocol => describe::<GetProtocolArgs>(),
+        ToolName::DiscoverProtocols => describe::<DiscoverProtocolsArgs>(),
     }
 }
 

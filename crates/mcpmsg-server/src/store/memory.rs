@@ -205,6 +205,7 @@ impl Inner {
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     signals: Mutex<signals::Signals>,
+    registry: Mutex<protocols::Registry>,
 }
 
 impl MemoryStore {
@@ -472,6 +473,22 @@ impl Store for MemoryStore {
         Ok(self.lock_swept(step.now).fan_out(step))
     }
 
+    async fn register_protocol(&self, step: super::ProtocolRegister<'_>) -> Result<super::RegisterOutcome, StoreError> {
+        Ok(self.registry.lock().unwrap_or_else(|p| p.into_inner()).register(step))
+    }
+
+    async fn protocol(&self, name: &str) -> Result<Option<(super::NameOwner, Vec<super::ProtocolRecord>)>, StoreError> {
+        Ok(self.registry.lock().unwrap_or_else(|p| p.into_inner()).get(name))
+    }
+
+    async fn protocol_names(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .names_after(after, limit))
+    }
+
     async fn put_signal(&self, step: SignalStep<'_>) -> Result<Vec<bool>, StoreError> {
         Ok(self.lock_signals().put(step))
     }
@@ -520,6 +537,7 @@ impl Store for MemoryStore {
 }
 
 mod pairing;
+mod protocols;
 mod rooms;
 mod signals;
 #[cfg(test)]

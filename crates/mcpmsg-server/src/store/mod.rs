@@ -9,6 +9,7 @@
 mod memory;
 mod packed;
 mod pairing;
+mod protocols;
 mod redis;
 mod rooms;
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use self::redis::{redacted_url, RedisStore, RedisTls};
 pub use memory::MemoryStore;
 pub use pairing::{eligible, overlap, PairEnter, PairOutcome, Waiting, PAIR_SCAN};
+pub use protocols::{decide, NameOwner, ProtocolRecord, ProtocolRegister, RegisterOutcome};
 pub use rooms::{Delivery, FanOut, FanOutOutcome, LoggedStatement, RoomAppend, SignalStep};
 
 use mcpmsg_core::protocol::kel::Event;
@@ -349,6 +351,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Queues a room message for every recipient (see [`FanOut`]).
     async fn fan_out(&self, step: FanOut<'_>) -> Result<FanOutOutcome, StoreError>;
+
+    /// Registers a protocol version (see [`ProtocolRegister`]), in one
+    /// atomic step.
+    async fn register_protocol(&self, step: ProtocolRegister<'_>) -> Result<RegisterOutcome, StoreError>;
+
+    /// A protocol name's owners and versions (in no particular order).
+    async fn protocol(&self, name: &str) -> Result<Option<(NameOwner, Vec<ProtocolRecord>)>, StoreError>;
+
+    /// Up to `limit` registered names after `after` (`""`: from the
+    /// first), in byte order.
+    async fn protocol_names(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError>;
 
     /// Leaves a typing signal for every recipient (see [`SignalStep`]) and
     /// rings their doorbells; per recipient, whether it was left.

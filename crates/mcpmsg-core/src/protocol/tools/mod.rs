@@ -16,6 +16,7 @@ mod blocks;
 mod identity;
 mod messages;
 mod pairing;
+mod protocols;
 mod rooms;
 mod signals;
 
@@ -34,6 +35,10 @@ pub use messages::{
     SendResult,
 };
 pub use pairing::{EnterQueueArgs, EnterQueueResult, LeaveQueueArgs, LeaveQueueResult};
+pub use protocols::{
+    DiscoverProtocolsArgs, GetProtocolArgs, ProtocolEntry, ProtocolInfo, ProtocolList, ProtocolRegistered,
+    RegisterProtocolArgs,
+};
 pub use rooms::{
     ChangeRoomArgs, GetRoomLogArgs, ListRoomsArgs, RoomChange, RoomDelivered, RoomEntry, RoomList, RoomLog,
     RoomMessageKind, RoomSendResult, SendRoomMessageArgs, Skipped,
@@ -102,11 +107,17 @@ pub enum ToolName {
     BlockClient,
     /// `send_signal`
     SendSignal,
+    /// `register_protocol`
+    RegisterProtocol,
+    /// `get_protocol`
+    GetProtocol,
+    /// `discover_protocols`
+    DiscoverProtocols,
 }
 
 impl ToolName {
     /// Every tool, in the order PROTOCOL §5 lists them.
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 24] = [
         Self::CheckinClient,
         Self::SendMessage,
         Self::SendMessageAndWait,
@@ -128,6 +139,9 @@ impl ToolName {
         Self::LeaveQueue,
         Self::BlockClient,
         Self::SendSignal,
+        Self::RegisterProtocol,
+        Self::GetProtocol,
+        Self::DiscoverProtocols,
     ];
 
     /// The name on the wire.
@@ -154,6 +168,9 @@ impl ToolName {
             Self::LeaveQueue => "leave_queue",
             Self::BlockClient => "block_client",
             Self::SendSignal => "send_signal",
+            Self::RegisterProtocol => "register_protocol",
+            Self::GetProtocol => "get_protocol",
+            Self::DiscoverProtocols => "discover_protocols",
         }
     }
 
@@ -181,6 +198,9 @@ impl ToolName {
             Self::LeaveQueue => LeaveQueueArgs::HINTS,
             Self::BlockClient => BlockClientArgs::HINTS,
             Self::SendSignal => SendSignalArgs::HINTS,
+            Self::RegisterProtocol => RegisterProtocolArgs::HINTS,
+            Self::GetProtocol => GetProtocolArgs::HINTS,
+            Self::DiscoverProtocols => DiscoverProtocolsArgs::HINTS,
         }
     }
 

@@ -27,6 +27,7 @@ mod keys;
 mod memory;
 mod nonces;
 mod pairing;
+mod protocols;
 mod rooms;
 mod scripts;
 mod send;
@@ -425,6 +426,18 @@ impl Store for RedisStore {
 
     async fn pair_rooms(&self, limit: usize) -> Result<Vec<String>, StoreError> {
         self.pair_rooms_step(limit).await
+    }
+
+    async fn register_protocol(&self, step: super::ProtocolRegister<'_>) -> Result<super::RegisterOutcome, StoreError> {
+        self.register_protocol_step(step).await
+    }
+
+    async fn protocol(&self, name: &str) -> Result<Option<(super::NameOwner, Vec<super::ProtocolRecord>)>, StoreError> {
+        self.protocol_of(name).await
+    }
+
+    async fn protocol_names(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.protocol_names_after(after, limit).await
     }
 
     async fn put_signal(&self, step: SignalStep<'_>) -> Result<Vec<bool>, StoreError> {

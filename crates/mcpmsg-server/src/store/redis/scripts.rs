@@ -128,6 +128,14 @@ const SET_BLOCK: &str = include_str!("lua/set_block.lua");
 /// recipient.
 const SIGNAL: &str = include_str!("lua/signal.lua");
 
+/// KEYS: the registry's names, the name's hash (one slot, `{reg}`).
+/// ARGV: registrant, `v:<version>`, record, the owners if the registrant
+/// owns the name after, max names, max versions, '1' when co-owners are
+/// asked for, the name. Returns {'registered', owners after} |
+/// {'not_owner', owners} | {'exists'} | {'names_full'} | {'versions_full'}
+/// (the rule of `store::decide`).
+const REGISTER_PROTOCOL: &str = include_str!("lua/register_protocol.lua");
+
 pub(super) struct Scripts {
     pub precheck: redis::Script,
     pub send: redis::Script,
@@ -145,6 +153,7 @@ pub(super) struct Scripts {
     pub pair_enter: redis::Script,
     pub set_block: redis::Script,
     pub signal: redis::Script,
+    pub register_protocol: redis::Script,
 }
 
 impl Scripts {
@@ -168,6 +177,7 @@ impl Scripts {
             pair_enter: redis::Script::new(PAIR_ENTER),
             set_block: redis::Script::new(SET_BLOCK),
             signal: q(SIGNAL),
+            register_protocol: redis::Script::new(REGISTER_PROTOCOL),
         }
     }
 }

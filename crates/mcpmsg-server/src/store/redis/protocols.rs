@@ -1,0 +1,87 @@
+//! The protocol registry on Redis, in one slot (`{reg}`): a ZSET of names
+//! (all scored 0, so ordered by bytes and paged with ZRANGEBYLEX) and per
+//! name a HASH of `owner` (JSON of `NameOwner`) and `v:<version>` (JSON of
+//! `ProtocolRecord`). A script registers, following `store::decide`.
+
+use redis::AsyncCommands;
+
+use super::conn::err;
+use super::RedisStore;
+use crate::store::{NameOwner, ProtocolRecord, ProtocolRegister, RegisterOutcome, StoreError};
+
+const NAMES: &str = "mcpmsg:{reg}:names";
+
+fn name_key(name: &str) -> String {
+    format!("mcpmsg:{{reg}}:p:{name}")
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError(e.to_string()))
+}
+
+fn json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError(format!("redis: malformed registry entry: {e}")))
+}
+
+impl RedisStore {
+    pub(super) async fn register_protocol_step(
+        &self,
+        step: ProtocolRegister<'_>,
+    ) -> Result<RegisterOutcome, StoreError> {
+        let reg = &step.record.registration;
+        let wanted = NameOwner {
+            owner: reg.client_id.clone(),
+            co_owners: step.co_owners.to_vec(),
+        };
+        let r: Vec<String> = self
+            .scripts
+            .register_protocol
+            .key(NAMES)
+            .key(name_key(&reg.name))
+            .arg(&reg.client_id)
+            .arg(format!("v:{}", reg.version))
+            .arg(to_json(step.record)?)
+            .arg(to_json(&wanted)?)
+            .arg(step.max_names)
+            .arg(step.max_versions)
+            .arg(if step.co_owners.is_empty() { "0" } else { "1" })
+            .arg(&reg.name)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(err)?;
+        match (r.first().map(String::as_str), r.get(1)) {
+            (Some("registered"), Some(o)) => Ok(RegisterOutcome::Registered(json(o)?)),
+            (Some("not_owner"), Some(o)) => Ok(RegisterOutcome::NotOwner(json(o)?)),
+            (Some("exists"), _) => Ok(RegisterOutcome::Exists),
+            (Some("names_full"), _) => Ok(RegisterOutcome::NamesFull),
+            (Some("versions_full"), _) => Ok(RegisterOutcome::VersionsFull),
+            _ => Err(StoreError(format!("redis: unexpected registry result {r:?}"))),
+        }
+    }
+
+    pub(super) async fn protocol_of(&self, name: &str) -> Result<Option<(NameOwner, Vec<ProtocolRecord>)>, StoreError> {
+        let all: Vec<(String, String)> = self.conn().hgetall(name_key(name)).await.map_err(err)?;
+        let mut owner = None;
+        let mut versions = Vec::new();
+        for (field, raw) in all {
+            if field == "owner" {
+                owner = Some(json::<NameOwner>(&raw)?);
+            } else {
+                versions.push(json::<ProtocolRecord>(&raw)?);
+            }
+        }
+        Ok(owner.map(|o| (o, versions)))
+    }
+
+    pub(super) async fn protocol_names_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let from = if after.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("({after}")
+        };
+        self.conn()
+            .zrangebylex_limit(NAMES, from, "+", 0, isize::try_from(limit).unwrap_or(isize::MAX))
+            .await
+            .map_err(err)
+    }
+}
