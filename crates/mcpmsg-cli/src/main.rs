@@ -13,6 +13,7 @@ mod error;
 mod files;
 mod identity;
 mod keys;
+mod protocol_cmd;
 mod recipients;
 mod room_cmd;
 mod server_cmd;
@@ -82,6 +83,9 @@ enum Command {
     Pair(room_cmd::PairArgs),
     /// Block a client (its 1:1 messages and pairing with it are refused), or --unblock it
     Block(room_cmd::BlockArgs),
+    /// The protocol registry: register a version with its JSON Schema, list, show (verified)
+    #[command(subcommand)]
+    Protocol(protocol_cmd::ProtocolCommand),
     /// The server key this client pinned: show it, or re-pin after the operator replaced it
     #[command(subcommand)]
     Server(server_cmd::ServerCommand),
@@ -132,6 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Room(c) => room_cmd::run(&ctx, c),
         Command::Pair(a) => room_cmd::pair(&ctx, a),
         Command::Block(a) => room_cmd::block(&ctx, a),
+        Command::Protocol(c) => protocol_cmd::run(&ctx, c),
     }
 }
 

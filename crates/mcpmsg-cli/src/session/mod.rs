@@ -25,11 +25,13 @@ use crate::error::hinted;
 use crate::identity::{Identity, LoadedKeys, PassSource};
 
 mod peers;
+mod protocols;
 mod receive;
 mod rooms;
 mod server_pin;
 
 use peers::Fetched;
+pub use protocols::Registration;
 pub use receive::{Item, Received, Signal};
 pub use server_pin::{other_key_hint, presented_key};
 

@@ -41,7 +41,7 @@ impl Session {
 
     /// A member's verified log: its pin's, or, never seen before, pinned
     /// now from the server's copy.
-    async fn member_log(&self, who: &str) -> Result<(KelState, Vec<u64>), LogTrouble> {
+    pub(super) async fn member_log(&self, who: &str) -> Result<(KelState, Vec<u64>), LogTrouble> {
         if who == self.me {
             let (_, state) = self
                 .id

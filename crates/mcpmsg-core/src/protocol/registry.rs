@@ -176,6 +176,30 @@ impl Schema {
     }
 }
 
+/// Checks that `reg` was signed by its registrant with a key of its
+/// verified log current at its `ts` and at `registered_at` (within
+/// `max_skew` of each other), the signature verifying strictly: the
+/// schema `get_protocol` returned is the one the registrant signed.
+pub fn verify_registration(
+    reg: &super::tools::RegisterProtocolArgs,
+    registered_at: u64,
+    registrant: &crate::inbox::SenderLog<'_>,
+    rules: crate::inbox::TimeRules,
+) -> Result<(), String> {
+    use super::tools::SignedArgs;
+    if registrant.state.client_id() != reg.client_id {
+        return Err(format!("checked against the log of {}", registrant.state.client_id()));
+    }
+    super::room::check_signed_by(
+        registrant,
+        &reg.client_id,
+        [&reg.key_id, &reg.ts, &reg.sig],
+        &reg.sign_input(),
+        registered_at,
+        rules,
+    )
+}
+
 /// How deeply arrays and objects nest in `v` (a scalar is 0).
 fn depth(v: &Value) -> usize {
     // Iterative: a hostile document must not exhaust the stack.

@@ -132,7 +132,9 @@ mod tests {
                 ToolName::GetClientKeys,
                 ToolName::ListClients,
                 ToolName::GetMyIdentity,
-                ToolName::GetServerKey
+                ToolName::GetServerKey,
+                ToolName::GetProtocol,
+                ToolName::DiscoverProtocols
             ]
         );
     }

@@ -45,7 +45,7 @@ fn log_of<'a>(logs: &'a BTreeMap<String, (KelState, Vec<u64>)>, client_id: &str)
 /// `ts`, accepted by the server at `accepted_at`: the key is in the signer's
 /// verified log and was current at both times, and the signature verifies
 /// strictly.
-fn check_signed(
+pub(crate) fn check_signed(
     log: &SenderLog<'_>,
     client_id: &str,
     [key_id, ts, sig]: [&str; 3],
