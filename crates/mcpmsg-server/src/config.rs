@@ -155,6 +155,9 @@ pub struct ServerArgs {
     /// Nesting of arrays and objects in one JSON Schema at most
     #[arg(long, env = "MCPMSG_MAX_SCHEMA_DEPTH", value_name = "N", default_value_t = 32)]
     pub max_schema_depth: usize,
+    /// Clients one compatibility_matrix call compares at most
+    #[arg(long, env = "MCPMSG_MAX_MATRIX_CLIENTS", value_name = "N", default_value_t = 32)]
+    pub max_matrix_clients: usize,
     /// Seconds a typing signal lasts unless replaced (send_signal)
     #[arg(long, env = "MCPMSG_SIGNAL_TTL", value_name = "SECS", default_value_t = 10)]
     pub signal_ttl: u64,
@@ -438,6 +441,7 @@ impl ServerArgs {
             max_protocol_versions: range("--max-protocol-versions", self.max_protocol_versions, 1, 100_000)?,
             max_schema_bytes: range("--max-schema-bytes", self.max_schema_bytes, 2, 4 << 20)?,
             max_schema_depth: range("--max-schema-depth", self.max_schema_depth, 1, 256)?,
+            max_matrix_clients: range("--max-matrix-clients", self.max_matrix_clients, 2, 1_000)?,
             signal_ttl: Duration::from_secs(range("--signal-ttl", self.signal_ttl, 1, 300)?),
             max_signals: range("--max-signals", self.max_signals, 1, 100_000)?,
         })

@@ -83,3 +83,21 @@ async fn registry_limits_refuse_with_their_codes() {
     assert!(msg.contains("deep, over the limit of 3"), "{msg}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn declarations_and_negotiation_in_memory() {
+    let s = TestServer::start(&[]).await;
+    let c = s.client().await;
+    common::protocols::declarations_filter_and_negotiate([&c, &c]).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn declarations_and_negotiation_across_two_redis_nodes() {
+    let redis = RedisServer::start();
+    let [n1, n2] = TestServer::two_nodes(&redis.url()).await;
+    let (c1, c2) = (n1.client().await, n2.client().await);
+    common::protocols::declarations_filter_and_negotiate([&c1, &c2]).await;
+    n1.stop().await;
+    n2.stop().await;
+}

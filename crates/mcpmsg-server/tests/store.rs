@@ -90,7 +90,7 @@ fn record(client_id: &str) -> IdentityRecord {
 /// failure is reported by name (the first does not hide the rest).
 async fn conformance(store: Arc<dyn Store>) {
     type Property = fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-    let properties: [(&str, Property); 18] = [
+    let properties: [(&str, Property); 19] = [
         ("identities_are_compare_and_set", |s| {
             Box::pin(identities_are_compare_and_set(s))
         }),
@@ -137,6 +137,9 @@ async fn conformance(store: Arc<dyn Store>) {
         }),
         ("protocol_names_are_owned_and_versions_immutable", |s| {
             Box::pin(protocols::protocol_names_are_owned_and_versions_immutable(s))
+        }),
+        ("declarations_replace_the_last", |s| {
+            Box::pin(protocols::declarations_replace_the_last(s))
         }),
         ("pair_rooms_are_marked_and_unmarked", |s| {
             Box::pin(pairing::pair_rooms_are_marked_and_unmarked(s))

@@ -194,3 +194,105 @@ pub async fn the_registry_keeps_names_owned_and_versions_immutable(c: &Client) {
         .await
         .refused("invalid_argument");
 }
+
+/// Declarations (registered versions only), `list_clients` filtered by
+/// them, `negotiate` and `compatibility_matrix` on a fixed set; `cs[1]`
+/// may be another node.
+pub async fn declarations_filter_and_negotiate(cs: [&Client; 2]) {
+    use mcpmsg_core::protocol::tools::DeclareArgs;
+    let (a, b, carol) = (Ident::new("alice"), Ident::new("bob"), Ident::new("carol"));
+    register(cs[0], &[&a, &b, &carol]).await;
+    for v in ["1.0.0", "1.1.0", "2.0.0"] {
+        cs[0]
+            .call("register_protocol", a.protocol("code_review", v, REVIEW_SCHEMA, "", ""))
+            .await
+            .ok();
+    }
+    let declare = |who: &Ident, tags: &str, protocols: &str| {
+        who.signed(DeclareArgs {
+            client_id: who.id.clone(),
+            tags: tags.to_owned(),
+            protocols: protocols.to_owned(),
+            ..Default::default()
+        })
+    };
+    let d = cs[0]
+        .call(
+            "declare_capabilities",
+            declare(&a, "ci,review", "code_review@1.0.0,code_review@1.1.0"),
+        )
+        .await
+        .ok();
+    assert_eq!(d["protocols"], json!(["code_review@1.0.0", "code_review@1.1.0"]));
+    cs[1]
+        .call(
+            "declare_capabilities",
+            declare(&b, "review,docs", "code_review@1.0.0,code_review@2.0.0"),
+        )
+        .await
+        .ok();
+    let msg = cs[1]
+        .call("declare_capabilities", declare(&carol, "", "code_review@9.0.0"))
+        .await
+        .refused("unknown_protocol");
+    assert!(msg.contains("code_review@9.0.0"), "{msg}");
+    cs[1]
+        .call("declare_capabilities", declare(&carol, "", "code_review"))
+        .await
+        .refused("invalid_argument");
+
+    let listed = |args: Value| async move {
+        let r = cs[1].call("list_clients", args).await.ok();
+        r["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["client_id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed(json!({"tag": "ci"})).await, ["alice"]);
+    assert_eq!(listed(json!({"protocol": "code_review@^2"})).await, ["bob"]);
+    assert_eq!(listed(json!({"protocol": "code_review"})).await, ["alice", "bob"]);
+    let all = cs[0].call("list_clients", json!({})).await.ok();
+    let carol_entry = all["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == "carol")
+        .unwrap()
+        .clone();
+    assert!(
+        carol_entry.get("protocols").is_none(),
+        "no declaration, no member: {carol_entry}"
+    );
+    cs[0]
+        .call("list_clients", json!({"protocol": "Bad"}))
+        .await
+        .refused("invalid_argument");
+
+    let n = cs[1].call("negotiate", json!({"a": "alice", "b": "bob"})).await.ok();
+    assert_eq!(n["protocols"][0]["name"], "code_review");
+    assert_eq!(n["protocols"][0]["version"], "1.0.0", "{n}");
+    assert_eq!(
+        (n["tags_both"].clone(), n["tags_only_a"].clone()),
+        (json!(["review"]), json!(["ci"]))
+    );
+    let m = cs[0]
+        .call("compatibility_matrix", json!({"client_ids": "alice,bob,carol"}))
+        .await
+        .ok();
+    assert_eq!(m["pairs"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        m["pairs"][1]["only_a"],
+        json!(["code_review@1.0.0", "code_review@1.1.0"]),
+        "{m}"
+    );
+    cs[0]
+        .call("compatibility_matrix", json!({"client_ids": "alice"}))
+        .await
+        .refused("invalid_argument");
+    cs[0]
+        .call("negotiate", json!({"a": "alice", "b": "nobody"}))
+        .await
+        .refused("unknown_recipient");
+}

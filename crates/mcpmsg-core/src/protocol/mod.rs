@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod fields;
 pub mod kel;
+pub mod negotiate;
 pub mod registry;
 pub mod room;
 pub mod sealed;

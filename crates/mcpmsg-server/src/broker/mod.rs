@@ -5,6 +5,7 @@
 
 mod auth;
 mod blocks;
+mod declarations;
 mod enroll;
 mod events;
 mod inbox_push;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+pub use declarations::ClientFilter;
 pub use enroll::{Enrollment, EnrollmentError};
 pub use events::{event_of, EVENT_CONTENT_TYPE};
 pub use inbox_push::INBOX_URI_PREFIX;
@@ -158,6 +160,8 @@ pub struct BrokerConfig {
     pub max_schema_bytes: usize,
     /// Nesting of one JSON Schema, at most.
     pub max_schema_depth: usize,
+    /// Clients one compatibility matrix compares, at most.
+    pub max_matrix_clients: usize,
     /// How long a typing signal lasts unless replaced.
     pub signal_ttl: Duration,
     /// Signals kept for one client at most.
@@ -198,6 +202,7 @@ impl Default for BrokerConfig {
             max_protocol_versions: 100,
             max_schema_bytes: 65_536,
             max_schema_depth: 32,
+            max_matrix_clients: 32,
             signal_ttl: Duration::from_secs(10),
             max_signals: 200,
         }

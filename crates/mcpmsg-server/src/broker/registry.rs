@@ -79,6 +79,8 @@ pub struct ClientInfo {
     pub last_seen: Option<u64>,
     /// What that means now.
     pub presence: PresenceStatus,
+    /// What it declared (PROTOCOL §18b).
+    pub declared: mcpmsg_core::protocol::negotiate::Declaration,
 }
 
 /// Verified states of recently used logs.
@@ -344,6 +346,7 @@ impl Broker {
         &self,
         cursor: Option<&str>,
         limit: Option<&str>,
+        filter: &super::ClientFilter,
     ) -> Result<(Vec<ClientInfo>, Option<String>), Refusal> {
         if !self.config.list_clients {
             return Err(Refusal::new(
@@ -368,10 +371,16 @@ impl Broker {
         page.truncate(limit);
         let ids: Vec<&str> = page.iter().map(|(id, _)| id.as_str()).collect();
         let presence = self.presence_of(&ids, now_ms()).await?;
+        let declared = self.declared(&ids).await?;
+        let last_id = page.last().map(|(id, _)| id.clone());
         let mut out = Vec::with_capacity(limit);
-        for ((client_id, record), (last_seen, presence)) in page.into_iter().zip(presence) {
+        for (((client_id, record), (last_seen, presence)), declared) in page.into_iter().zip(presence).zip(declared) {
+            if filter.is_set() && !filter.keeps(&declared) {
+                continue;
+            }
             let state = self.state_of(&client_id, &record)?;
             out.push(ClientInfo {
+                declared,
                 last_seen,
                 presence,
                 signing_kid: state.current().signing_key.kid(),
@@ -382,11 +391,9 @@ impl Broker {
                 last_checkin: record.last_checkin,
             });
         }
-        let next = if more {
-            out.last().map(|c| c.client_id.clone())
-        } else {
-            None
-        };
+        // The cursor is the last client read, kept or not: a filtered page
+        // may be shorter than the limit and still have more after it.
+        let next = if more { last_id } else { None };
         Ok((out, next))
     }
 }

@@ -47,6 +47,9 @@ impl McpServer {
             ToolName::RegisterProtocol => run(map, |a| self.register_protocol(a)).await,
             ToolName::GetProtocol => run(map, |a| self.get_protocol(a)).await,
             ToolName::DiscoverProtocols => run(map, |a| self.discover_protocols(a)).await,
+            ToolName::DeclareCapabilities => run(map, |a| self.declare_capabilities(a)).await,
+            ToolName::Negotiate => run(map, |a| self.negotiate(a)).await,
+            ToolName::CompatibilityMatrix => run(map, |a| self.compatibility_matrix(a)).await,
         }
     }
 
@@ -185,7 +188,11 @@ impl McpServer {
     async fn list_clients(&self, args: ListClientsArgs) -> Result<Answer<ListClientsArgs>, Refusal> {
         let (clients, next) = self
             .broker
-            .list_clients(args.cursor.as_deref(), args.limit.as_deref())
+            .list_clients(
+                args.cursor.as_deref(),
+                args.limit.as_deref(),
+                &crate::broker::ClientFilter::parse(args.tag.as_deref(), args.protocol.as_deref())?,
+            )
             .await?;
         let md = render::client_list(&clients, next.as_deref(), now_ms());
         let clients = clients.into_iter().map(Into::into).collect();

@@ -2,7 +2,10 @@
 //! as in `handlers`.
 
 use mcpmsg_core::protocol::escape_inline;
-use mcpmsg_core::protocol::tools::{DiscoverProtocolsArgs, GetProtocolArgs, RegisterProtocolArgs};
+use mcpmsg_core::protocol::negotiate::Negotiation;
+use mcpmsg_core::protocol::tools::{
+    CompatibilityMatrixArgs, DeclareArgs, DiscoverProtocolsArgs, GetProtocolArgs, NegotiateArgs, RegisterProtocolArgs,
+};
 
 use super::handlers::Answer;
 use super::McpServer;
@@ -43,6 +46,30 @@ impl McpServer {
         Ok((md, p))
     }
 
+    pub(super) async fn declare_capabilities(&self, args: DeclareArgs) -> Result<Answer<DeclareArgs>, Refusal> {
+        let d = self.broker.declare(args).await?;
+        let md = format!(
+            "Declared tags [{}] and protocols [{}]; list_clients shows them.",
+            d.tags.join(", "),
+            d.protocols.join(", ")
+        );
+        Ok((md, d))
+    }
+
+    pub(super) async fn negotiate(&self, args: NegotiateArgs) -> Result<Answer<NegotiateArgs>, Refusal> {
+        let n = self.broker.negotiate(&args.a, &args.b).await?;
+        Ok((negotiation_markdown(&n), n))
+    }
+
+    pub(super) async fn compatibility_matrix(
+        &self,
+        args: CompatibilityMatrixArgs,
+    ) -> Result<Answer<CompatibilityMatrixArgs>, Refusal> {
+        let m = self.broker.compatibility_matrix(&args.client_ids).await?;
+        let md = m.pairs.iter().map(negotiation_markdown).collect::<Vec<_>>().join("\n");
+        Ok((md, m))
+    }
+
     pub(super) async fn discover_protocols(
         &self,
         args: DiscoverProtocolsArgs,
@@ -63,4 +90,31 @@ impl McpServer {
         }
         Ok((md, list))
     }
+}
+
+/// One negotiation in words.
+fn negotiation_markdown(n: &Negotiation) -> String {
+    let mut md = format!("**`{}` and `{}`**\n", n.a, n.b);
+    for p in &n.protocols {
+        match &p.version {
+            Some(v) => md.push_str(&format!("- `{}`: use {v}\n", p.name)),
+            None => md.push_str(&format!(
+                "- `{}`: no compatible version ({} against {})\n",
+                p.name,
+                p.a_speaks.join(", "),
+                p.b_speaks.join(", ")
+            )),
+        }
+    }
+    if !n.only_a.is_empty() || !n.only_b.is_empty() {
+        md.push_str(&format!(
+            "- only `{}`: {}; only `{}`: {}\n",
+            n.a,
+            n.only_a.join(", "),
+            n.b,
+            n.only_b.join(", ")
+        ));
+    }
+    md.push_str(&format!("- tags in common: {}\n", n.tags_both.join(", ")));
+    md
 }

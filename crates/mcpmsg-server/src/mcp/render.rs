@@ -219,6 +219,8 @@ impl From<broker::ClientInfo> for wire::ClientEntry {
             status: c.status.into(),
             presence: c.presence,
             last_seen: c.last_seen.map(|t| t.to_string()),
+            tags: c.declared.tags,
+            protocols: c.declared.protocols,
         }
     }
 }

@@ -12,11 +12,11 @@ use rmcp::handler::server::common::{schema_for_input, schema_for_output};
 use rmcp::model::{Tool, ToolAnnotations};
 
 use mcpmsg_core::protocol::tools::{
-    AckMessagesArgs, BlockClientArgs, ChangeRoomArgs, CheckinClientArgs, DiscoverProtocolsArgs, EnterQueueArgs,
-    GetClientKeysArgs, GetInboxUriArgs, GetMessagesArgs, GetMyIdentityArgs, GetProtocolArgs, GetRoomLogArgs,
-    GetServerKeyArgs, HeartbeatArgs, LeaveQueueArgs, ListClientsArgs, ListRoomsArgs, RegisterProtocolArgs,
-    RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage, SendRoomMessageArgs, SendSignalArgs, ToolArgs,
-    ToolName,
+    AckMessagesArgs, BlockClientArgs, ChangeRoomArgs, CheckinClientArgs, CompatibilityMatrixArgs, DeclareArgs,
+    DiscoverProtocolsArgs, EnterQueueArgs, GetClientKeysArgs, GetInboxUriArgs, GetMessagesArgs, GetMyIdentityArgs,
+    GetProtocolArgs, GetRoomLogArgs, GetServerKeyArgs, HeartbeatArgs, LeaveQueueArgs, ListClientsArgs, ListRoomsArgs,
+    NegotiateArgs, RegisterProtocolArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage,
+    SendRoomMessageArgs, SendSignalArgs, ToolArgs, ToolName,
 };
 
 /// Appended to a signed tool's description: a model sees the tool but
@@ -71,6 +71,9 @@ pub fn definition(tool: ToolName) -> Tool {
         ToolName::RegisterProtocol => describe::<RegisterProtocolArgs>(),
         ToolName::GetProtocol => describe::<GetProtocolArgs>(),
         ToolName::DiscoverProtocols => describe::<DiscoverProtocolsArgs>(),
+        ToolName::DeclareCapabilities => describe::<DeclareArgs>(),
+        ToolName::Negotiate => describe::<NegotiateArgs>(),
+        ToolName::CompatibilityMatrix => describe::<CompatibilityMatrixArgs>(),
     }
 }
 
@@ -134,7 +137,9 @@ mod tests {
                 ToolName::GetMyIdentity,
                 ToolName::GetServerKey,
                 ToolName::GetProtocol,
-                ToolName::DiscoverProtocols
+                ToolName::DiscoverProtocols,
+                ToolName::Negotiate,
+                ToolName::CompatibilityMatrix
             ]
         );
     }

@@ -489,6 +489,17 @@ impl Store for MemoryStore {
             .names_after(after, limit))
     }
 
+    async fn declare(&self, client_id: &str, declared: &super::Declaration) -> Result<(), StoreError> {
+        let mut r = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        r.declared.insert(client_id.to_owned(), declared.clone());
+        Ok(())
+    }
+
+    async fn declarations(&self, client_ids: &[&str]) -> Result<Vec<Option<super::Declaration>>, StoreError> {
+        let r = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(client_ids.iter().map(|c| r.declared.get(*c).cloned()).collect())
+    }
+
     async fn put_signal(&self, step: SignalStep<'_>) -> Result<Vec<bool>, StoreError> {
         Ok(self.lock_signals().put(step))
     }

@@ -25,6 +25,7 @@ pub use protocols::{decide, NameOwner, ProtocolRecord, ProtocolRegister, Registe
 pub use rooms::{Delivery, FanOut, FanOutOutcome, LoggedStatement, RoomAppend, SignalStep};
 
 use mcpmsg_core::protocol::kel::Event;
+pub use mcpmsg_core::protocol::negotiate::Declaration;
 
 /// The store cannot answer (Redis down, for example). Maps to `unavailable`.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -362,6 +363,12 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` registered names after `after` (`""`: from the
     /// first), in byte order.
     async fn protocol_names(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// Records what `client_id` declared (PROTOCOL §18b), replacing the last.
+    async fn declare(&self, client_id: &str, declared: &Declaration) -> Result<(), StoreError>;
+
+    /// What each client declared, if it did.
+    async fn declarations(&self, client_ids: &[&str]) -> Result<Vec<Option<Declaration>>, StoreError>;
 
     /// Leaves a typing signal for every recipient (see [`SignalStep`]) and
     /// rings their doorbells; per recipient, whether it was left.

@@ -94,3 +94,22 @@ pub async fn protocol_names_are_owned_and_versions_immutable(store: Arc<dyn Stor
     };
     assert_eq!(store.register_protocol(full).await.unwrap(), RegisterOutcome::NamesFull);
 }
+
+/// A declaration replaces the last; an undeclared client reads as none.
+pub async fn declarations_replace_the_last(store: Arc<dyn Store>) {
+    use mcpmsg_server::store::Declaration;
+    let t = tag();
+    let (a, b) = (format!("a{t}"), format!("b{t}"));
+    let first = Declaration {
+        tags: vec!["ci".into()],
+        protocols: vec!["p@1.0.0".into()],
+    };
+    store.declare(&a, &first).await.unwrap();
+    let second = Declaration {
+        tags: vec!["review".into()],
+        protocols: vec![],
+    };
+    store.declare(&a, &second).await.unwrap();
+    assert_eq!(store.declarations(&[&a, &b]).await.unwrap(), vec![Some(second), None]);
+    assert_eq!(store.declarations(&[]).await.unwrap(), vec![]);
+}

@@ -126,6 +126,13 @@ pub struct ListClientsArgs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(super::DECIMAL_PATTERN))]
     pub limit: Option<String>,
+    /// Only clients that declared this capability tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Only clients that declared a version of this protocol: a name, or
+    /// name@range such as code_review@^1.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
 }
 
 /// One registered client.
@@ -149,6 +156,12 @@ pub struct ClientEntry {
     pub presence: PresenceStatus,
     /// Its last signed call, Unix ms; null if none was seen.
     pub last_seen: Option<String>,
+    /// The capability tags it declared (absent if none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The protocol versions (name@version) it declared (absent if none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protocols: Vec<String>,
 }
 
 /// Whether a client is there, by the time since its last signed call

@@ -36,8 +36,8 @@ pub use messages::{
 };
 pub use pairing::{EnterQueueArgs, EnterQueueResult, LeaveQueueArgs, LeaveQueueResult};
 pub use protocols::{
-    DiscoverProtocolsArgs, GetProtocolArgs, ProtocolEntry, ProtocolInfo, ProtocolList, ProtocolRegistered,
-    RegisterProtocolArgs,
+    CompatibilityMatrix, CompatibilityMatrixArgs, DeclareArgs, Declared, DiscoverProtocolsArgs, GetProtocolArgs,
+    NegotiateArgs, ProtocolEntry, ProtocolInfo, ProtocolList, ProtocolRegistered, RegisterProtocolArgs,
 };
 pub use rooms::{
     ChangeRoomArgs, GetRoomLogArgs, ListRoomsArgs, RoomChange, RoomDelivered, RoomEntry, RoomList, RoomLog,
@@ -113,11 +113,17 @@ pub enum ToolName {
     GetProtocol,
     /// `discover_protocols`
     DiscoverProtocols,
+    /// `declare_capabilities`
+    DeclareCapabilities,
+    /// `negotiate`
+    Negotiate,
+    /// `compatibility_matrix`
+    CompatibilityMatrix,
 }
 
 impl ToolName {
     /// Every tool, in the order PROTOCOL §5 lists them.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 27] = [
         Self::CheckinClient,
         Self::SendMessage,
         Self::SendMessageAndWait,
@@ -142,6 +148,9 @@ impl ToolName {
         Self::RegisterProtocol,
         Self::GetProtocol,
         Self::DiscoverProtocols,
+        Self::DeclareCapabilities,
+        Self::Negotiate,
+        Self::CompatibilityMatrix,
     ];
 
     /// The name on the wire.
@@ -171,6 +180,9 @@ impl ToolName {
             Self::RegisterProtocol => "register_protocol",
             Self::GetProtocol => "get_protocol",
             Self::DiscoverProtocols => "discover_protocols",
+            Self::DeclareCapabilities => "declare_capabilities",
+            Self::Negotiate => "negotiate",
+            Self::CompatibilityMatrix => "compatibility_matrix",
         }
     }
 
@@ -201,6 +213,9 @@ impl ToolName {
             Self::RegisterProtocol => RegisterProtocolArgs::HINTS,
             Self::GetProtocol => GetProtocolArgs::HINTS,
             Self::DiscoverProtocols => DiscoverProtocolsArgs::HINTS,
+            Self::DeclareCapabilities => DeclareArgs::HINTS,
+            Self::Negotiate => NegotiateArgs::HINTS,
+            Self::CompatibilityMatrix => CompatibilityMatrixArgs::HINTS,
         }
     }
 

@@ -168,3 +168,101 @@ impl ToolArgs for DiscoverProtocolsArgs {
         or a tag, a page at a time.";
     type Output = ProtocolList;
 }
+
+signed_args! {
+    /// The arguments of `declare_capabilities`: replaces what the caller
+    /// declared before.
+    pub struct DeclareArgs {
+        /// You.
+        #[schemars(pattern(super::CLIENT_ID_PATTERN))]
+        pub client_id: String,
+        /// Comma-separated capability tags of a-z, 0-9 and - (may be empty).
+        pub tags: String,
+        /// Comma-separated name@version of registered protocols you speak
+        /// (may be empty).
+        pub protocols: String,
+    }
+    purpose "declare", actor client_id, signed [client_id, tags, protocols]
+}
+
+/// The result of `declare_capabilities`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Declared {
+    /// As declared.
+    pub tags: Vec<String>,
+    /// As declared.
+    pub protocols: Vec<String>,
+    /// Server time, Unix ms.
+    pub declared_at: String,
+}
+
+/// The arguments of `negotiate` (public).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NegotiateArgs {
+    /// One client.
+    #[schemars(pattern(super::CLIENT_ID_PATTERN))]
+    pub a: String,
+    /// The other.
+    #[schemars(pattern(super::CLIENT_ID_PATTERN))]
+    pub b: String,
+}
+
+/// The arguments of `compatibility_matrix` (public).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompatibilityMatrixArgs {
+    /// Comma-separated client ids, 2 to the server's limit.
+    pub client_ids: String,
+}
+
+/// The result of `compatibility_matrix`: every pair, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CompatibilityMatrix {
+    /// The clients, as given.
+    pub clients: Vec<String>,
+    /// One negotiation per pair (i < j).
+    pub pairs: Vec<crate::protocol::negotiate::Negotiation>,
+}
+
+impl ToolArgs for DeclareArgs {
+    const TOOL: ToolName = ToolName::DeclareCapabilities;
+    const HINTS: Hints = Hints {
+        title: "Declare what you speak",
+        read_only: false,
+        destructive: false,
+        idempotent: true,
+        signed: true,
+    };
+    const DESCRIPTION: &'static str = "Declare your capability tags and the registered protocol versions \
+        (name@version) you speak, replacing your last declaration; list_clients shows them and filters by them.";
+    type Output = Declared;
+}
+
+impl ToolArgs for NegotiateArgs {
+    const TOOL: ToolName = ToolName::Negotiate;
+    const HINTS: Hints = Hints {
+        title: "Negotiate protocol versions",
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        signed: false,
+    };
+    const DESCRIPTION: &'static str = "For two clients, from what they declared: per protocol both speak, the \
+        highest version they can use together (same major version), what only one speaks, and their tags in \
+        common and apart.";
+    type Output = crate::protocol::negotiate::Negotiation;
+}
+
+impl ToolArgs for CompatibilityMatrixArgs {
+    const TOOL: ToolName = ToolName::CompatibilityMatrix;
+    const HINTS: Hints = Hints {
+        title: "Compatibility matrix",
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        signed: false,
+    };
+    const DESCRIPTION: &'static str = "negotiate for every pair of a set of clients.";
+    type Output = CompatibilityMatrix;
+}

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use mcpmsg_core::protocol::negotiate::Declaration;
+
 use crate::store::{decide, NameOwner, ProtocolRecord, ProtocolRegister, RegisterOutcome};
 
 /// Names in byte order, each with its owners and versions. Bounded by the
@@ -9,6 +11,8 @@ use crate::store::{decide, NameOwner, ProtocolRecord, ProtocolRegister, Register
 #[derive(Default)]
 pub(super) struct Registry {
     names: BTreeMap<String, (NameOwner, Vec<ProtocolRecord>)>,
+    /// What each client declared: one per registered identity at most.
+    pub(super) declared: std::collections::HashMap<String, Declaration>,
 }
 
 impl Registry {

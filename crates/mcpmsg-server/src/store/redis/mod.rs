@@ -440,6 +440,14 @@ impl Store for RedisStore {
         self.protocol_names_after(after, limit).await
     }
 
+    async fn declare(&self, client_id: &str, declared: &super::Declaration) -> Result<(), StoreError> {
+        self.declare_step(client_id, declared).await
+    }
+
+    async fn declarations(&self, client_ids: &[&str]) -> Result<Vec<Option<super::Declaration>>, StoreError> {
+        self.declarations_of(client_ids).await
+    }
+
     async fn put_signal(&self, step: SignalStep<'_>) -> Result<Vec<bool>, StoreError> {
         self.put_signal_step(step).await
     }

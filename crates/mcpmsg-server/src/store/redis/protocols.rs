@@ -7,9 +7,12 @@ use redis::AsyncCommands;
 
 use super::conn::err;
 use super::RedisStore;
-use crate::store::{NameOwner, ProtocolRecord, ProtocolRegister, RegisterOutcome, StoreError};
+use crate::store::{Declaration, NameOwner, ProtocolRecord, ProtocolRegister, RegisterOutcome, StoreError};
 
 const NAMES: &str = "mcpmsg:{reg}:names";
+/// What each client declared: a HASH of client id -> JSON of `Declaration`
+/// (one field per registered identity at most).
+const DECLARED: &str = "mcpmsg:{reg}:declared";
 
 fn name_key(name: &str) -> String {
     format!("mcpmsg:{{reg}}:p:{name}")
@@ -71,6 +74,24 @@ impl RedisStore {
             }
         }
         Ok(owner.map(|o| (o, versions)))
+    }
+
+    pub(super) async fn declare_step(&self, client_id: &str, d: &Declaration) -> Result<(), StoreError> {
+        let _: i64 = self.conn().hset(DECLARED, client_id, to_json(d)?).await.map_err(err)?;
+        Ok(())
+    }
+
+    pub(super) async fn declarations_of(&self, client_ids: &[&str]) -> Result<Vec<Option<Declaration>>, StoreError> {
+        if client_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let raw: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(DECLARED)
+            .arg(client_ids)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(err)?;
+        raw.iter().map(|r| r.as_deref().map(json).transpose()).collect()
     }
 
     pub(super) async fn protocol_names_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
