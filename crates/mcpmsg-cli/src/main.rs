@@ -86,6 +86,15 @@ enum Command {
     /// The protocol registry: register a version with its JSON Schema, list, show (verified)
     #[command(subcommand)]
     Protocol(protocol_cmd::ProtocolCommand),
+    /// Declare your capability tags and the protocol versions you speak
+    Declare(protocol_cmd::DeclareArgs),
+    /// What you and PEER can use together: per protocol the version to use, and tags
+    Negotiate {
+        peer: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// The server key this client pinned: show it, or re-pin after the operator replaced it
     #[command(subcommand)]
     Server(server_cmd::ServerCommand),
@@ -137,6 +146,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pair(a) => room_cmd::pair(&ctx, a),
         Command::Block(a) => room_cmd::block(&ctx, a),
         Command::Protocol(c) => protocol_cmd::run(&ctx, c),
+        Command::Declare(a) => protocol_cmd::declare(&ctx, a),
+        Command::Negotiate { peer, json } => protocol_cmd::negotiate(&ctx, &peer, json),
     }
 }
 

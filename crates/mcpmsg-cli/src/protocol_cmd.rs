@@ -58,6 +58,62 @@ pub enum ProtocolCommand {
     },
 }
 
+#[derive(clap::Args)]
+pub struct DeclareArgs {
+    /// Capability tags, comma-separated
+    #[arg(long, default_value = "")]
+    tags: String,
+    /// Registered protocol versions you speak: name@version, comma-separated
+    #[arg(long, default_value = "")]
+    protocols: String,
+}
+
+/// `mcpmsg declare`: replaces this identity's declaration.
+pub fn declare(ctx: &Ctx, a: DeclareArgs) -> Result<()> {
+    let s = Session::load(&ctx.config, &ctx.pass, PATIENCE)?;
+    runtime().block_on(async {
+        let d = s.declare(&a.tags, &a.protocols).await?;
+        let none = |v: &[String]| if v.is_empty() { "none".to_owned() } else { v.join(", ") };
+        out(&format!(
+            "declared tags {}; protocols {}\n",
+            none(&d.tags),
+            none(&d.protocols)
+        ))
+        .map_err(Into::into)
+    })
+}
+
+/// `mcpmsg negotiate PEER`: what this identity and PEER can use together.
+pub fn negotiate(ctx: &Ctx, peer: &str, json: bool) -> Result<()> {
+    let s = Session::load(&ctx.config, &ctx.pass, PATIENCE)?;
+    runtime().block_on(async {
+        let n = s.negotiate(peer).await?;
+        if json {
+            return out(&(serde_json::to_string_pretty(&n)? + "\n")).map_err(Into::into);
+        }
+        let mut text = String::new();
+        for p in &n.protocols {
+            match &p.version {
+                Some(v) => text.push_str(&format!("{}: use {v}\n", p.name)),
+                None => text.push_str(&format!(
+                    "{}: no compatible version (you speak {}; {peer} speaks {})\n",
+                    p.name,
+                    p.a_speaks.join(", "),
+                    p.b_speaks.join(", ")
+                )),
+            }
+        }
+        if !n.only_a.is_empty() {
+            text.push_str(&format!("only you: {}\n", n.only_a.join(", ")));
+        }
+        if !n.only_b.is_empty() {
+            text.push_str(&format!("only {peer}: {}\n", n.only_b.join(", ")));
+        }
+        text.push_str(&format!("tags in common: {}\n", n.tags_both.join(", ")));
+        out(&text).map_err(Into::into)
+    })
+}
+
 pub fn run(ctx: &Ctx, cmd: ProtocolCommand) -> Result<()> {
     let s = Session::load(&ctx.config, &ctx.pass, PATIENCE)?;
     runtime().block_on(async {

@@ -61,6 +61,30 @@ async fn a_protocol_registered_listed_and_shown_verified() {
         bad.to_str().unwrap(),
     ]);
     assert!(err.contains("invalid_schema"), "{err}");
+    // Declarations and negotiation.
+    a.mcpmsg(&["protocol", "register", "code_review", "2.0.0", "--schema", schema]);
+    let d = a.mcpmsg(&[
+        "declare",
+        "--tags",
+        "ci,review",
+        "--protocols",
+        "code_review@1.0.0,code_review@1.1.0",
+    ]);
+    assert_eq!(
+        d,
+        "declared tags ci, review; protocols code_review@1.0.0, code_review@1.1.0\n"
+    );
+    b.mcpmsg(&[
+        "declare",
+        "--tags",
+        "review",
+        "--protocols",
+        "code_review@1.0.0,code_review@2.0.0",
+    ]);
+    let n = b.mcpmsg(&["negotiate", "alice"]);
+    assert_eq!(n, "code_review: use 1.0.0\ntags in common: review\n");
+    let err = b.mcpmsg_fails(&["declare", "--protocols", "code_review@7.0.0"]);
+    assert!(err.contains("unknown_protocol"), "{err}");
     let err = b.mcpmsg_fails(&["protocol", "show", "nothing_here"]);
     assert!(err.contains("unknown_protocol"), "{err}");
     server.stop().await;

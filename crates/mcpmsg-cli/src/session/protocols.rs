@@ -2,9 +2,11 @@
 //! and reading a version with its registration verified against the
 //! registrant's key log, so the schema shown is the one it signed.
 
+use mcpmsg_core::protocol::negotiate::Negotiation;
 use mcpmsg_core::protocol::registry::verify_registration;
 use mcpmsg_core::protocol::tools::{
-    DiscoverProtocolsArgs, GetProtocolArgs, ProtocolInfo, ProtocolList, ProtocolRegistered, RegisterProtocolArgs,
+    DeclareArgs, Declared, DiscoverProtocolsArgs, GetProtocolArgs, NegotiateArgs, ProtocolInfo, ProtocolList,
+    ProtocolRegistered, RegisterProtocolArgs,
 };
 
 use super::*;
@@ -73,6 +75,30 @@ impl Session {
             ))
         })?;
         Ok(info)
+    }
+
+    /// Declares this identity's tags and protocol versions.
+    pub async fn declare(&self, tags: &str, protocols: &str) -> Result<Declared> {
+        Ok(self
+            .signed(|| DeclareArgs {
+                client_id: self.me.clone(),
+                tags: tags.to_owned(),
+                protocols: protocols.to_owned(),
+                ..Default::default()
+            })
+            .await?)
+    }
+
+    /// What this identity and `peer` can use together, as the server
+    /// computes it from both declarations.
+    pub async fn negotiate(&self, peer: &str) -> Result<Negotiation> {
+        Ok(self
+            .remote
+            .call(|| NegotiateArgs {
+                a: self.me.clone(),
+                b: peer.to_owned(),
+            })
+            .await?)
     }
 
     /// One page of discovery.
