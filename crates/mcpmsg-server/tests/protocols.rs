@@ -101,3 +101,14 @@ async fn declarations_and_negotiation_across_two_redis_nodes() {
     n1.stop().await;
     n2.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn typed_messages_are_validated_on_both_stores() {
+    let s = TestServer::start(&[]).await;
+    common::protocols::typed_messages_are_validated(&s.client().await).await;
+    s.stop().await;
+    let redis = RedisServer::start();
+    let s = TestServer::start(&["--store", &redis.url()]).await;
+    common::protocols::typed_messages_are_validated(&s.client().await).await;
+    s.stop().await;
+}

@@ -296,3 +296,66 @@ pub async fn declarations_filter_and_negotiate(cs: [&Client; 2]) {
         .await
         .refused("unknown_recipient");
 }
+
+/// A typed message: the server validates an unsealed body against the
+/// registered schema it names, refuses a mismatch with `schema_mismatch`
+/// and the path at fault, and queues nothing.
+pub async fn typed_messages_are_validated(c: &Client) {
+    use mcpmsg_core::protocol::{new_nonce, now_ms, SendMessage, SendParts};
+    let (a, b) = (Ident::new("alice"), Ident::new("bob"));
+    register(c, &[&a, &b]).await;
+    c.call(
+        "register_protocol",
+        a.protocol("code_review", "1.0.0", REVIEW_SCHEMA, "", ""),
+    )
+    .await
+    .ok();
+    let typed = |protocol: &str, body: &str| {
+        let nonce = new_nonce();
+        let parts = SendParts {
+            sender_id: &a.id,
+            recipient_id: &b.id,
+            in_reply_to: None,
+            ts: now_ms(),
+            nonce: &nonce,
+        };
+        let ct = format!("application/mcpmsg-typed+json; protocol={protocol}");
+        serde_json::to_value(SendMessage::sign(a.key(), parts, Some(&ct), body)).unwrap()
+    };
+    c.call(
+        "send_message",
+        typed("code_review@1.0.0", r#"{"title": "fix", "lines": 12}"#),
+    )
+    .await
+    .ok();
+    let msg = c
+        .call(
+            "send_message",
+            typed("code_review@1.0.0", r#"{"title": "fix", "lines": "twelve"}"#),
+        )
+        .await
+        .refused("schema_mismatch");
+    assert!(msg.contains("at /lines"), "{msg}");
+    let msg = c
+        .call("send_message", typed("code_review@1.0.0", r#"{"lines": 1}"#))
+        .await
+        .refused("schema_mismatch");
+    assert!(msg.contains("title"), "{msg}");
+    c.call("send_message", typed("code_review@1.0.0", "not json"))
+        .await
+        .refused("schema_mismatch");
+    c.call("send_message", typed("code_review@2.0.0", "{}"))
+        .await
+        .refused("unknown_protocol");
+    c.call("send_message", typed("code_review", "{}"))
+        .await
+        .refused("invalid_argument");
+    // Only the valid one was queued, its content type as signed.
+    let got = c.call("get_messages", b.get(None, None, None)).await.ok();
+    let items = got["messages"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{got}");
+    assert_eq!(
+        items[0]["content_type"],
+        "application/mcpmsg-typed+json; protocol=code_review@1.0.0"
+    );
+}

@@ -58,11 +58,13 @@ pub enum ErrorCode {
     InvalidSchema,
     /// No such protocol (or no version in the range).
     UnknownProtocol,
+    /// A typed message's body does not match its protocol's schema.
+    SchemaMismatch,
 }
 
 impl ErrorCode {
     /// Every code, in the order PROTOCOL §7 lists them.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         Self::InvalidArgument,
         Self::BadSignature,
         Self::StaleTimestamp,
@@ -87,6 +89,7 @@ impl ErrorCode {
         Self::NotOwner,
         Self::InvalidSchema,
         Self::UnknownProtocol,
+        Self::SchemaMismatch,
     ];
 
     /// The code as it appears on the wire, e.g. `bad_signature`.
@@ -116,6 +119,7 @@ impl ErrorCode {
             Self::NotOwner => "not_owner",
             Self::InvalidSchema => "invalid_schema",
             Self::UnknownProtocol => "unknown_protocol",
+            Self::SchemaMismatch => "schema_mismatch",
         }
     }
 

@@ -26,6 +26,30 @@ pub const MAX_DESCRIPTION: usize = 1024;
 /// The only `$schema` a schema may declare (or none).
 pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
 
+/// The content type of a typed message (PROTOCOL §18d), followed by
+/// `; protocol=<name>@<version>`.
+pub const TYPED_CONTENT_TYPE: &str = "application/mcpmsg-typed+json";
+
+/// The protocol a content type names, if it is a typed message's:
+/// `application/mcpmsg-typed+json; protocol=<name>@<version>`. `None` for
+/// any other content type; an error for a typed one without a valid
+/// `protocol` parameter.
+pub fn typed_protocol(content_type: &str) -> Option<Result<(String, Version), String>> {
+    let mut parts = content_type.split(';');
+    if parts.next()?.trim() != TYPED_CONTENT_TYPE {
+        return None;
+    }
+    let wanted = "content_type: application/mcpmsg-typed+json; protocol=<name>@<version> of a registered protocol";
+    let param = parts.map(str::trim).find_map(|p| p.strip_prefix("protocol="));
+    Some(match param.and_then(|p| p.split_once('@')) {
+        None => Err(wanted.to_owned()),
+        Some((name, version)) => check_name("content_type", name)
+            .and_then(|()| parse_version("content_type", version))
+            .map(|v| (name.to_owned(), v))
+            .map_err(|e| format!("{e} ({wanted})")),
+    })
+}
+
 /// `name`: see [`NAME_PATTERN`].
 pub fn check_name(field: &str, name: &str) -> Result<(), String> {
     let b = name.as_bytes();
@@ -242,6 +266,24 @@ mod tests {
         assert!(r.matches(&Version::parse("1.4.0").unwrap()));
         assert!(!r.matches(&Version::parse("2.0.0").unwrap()));
         assert!(parse_range("range", "one").is_err());
+    }
+
+    #[test]
+    fn typed_content_types_name_a_protocol_version() {
+        let (n, v) = typed_protocol("application/mcpmsg-typed+json; protocol=code_review@1.2.0")
+            .unwrap()
+            .unwrap();
+        assert_eq!((n.as_str(), v), ("code_review", Version::new(1, 2, 0)));
+        assert!(typed_protocol("text/markdown").is_none());
+        assert!(typed_protocol("application/mcpmsg-sealed; kid=ab").is_none());
+        for bad in [
+            "application/mcpmsg-typed+json",
+            "application/mcpmsg-typed+json; protocol=code_review",
+            "application/mcpmsg-typed+json; protocol=Code@1.0.0",
+            "application/mcpmsg-typed+json; protocol=code@1.0",
+        ] {
+            assert!(typed_protocol(bad).unwrap().is_err(), "{bad}");
+        }
     }
 
     #[test]

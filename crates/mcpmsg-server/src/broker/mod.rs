@@ -19,6 +19,7 @@ mod registry;
 mod room_send;
 mod rooms;
 mod signals;
+mod typed;
 mod wait;
 
 use std::sync::Arc;
@@ -220,6 +221,7 @@ pub struct Broker {
     pairing_limit: limits::PerMinute,
     presence: presence::Presence,
     room_cache: rooms::RoomCache,
+    schemas: typed::SchemaCache,
     /// Signs what the server says on its own (PROTOCOL §12).
     server_key: mcpmsg_core::crypto::SigningSecret,
     /// Makes inbox resource tokens (derived from the server key).
@@ -244,6 +246,7 @@ impl Broker {
             limits: limits::RateLimits::new(config.rate_per_client, config.rate_per_address),
             pairing_limit: limits::PerMinute::new(config.pair_rate),
             room_cache: rooms::RoomCache::new(config.max_clients),
+            schemas: typed::SchemaCache::new(1_024),
             presence: presence::Presence::new((ms(config.idle_after) / 4).max(1000), config.max_clients),
             config,
             store,
