@@ -1,9 +1,11 @@
 //! The embedded in-memory store.
 //!
 //! Messages and used nonces are kept in compact forms (see `packed`). One
-//! `std::sync::Mutex` guards everything: every operation is a few map
-//! and deque steps with no `.await` inside, so the lock is held for
-//! microseconds and a sharded design would buy little on a few cores.
+//! `std::sync::Mutex` guards the queues, nonces, identities, rooms and
+//! pairing (`inner`): every operation is a few map and deque steps with no
+//! `.await` inside, so the lock is held for microseconds and a sharded
+//! design would buy little on a few cores. Typing signals and the protocol
+//! registry touch none of that and have a lock each.
 //!
 //! Expiry costs nothing while idle: there is no timer per message and no
 //! periodic scan; every operation first drops what has expired. Message
@@ -15,190 +17,16 @@
 //! or re-armed meanwhile no longer match `armed` and are skipped, so the
 //! heap holds about one entry per queue rather than one per message.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use self::inner::{Entry, Identity, Inner};
 use async_trait::async_trait;
 
-use super::packed::{nonce_key, CompactNonce, NonceKey, Packed};
+use super::packed::{nonce_key, CompactNonce};
 use super::{
-    Delivery, FanOut, FanOutOutcome, IdentityRecord, LoggedStatement, NonceRecord, PairEnter, PairOutcome, QueueLimits,
-    RoomAppend, SendOutcome, SendStep, SignalStep, Store, StoreError, StoredMessage, TakeMode,
+    Delivery, FanOut, FanOutOutcome, IdentityRecord, LoggedStatement, NonceRecord, PairEnter, PairOutcome, RoomAppend,
+    SendOutcome, SendStep, SignalStep, Store, StoreError, StoredMessage, TakeMode,
 };
-
-struct Entry {
-    msg: Packed,
-    /// 0 when not leased.
-    leased_until: u64,
-}
-
-impl Entry {
-    fn deliverable(&self, now: u64) -> bool {
-        self.leased_until <= now && self.msg.expires_at > now
-    }
-}
-
-/// A stored identity with its head (hash of its last event), computed once
-/// when it is written rather than on every request that checks it.
-struct Identity {
-    record: Arc<IdentityRecord>,
-    head: Option<String>,
-}
-
-#[derive(Default)]
-struct Inner {
-    identities: BTreeMap<String, Identity>,
-    nonces: HashMap<NonceKey, CompactNonce>,
-    nonce_expiry: VecDeque<(u64, NonceKey)>,
-    queues: HashMap<Arc<str>, VecDeque<Entry>>,
-    /// Armed hints: `(expires_at of a queue's head, recipient)`.
-    message_expiry: BinaryHeap<Reverse<(u64, Arc<str>)>>,
-    /// The time of each queue's pending hint.
-    armed: HashMap<Arc<str>, u64>,
-    /// Bytes of the bodies of every queued message.
-    queued_bytes: u64,
-    /// Messages queued per (recipient, sender); no zero entries.
-    per_sender: HashMap<(Arc<str>, Box<str>), usize>,
-    /// Last authenticated call per client (bounded: only registered
-    /// identities make one).
-    last_seen: HashMap<Box<str>, u64>,
-    /// Rooms and the index of each client's rooms (see `rooms`).
-    rooms: rooms::Rooms,
-    /// Who waits to be paired (see `pairing`).
-    pairing: pairing::PairQueue,
-    /// Live pen-pal rooms (each also a room of `rooms`, so bounded with them).
-    pair_rooms: std::collections::BTreeSet<String>,
-    /// Each client's block list (bounded by the broker's limit).
-    blocks: pairing::Blocks,
-}
-
-impl Inner {
-    fn sweep(&mut self, now: u64) {
-        while let Some((at, _)) = self.nonce_expiry.front() {
-            if *at > now {
-                break;
-            }
-            let (_, key) = self.nonce_expiry.pop_front().expect("front exists");
-            if self.nonces.get(&key).is_some_and(|n| n.until <= now) {
-                self.nonces.remove(&key);
-            }
-        }
-        while let Some(Reverse((at, _))) = self.message_expiry.peek() {
-            if *at > now {
-                break;
-            }
-            let Reverse((at, recipient)) = self.message_expiry.pop().expect("peeked");
-            if self.armed.get(&recipient) != Some(&at) {
-                continue;
-            }
-            let mut expired = Vec::new();
-            let head = self.queues.get_mut(&recipient).and_then(|q| {
-                while q.front().is_some_and(|e| e.msg.expires_at <= now) {
-                    expired.extend(q.pop_front());
-                }
-                q.front().map(|e| e.msg.expires_at)
-            });
-            for e in &expired {
-                self.forget(&recipient, e);
-            }
-            match head {
-                Some(next) => {
-                    self.armed.insert(recipient.clone(), next);
-                    self.message_expiry.push(Reverse((next, recipient)));
-                }
-                None => {
-                    self.queues.remove(&recipient);
-                    self.armed.remove(&recipient);
-                }
-            }
-        }
-    }
-
-    /// Accounts for a message leaving `recipient`'s queue.
-    fn forget(&mut self, recipient: &Arc<str>, e: &Entry) {
-        self.queued_bytes = self.queued_bytes.saturating_sub(e.msg.body_len() as u64);
-        let key = (recipient.clone(), Box::from(e.msg.sender_id()));
-        if let Some(n) = self.per_sender.get_mut(&key) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_sender.remove(&key);
-            }
-        }
-    }
-
-    /// Removes entry `i` of `recipient`'s queue, accounting for it.
-    fn remove_at(&mut self, recipient: &str, i: usize) -> Option<Entry> {
-        let key = self.queues.get_key_value(recipient)?.0.clone();
-        let e = self.queues.get_mut(recipient)?.remove(i)?;
-        self.forget(&key, &e);
-        Some(e)
-    }
-
-    fn queue(&mut self, recipient: &str) -> Option<&mut VecDeque<Entry>> {
-        self.queues.get_mut(recipient)
-    }
-
-    /// Queues `msg` for its recipient within `limits`, or says which one
-    /// refused (nothing changed then).
-    fn enqueue(&mut self, msg: &StoredMessage, limits: QueueLimits) -> Result<(), Delivery> {
-        self.enqueue_with(msg, limits, None)
-    }
-
-    /// As [`Inner::enqueue`], with the body `shared` by other copies (a
-    /// room message's): counted against `--max-queued-bytes` for each copy,
-    /// stored once.
-    pub(super) fn enqueue_with(
-        &mut self,
-        msg: &StoredMessage,
-        limits: QueueLimits,
-        shared: Option<&Arc<str>>,
-    ) -> Result<(), Delivery> {
-        let body_len = shared.map_or(msg.message.len(), |b| b.len()) as u64;
-        if self.queues.get(msg.recipient_id.as_str()).map_or(0, VecDeque::len) >= limits.max_queue {
-            return Err(Delivery::QueueFull);
-        }
-        let recipient: Arc<str> = match self.queues.get_key_value(msg.recipient_id.as_str()) {
-            Some((k, _)) => k.clone(),
-            None => Arc::from(msg.recipient_id.as_str()),
-        };
-        let share = (recipient.clone(), Box::from(msg.sender_id.as_str()));
-        if self.per_sender.get(&share).copied().unwrap_or(0) >= limits.max_per_sender {
-            return Err(Delivery::ShareFull);
-        }
-        if self.queued_bytes + body_len > limits.max_bytes {
-            return Err(Delivery::StoreFull);
-        }
-        *self.per_sender.entry(share).or_default() += 1;
-        self.queued_bytes += body_len;
-        if !self.armed.contains_key(&recipient) {
-            self.armed.insert(recipient.clone(), msg.expires_at);
-            self.message_expiry.push(Reverse((msg.expires_at, recipient.clone())));
-        }
-        let packed = match shared {
-            Some(body) => Packed::with_shared_body(msg, body.clone()),
-            None => Packed::new(msg),
-        };
-        self.queues.entry(recipient).or_default().push_back(Entry {
-            msg: packed,
-            leased_until: 0,
-        });
-        Ok(())
-    }
-
-    /// Records a used nonce until `until`.
-    pub(super) fn claim(&mut self, key: NonceKey, record: &NonceRecord, until: u64) {
-        self.nonces.insert(key, CompactNonce::new(record, until));
-        self.nonce_expiry.push_back((until, key));
-    }
-
-    fn drop_if_empty(&mut self, recipient: &str) {
-        if self.queues.get(recipient).is_some_and(VecDeque::is_empty) {
-            self.queues.remove(recipient);
-            self.armed.remove(recipient);
-        }
-    }
-}
 
 /// The in-memory store: the embedded default, for one server process.
 #[derive(Default)]
@@ -547,6 +375,7 @@ impl Store for MemoryStore {
     }
 }
 
+mod inner;
 mod pairing;
 mod protocols;
 mod rooms;
