@@ -14,6 +14,7 @@ mod procfs;
 mod push;
 mod rooms;
 mod rpc;
+mod typed;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,7 +76,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "verify,memory,throughput,latency,push,rooms"
+        default_value = "verify,typed,memory,throughput,latency,push,rooms"
     )]
     parts: Vec<String>,
     /// LABEL=URL: where the push part's listener listens for the target labelled LABEL (another node sharing its store, to measure a poke across nodes); default: the target itself
@@ -268,6 +269,15 @@ async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -
         lines.push(format!(
             "{:<46}{yard:.1} µs per send (median of 15 x 200, one core)",
             "in-process parse + verify_strict"
+        ));
+    }
+    if part("typed") {
+        let typed = typed::parse_and_validate_us(a.size);
+        out.insert("parse_validate_us".into(), json!(typed));
+        lines.push(format!(
+            "{:<46}{typed:.1} µs per body ({:.1}% of parse + verify; median of 15 x 200, one core)",
+            "in-process parse + JSON Schema validation",
+            100.0 * typed / yard
         ));
     }
     let sender = Who::new(format!("bench-{tag}-sender"));
