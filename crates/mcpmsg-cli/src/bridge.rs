@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 use crate::session::{Item, Session, Signal};
 use crate::Ctx;
 
+mod protocols;
 mod push;
 mod rooms;
 mod tools;
@@ -128,7 +129,10 @@ impl Bridge {
             }
             other => match self.room_tool(other, args).await {
                 Some(r) => r,
-                None => Err(format!("unknown tool {other:?}")),
+                None => match self.protocol_tool(other, args).await {
+                    Some(r) => r,
+                    None => Err(format!("unknown tool {other:?}")),
+                },
             },
         }
     }

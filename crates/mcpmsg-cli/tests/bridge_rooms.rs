@@ -136,5 +136,30 @@ async fn a_room_made_and_joined_through_bridges() {
     .await;
     let rooms = call(&ide_a, "list_rooms", json!({})).await;
     assert_eq!(rooms["rooms"][0]["members"], json!(["alice", "bob"]));
+
+    // The protocol tools: alice registers through her CLI; bob's model
+    // discovers it, reads it verified, and negotiates after both declare.
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("s.json");
+    std::fs::write(&schema, r#"{"type":"object"}"#).unwrap();
+    let schema = schema.to_str().unwrap();
+    alice.mcpmsg(&[
+        "protocol",
+        "register",
+        "code_review",
+        "1.1.0",
+        "--schema",
+        schema,
+        "--tags",
+        "ci",
+    ]);
+    let found = call(&ide_b, "discover_protocols", json!({"tag": "ci"})).await;
+    assert_eq!(found["protocols"][0]["name"], "code_review", "{found}");
+    let p = call(&ide_b, "get_protocol", json!({"name": "code_review", "version": "^1"})).await;
+    assert_eq!(p["registration"]["client_id"], "alice");
+    alice.mcpmsg(&["declare", "--protocols", "code_review@1.1.0"]);
+    bob.mcpmsg(&["declare", "--protocols", "code_review@1.1.0"]);
+    let n = call(&ide_b, "negotiate", json!({"peer": "alice"})).await;
+    assert_eq!(n["protocols"][0]["version"], "1.1.0", "{n}");
     s.stop().await;
 }

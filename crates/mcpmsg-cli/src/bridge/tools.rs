@@ -96,6 +96,7 @@ pub(super) fn all() -> Vec<Tool> {
     ]
     .into_iter()
     .chain(super::rooms::all())
+    .chain(super::protocols::all())
     .collect()
 }
 

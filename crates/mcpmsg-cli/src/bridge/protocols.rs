@@ -1,0 +1,119 @@
+//! The bridge's protocol tools (PROTOCOL §18), for the model: discover
+//! registered protocols, read one (its signed registration verified by the
+//! bridge against the registrant's key log), and negotiate with a peer.
+
+use mcpmsg_core::protocol::escape_inline;
+use mcpmsg_core::protocol::tools::DiscoverProtocolsArgs;
+use rmcp::model::{CallToolResult, JsonObject};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{describe, ok, tools, Bridge};
+
+/// `discover_protocols`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(super) struct DiscoverArgs {
+    /// Only this protocol name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Only versions in this semver range, such as ^1.2.
+    #[serde(default)]
+    pub range: Option<String>,
+    /// Only protocols with this tag.
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+/// `get_protocol`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(super) struct GetProtocolArgs {
+    /// The protocol's name.
+    pub name: String,
+    /// A version or a semver range (default: the highest version).
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// `negotiate`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(super) struct NegotiateArgs {
+    /// The other client's id.
+    pub peer: String,
+}
+
+/// The protocol tools' descriptions, for `tools::all`.
+pub(super) fn all() -> Vec<rmcp::model::Tool> {
+    use tools::tool;
+    vec![
+        tool::<DiscoverArgs>("discover_protocols", "List registered message protocols (name, version, kinds, tags, description), optionally one name, a semver range or a tag.".into()),
+        tool::<GetProtocolArgs>("get_protocol", "Read a registered protocol version with its JSON Schema; the bridge checks that its registrant signed it.".into()),
+        tool::<NegotiateArgs>("negotiate", "What you and another client can use together: per protocol both declared, the version to use; what only one speaks; capability tags in common.".into()),
+    ]
+}
+
+impl Bridge {
+    /// Routes a protocol tool; `None` for another tool.
+    pub(super) async fn protocol_tool(&self, name: &str, args: &JsonObject) -> Option<Result<CallToolResult, String>> {
+        Some(match name {
+            "discover_protocols" => self.discover(args).await,
+            "get_protocol" => self.get_protocol(args).await,
+            "negotiate" => self.negotiate(args).await,
+            _ => return None,
+        })
+    }
+
+    async fn discover(&self, args: &JsonObject) -> Result<CallToolResult, String> {
+        let a: DiscoverArgs = tools::parse(args)?;
+        let page = self
+            .m
+            .discover(DiscoverProtocolsArgs {
+                name: a.name,
+                range: a.range,
+                tag: a.tag,
+                ..Default::default()
+            })
+            .await
+            .map_err(describe)?;
+        let mut md = format!("**{} protocol version(s)**\n\n", page.protocols.len());
+        for p in &page.protocols {
+            md.push_str(&format!(
+                "- `{}@{}` [{}] by `{}`: {}\n",
+                p.name,
+                p.version,
+                p.kinds.join(", "),
+                p.registered_by,
+                escape_inline(&p.description, 200)
+            ));
+        }
+        Ok(ok(md, serde_json::to_value(page).expect("results serialise")))
+    }
+
+    async fn get_protocol(&self, args: &JsonObject) -> Result<CallToolResult, String> {
+        let a: GetProtocolArgs = tools::parse(args)?;
+        let p = self.m.protocol(&a.name, a.version.as_deref()).await.map_err(describe)?;
+        let reg = &p.registration;
+        let md = format!(
+            "`{}@{}` (verified: signed by its registrant `{}`): {}\n\nJSON Schema:\n\n```json\n{}\n```",
+            reg.name,
+            reg.version,
+            reg.client_id,
+            escape_inline(&reg.description, 1024),
+            reg.schema.replace("```", "\\u0060\\u0060\\u0060")
+        );
+        Ok(ok(md, serde_json::to_value(&p).expect("results serialise")))
+    }
+
+    async fn negotiate(&self, args: &JsonObject) -> Result<CallToolResult, String> {
+        let a: NegotiateArgs = tools::parse(args)?;
+        let n = self.m.negotiate(&a.peer).await.map_err(describe)?;
+        let mut md = format!("**You and `{}`**\n", a.peer);
+        for p in &n.protocols {
+            match &p.version {
+                Some(v) => md.push_str(&format!("- `{}`: use {v}\n", p.name)),
+                None => md.push_str(&format!("- `{}`: no compatible version\n", p.name)),
+            }
+        }
+        md.push_str(&format!("- tags in common: {}\n", n.tags_both.join(", ")));
+        Ok(ok(md, serde_json::to_value(&n).expect("results serialise")))
+    }
+}
