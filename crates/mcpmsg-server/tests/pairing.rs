@@ -95,6 +95,26 @@ async fn entering_is_rate_limited() {
     s.stop().await;
 }
 
+/// Malformed interests are refused with `invalid_argument` naming the
+/// field, and the client is not queued.
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_interests_are_refused() {
+    let s = TestServer::start(&[]).await;
+    let c = s.client().await;
+    let a = Ident::new("alice");
+    register(&c, &[&a]).await;
+    for bad in ["Chess", "chess,chess", "a b", "a,b,c,d,e,f,g,h,i"] {
+        let msg = c
+            .call("enter_queue", a.enter_queue("", bad, "60"))
+            .await
+            .refused("invalid_argument");
+        assert!(msg.starts_with("interests: up to 8 distinct tags"), "{bad}: {msg}");
+    }
+    let r = c.call("leave_queue", a.leave_queue()).await.ok();
+    assert_eq!(r["removed"], false, "nothing was queued");
+    s.stop().await;
+}
+
 /// Interests are a preference: a client that waited `--pair-grace` is
 /// paired with the next entrant, shared interests or not.
 #[tokio::test(flavor = "multi_thread")]

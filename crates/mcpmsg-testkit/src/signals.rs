@@ -35,6 +35,18 @@ pub fn signals_in(got: &Value) -> Vec<SignalDelivered> {
         .collect()
 }
 
+/// The members a send_signal result says it was left for, sorted.
+fn delivered_to(result: &Value) -> Vec<&str> {
+    let mut to: Vec<&str> = result["delivered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    to.sort_unstable();
+    to
+}
+
 /// Checks `s` as `who` would: against the room's log and the sender's
 /// key log, both verified now.
 pub async fn check(c: &Client, who: &Ident, s: &SignalDelivered) -> Result<(), String> {
@@ -69,13 +81,7 @@ pub async fn typing_reaches_the_other_members(cs: [&Client; 3]) {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         cs[0].call("send_signal", a.signal(id, "typing")).await.ok()
     });
-    let mut delivered: Vec<&str> = sent["delivered"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    delivered.sort_unstable();
+    let delivered = delivered_to(&sent);
     assert_eq!(delivered, ["bob", "carol"]);
     assert_eq!(sent["skipped"].as_array().unwrap().len(), 0);
     let got = signals_in(&waited.ok());
@@ -144,13 +150,7 @@ pub async fn signals_are_bounded_apart_from_queues(c: &Client) {
         .refused("queue_full");
 
     let r = c.call("send_signal", a.signal(id, "typing")).await.ok();
-    let mut delivered: Vec<&str> = r["delivered"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    delivered.sort_unstable();
+    let delivered = delivered_to(&r);
     assert_eq!(delivered, ["bob", "carol"], "a full queue still takes a signal");
     let r = c.call("send_signal", b.signal(id, "typing")).await.ok();
     assert_eq!(r["delivered"], serde_json::json!(["alice"]));

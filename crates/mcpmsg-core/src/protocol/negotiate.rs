@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 
-use super::registry::{check_name, parse_tags, parse_version};
+use super::registry::{check_name, parse_version};
 
 /// Most protocol versions one client declares.
 pub const MAX_DECLARED: usize = 64;
@@ -48,11 +48,6 @@ pub fn parse_declared(s: &str) -> Result<Vec<(String, Version)>, String> {
         return Err(format!("protocols: at most {MAX_DECLARED}"));
     }
     Ok(out)
-}
-
-/// Parses a declaration's tags (as a registry's).
-pub fn parse_declared_tags(s: &str) -> Result<Vec<String>, String> {
-    parse_tags(s)
 }
 
 /// The caret series a version is in.

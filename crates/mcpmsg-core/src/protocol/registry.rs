@@ -109,13 +109,13 @@ pub fn parse_kinds(s: &str) -> Result<Vec<String>, String> {
 
 /// `tags`: up to [`MAX_TAGS`] of `a-z`, `0-9` and `-`, 1 to 32 each.
 pub fn parse_tags(s: &str) -> Result<Vec<String>, String> {
-    list(
-        "tags",
-        s,
-        MAX_TAGS,
-        "tags of a-z, 0-9 and - (1 to 32 characters)",
-        tag_ok,
-    )
+    parse_tag_list("tags", s, MAX_TAGS)
+}
+
+/// Up to `max` distinct tags ([`tag_ok`]), comma-separated, in `field`
+/// (registry and capability tags, pairing interests).
+pub fn parse_tag_list(field: &str, s: &str, max: usize) -> Result<Vec<String>, String> {
+    list(field, s, max, "tags of a-z, 0-9 and - (1 to 32 characters)", tag_ok)
 }
 
 /// Whether `t` is a tag.

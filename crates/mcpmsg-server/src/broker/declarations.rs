@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use mcpmsg_core::protocol::negotiate::{negotiate, parse_declared, parse_declared_tags, Declaration, Negotiation};
-use mcpmsg_core::protocol::registry::{check_name, parse_range, tag_ok, Version};
+use mcpmsg_core::protocol::negotiate::{negotiate, parse_declared, Declaration, Negotiation};
+use mcpmsg_core::protocol::registry::{check_name, parse_range, parse_tags, tag_ok, Version};
 use mcpmsg_core::protocol::tools::{CompatibilityMatrix, DeclareArgs, Declared};
 use mcpmsg_core::protocol::{check_client_id, now_ms, ErrorCode};
 
@@ -70,7 +70,7 @@ impl Broker {
     /// `declare_capabilities`: every protocol version must be registered.
     pub async fn declare(&self, args: DeclareArgs) -> Result<Declared, Refusal> {
         check_client_id("client_id", &args.client_id)?;
-        let tags = parse_declared_tags(&args.tags).map_err(Refusal::invalid)?;
+        let tags = parse_tags(&args.tags).map_err(Refusal::invalid)?;
         let protocols = parse_declared(&args.protocols).map_err(Refusal::invalid)?;
         let now = self.accept_request(&args, Against::Stored, now_ms()).await?;
         // One read per name, however many of its versions are declared.

@@ -37,19 +37,11 @@ pub enum Entered {
 /// `interests`: up to 8 distinct tags of `a-z`, `0-9` and `-`, 1 to 32
 /// each, comma-separated; may be empty.
 fn parse_interests(s: &str) -> Result<Vec<String>, Refusal> {
-    if s.is_empty() {
-        return Ok(Vec::new());
-    }
-    let tags: Vec<String> = s.split(',').map(str::to_owned).collect();
-    let tag_ok =
-        |t: &String| (1..=32).contains(&t.len()) && t.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'));
-    let distinct = tags.iter().enumerate().all(|(i, t)| !tags[..i].contains(t));
-    if tags.len() > MAX_INTERESTS || !tags.iter().all(tag_ok) || !distinct {
-        return Err(Refusal::invalid(format!(
+    mcpmsg_core::protocol::registry::parse_tag_list("interests", s, MAX_INTERESTS).map_err(|_| {
+        Refusal::invalid(format!(
             "interests: up to {MAX_INTERESTS} distinct tags of a-z, 0-9 and -, 1 to 32 characters each, comma-separated"
-        )));
-    }
-    Ok(tags)
+        ))
+    })
 }
 
 impl Broker {
