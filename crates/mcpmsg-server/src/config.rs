@@ -164,6 +164,17 @@ pub struct ServerArgs {
     /// Typing signals kept for one client at most (one per room and sender); past it, new senders' signals to it are skipped
     #[arg(long, env = "MCPMSG_MAX_SIGNALS", value_name = "N", default_value_t = 200)]
     pub max_signals: usize,
+    /// Clients one broadcast reaches at most; a filter matching more is refused (too_large)
+    #[arg(
+        long,
+        env = "MCPMSG_MAX_BROADCAST_RECIPIENTS",
+        value_name = "N",
+        default_value_t = 1_000
+    )]
+    pub max_broadcast_recipients: usize,
+    /// Broadcasts per client per minute, per node
+    #[arg(long, env = "MCPMSG_BROADCAST_RATE", value_name = "N", default_value_t = 10)]
+    pub broadcast_rate: u32,
     /// Open HTTP connections at most; beyond it new connections wait to be accepted. Each parked wait holds one, so keep it above --max-waiters
     #[arg(long, env = "MCPMSG_MAX_CONNECTIONS", value_name = "N", default_value_t = 12_288)]
     pub max_connections: usize,
@@ -444,6 +455,8 @@ impl ServerArgs {
             max_matrix_clients: range("--max-matrix-clients", self.max_matrix_clients, 2, 1_000)?,
             signal_ttl: Duration::from_secs(range("--signal-ttl", self.signal_ttl, 1, 300)?),
             max_signals: range("--max-signals", self.max_signals, 1, 100_000)?,
+            max_broadcast_recipients: range("--max-broadcast-recipients", self.max_broadcast_recipients, 1, 100_000)?,
+            broadcast_rate: range("--broadcast-rate", self.broadcast_rate, 1, 1_000_000)?,
         })
     }
 }

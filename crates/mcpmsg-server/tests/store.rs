@@ -90,7 +90,7 @@ fn record(client_id: &str) -> IdentityRecord {
 /// failure is reported by name (the first does not hide the rest).
 async fn conformance(store: Arc<dyn Store>) {
     type Property = fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-    let properties: [(&str, Property); 19] = [
+    let properties: [(&str, Property); 20] = [
         ("identities_are_compare_and_set", |s| {
             Box::pin(identities_are_compare_and_set(s))
         }),
@@ -119,6 +119,9 @@ async fn conformance(store: Arc<dyn Store>) {
         }),
         ("room_messages_fan_out_once_with_their_nonce", |s| {
             Box::pin(rooms::room_messages_fan_out_once_with_their_nonce(s))
+        }),
+        ("broadcasts_fan_out_honouring_blocks", |s| {
+            Box::pin(rooms::broadcasts_fan_out_honouring_blocks(s))
         }),
         ("signals_replace_lapse_and_never_count", |s| {
             Box::pin(rooms::signals_replace_lapse_and_never_count(s))

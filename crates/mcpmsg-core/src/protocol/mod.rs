@@ -4,6 +4,7 @@
 //! the server, the CLI and the bridge cannot disagree about it.
 
 mod auth;
+pub mod broadcast;
 mod error;
 mod fields;
 pub mod kel;

@@ -6,65 +6,12 @@
 use std::collections::BTreeMap;
 
 use mcpmsg_core::protocol::negotiate::{negotiate, parse_declared, Declaration, Negotiation};
-use mcpmsg_core::protocol::registry::{check_name, parse_range, parse_tags, tag_ok, Version};
+use mcpmsg_core::protocol::registry::{parse_tags, Version};
 use mcpmsg_core::protocol::tools::{CompatibilityMatrix, DeclareArgs, Declared};
 use mcpmsg_core::protocol::{check_client_id, now_ms, ErrorCode};
 
 use super::auth::Against;
 use super::{Broker, Refusal};
-
-/// What `list_clients` keeps: a tag, and a protocol name with a range.
-#[derive(Debug, Default)]
-pub struct ClientFilter {
-    tag: Option<String>,
-    protocol: Option<(String, Option<mcpmsg_core::protocol::registry::VersionReq>)>,
-}
-
-impl ClientFilter {
-    /// From `list_clients`' `tag` and `protocol` (`name` or `name@range`).
-    pub fn parse(tag: Option<&str>, protocol: Option<&str>) -> Result<Self, Refusal> {
-        if let Some(t) = tag {
-            if !tag_ok(t) {
-                return Err(Refusal::invalid("tag: 1 to 32 of a-z, 0-9 and -"));
-            }
-        }
-        let protocol = protocol
-            .map(|p| {
-                let (name, range) = match p.split_once('@') {
-                    Some((n, r)) => (n, Some(parse_range("protocol", r).map_err(Refusal::invalid)?)),
-                    None => (p, None),
-                };
-                check_name("protocol", name).map_err(Refusal::invalid)?;
-                Ok::<_, Refusal>((name.to_owned(), range))
-            })
-            .transpose()?;
-        Ok(Self {
-            tag: tag.map(str::to_owned),
-            protocol,
-        })
-    }
-
-    /// Whether any filter is set.
-    pub fn is_set(&self) -> bool {
-        self.tag.is_some() || self.protocol.is_some()
-    }
-
-    /// Whether a client that declared `d` passes.
-    pub fn keeps(&self, d: &Declaration) -> bool {
-        let tag = self.tag.as_ref().is_none_or(|t| d.tags.contains(t));
-        let protocol = self.protocol.as_ref().is_none_or(|(name, range)| {
-            d.protocols.iter().any(|p| {
-                p.split_once('@').is_some_and(|(n, v)| {
-                    n == name
-                        && range
-                            .as_ref()
-                            .is_none_or(|r| Version::parse(v).is_ok_and(|v| r.matches(&v)))
-                })
-            })
-        });
-        tag && protocol
-    }
-}
 
 impl Broker {
     /// `declare_capabilities`: every protocol version must be registered.

@@ -5,6 +5,7 @@
 
 mod auth;
 mod blocks;
+mod broadcast;
 mod declarations;
 mod enroll;
 mod events;
@@ -27,7 +28,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use declarations::ClientFilter;
+pub use broadcast::{broadcast_of, BROADCAST_CONTENT_TYPE};
 pub use enroll::{Enrollment, EnrollmentError};
 pub use events::{event_of, EVENT_CONTENT_TYPE};
 pub use inbox_push::INBOX_URI_PREFIX;
@@ -167,6 +168,10 @@ pub struct BrokerConfig {
     pub signal_ttl: Duration,
     /// Signals kept for one client at most.
     pub max_signals: usize,
+    /// Clients one broadcast reaches, at most.
+    pub max_broadcast_recipients: usize,
+    /// Broadcasts per client per minute, per node.
+    pub broadcast_rate: u32,
 }
 
 impl Default for BrokerConfig {
@@ -206,6 +211,8 @@ impl Default for BrokerConfig {
             max_matrix_clients: 32,
             signal_ttl: Duration::from_secs(10),
             max_signals: 200,
+            max_broadcast_recipients: 1_000,
+            broadcast_rate: 10,
         }
     }
 }
@@ -219,6 +226,7 @@ pub struct Broker {
     kel_cache: registry::KelCache,
     limits: limits::RateLimits,
     pairing_limit: limits::PerMinute,
+    broadcast_limit: limits::PerMinute,
     presence: presence::Presence,
     room_cache: rooms::RoomCache,
     schemas: typed::SchemaCache,
@@ -245,6 +253,7 @@ impl Broker {
             kel_cache: registry::KelCache::new(config.max_clients),
             limits: limits::RateLimits::new(config.rate_per_client, config.rate_per_address),
             pairing_limit: limits::PerMinute::new(config.pair_rate),
+            broadcast_limit: limits::PerMinute::new(config.broadcast_rate),
             room_cache: rooms::RoomCache::new(config.max_clients),
             schemas: typed::SchemaCache::new(1_024),
             presence: presence::Presence::new((ms(config.idle_after) / 4).max(1000), config.max_clients),

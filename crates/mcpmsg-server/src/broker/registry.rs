@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::store::IdentityRecord;
+use mcpmsg_core::protocol::broadcast::Filter;
 use mcpmsg_core::protocol::kel::{self, Event, KelError, KelState, KelStatus};
 use mcpmsg_core::protocol::tools::{CheckinClientArgs, PresenceStatus};
 use mcpmsg_core::protocol::{check_client_id, now_ms, ErrorCode};
@@ -346,7 +347,7 @@ impl Broker {
         &self,
         cursor: Option<&str>,
         limit: Option<&str>,
-        filter: &super::ClientFilter,
+        filter: &Filter,
     ) -> Result<(Vec<ClientInfo>, Option<String>), Refusal> {
         if !self.config.list_clients {
             return Err(Refusal::new(
@@ -375,7 +376,7 @@ impl Broker {
         let last_id = page.last().map(|(id, _)| id.clone());
         let mut out = Vec::with_capacity(limit);
         for (((client_id, record), (last_seen, presence)), declared) in page.into_iter().zip(presence).zip(declared) {
-            if filter.is_set() && !filter.keeps(&declared) {
+            if !filter.keeps_declared(&declared) || !filter.keeps_status(presence) {
                 continue;
             }
             let state = self.state_of(&client_id, &record)?;

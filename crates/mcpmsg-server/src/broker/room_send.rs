@@ -19,7 +19,7 @@ use super::auth::{Against, Freshness, SignedCall};
 use super::messages::check_content_type;
 use super::rooms::stale;
 use super::{ms, Broker, Refusal};
-use crate::store::{Delivery, FanOut, FanOutOutcome, NonceRecord, StoredMessage};
+use crate::store::{Delivery, FanOut, FanOutOutcome, FanOutTo, NonceRecord, StoredMessage};
 
 /// The content type a room message's copies are queued under.
 pub const ROOM_CONTENT_TYPE: &str = "application/mcpmsg-room";
@@ -123,16 +123,22 @@ impl Broker {
             ));
         }
         for w in &wraps {
-            let mut current = self.current_sealing_kid(&w.member, false).await?;
-            if current != w.kid {
-                current = self.current_sealing_kid(&w.member, true).await?;
-            }
-            if current != w.kid {
-                return Err(Refusal::invalid(format!(
-                    "wraps: kid {} for {} is not its current sealing key ({current}); fetch its log with get_client_keys",
-                    w.kid, w.member
-                )));
-            }
+            self.check_wrap_kid(&w.member, &w.kid).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether `kid` is `member`'s current sealing kid (re-read fresh once
+    /// when the cached record disagrees: the member may have just rotated).
+    pub(super) async fn check_wrap_kid(&self, member: &str, kid: &str) -> Result<(), Refusal> {
+        let mut current = self.current_sealing_kid(member, false).await?;
+        if current != kid {
+            current = self.current_sealing_kid(member, true).await?;
+        }
+        if current != kid {
+            return Err(Refusal::invalid(format!(
+                "wraps: kid {kid} for {member} is not its current sealing key ({current}); fetch its log with get_client_keys"
+            )));
         }
         Ok(())
     }
@@ -201,8 +207,10 @@ impl Broker {
                 Err(refused) => return Err(refused),
             };
             let step = FanOut {
-                room_id: &m.room_id,
-                log_len: state.len(),
+                to: FanOutTo::Room {
+                    room_id: &m.room_id,
+                    log_len: state.len(),
+                },
                 message: &stored,
                 recipients: &recipients,
                 nonce_until: now.saturating_add(2 * ms(self.config.max_skew)),
@@ -234,7 +242,7 @@ impl Broker {
                         ),
                     ))
                 }
-                FanOutOutcome::Sent(deliveries) => return self.room_sent(&stored, &recipients, &deliveries),
+                FanOutOutcome::Sent(deliveries) => return fanned_out(&self.waiters, &stored, &recipients, &deliveries),
             }
         }
         let state = self.room_state(&m.room_id, true).await?;
@@ -260,38 +268,51 @@ impl Broker {
             .filter(|c| *c != m.sender_id)
             .collect())
     }
+}
 
-    fn room_sent(
-        &self,
-        stored: &StoredMessage,
-        recipients: &[&str],
-        deliveries: &[Delivery],
-    ) -> Result<RoomSent, Refusal> {
-        let mut delivered = Vec::new();
-        let mut skipped = Vec::new();
-        for (member, d) in recipients.iter().zip(deliveries) {
-            match d {
-                Delivery::Queued => {
-                    self.waiters.notify(member);
-                    delivered.push((*member).to_owned());
-                }
-                Delivery::QueueFull | Delivery::ShareFull => skipped.push(((*member).to_owned(), "queue_full")),
-                Delivery::StoreFull => skipped.push(((*member).to_owned(), "store_full")),
+/// The result of a fan-out: who got a copy (their waiters woken) and who
+/// was skipped and why. A message no recipient could take is refused
+/// whole, as the store left its nonce free: `blocked` if every recipient
+/// blocks the sender, else `queue_full`.
+pub(super) fn fanned_out(
+    waiters: &super::wait::Waiters,
+    stored: &StoredMessage,
+    recipients: &[&str],
+    deliveries: &[Delivery],
+) -> Result<RoomSent, Refusal> {
+    let mut delivered = Vec::new();
+    let mut skipped = Vec::new();
+    for (member, d) in recipients.iter().zip(deliveries) {
+        let reason = match d {
+            Delivery::Queued => {
+                waiters.notify(member);
+                delivered.push((*member).to_owned());
+                continue;
             }
-        }
-        if !recipients.is_empty() && delivered.is_empty() {
+            Delivery::QueueFull | Delivery::ShareFull => "queue_full",
+            Delivery::StoreFull => "store_full",
+            Delivery::Blocked => "blocked",
+        };
+        skipped.push(((*member).to_owned(), reason));
+    }
+    if !recipients.is_empty() && delivered.is_empty() {
+        if skipped.iter().all(|(_, r)| *r == "blocked") {
             return Err(Refusal::new(
-                ErrorCode::QueueFull,
-                "no member's queue could take the message (--max-queue, --max-queue-per-sender or --max-queued-bytes); nothing was queued; retry later",
+                ErrorCode::Blocked,
+                "every recipient blocks you; nothing was queued",
             ));
         }
-        Ok(RoomSent {
-            message_id: stored.message_id.clone(),
-            duplicate: false,
-            received_at: stored.received_at,
-            expires_at: stored.expires_at,
-            delivered,
-            skipped,
-        })
+        return Err(Refusal::new(
+            ErrorCode::QueueFull,
+            "no recipient's queue could take the message (--max-queue, --max-queue-per-sender or --max-queued-bytes); nothing was queued; retry later",
+        ));
     }
+    Ok(RoomSent {
+        message_id: stored.message_id.clone(),
+        duplicate: false,
+        received_at: stored.received_at,
+        expires_at: stored.expires_at,
+        delivered,
+        skipped,
+    })
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{relative, render, McpServer};
 use crate::broker::Refusal;
+use mcpmsg_core::protocol::broadcast::Filter;
 use mcpmsg_core::protocol::now_ms;
 use mcpmsg_core::protocol::tools::{
     self as wire, parse_args, AckMessagesArgs, CheckinClientArgs, GetClientKeysArgs, GetInboxUriArgs, GetMessagesArgs,
@@ -50,6 +51,7 @@ impl McpServer {
             ToolName::DeclareCapabilities => run(map, |a| self.declare_capabilities(a)).await,
             ToolName::Negotiate => run(map, |a| self.negotiate(a)).await,
             ToolName::CompatibilityMatrix => run(map, |a| self.compatibility_matrix(a)).await,
+            ToolName::Broadcast => run(map, |a| self.broadcast(a)).await,
         }
     }
 
@@ -191,7 +193,12 @@ impl McpServer {
             .list_clients(
                 args.cursor.as_deref(),
                 args.limit.as_deref(),
-                &crate::broker::ClientFilter::parse(args.tag.as_deref(), args.protocol.as_deref())?,
+                &Filter::parse(
+                    args.tag.as_deref().unwrap_or_default(),
+                    args.protocol.as_deref().unwrap_or_default(),
+                    args.status.as_deref().unwrap_or_default(),
+                )
+                .map_err(Refusal::invalid)?,
             )
             .await?;
         let md = render::client_list(&clients, next.as_deref(), now_ms());

@@ -41,6 +41,9 @@ pub fn inbox_item(m: &StoredMessage) -> InboxItem {
     if let Some(s) = broker::signal_of(m) {
         return InboxItem::Signal(s);
     }
+    if let Some(b) = broker::broadcast_of(m) {
+        return InboxItem::Broadcast(b);
+    }
     match broker::room_message_of(m) {
         Some(r) => InboxItem::RoomMessage(r),
         None => InboxItem::Message(delivered(m)),
@@ -92,21 +95,29 @@ pub fn message_markdown(m: &StoredMessage, now: u64) -> String {
         );
     }
     let room = broker::room_message_of(m);
+    let broadcast = broker::broadcast_of(m);
+    let to = match (&room, &broadcast) {
+        (Some(r), _) => format!(" to room `{}` (epoch {})", r.room_id, r.epoch),
+        (_, Some(_)) => " (broadcast)".to_owned(),
+        _ => String::new(),
+    };
     let mut s = format!(
-        "### From `{}`{} · {} · id `{}`\n",
+        "### From `{}`{to} · {} · id `{}`\n",
         m.sender_id,
-        room.as_ref().map_or(String::new(), |r| format!(
-            " to room `{}` (epoch {})",
-            r.room_id, r.epoch
-        )),
         relative(now, m.received_at),
         m.message_id
     );
-    let body = room.as_ref().map_or(m.message.as_str(), |r| r.message.as_str());
-    let sealed = room.as_ref().map_or_else(
-        || mcpmsg_core::protocol::sealed::sealed_kid(&m.content_type).is_some(),
-        |r| r.content_type == mcpmsg_core::protocol::room::SEALED_CONTENT_TYPE,
-    );
+    let (body, sealed) = match (&room, &broadcast) {
+        (Some(r), _) => (
+            r.message.as_str(),
+            r.content_type == mcpmsg_core::protocol::room::SEALED_CONTENT_TYPE,
+        ),
+        (_, Some(b)) => (b.message.as_str(), b.as_send().is_sealed()),
+        _ => (
+            m.message.as_str(),
+            mcpmsg_core::protocol::sealed::sealed_kid(&m.content_type).is_some(),
+        ),
+    };
     if !m.in_reply_to.is_empty() {
         s.push_str(&format!("In reply to `{}`.\n", m.in_reply_to));
     }

@@ -3,13 +3,13 @@
 
 use super::handlers::Answer;
 use super::{relative, McpServer};
-use crate::broker::{Entered, Refusal};
+use crate::broker::{Entered, Refusal, RoomSent};
 use mcpmsg_core::protocol::escape_inline;
 use mcpmsg_core::protocol::now_ms;
 use mcpmsg_core::protocol::room::RoomState;
 use mcpmsg_core::protocol::tools::{
-    self as wire, BlockClientArgs, ChangeRoomArgs, EnterQueueArgs, GetRoomLogArgs, LeaveQueueArgs, ListRoomsArgs,
-    SendRoomMessageArgs, SendSignalArgs,
+    self as wire, BlockClientArgs, BroadcastArgs, ChangeRoomArgs, EnterQueueArgs, GetRoomLogArgs, LeaveQueueArgs,
+    ListRoomsArgs, SendRoomMessageArgs, SendSignalArgs,
 };
 
 fn entry(s: &RoomState) -> wire::RoomEntry {
@@ -112,23 +112,70 @@ impl McpServer {
                 relative(now_ms(), r.expires_at)
             )
         };
-        let out = wire::RoomSendResult {
+        Ok((md, r.into()))
+    }
+
+    pub(super) async fn broadcast(&self, args: BroadcastArgs) -> Result<Answer<BroadcastArgs>, Refusal> {
+        let r = self.broker.broadcast(args).await?;
+        let md = if r.duplicate {
+            format!(
+                "Broadcast `{}` was accepted before; nothing new was queued.",
+                r.message_id
+            )
+        } else {
+            let skipped: Vec<String> = r.skipped.iter().map(|(c, why)| format!("`{c}` ({why})")).collect();
+            format!(
+                "Broadcast `{}`: queued for {} client(s){}; expires {}.",
+                r.message_id,
+                r.delivered.len(),
+                if skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(", skipped {}", skipped.join(", "))
+                },
+                relative(now_ms(), r.expires_at)
+            )
+        };
+        Ok((md, r.into()))
+    }
+}
+
+/// A fan-out's result as a room send's wire result.
+impl From<RoomSent> for wire::RoomSendResult {
+    fn from(r: RoomSent) -> Self {
+        Self {
             message_id: r.message_id,
             duplicate: r.duplicate,
             received_at: r.received_at.to_string(),
             expires_at: r.expires_at.to_string(),
             delivered: r.delivered,
-            skipped: r
-                .skipped
-                .into_iter()
-                .map(|(member, reason)| wire::Skipped {
-                    member,
-                    reason: reason.to_owned(),
-                })
-                .collect(),
-        };
-        Ok((md, out))
+            skipped: wire_skipped(r.skipped),
+        }
     }
+}
+
+/// A fan-out's result as a broadcast's wire result.
+impl From<RoomSent> for wire::BroadcastResult {
+    fn from(r: RoomSent) -> Self {
+        Self {
+            message_id: r.message_id,
+            duplicate: r.duplicate,
+            received_at: r.received_at.to_string(),
+            expires_at: r.expires_at.to_string(),
+            delivered: r.delivered,
+            skipped: wire_skipped(r.skipped),
+        }
+    }
+}
+
+fn wire_skipped(skipped: Vec<(String, &'static str)>) -> Vec<wire::Skipped> {
+    skipped
+        .into_iter()
+        .map(|(member, reason)| wire::Skipped {
+            member,
+            reason: reason.to_owned(),
+        })
+        .collect()
 }
 
 impl McpServer {

@@ -12,11 +12,11 @@ use rmcp::handler::server::common::{schema_for_input, schema_for_output};
 use rmcp::model::{Tool, ToolAnnotations};
 
 use mcpmsg_core::protocol::tools::{
-    AckMessagesArgs, BlockClientArgs, ChangeRoomArgs, CheckinClientArgs, CompatibilityMatrixArgs, DeclareArgs,
-    DiscoverProtocolsArgs, EnterQueueArgs, GetClientKeysArgs, GetInboxUriArgs, GetMessagesArgs, GetMyIdentityArgs,
-    GetProtocolArgs, GetRoomLogArgs, GetServerKeyArgs, HeartbeatArgs, LeaveQueueArgs, ListClientsArgs, ListRoomsArgs,
-    NegotiateArgs, RegisterProtocolArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage,
-    SendRoomMessageArgs, SendSignalArgs, ToolArgs, ToolName,
+    AckMessagesArgs, BlockClientArgs, BroadcastArgs, ChangeRoomArgs, CheckinClientArgs, CompatibilityMatrixArgs,
+    DeclareArgs, DiscoverProtocolsArgs, EnterQueueArgs, GetClientKeysArgs, GetInboxUriArgs, GetMessagesArgs,
+    GetMyIdentityArgs, GetProtocolArgs, GetRoomLogArgs, GetServerKeyArgs, HeartbeatArgs, LeaveQueueArgs,
+    ListClientsArgs, ListRoomsArgs, NegotiateArgs, RegisterProtocolArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs,
+    SendMessage, SendRoomMessageArgs, SendSignalArgs, ToolArgs, ToolName,
 };
 
 /// Appended to a signed tool's description: a model sees the tool but
@@ -74,6 +74,7 @@ pub fn definition(tool: ToolName) -> Tool {
         ToolName::DeclareCapabilities => describe::<DeclareArgs>(),
         ToolName::Negotiate => describe::<NegotiateArgs>(),
         ToolName::CompatibilityMatrix => describe::<CompatibilityMatrixArgs>(),
+        ToolName::Broadcast => describe::<BroadcastArgs>(),
     }
 }
 

@@ -328,6 +328,11 @@ impl Store for MemoryStore {
         Ok(client_ids.iter().map(|c| r.declared.get(*c).cloned()).collect())
     }
 
+    async fn all_declarations(&self) -> Result<Vec<(String, super::Declaration)>, StoreError> {
+        let r = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(r.declared.iter().map(|(c, d)| (c.clone(), d.clone())).collect())
+    }
+
     async fn put_signal(&self, step: SignalStep<'_>) -> Result<Vec<bool>, StoreError> {
         Ok(self.lock_signals().put(step))
     }

@@ -22,7 +22,7 @@ pub use self::redis::{redacted_url, RedisStore, RedisTls};
 pub use memory::MemoryStore;
 pub use pairing::{eligible, overlap, PairEnter, PairOutcome, Waiting, PAIR_SCAN};
 pub use protocols::{decide, NameOwner, ProtocolRecord, ProtocolRegister, RegisterOutcome};
-pub use rooms::{Delivery, FanOut, FanOutOutcome, LoggedStatement, RoomAppend, SignalStep};
+pub use rooms::{Delivery, FanOut, FanOutOutcome, FanOutTo, LoggedStatement, RoomAppend, SignalStep};
 
 use mcpmsg_core::protocol::kel::Event;
 pub use mcpmsg_core::protocol::negotiate::Declaration;
@@ -369,6 +369,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// What each client declared, if it did.
     async fn declarations(&self, client_ids: &[&str]) -> Result<Vec<Option<Declaration>>, StoreError>;
+
+    /// Every declaration, in no particular order: what a broadcast's filter
+    /// is matched against. At most one per registered identity, so bounded
+    /// by `--max-clients`.
+    async fn all_declarations(&self) -> Result<Vec<(String, Declaration)>, StoreError>;
 
     /// Leaves a typing signal for every recipient (see [`SignalStep`]) and
     /// rings their doorbells; per recipient, whether it was left.

@@ -43,19 +43,35 @@ pub struct RoomAppend<'a> {
     pub empties: bool,
 }
 
-/// One room message queued for each recipient member, in one step (one
-/// script on a single Redis node), if the room's log still has `log_len`
-/// statements; the sender's nonce is claimed in the same step.
+/// Who a fan-out goes to, and what it checks on the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FanOutTo<'a> {
+    /// A room's members, if its log still has `log_len` statements (the
+    /// length the membership was read at). Block lists are not consulted:
+    /// a member chose to be in the room.
+    Room {
+        /// The room.
+        room_id: &'a str,
+        /// The log length the membership was read at.
+        log_len: u64,
+    },
+    /// The clients a broadcast matched; each recipient's block list is
+    /// checked in the same step as its copy is queued.
+    Broadcast,
+}
+
+/// One message queued for each recipient, in one step (one script on a
+/// single Redis node): a room message (the log checked first) or a
+/// broadcast (each recipient's block list checked); the sender's nonce is
+/// claimed in the same step.
 #[derive(Debug, Clone, Copy)]
 pub struct FanOut<'a> {
-    /// The room.
-    pub room_id: &'a str,
-    /// The log length the membership was read at.
-    pub log_len: u64,
+    /// Room members or broadcast recipients.
+    pub to: FanOutTo<'a>,
     /// The message as queued, with `recipient_id` empty: each copy gets
-    /// its member's id.
+    /// its recipient's id.
     pub message: &'a StoredMessage,
-    /// Every member but the sender.
+    /// Every member but the sender, or every client the broadcast matched.
     pub recipients: &'a [&'a str],
     /// Until when the sender's nonce stays claimed, Unix ms.
     pub nonce_until: u64,
@@ -76,6 +92,8 @@ pub enum Delivery {
     ShareFull,
     /// The store holds its most bytes.
     StoreFull,
+    /// The recipient blocks the sender (broadcasts only).
+    Blocked,
 }
 
 /// The result of [`super::Store::fan_out`].

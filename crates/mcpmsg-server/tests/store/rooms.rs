@@ -8,8 +8,8 @@ use std::sync::Arc;
 use mcpmsg_core::protocol::now_ms;
 use mcpmsg_core::protocol::tools::ChangeRoomArgs;
 use mcpmsg_server::store::{
-    Delivery, FanOut, FanOutOutcome, LoggedStatement, NonceRecord, QueueLimits, RoomAppend, SendOutcome, SignalStep,
-    Store, StoredMessage, TakeMode,
+    Delivery, FanOut, FanOutOutcome, FanOutTo, LoggedStatement, NonceRecord, QueueLimits, RoomAppend, SendOutcome,
+    SignalStep, Store, StoredMessage, TakeMode,
 };
 
 use super::{id_of, msg, queue, tag};
@@ -97,15 +97,23 @@ pub async fn room_messages_fan_out_once_with_their_nonce(store: Arc<dyn Store>) 
     m.message = r#"{"room_id":"r","epoch":"2","content_type":"","message":"hi ✓","wraps":""}"#.into();
     let recipients = [bob.as_str(), carol.as_str()];
     let step = FanOut {
-        room_id: &room,
-        log_len: 1,
+        to: FanOutTo::Room {
+            room_id: &room,
+            log_len: 1,
+        },
         message: &m,
         recipients: &recipients,
         nonce_until: now + 60_000,
         limits: QueueLimits::queue_only(1),
         now,
     };
-    let moved = FanOut { log_len: 2, ..step };
+    let moved = FanOut {
+        to: FanOutTo::Room {
+            room_id: &room,
+            log_len: 2,
+        },
+        ..step
+    };
     assert_eq!(store.fan_out(moved).await.unwrap(), FanOutOutcome::Moved);
     assert_eq!(
         store.queue_len(&carol, now).await.unwrap(),
@@ -237,4 +245,66 @@ pub async fn signals_replace_lapse_and_never_count(store: Arc<dyn Store>) {
     // A lapsed signal is never handed out.
     let got = store.take(&carol, 10, TakeMode::Remove, now + 10_002).await.unwrap();
     assert!(got.is_empty(), "{got:?}");
+}
+
+/// A broadcast fans out like a room message without a log: each
+/// recipient's block list is checked in the same step as its copy; one
+/// body, each copy addressed; a retry queues nothing; a broadcast everyone
+/// blocks is refused whole with its nonce free.
+pub async fn broadcasts_fan_out_honouring_blocks(store: Arc<dyn Store>) {
+    let t = tag();
+    let (alice, bob, carol, dave) = (
+        format!("alice{t}"),
+        format!("bob{t}"),
+        format!("carol{t}"),
+        format!("dave{t}"),
+    );
+    let now = now_ms();
+    assert!(store.set_block(&bob, &alice, true, 10).await.unwrap().is_some());
+    let mut m = msg(&alice, "", 7300, "", 60_000);
+    m.content_type = mcpmsg_server::broker::BROADCAST_CONTENT_TYPE.into();
+    m.message = r#"{"tag":"ops","protocol":"","status":"","content_type":"","message":"to all ✓","wraps":""}"#.into();
+    let recipients = [bob.as_str(), carol.as_str(), dave.as_str()];
+    let step = FanOut {
+        to: FanOutTo::Broadcast,
+        message: &m,
+        recipients: &recipients,
+        nonce_until: now + 60_000,
+        limits: QueueLimits::queue_only(10),
+        now,
+    };
+    assert_eq!(
+        store.fan_out(step).await.unwrap(),
+        FanOutOutcome::Sent(vec![Delivery::Blocked, Delivery::Queued, Delivery::Queued])
+    );
+    assert_eq!(store.queue_len(&bob, now).await.unwrap(), 0, "bob blocks alice");
+    for who in [&carol, &dave] {
+        let got = store.take(who, 10, TakeMode::Remove, now).await.unwrap();
+        let mut want = m.clone();
+        want.recipient_id = who.clone();
+        assert_eq!(got, vec![want], "{who}'s copy, exactly, addressed to them");
+    }
+    assert!(matches!(
+        store.fan_out(step).await.unwrap(),
+        FanOutOutcome::NonceUsed(_)
+    ));
+    assert_eq!(store.queue_len(&carol, now).await.unwrap(), 0, "a retry queues nothing");
+
+    let m2 = msg(&alice, "", 7301, "", 60_000);
+    let only_bob = [bob.as_str()];
+    let blocked = FanOut {
+        message: &m2,
+        recipients: &only_bob,
+        ..step
+    };
+    assert_eq!(
+        store.fan_out(blocked).await.unwrap(),
+        FanOutOutcome::Sent(vec![Delivery::Blocked])
+    );
+    store.set_block(&bob, &alice, false, 10).await.unwrap();
+    assert_eq!(
+        store.fan_out(blocked).await.unwrap(),
+        FanOutOutcome::Sent(vec![Delivery::Queued]),
+        "refused whole: its nonce stayed free"
+    );
 }

@@ -9,7 +9,7 @@
 //! then seals to nobody it has not verified.
 
 mod log;
-mod sealed;
+pub(crate) mod sealed;
 mod verify;
 
 use sha2::{Digest, Sha256};

@@ -141,30 +141,16 @@ impl SendRoomMessageArgs {
         members: &[(&str, &SealingPublicKey)],
         plaintext: &str,
     ) -> Result<Self, SealError> {
-        let key = random_bytes::<32>();
         let mut m = Self::unsigned(signer, parts, SEALED_CONTENT_TYPE, String::new());
-        let aead = ChaCha20Poly1305::new(Key::from_slice(key.as_ref()));
-        let body = aead
-            .encrypt(
-                Nonce::from_slice(&BODY_NONCE),
-                Payload {
-                    msg: plaintext.as_bytes(),
-                    aad: &body_aad(&m),
-                },
-            )
-            .map_err(|_| SealError)?;
-        m.message = b64::encode(&body);
-        let mut wraps = Vec::with_capacity(members.len());
-        for (member, pk) in members {
-            let kid = pk.kid();
-            let sealed = seal::seal_with_info(pk, WRAP_INFO, &wrap_aad(&m, member, &kid), key.as_ref())?;
-            wraps.push(Wrap {
-                member: (*member).to_owned(),
-                kid,
-                wrap: b64::encode(&sealed),
-            });
-        }
-        m.wraps = format_wraps(&wraps);
+        let (body, wraps) = seal_for(
+            WRAP_INFO,
+            &body_aad(&m),
+            |member, kid| wrap_aad(&m, member, kid),
+            members,
+            plaintext,
+        )?;
+        m.message = body;
+        m.wraps = wraps;
         m.sig = b64::encode(&signer.sign(&m.sign_input()));
         Ok(m)
     }
@@ -203,32 +189,85 @@ impl SendRoomMessageArgs {
         if !self.is_sealed() {
             return Err(OpenError);
         }
-        let kid = secret.public().kid();
-        let wraps = parse_wraps(&self.wraps).map_err(|_| OpenError)?;
-        let w = wraps
-            .iter()
-            .find(|w| w.member == member && w.kid == kid)
-            .ok_or(OpenError)?;
-        let sealed = b64::decode(&w.wrap).map_err(|_| OpenError)?;
-        let key = Zeroizing::new(seal::open_with_info(
-            secret,
+        open_for(
             WRAP_INFO,
-            &wrap_aad(self, member, &kid),
-            &sealed,
-        )?);
-        if key.len() != 32 {
-            return Err(OpenError);
-        }
-        let body = b64::decode(&self.message).map_err(|_| OpenError)?;
-        let plain = ChaCha20Poly1305::new(Key::from_slice(&key))
-            .decrypt(
-                Nonce::from_slice(&BODY_NONCE),
-                Payload {
-                    msg: &body,
-                    aad: &body_aad(self),
-                },
-            )
-            .map_err(|_| OpenError)?;
-        String::from_utf8(plain).map_err(|_| OpenError)
+            &body_aad(self),
+            |kid| wrap_aad(self, member, kid),
+            (&self.message, &self.wraps),
+            member,
+            secret,
+        )
     }
+}
+
+/// Seals `plaintext` once under a fresh key and wraps that key for each of
+/// `members` under HPKE `info` with its own AAD: the envelope rooms and
+/// sealed broadcasts share. Returns the body and the `wraps`, both as they
+/// travel.
+pub(crate) fn seal_for(
+    info: &[u8],
+    body_aad: &[u8],
+    wrap_aad: impl Fn(&str, &str) -> Vec<u8>,
+    members: &[(&str, &SealingPublicKey)],
+    plaintext: &str,
+) -> Result<(String, String), SealError> {
+    // A fresh key per message: the fixed body nonce never repeats under it.
+    let key = random_bytes::<32>();
+    let aead = ChaCha20Poly1305::new(Key::from_slice(key.as_ref()));
+    let body = aead
+        .encrypt(
+            Nonce::from_slice(&BODY_NONCE),
+            Payload {
+                msg: plaintext.as_bytes(),
+                aad: body_aad,
+            },
+        )
+        .map_err(|_| SealError)?;
+    let mut wraps = Vec::with_capacity(members.len());
+    for (member, pk) in members {
+        let kid = pk.kid();
+        let sealed = seal::seal_with_info(pk, info, &wrap_aad(member, &kid), key.as_ref())?;
+        wraps.push(Wrap {
+            member: (*member).to_owned(),
+            kid,
+            wrap: b64::encode(&sealed),
+        });
+    }
+    Ok((b64::encode(&body), format_wraps(&wraps)))
+}
+
+/// Opens an envelope of [`seal_for`] (`(message, wraps)` as they travel)
+/// as `member`: its wrap under `secret`'s kid, then the body. Every failure
+/// is the same [`OpenError`].
+pub(crate) fn open_for(
+    info: &[u8],
+    body_aad: &[u8],
+    wrap_aad: impl Fn(&str) -> Vec<u8>,
+    (message, wraps): (&str, &str),
+    member: &str,
+    secret: &SealingSecret,
+) -> Result<String, OpenError> {
+    let kid = secret.public().kid();
+    let wraps = parse_wraps(wraps).map_err(|_| OpenError)?;
+    let w = wraps
+        .iter()
+        .find(|w| w.member == member && w.kid == kid)
+        .ok_or(OpenError)?;
+    let sealed = b64::decode(&w.wrap).map_err(|_| OpenError)?;
+    // The message key is a secret: wiped when dropped.
+    let key = Zeroizing::new(seal::open_with_info(secret, info, &wrap_aad(&kid), &sealed)?);
+    if key.len() != 32 {
+        return Err(OpenError);
+    }
+    let body = b64::decode(message).map_err(|_| OpenError)?;
+    let plain = ChaCha20Poly1305::new(Key::from_slice(&key))
+        .decrypt(
+            Nonce::from_slice(&BODY_NONCE),
+            Payload {
+                msg: &body,
+                aad: body_aad,
+            },
+        )
+        .map_err(|_| OpenError)?;
+    String::from_utf8(plain).map_err(|_| OpenError)
 }

@@ -133,6 +133,10 @@ pub struct ListClientsArgs {
     /// name@range such as code_review@^1.2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
+    /// Only clients whose presence is one of these, comma-separated from
+    /// active, idle, offline (as broadcast's status filter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 /// One registered client.

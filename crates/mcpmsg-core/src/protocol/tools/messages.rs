@@ -153,7 +153,7 @@ signed_args! {
 
 /// An item of an inbox (PROTOCOL §14): an event (`"kind": "event"`), a
 /// room message (`"kind": "room_message"`, §15), a signal (`"kind":
-/// "signal"`, §15d) or a message (the v1 object, which has no `kind`).
+/// "signal"`, §15d), a broadcast (`"kind": "broadcast"`, §18e) or a message (the v1 object, which has no `kind`).
 /// Clients that use no new feature never get any of the first three.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
@@ -164,6 +164,8 @@ pub enum InboxItem {
     RoomMessage(super::RoomDelivered),
     /// A member's typing signal, as signed by it.
     Signal(super::SignalDelivered),
+    /// A broadcast, as signed by its sender.
+    Broadcast(super::BroadcastDelivered),
     /// A message, as signed by its sender.
     Message(Delivered),
 }

@@ -13,6 +13,7 @@
 #[macro_use]
 mod signed;
 mod blocks;
+mod broadcast;
 mod identity;
 mod messages;
 mod pairing;
@@ -25,6 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use blocks::{BlockClientArgs, BlockList};
+pub use broadcast::{BroadcastArgs, BroadcastDelivered, BroadcastKind, BroadcastResult};
 pub use identity::{
     CheckinClientArgs, CheckinResult, ClientEntry, ClientKeysResult, ClientList, GetClientKeysArgs, GetInboxUriArgs,
     GetMyIdentityArgs, GetServerKeyArgs, HeartbeatArgs, HeartbeatResult, IdentityHelp, InboxUri, KelUpdate,
@@ -119,11 +121,13 @@ pub enum ToolName {
     Negotiate,
     /// `compatibility_matrix`
     CompatibilityMatrix,
+    /// `broadcast`
+    Broadcast,
 }
 
 impl ToolName {
     /// Every tool, in the order PROTOCOL §5 lists them.
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 28] = [
         Self::CheckinClient,
         Self::SendMessage,
         Self::SendMessageAndWait,
@@ -151,6 +155,7 @@ impl ToolName {
         Self::DeclareCapabilities,
         Self::Negotiate,
         Self::CompatibilityMatrix,
+        Self::Broadcast,
     ];
 
     /// The name on the wire.
@@ -183,6 +188,7 @@ impl ToolName {
             Self::DeclareCapabilities => "declare_capabilities",
             Self::Negotiate => "negotiate",
             Self::CompatibilityMatrix => "compatibility_matrix",
+            Self::Broadcast => "broadcast",
         }
     }
 
@@ -216,6 +222,7 @@ impl ToolName {
             Self::DeclareCapabilities => DeclareArgs::HINTS,
             Self::Negotiate => NegotiateArgs::HINTS,
             Self::CompatibilityMatrix => CompatibilityMatrixArgs::HINTS,
+            Self::Broadcast => BroadcastArgs::HINTS,
         }
     }
 

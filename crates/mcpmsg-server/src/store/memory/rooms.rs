@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use super::Inner;
 use crate::store::packed::nonce_key;
-use crate::store::{Delivery, FanOut, FanOutOutcome, LoggedStatement, NonceRecord, RoomAppend, StoredMessage};
+use crate::store::{
+    Delivery, FanOut, FanOutOutcome, FanOutTo, LoggedStatement, NonceRecord, RoomAppend, StoredMessage,
+};
 
 /// Room logs by id, and the rooms each client was indexed in. Bounded by
 /// the broker: rooms per client and statements per log are limits it
@@ -64,13 +66,16 @@ impl Rooms {
 }
 
 impl Inner {
-    /// A room message's copies queued in one step (see `Store::fan_out`);
-    /// the caller swept expired items first.
+    /// A room message's or a broadcast's copies queued in one step (see
+    /// `Store::fan_out`); the caller swept expired items first.
     pub(in crate::store) fn fan_out(&mut self, step: FanOut<'_>) -> FanOutOutcome {
         let inner = self;
-        if inner.rooms.len_of(step.room_id) != step.log_len {
-            return FanOutOutcome::Moved;
+        if let FanOutTo::Room { room_id, log_len } = step.to {
+            if inner.rooms.len_of(room_id) != log_len {
+                return FanOutOutcome::Moved;
+            }
         }
+        let honour_blocks = step.to == FanOutTo::Broadcast;
         let msg = step.message;
         let key = nonce_key(&msg.sender_id, &msg.nonce);
         if let Some(used) = inner.nonces.get(&key) {
@@ -85,6 +90,10 @@ impl Inner {
         };
         let mut sent = Vec::with_capacity(step.recipients.len());
         for member in step.recipients {
+            if honour_blocks && inner.blocks.blocks(member, &msg.sender_id) {
+                sent.push(Delivery::Blocked);
+                continue;
+            }
             (*member).clone_into(&mut copy.recipient_id);
             let queued = inner.enqueue_with(&copy, step.limits, Some(&body));
             sent.push(queued.map_or_else(|d| d, |()| Delivery::Queued));

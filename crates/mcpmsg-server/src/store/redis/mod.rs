@@ -448,6 +448,10 @@ impl Store for RedisStore {
         self.declarations_of(client_ids).await
     }
 
+    async fn all_declarations(&self) -> Result<Vec<(String, super::Declaration)>, StoreError> {
+        self.every_declaration().await
+    }
+
     async fn put_signal(&self, step: SignalStep<'_>) -> Result<Vec<bool>, StoreError> {
         self.put_signal_step(step).await
     }

@@ -94,6 +94,11 @@ impl RedisStore {
         raw.iter().map(|r| r.as_deref().map(json).transpose()).collect()
     }
 
+    pub(super) async fn every_declaration(&self) -> Result<Vec<(String, Declaration)>, StoreError> {
+        let all: Vec<(String, String)> = self.conn().hgetall(DECLARED).await.map_err(err)?;
+        all.into_iter().map(|(c, raw)| Ok((c, json(&raw)?))).collect()
+    }
+
     pub(super) async fn protocol_names_after(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
         let from = if after.is_empty() {
             "-".to_owned()

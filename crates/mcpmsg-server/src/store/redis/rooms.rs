@@ -10,16 +10,20 @@
 //! checked, the nonce claimed, then each member's copy is queued by the
 //! deduplicating send script, concurrently, so a retry after a crash queues
 //! each copy once.
+//!
+//! A broadcast (PROTOCOL §18e) takes the same path without a log, and
+//! checks each recipient's block set beside its queue.
 
 use futures_util::future::join_all;
 use redis::AsyncCommands;
 
 use super::codec::{decode_nonce, encode_claim, encode_message, encode_nonce, nonce_record};
-use super::keys::{nonce_ttl, queue_keys, BELL};
+use super::keys::{block_key, nonce_ttl, queue_keys, BELL};
 use super::send::dedup_record;
 use super::{err, Claim, RedisStore};
 use crate::store::{
-    Delivery, FanOut, FanOutOutcome, LoggedStatement, NonceRecord, RoomAppend, SendStep, StoreError, StoredMessage,
+    Delivery, FanOut, FanOutOutcome, FanOutTo, LoggedStatement, NonceRecord, RoomAppend, SendStep, StoreError,
+    StoredMessage,
 };
 
 fn log_key(room_id: &str) -> String {
@@ -35,6 +39,7 @@ fn delivery(word: &str) -> Result<Delivery, StoreError> {
         "queued" | "dup" => Ok(Delivery::Queued),
         "full" => Ok(Delivery::QueueFull),
         "share" => Ok(Delivery::ShareFull),
+        "blocked" => Ok(Delivery::Blocked),
         other => Err(StoreError(format!("redis: unexpected fan-out result {other:?}"))),
     }
 }
@@ -86,7 +91,17 @@ impl RedisStore {
         let (nonce_keys, field) = self.nonce_place(&msg.sender_id, &msg.nonce, step.now)?;
         let record = send_record(msg);
         let mut inv = self.scripts.room_fan_out.prepare_invoke();
-        inv.key(log_key(step.room_id));
+        let log_len = match step.to {
+            FanOutTo::Room { room_id, log_len } => {
+                inv.key(log_key(room_id));
+                log_len.to_string()
+            }
+            // No log to check; a single node takes any key in its place.
+            FanOutTo::Broadcast => {
+                inv.key(block_key(&msg.sender_id));
+                "b".to_owned()
+            }
+        };
         for k in &nonce_keys {
             inv.key(k);
         }
@@ -94,8 +109,11 @@ impl RedisStore {
             for k in queue_keys(member) {
                 inv.key(k);
             }
+            if step.to == FanOutTo::Broadcast {
+                inv.key(block_key(member));
+            }
         }
-        inv.arg(step.log_len)
+        inv.arg(log_len)
             .arg(&field[..])
             .arg(encode_nonce(&record, step.nonce_until)?)
             .arg(nonce_ttl(step.nonce_until, step.now))
@@ -128,9 +146,11 @@ impl RedisStore {
 
     /// On a Cluster: the log length, then the nonce, then every copy.
     async fn fan_out_cluster(&self, step: FanOut<'_>) -> Result<FanOutOutcome, StoreError> {
-        let len: u64 = self.conn().llen(log_key(step.room_id)).await.map_err(err)?;
-        if len != step.log_len {
-            return Ok(FanOutOutcome::Moved);
+        if let FanOutTo::Room { room_id, log_len } = step.to {
+            let len: u64 = self.conn().llen(log_key(room_id)).await.map_err(err)?;
+            if len != log_len {
+                return Ok(FanOutOutcome::Moved);
+            }
         }
         let msg = step.message;
         let claim = encode_claim(&msg.message_id, step.nonce_until)?;
@@ -159,7 +179,7 @@ impl RedisStore {
             .collect();
         let results = join_all(copies.iter().map(|copy| {
             let one = SendStep::new(copy, step.nonce_until, step.limits, step.now);
-            self.queue_on_cluster(one, false)
+            self.queue_on_cluster(one, step.to == FanOutTo::Broadcast)
         }))
         .await;
         let replies: Vec<Vec<String>> = results.into_iter().collect::<Result<_, _>>()?;
