@@ -172,6 +172,9 @@ pub struct ServerArgs {
         default_value_t = 1_000
     )]
     pub max_broadcast_recipients: usize,
+    /// Version adapters one protocol name holds at most (register_adapter)
+    #[arg(long, env = "MCPMSG_MAX_ADAPTERS", value_name = "N", default_value_t = 100)]
+    pub max_adapters: usize,
     /// Broadcasts per client per minute, per node
     #[arg(long, env = "MCPMSG_BROADCAST_RATE", value_name = "N", default_value_t = 10)]
     pub broadcast_rate: u32,
@@ -455,6 +458,7 @@ impl ServerArgs {
             max_matrix_clients: range("--max-matrix-clients", self.max_matrix_clients, 2, 1_000)?,
             signal_ttl: Duration::from_secs(range("--signal-ttl", self.signal_ttl, 1, 300)?),
             max_signals: range("--max-signals", self.max_signals, 1, 100_000)?,
+            max_adapters: range("--max-adapters", self.max_adapters, 1, 100_000)?,
             max_broadcast_recipients: range("--max-broadcast-recipients", self.max_broadcast_recipients, 1, 100_000)?,
             broadcast_rate: range("--broadcast-rate", self.broadcast_rate, 1, 1_000_000)?,
         })

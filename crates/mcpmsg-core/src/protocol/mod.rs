@@ -3,6 +3,7 @@
 //! What exactly is signed lives here, in one function ([`sign_input`]), so
 //! the server, the CLI and the bridge cannot disagree about it.
 
+pub mod adapt;
 mod auth;
 pub mod broadcast;
 mod error;

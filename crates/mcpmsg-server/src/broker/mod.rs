@@ -3,6 +3,7 @@
 //! adapter calls these methods with parsed arguments and renders the
 //! results, and storage is behind [`crate::store::Store`].
 
+mod adapters;
 mod auth;
 mod blocks;
 mod broadcast;
@@ -170,6 +171,8 @@ pub struct BrokerConfig {
     pub max_signals: usize,
     /// Clients one broadcast reaches, at most.
     pub max_broadcast_recipients: usize,
+    /// Version adapters of one protocol name, at most.
+    pub max_adapters: usize,
     /// Broadcasts per client per minute, per node.
     pub broadcast_rate: u32,
 }
@@ -212,6 +215,7 @@ impl Default for BrokerConfig {
             signal_ttl: Duration::from_secs(10),
             max_signals: 200,
             max_broadcast_recipients: 1_000,
+            max_adapters: 100,
             broadcast_rate: 10,
         }
     }

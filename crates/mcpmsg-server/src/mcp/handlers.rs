@@ -52,6 +52,8 @@ impl McpServer {
             ToolName::Negotiate => run(map, |a| self.negotiate(a)).await,
             ToolName::CompatibilityMatrix => run(map, |a| self.compatibility_matrix(a)).await,
             ToolName::Broadcast => run(map, |a| self.broadcast(a)).await,
+            ToolName::RegisterAdapter => run(map, |a| self.register_adapter(a)).await,
+            ToolName::ListAdapters => run(map, |a| self.list_adapters(a)).await,
         }
     }
 

@@ -4,7 +4,8 @@
 use mcpmsg_core::protocol::escape_inline;
 use mcpmsg_core::protocol::negotiate::Negotiation;
 use mcpmsg_core::protocol::tools::{
-    CompatibilityMatrixArgs, DeclareArgs, DiscoverProtocolsArgs, GetProtocolArgs, NegotiateArgs, RegisterProtocolArgs,
+    CompatibilityMatrixArgs, DeclareArgs, DiscoverProtocolsArgs, GetProtocolArgs, ListAdaptersArgs, NegotiateArgs,
+    RegisterAdapterArgs, RegisterProtocolArgs,
 };
 
 use super::handlers::Answer;
@@ -12,6 +13,32 @@ use super::McpServer;
 use crate::broker::Refusal;
 
 impl McpServer {
+    pub(super) async fn register_adapter(
+        &self,
+        args: RegisterAdapterArgs,
+    ) -> Result<Answer<RegisterAdapterArgs>, Refusal> {
+        let r = self.broker.register_adapter(args).await?;
+        let md = format!(
+            "Registered an adapter of `{}` from {} to {}: readers of {} can now read {} messages (after verifying them).",
+            r.name, r.from, r.to, r.to, r.from
+        );
+        Ok((md, r))
+    }
+
+    pub(super) async fn list_adapters(&self, args: ListAdaptersArgs) -> Result<Answer<ListAdaptersArgs>, Refusal> {
+        let list = self.broker.list_adapters(&args.name).await?;
+        let mut md = format!("**{} adapter(s) of `{}`**\n", list.adapters.len(), list.name);
+        for a in &list.adapters {
+            md.push_str(&format!(
+                "- {} → {}, by `{}`\n",
+                escape_inline(&a.registration.from, 64),
+                escape_inline(&a.registration.to, 64),
+                a.registration.client_id
+            ));
+        }
+        Ok((md, list))
+    }
+
     pub(super) async fn register_protocol(
         &self,
         args: RegisterProtocolArgs,

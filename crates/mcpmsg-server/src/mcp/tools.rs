@@ -12,7 +12,7 @@ use rmcp::handler::server::common::{schema_for_input, schema_for_output};
 use rmcp::model::{Tool, ToolAnnotations};
 
 use mcpmsg_core::protocol::tools::{
-    AckMessagesArgs, BlockClientArgs, BroadcastArgs, ChangeRoomArgs, CheckinClientArgs, CompatibilityMatrixArgs,
+    AckMessagesArgs, BlockClientArgs, BroadcastArgs, ListAdaptersArgs, RegisterAdapterArgs, ChangeRoomArgs, CheckinClientArgs, CompatibilityMatrixArgs,
     DeclareArgs, DiscoverProtocolsArgs, EnterQueueArgs, GetClientKeysArgs, GetInboxUriArgs, GetMessagesArgs,
     GetMyIdentityArgs, GetProtocolArgs, GetRoomLogArgs, GetServerKeyArgs, HeartbeatArgs, LeaveQueueArgs,
     ListClientsArgs, ListRoomsArgs, NegotiateArgs, RegisterProtocolArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs,
@@ -75,6 +75,8 @@ pub fn definition(tool: ToolName) -> Tool {
         ToolName::Negotiate => describe::<NegotiateArgs>(),
         ToolName::CompatibilityMatrix => describe::<CompatibilityMatrixArgs>(),
         ToolName::Broadcast => describe::<BroadcastArgs>(),
+        ToolName::RegisterAdapter => describe::<RegisterAdapterArgs>(),
+        ToolName::ListAdapters => describe::<ListAdaptersArgs>(),
     }
 }
 

@@ -309,6 +309,14 @@ impl Store for MemoryStore {
         Ok(self.registry.lock().unwrap_or_else(|p| p.into_inner()).get(name))
     }
 
+    async fn register_adapter(&self, step: super::AdapterRegister<'_>) -> Result<super::AdapterOutcome, StoreError> {
+        Ok(self.registry.lock().unwrap_or_else(|p| p.into_inner()).register_adapter(step))
+    }
+
+    async fn adapters(&self, name: &str) -> Result<Vec<super::AdapterRecord>, StoreError> {
+        Ok(self.registry.lock().unwrap_or_else(|p| p.into_inner()).adapters(name))
+    }
+
     async fn protocol_names(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError> {
         Ok(self
             .registry

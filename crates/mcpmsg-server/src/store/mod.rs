@@ -21,7 +21,10 @@ use serde::{Deserialize, Serialize};
 pub use self::redis::{redacted_url, RedisStore, RedisTls};
 pub use memory::MemoryStore;
 pub use pairing::{eligible, overlap, PairEnter, PairOutcome, Waiting, PAIR_SCAN};
-pub use protocols::{decide, NameOwner, ProtocolRecord, ProtocolRegister, RegisterOutcome};
+pub use protocols::{
+    adapter_field, decide, AdapterOutcome, AdapterRecord, AdapterRegister, NameOwner, ProtocolRecord, ProtocolRegister,
+    RegisterOutcome,
+};
 pub use rooms::{Delivery, FanOut, FanOutOutcome, FanOutTo, LoggedStatement, RoomAppend, SignalStep};
 
 use mcpmsg_core::protocol::kel::Event;
@@ -363,6 +366,12 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` registered names after `after` (`""`: from the
     /// first), in byte order.
     async fn protocol_names(&self, after: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// Registers a version adapter (see [`AdapterRegister`]).
+    async fn register_adapter(&self, step: AdapterRegister<'_>) -> Result<AdapterOutcome, StoreError>;
+
+    /// A protocol name's adapters (in no particular order).
+    async fn adapters(&self, name: &str) -> Result<Vec<AdapterRecord>, StoreError>;
 
     /// Records what `client_id` declared (PROTOCOL §18b), replacing the last.
     async fn declare(&self, client_id: &str, declared: &Declaration) -> Result<(), StoreError>;

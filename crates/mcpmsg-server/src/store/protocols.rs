@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use mcpmsg_core::protocol::tools::RegisterProtocolArgs;
+use mcpmsg_core::protocol::tools::{RegisterAdapterArgs, RegisterProtocolArgs};
 
 /// One registered version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,4 +90,51 @@ pub fn decide(
         return RegisterOutcome::VersionsFull;
     }
     RegisterOutcome::Registered(if is_owner { wanted } else { owners.clone() })
+}
+
+impl NameOwner {
+    /// Whether `client_id` may add to the name: its owner or a co-owner.
+    pub fn admits(&self, client_id: &str) -> bool {
+        self.owner == client_id || self.co_owners.iter().any(|c| c == client_id)
+    }
+}
+
+/// One registered adapter (PROTOCOL §18f), as signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdapterRecord {
+    /// The `register_adapter` arguments, as signed.
+    pub registration: RegisterAdapterArgs,
+    /// Server time of registration, Unix ms.
+    pub registered_at: u64,
+}
+
+/// Registers an adapter, in one step with the check that its registrant
+/// owns or co-owns the name (so a co-owner the owner just dropped cannot
+/// slip one in), once per (from, to), at most `max` per name.
+#[derive(Debug, Clone, Copy)]
+pub struct AdapterRegister<'a> {
+    /// The adapter.
+    pub record: &'a AdapterRecord,
+    /// Adapters of one name, at most.
+    pub max: usize,
+}
+
+/// What an adapter registration did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdapterOutcome {
+    /// Registered.
+    Registered,
+    /// The name is not registered.
+    UnknownName,
+    /// The registrant neither owns nor co-owns the name.
+    NotOwner(NameOwner),
+    /// An adapter for that (from, to) exists.
+    Exists,
+    /// The name holds its most adapters.
+    Full,
+}
+
+/// The field an adapter is kept under: `<from>><to>`.
+pub fn adapter_field(r: &RegisterAdapterArgs) -> String {
+    format!("{}>{}", r.from, r.to)
 }

@@ -12,6 +12,7 @@
 
 #[macro_use]
 mod signed;
+mod adapters;
 mod blocks;
 mod broadcast;
 mod identity;
@@ -25,6 +26,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use adapters::{AdapterEntry, AdapterList, AdapterRegistered, ListAdaptersArgs, RegisterAdapterArgs};
 pub use blocks::{BlockClientArgs, BlockList};
 pub use broadcast::{BroadcastArgs, BroadcastDelivered, BroadcastKind, BroadcastResult};
 pub use identity::{
@@ -123,11 +125,15 @@ pub enum ToolName {
     CompatibilityMatrix,
     /// `broadcast`
     Broadcast,
+    /// `register_adapter`
+    RegisterAdapter,
+    /// `list_adapters`
+    ListAdapters,
 }
 
 impl ToolName {
     /// Every tool, in the order PROTOCOL §5 lists them.
-    pub const ALL: [Self; 28] = [
+    pub const ALL: [Self; 30] = [
         Self::CheckinClient,
         Self::SendMessage,
         Self::SendMessageAndWait,
@@ -156,6 +162,8 @@ impl ToolName {
         Self::Negotiate,
         Self::CompatibilityMatrix,
         Self::Broadcast,
+        Self::RegisterAdapter,
+        Self::ListAdapters,
     ];
 
     /// The name on the wire.
@@ -189,6 +197,8 @@ impl ToolName {
             Self::Negotiate => "negotiate",
             Self::CompatibilityMatrix => "compatibility_matrix",
             Self::Broadcast => "broadcast",
+            Self::RegisterAdapter => "register_adapter",
+            Self::ListAdapters => "list_adapters",
         }
     }
 
@@ -223,6 +233,8 @@ impl ToolName {
             Self::Negotiate => NegotiateArgs::HINTS,
             Self::CompatibilityMatrix => CompatibilityMatrixArgs::HINTS,
             Self::Broadcast => BroadcastArgs::HINTS,
+            Self::RegisterAdapter => RegisterAdapterArgs::HINTS,
+            Self::ListAdapters => ListAdaptersArgs::HINTS,
         }
     }
 

@@ -432,6 +432,14 @@ impl Store for RedisStore {
         self.register_protocol_step(step).await
     }
 
+    async fn register_adapter(&self, step: super::AdapterRegister<'_>) -> Result<super::AdapterOutcome, StoreError> {
+        self.register_adapter_step(step).await
+    }
+
+    async fn adapters(&self, name: &str) -> Result<Vec<super::AdapterRecord>, StoreError> {
+        self.adapters_of(name).await
+    }
+
     async fn protocol(&self, name: &str) -> Result<Option<(super::NameOwner, Vec<super::ProtocolRecord>)>, StoreError> {
         self.protocol_of(name).await
     }

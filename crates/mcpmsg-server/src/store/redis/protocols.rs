@@ -2,12 +2,17 @@
 //! (all scored 0, so ordered by bytes and paged with ZRANGEBYLEX) and per
 //! name a HASH of `owner` (JSON of `NameOwner`) and `v:<version>` (JSON of
 //! `ProtocolRecord`). A script registers, following `store::decide`.
+//! Adapters (§18f): per name a HASH `a:<name>` of `<from>><to>` -> JSON of
+//! `AdapterRecord`, written by a script that checks the owners first.
 
 use redis::AsyncCommands;
 
 use super::conn::err;
 use super::RedisStore;
-use crate::store::{Declaration, NameOwner, ProtocolRecord, ProtocolRegister, RegisterOutcome, StoreError};
+use crate::store::{
+    adapter_field, AdapterOutcome, AdapterRecord, AdapterRegister, Declaration, NameOwner, ProtocolRecord,
+    ProtocolRegister, RegisterOutcome, StoreError,
+};
 
 const NAMES: &str = "mcpmsg:{reg}:names";
 /// What each client declared: a HASH of client id -> JSON of `Declaration`
@@ -16,6 +21,10 @@ const DECLARED: &str = "mcpmsg:{reg}:declared";
 
 fn name_key(name: &str) -> String {
     format!("mcpmsg:{{reg}}:p:{name}")
+}
+
+fn adapters_key(name: &str) -> String {
+    format!("mcpmsg:{{reg}}:a:{name}")
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
@@ -60,6 +69,35 @@ impl RedisStore {
             (Some("versions_full"), _) => Ok(RegisterOutcome::VersionsFull),
             _ => Err(StoreError(format!("redis: unexpected registry result {r:?}"))),
         }
+    }
+
+    pub(super) async fn register_adapter_step(&self, step: AdapterRegister<'_>) -> Result<AdapterOutcome, StoreError> {
+        let reg = &step.record.registration;
+        let r: Vec<String> = self
+            .scripts
+            .register_adapter
+            .key(name_key(&reg.name))
+            .key(adapters_key(&reg.name))
+            .arg(&reg.client_id)
+            .arg(adapter_field(reg))
+            .arg(to_json(step.record)?)
+            .arg(step.max)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(err)?;
+        match (r.first().map(String::as_str), r.get(1)) {
+            (Some("registered"), _) => Ok(AdapterOutcome::Registered),
+            (Some("unknown"), _) => Ok(AdapterOutcome::UnknownName),
+            (Some("not_owner"), Some(o)) => Ok(AdapterOutcome::NotOwner(json(o)?)),
+            (Some("exists"), _) => Ok(AdapterOutcome::Exists),
+            (Some("full"), _) => Ok(AdapterOutcome::Full),
+            _ => Err(StoreError(format!("redis: unexpected adapter result {r:?}"))),
+        }
+    }
+
+    pub(super) async fn adapters_of(&self, name: &str) -> Result<Vec<AdapterRecord>, StoreError> {
+        let all: Vec<(String, String)> = self.conn().hgetall(adapters_key(name)).await.map_err(err)?;
+        all.iter().map(|(_, raw)| json(raw)).collect()
     }
 
     pub(super) async fn protocol_of(&self, name: &str) -> Result<Option<(NameOwner, Vec<ProtocolRecord>)>, StoreError> {

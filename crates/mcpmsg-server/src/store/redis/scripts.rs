@@ -136,6 +136,11 @@ const SIGNAL: &str = include_str!("lua/signal.lua");
 /// (the rule of `store::decide`).
 const REGISTER_PROTOCOL: &str = include_str!("lua/register_protocol.lua");
 
+/// KEYS: the name's hash, its adapters' hash (slot `{reg}`). ARGV:
+/// registrant, `<from>><to>`, record, max adapters. Returns {'registered'}
+/// | {'unknown'} | {'not_owner', owners} | {'exists'} | {'full'}.
+const REGISTER_ADAPTER: &str = include_str!("lua/register_adapter.lua");
+
 pub(super) struct Scripts {
     pub precheck: redis::Script,
     pub send: redis::Script,
@@ -154,6 +159,7 @@ pub(super) struct Scripts {
     pub set_block: redis::Script,
     pub signal: redis::Script,
     pub register_protocol: redis::Script,
+    pub register_adapter: redis::Script,
 }
 
 impl Scripts {
@@ -178,6 +184,7 @@ impl Scripts {
             set_block: redis::Script::new(SET_BLOCK),
             signal: q(SIGNAL),
             register_protocol: redis::Script::new(REGISTER_PROTOCOL),
+            register_adapter: redis::Script::new(REGISTER_ADAPTER),
         }
     }
 }
