@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod bridge;
+mod broadcast_cmd;
 mod connection;
 mod error;
 mod files;
@@ -88,6 +89,8 @@ enum Command {
     Protocol(protocol_cmd::ProtocolCommand),
     /// Declare your capability tags and the protocol versions you speak
     Declare(protocol_cmd::DeclareArgs),
+    /// Broadcast to every client that declared a tag or protocol (optionally typed, or sealed to each)
+    Broadcast(broadcast_cmd::BroadcastArgs),
     /// What you and PEER can use together: per protocol the version to use, and tags
     Negotiate {
         peer: String,
@@ -148,6 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Protocol(c) => protocol_cmd::run(&ctx, c),
         Command::Declare(a) => protocol_cmd::declare(&ctx, a),
         Command::Negotiate { peer, json } => protocol_cmd::negotiate(&ctx, &peer, json),
+        Command::Broadcast(a) => broadcast_cmd::run(&ctx, a),
     }
 }
 

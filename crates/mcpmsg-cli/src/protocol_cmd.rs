@@ -1,6 +1,7 @@
 //! `mcpmsg protocol`: the protocol registry from the shell (PROTOCOL §18):
-//! register a version with its JSON Schema, list what is registered, and
-//! show a version with its registration verified.
+//! register a version with its JSON Schema, register a version adapter,
+//! list what is registered, and show a version with its registration
+//! verified.
 
 use std::path::PathBuf;
 
@@ -47,6 +48,15 @@ pub enum ProtocolCommand {
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
+    },
+    /// Register an adapter from one version to another: a JSON array of move, default and remove operations on JSON Pointers
+    Adapter {
+        name: String,
+        from: String,
+        to: String,
+        /// The operations' file (`-`: standard input), such as [{"op":"move","from":"/title","path":"/summary"}]
+        #[arg(long, value_name = "FILE")]
+        ops: PathBuf,
     },
     /// Show a version (default the highest; a range picks the highest in it), verified
     Show {
@@ -127,11 +137,7 @@ pub fn run(ctx: &Ctx, cmd: ProtocolCommand) -> Result<()> {
                 tags,
                 co_owners,
             } => {
-                let text = if schema.as_os_str() == "-" {
-                    std::io::read_to_string(std::io::stdin()).context("cannot read the schema from stdin")?
-                } else {
-                    std::fs::read_to_string(&schema).with_context(|| format!("cannot read {}", schema.display()))?
-                };
+                let text = read_input(&schema, "the schema")?;
                 let r = Registration {
                     schema: &text,
                     kinds: &kinds,
@@ -153,6 +159,14 @@ pub fn run(ctx: &Ctx, cmd: ProtocolCommand) -> Result<()> {
                 ))?;
             }
             ProtocolCommand::List { name, range, tag, json } => list(&s, name, range, tag, json).await?,
+            ProtocolCommand::Adapter { name, from, to, ops } => {
+                let ops = read_input(&ops, "the operations")?;
+                let done = s.register_adapter(&name, &from, &to, &ops).await?;
+                out(&format!(
+                    "registered an adapter of {} from {} to {}: readers of {} now read {} messages through it\n",
+                    done.name, done.from, done.to, done.to, done.from
+                ))?;
+            }
             ProtocolCommand::Show { name, version, json } => {
                 let p = s.protocol(&name, version.as_deref()).await?;
                 if json {
@@ -175,6 +189,15 @@ pub fn run(ctx: &Ctx, cmd: ProtocolCommand) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// A file's text, or standard input's for `-`.
+fn read_input(path: &std::path::Path, what: &str) -> Result<String> {
+    if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).with_context(|| format!("cannot read {what} from stdin"))
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    }
 }
 
 /// Every page, printed once.

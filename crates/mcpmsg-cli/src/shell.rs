@@ -33,6 +33,9 @@ pub struct SendArgs {
     /// Wait up to SECS for the answer (send_message_and_wait)
     #[arg(long, value_name = "SECS")]
     wait: Option<u64>,
+    /// Send a typed JSON body of this registered protocol version (checked against its schema first; typed bodies go unsealed, so the server checks them too)
+    #[arg(long, value_name = "NAME@VERSION", conflicts_with_all = ["wait", "no_seal"])]
+    typed: Option<String>,
 }
 
 #[derive(Args)]
@@ -105,6 +108,14 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<()> {
             }
             text
         };
+        if let Some(protocol) = &a.typed {
+            let r = m
+                .send_typed(&a.to, protocol, &text, a.reply_to.as_deref())
+                .await
+                .map_err(fail)?;
+            out(&sent(&r, false))?;
+            return Ok(());
+        }
         let Some(timeout) = a.wait else {
             let (r, sealed) = m.send(&a.to, &text, a.reply_to.as_deref(), seal).await.map_err(fail)?;
             out(&sent(&r, sealed))?;
@@ -142,7 +153,11 @@ pub fn render(items: &[crate::session::Item], now: u64) -> String {
             )),
             Ok(o) => {
                 let sealed = if o.sealed { "sealed" } else { "not sealed" };
-                let room = i.room.as_ref().map_or(String::new(), |r| format!(" in room {r}"));
+                let room = match (&i.room, &i.broadcast) {
+                    (Some(r), _) => format!(" in room {r}"),
+                    (_, Some(to)) => format!(" (broadcast to {to})"),
+                    _ => String::new(),
+                };
                 s.push_str(&format!(
                     "From {}{room} · {} · {sealed} · verified · id {}{reply}\n",
                     i.from,
@@ -153,6 +168,9 @@ pub fn render(items: &[crate::session::Item], now: u64) -> String {
                     s.push_str("  ");
                     s.push_str(line);
                     s.push('\n');
+                }
+                if let Some(t) = &i.typed {
+                    s.push_str(&format!("  [{}]\n", t.line()));
                 }
             }
             Err(why) => s.push_str(&format!(

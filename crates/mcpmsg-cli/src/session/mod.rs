@@ -24,15 +24,19 @@ use crate::connection::{Connection, ServerError};
 use crate::error::hinted;
 use crate::identity::{Identity, LoadedKeys, PassSource};
 
+mod broadcast;
+mod item;
 mod peers;
 mod protocols;
 mod receive;
 mod rooms;
 mod server_pin;
+mod typed;
 
+pub use item::Item;
 use peers::Fetched;
 pub use protocols::Registration;
-pub use receive::{Item, Received, Signal};
+pub use receive::{Received, Signal};
 pub use server_pin::{other_key_hint, presented_key};
 
 /// Where the seen-set lives: beside the configuration, named after it.
@@ -54,6 +58,8 @@ pub struct Session {
     checkin_lock: std::sync::Arc<Mutex<Announced>>,
     seen: Mutex<SeenSet>,
     seen_path: std::path::PathBuf,
+    /// What this identity last declared (PROTOCOL §18b), for typed reads.
+    declared_path: std::path::PathBuf,
     rules: TimeRules,
 }
 
@@ -110,6 +116,7 @@ impl Session {
             })),
             seen: Mutex::new(seen),
             seen_path,
+            declared_path: typed::declared_path(config),
             rules,
         })
     }

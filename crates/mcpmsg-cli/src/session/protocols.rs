@@ -5,8 +5,8 @@
 use mcpmsg_core::protocol::negotiate::Negotiation;
 use mcpmsg_core::protocol::registry::verify_registration;
 use mcpmsg_core::protocol::tools::{
-    DeclareArgs, Declared, DiscoverProtocolsArgs, GetProtocolArgs, NegotiateArgs, ProtocolInfo, ProtocolList,
-    ProtocolRegistered, RegisterProtocolArgs,
+    AdapterRegistered, DeclareArgs, Declared, DiscoverProtocolsArgs, GetProtocolArgs, NegotiateArgs, ProtocolInfo,
+    ProtocolList, ProtocolRegistered, RegisterAdapterArgs, RegisterProtocolArgs,
 };
 
 use super::*;
@@ -77,16 +77,34 @@ impl Session {
         Ok(info)
     }
 
-    /// Declares this identity's tags and protocol versions.
-    pub async fn declare(&self, tags: &str, protocols: &str) -> Result<Declared> {
+    /// Registers an adapter of `name` from one version to another.
+    pub async fn register_adapter(&self, name: &str, from: &str, to: &str, ops: &str) -> Result<AdapterRegistered> {
         Ok(self
+            .signed(|| RegisterAdapterArgs {
+                client_id: self.me.clone(),
+                name: name.to_owned(),
+                from: from.to_owned(),
+                to: to.to_owned(),
+                ops: ops.to_owned(),
+                ..Default::default()
+            })
+            .await?)
+    }
+
+    /// Declares this identity's tags and protocol versions.
+    /// Kept beside the configuration too: typed messages are read in the
+    /// versions declared here.
+    pub async fn declare(&self, tags: &str, protocols: &str) -> Result<Declared> {
+        let d: Declared = self
             .signed(|| DeclareArgs {
                 client_id: self.me.clone(),
                 tags: tags.to_owned(),
                 protocols: protocols.to_owned(),
                 ..Default::default()
             })
-            .await?)
+            .await?;
+        self.remember_declared(&d.protocols)?;
+        Ok(d)
     }
 
     /// What this identity and `peer` can use together, as the server

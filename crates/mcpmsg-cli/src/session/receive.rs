@@ -9,70 +9,6 @@ use serde_json::json;
 use super::peers::LogTrouble;
 use super::*;
 
-/// One received message and what checking it found. For a verified item
-/// every member was checked; for a rejected one they are the server's
-/// unchecked words, escaped so they cannot pose as anything.
-#[derive(Debug, Clone)]
-pub struct Item {
-    pub message_id: String,
-    pub from: String,
-    pub received_at: u64,
-    pub in_reply_to: String,
-    pub verdict: Result<Opened, String>,
-    /// For a server event: its type (PROTOCOL §14).
-    pub event: Option<String>,
-    /// For a room message: its room (PROTOCOL §15).
-    pub room: Option<String>,
-    /// For a verified server event: its data, as signed.
-    pub event_data: Option<std::collections::BTreeMap<String, String>>,
-}
-
-impl Item {
-    /// A rejected item: the claimed members escaped for one line, and cut.
-    pub(super) fn rejected(m: &Delivered, why: String) -> Self {
-        Self {
-            message_id: escape_inline(&m.message_id, 24),
-            from: escape_inline(&m.sender_id, 64),
-            received_at: m.received_at.parse().unwrap_or(0),
-            in_reply_to: escape_inline(&m.in_reply_to, 24),
-            verdict: Err(escape_inline(&why, 300)),
-            event: None,
-            room: None,
-            event_data: None,
-        }
-    }
-
-    /// The server's id for this item, to acknowledge it.
-    pub fn ack_id(&self) -> &str {
-        &self.message_id
-    }
-
-    pub fn json(&self) -> Value {
-        let mut v = json!({"message_id": self.message_id, "from": self.from, "received_at": self.received_at.to_string(), "in_reply_to": self.in_reply_to});
-        if let Some(event) = &self.event {
-            v["event"] = json!(event);
-        }
-        if let Some(room) = &self.room {
-            v["room_id"] = json!(room);
-        }
-        if let Some(data) = &self.event_data {
-            v["data"] = json!(data);
-        }
-        match &self.verdict {
-            Ok(o) => {
-                v["verified"] = json!(true);
-                v["sealed"] = json!(o.sealed);
-                v["text"] = json!(o.text);
-            }
-            Err(why) => {
-                v["verified"] = json!(false);
-                v["rejected"] = json!(why);
-            }
-        }
-        v
-    }
-}
-
 /// What one read found.
 #[derive(Debug, Default)]
 pub struct Received {
@@ -159,7 +95,7 @@ impl Received {
     }
 
     /// Records a verified item for the seen-set, under the id it is shown by.
-    fn accept(&mut self, message_id: &str, sender: &str, nonce: &str, ts: u64) {
+    pub(super) fn accept(&mut self, message_id: &str, sender: &str, nonce: &str, ts: u64) {
         self.accepted.push(Accepted {
             message_id: message_id.to_owned(),
             sender: sender.to_owned(),
@@ -227,21 +163,26 @@ impl Session {
                     state: &state,
                     accepted_at: Some(&accepted_at),
                 };
-                Ok(
-                    match inbox::check(m, &self.me, &log, &self.sealing(), self.rules, now_ms()) {
-                        Ok(opened) => Item {
-                            message_id: m.message_id.clone(),
-                            from: m.sender_id.clone(),
-                            received_at: m.received_at.parse().unwrap_or(0),
-                            in_reply_to: m.in_reply_to.clone(),
-                            verdict: Ok(opened),
-                            event: None,
-                            room: None,
-                            event_data: None,
-                        },
-                        Err(why) => Item::rejected(m, why),
-                    },
-                )
+                let opened = match inbox::check(m, &self.me, &log, &self.sealing(), self.rules, now_ms()) {
+                    Ok(opened) => opened,
+                    Err(why) => return Ok(Item::rejected(m, why)),
+                };
+                let typed = match self.typed_view(&m.content_type, &opened.text).await {
+                    Ok(t) => t,
+                    Err(why) => return Ok(Item::rejected(m, why)),
+                };
+                Ok(Item {
+                    message_id: m.message_id.clone(),
+                    from: m.sender_id.clone(),
+                    received_at: m.received_at.parse().unwrap_or(0),
+                    in_reply_to: m.in_reply_to.clone(),
+                    verdict: Ok(opened),
+                    event: None,
+                    room: None,
+                    event_data: None,
+                    broadcast: None,
+                    typed,
+                })
             }
             Err(LogTrouble::Transient(why)) => Err(escape_inline(&why, 300)),
             Err(trouble) => Ok(Item::rejected(m, trouble.text())),
@@ -292,6 +233,10 @@ impl Session {
                     self.take_signal(raw, &mut out, &mut rooms).await;
                     continue;
                 }
+                Some("broadcast") => {
+                    self.take_broadcast(raw, &mut out).await;
+                    continue;
+                }
                 _ => {}
             }
             let m: Delivered = match serde_json::from_value(raw.clone()) {
@@ -327,7 +272,7 @@ impl Session {
 
     /// Whether `(sender, nonce)` was accepted before, or earlier in this
     /// answer (PROTOCOL §5a step 7): a second delivery.
-    async fn seen_before(&self, out: &Received, sender: &str, nonce: &str) -> bool {
+    pub(super) async fn seen_before(&self, out: &Received, sender: &str, nonce: &str) -> bool {
         self.seen.lock().await.contains(sender, nonce)
             || out.accepted.iter().any(|a| a.sender == sender && a.nonce == nonce)
     }
@@ -345,6 +290,8 @@ impl Session {
             event: Some("?".into()),
             room: None,
             event_data: None,
+            broadcast: None,
+            typed: None,
         };
         let event: ServerEvent = match serde_json::from_value(raw.clone()) {
             Ok(e) => e,
@@ -379,6 +326,8 @@ impl Session {
             event: Some(event.event),
             room: None,
             event_data: Some(event.data),
+            broadcast: None,
+            typed: None,
         });
     }
 
@@ -396,7 +345,11 @@ impl Session {
             }
         };
         let verdict = match self.check_room_message(&m, rooms).await {
-            Ok(v) => v,
+            Ok(Ok(opened)) => self
+                .typed_view(&m.content_type, &opened.text)
+                .await
+                .map(|t| (opened, t)),
+            Ok(Err(why)) => Err(why),
             Err(why) => {
                 return out.held.push(format!(
                     "room message {} kept for later: {}",
@@ -416,6 +369,10 @@ impl Session {
         // server's words, escaped.
         let ok = verdict.is_ok();
         let shown = |s: &str, n: usize| if ok { s.to_owned() } else { escape_inline(s, n) };
+        let (verdict, typed) = match verdict {
+            Ok((opened, typed)) => (Ok(opened), typed),
+            Err(why) => (Err(why), None),
+        };
         out.items.push(Item {
             message_id: shown(&m.message_id, 24),
             from: shown(&m.sender_id, 64),
@@ -424,6 +381,8 @@ impl Session {
             event: None,
             room: Some(shown(&m.room_id, 24)),
             event_data: None,
+            broadcast: None,
+            typed,
             verdict: verdict.map_err(|why| escape_inline(&why, 300)),
         });
     }

@@ -119,8 +119,9 @@ impl User {
         let out = self.run(args);
         assert!(
             out.status.success(),
-            "mcpmsg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "mcpmsg {args:?}: {}\nstdout: {}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
         );
         String::from_utf8(out.stdout).unwrap()
     }

@@ -286,7 +286,10 @@ mod tests {
         .unwrap();
         let body = json!({"title": "fix", "lines": 3, "legacy": true, "a/b": 1});
         let out = apply(&ops, &body).unwrap();
-        assert_eq!(out, json!({"summary": {"text": "fix"}, "priority": "normal", "lines": 3, "ab": 1}));
+        assert_eq!(
+            out,
+            json!({"summary": {"text": "fix"}, "priority": "normal", "lines": 3, "ab": 1})
+        );
         assert_eq!(body["title"], "fix", "the original is untouched");
     }
 
@@ -323,7 +326,10 @@ mod tests {
         assert_eq!(chain(&all, &v("1.1.0"), &v("1.1.0")).unwrap().len(), 0);
         let body = json!({"title": "t"});
         let (to, via, out) = adapt_for_reader(&all, &v("1.0.0"), &[v("2.0.0"), v("1.1.0")], &body).unwrap();
-        assert_eq!((to, via.len(), out), (v("2.0.0"), 2, json!({"summary": "t", "lines": 0})));
+        assert_eq!(
+            (to, via.len(), out),
+            (v("2.0.0"), 2, json!({"summary": "t", "lines": 0}))
+        );
         let e = adapt_for_reader(&all, &v("2.0.0"), &[v("1.0.0")], &body).unwrap_err();
         assert!(e.contains("no registered adapter chain from 2.0.0"), "{e}");
     }

@@ -210,15 +210,27 @@ pub fn verify_registration(
     registrant: &crate::inbox::SenderLog<'_>,
     rules: crate::inbox::TimeRules,
 ) -> Result<(), String> {
-    use super::tools::SignedArgs;
-    if registrant.state.client_id() != reg.client_id {
+    verify_registered(reg, &reg.client_id, registered_at, registrant, rules)
+}
+
+/// [`verify_registration`] for any registry statement signed by
+/// `client_id` (a version, an adapter).
+pub fn verify_registered<A: super::tools::SignedArgs>(
+    args: &A,
+    client_id: &str,
+    registered_at: u64,
+    registrant: &crate::inbox::SenderLog<'_>,
+    rules: crate::inbox::TimeRules,
+) -> Result<(), String> {
+    if registrant.state.client_id() != client_id {
         return Err(format!("checked against the log of {}", registrant.state.client_id()));
     }
+    let [key_id, ts, _, sig] = args.auth();
     super::room::check_signed_by(
         registrant,
-        &reg.client_id,
-        [&reg.key_id, &reg.ts, &reg.sig],
-        &reg.sign_input(),
+        client_id,
+        [key_id, ts, sig],
+        &args.sign_input(),
         registered_at,
         rules,
     )

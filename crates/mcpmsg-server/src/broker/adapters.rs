@@ -33,16 +33,34 @@ impl Broker {
             .await?
             .map(|(_, vs)| vs)
             .unwrap_or_default();
+        let mut registrants = Vec::new();
         for v in [&from, &to] {
-            if !versions
+            let Some(r) = versions
                 .iter()
-                .any(|r| Version::parse(&r.registration.version).is_ok_and(|w| w == *v))
-            {
+                .find(|r| Version::parse(&r.registration.version).is_ok_and(|w| w == *v))
+            else {
                 return Err(Refusal::new(
                     ErrorCode::UnknownProtocol,
-                    format!("{}@{v} is not registered; an adapter joins two registered versions", args.name),
+                    format!(
+                        "{}@{v} is not registered; an adapter joins two registered versions",
+                        args.name
+                    ),
                 ));
-            }
+            };
+            registrants.push(r.registration.client_id.as_str());
+        }
+        // Readers trust an adapter signed by whoever signed one of the two
+        // versions it joins (they can check that themselves); refused here
+        // rather than registered and then ignored by every reader.
+        if !registrants.contains(&args.client_id.as_str()) {
+            return Err(Refusal::new(
+                ErrorCode::NotOwner,
+                format!(
+                    "an adapter of {} from {from} to {to} is registered by whoever registered one of the two versions ({})",
+                    args.name,
+                    registrants.join(" or ")
+                ),
+            ));
         }
         let (name, from_s, to_s) = (args.name.clone(), args.from.clone(), args.to.clone());
         let record = AdapterRecord {
@@ -69,7 +87,11 @@ impl Broker {
                 format!(
                     "{name} belongs to {} (co-owners: {}); only they register its adapters",
                     o.owner,
-                    if o.co_owners.is_empty() { "none".to_owned() } else { o.co_owners.join(", ") }
+                    if o.co_owners.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        o.co_owners.join(", ")
+                    }
                 ),
             )),
             AdapterOutcome::Exists => Err(Refusal::new(

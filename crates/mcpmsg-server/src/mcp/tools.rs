@@ -12,11 +12,12 @@ use rmcp::handler::server::common::{schema_for_input, schema_for_output};
 use rmcp::model::{Tool, ToolAnnotations};
 
 use mcpmsg_core::protocol::tools::{
-    AckMessagesArgs, BlockClientArgs, BroadcastArgs, ListAdaptersArgs, RegisterAdapterArgs, ChangeRoomArgs, CheckinClientArgs, CompatibilityMatrixArgs,
+    AckMessagesArgs, BlockClientArgs, BroadcastArgs, ChangeRoomArgs, CheckinClientArgs, CompatibilityMatrixArgs,
     DeclareArgs, DiscoverProtocolsArgs, EnterQueueArgs, GetClientKeysArgs, GetInboxUriArgs, GetMessagesArgs,
     GetMyIdentityArgs, GetProtocolArgs, GetRoomLogArgs, GetServerKeyArgs, HeartbeatArgs, LeaveQueueArgs,
-    ListClientsArgs, ListRoomsArgs, NegotiateArgs, RegisterProtocolArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs,
-    SendMessage, SendRoomMessageArgs, SendSignalArgs, ToolArgs, ToolName,
+    ListAdaptersArgs, ListClientsArgs, ListRoomsArgs, NegotiateArgs, RegisterAdapterArgs, RegisterProtocolArgs,
+    RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs, SendMessage, SendRoomMessageArgs, SendSignalArgs, ToolArgs,
+    ToolName,
 };
 
 /// Appended to a signed tool's description: a model sees the tool but

@@ -310,7 +310,11 @@ impl Store for MemoryStore {
     }
 
     async fn register_adapter(&self, step: super::AdapterRegister<'_>) -> Result<super::AdapterOutcome, StoreError> {
-        Ok(self.registry.lock().unwrap_or_else(|p| p.into_inner()).register_adapter(step))
+        Ok(self
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .register_adapter(step))
     }
 
     async fn adapters(&self, name: &str) -> Result<Vec<super::AdapterRecord>, StoreError> {

@@ -63,7 +63,10 @@ impl Registry {
     }
 
     pub(super) fn adapters(&self, name: &str) -> Vec<AdapterRecord> {
-        self.adapters.get(name).map(|a| a.values().cloned().collect()).unwrap_or_default()
+        self.adapters
+            .get(name)
+            .map(|a| a.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub(super) fn get(&self, name: &str) -> Option<(NameOwner, Vec<ProtocolRecord>)> {

@@ -1,0 +1,122 @@
+//! Typed messages, adapters and broadcast from the shell, as users run
+//! them (PROTOCOL §18d-§18f): bob speaks code_review 2.0.0 and carol only
+//! 1.1.0; they negotiate, bob sends a typed 2.0.0 body the server checks,
+//! and carol reads it through alice's registered adapter after its
+//! signature verified. A broadcast reaches both, and a sealed one opens
+//! for each.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const V1: &str = r#"{"type":"object","required":["title"],"properties":{"title":{"type":"string"},"lines":{"type":"integer"}},"additionalProperties":false}"#;
+const V2: &str = r#"{"type":"object","required":["summary"],"properties":{"summary":{"type":"string"},"lines":{"type":"integer"}},"additionalProperties":false}"#;
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_older_reader_reads_a_newer_typed_message_through_an_adapter() {
+    let server = Server::start(0).await;
+    let url = server.url();
+    let (a, b, c) = (
+        User::new("alice", &url),
+        User::new("bob", &url),
+        User::new("carol", &url),
+    );
+    // Everyone pins everyone: messages from an unpinned sender are rejected.
+    for (x, y) in [(&a, &b), (&a, &c), (&b, &c)] {
+        x.pin(y);
+        y.pin(x);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (v1, v2) = (write(dir.path(), "v1.json", V1), write(dir.path(), "v2.json", V2));
+    for (v, schema) in [("1.0.0", &v1), ("1.1.0", &v1), ("2.0.0", &v2)] {
+        a.mcpmsg(&["protocol", "register", "code_review", v, "--schema", schema]);
+    }
+    let down = write(
+        dir.path(),
+        "down.json",
+        r#"[{"op":"move","from":"/summary","path":"/title"}]"#,
+    );
+    let done = a.mcpmsg(&["protocol", "adapter", "code_review", "2.0.0", "1.1.0", "--ops", &down]);
+    assert!(
+        done.starts_with("registered an adapter of code_review from 2.0.0 to 1.1.0"),
+        "{done}"
+    );
+    let err = b.mcpmsg_fails(&["protocol", "adapter", "code_review", "1.1.0", "2.0.0", "--ops", &down]);
+    assert!(err.contains("not_owner"), "{err}");
+    let err = a.mcpmsg_fails(&["protocol", "adapter", "code_review", "2.0.0", "1.1.0", "--ops", &down]);
+    assert!(err.contains("protocol_exists"), "{err}");
+
+    b.mcpmsg(&["declare", "--tags", "review", "--protocols", "code_review@2.0.0"]);
+    c.mcpmsg(&["declare", "--tags", "review", "--protocols", "code_review@1.1.0"]);
+    let n = b.mcpmsg(&["negotiate", "carol"]);
+    assert!(
+        n.starts_with("code_review: no compatible version (you speak 2.0.0; carol speaks 1.1.0)"),
+        "{n}"
+    );
+
+    // A body that does not match is refused before it is signed.
+    let err = b.mcpmsg_fails(&[
+        "send",
+        "carol",
+        r#"{"title":"old form"}"#,
+        "--typed",
+        "code_review@2.0.0",
+    ]);
+    assert!(err.contains("does not match code_review@2.0.0"), "{err}");
+    let body = r#"{"summary":"please review #42","lines":12}"#;
+    b.mcpmsg(&["send", "carol", body, "--typed", "code_review@2.0.0"]);
+    let got: Value = serde_json::from_str(&c.mcpmsg(&["recv", "--json"])).unwrap();
+    let m = &got[0];
+    assert_eq!(m["verified"], true, "{got}");
+    assert_eq!(m["text"], body, "the original, as signed");
+    assert_eq!(m["protocol"], "code_review@2.0.0");
+    assert_eq!(m["read_as"], "1.1.0");
+    assert_eq!(m["adapted_via"], serde_json::json!(["2.0.0>1.1.0"]));
+    let adapted: Value = serde_json::from_str(m["adapted"].as_str().unwrap()).unwrap();
+    assert_eq!(adapted, serde_json::json!({"title": "please review #42", "lines": 12}));
+
+    // No chain from 1.1.0 to 2.0.0: bob is told so, never shown a guess.
+    c.mcpmsg(&["send", "bob", r#"{"title":"done"}"#, "--typed", "code_review@1.1.0"]);
+    let text = b.mcpmsg(&["recv"]);
+    assert!(
+        text.contains("UNREADABLE in the versions you speak: no registered adapter chain from 1.1.0"),
+        "{text}"
+    );
+
+    // A typed broadcast to 1.x speakers and a sealed one to the tag.
+    let r = b.mcpmsg(&[
+        "broadcast",
+        "--protocol",
+        "code_review@^1",
+        "--typed",
+        "code_review@2.0.0",
+        body,
+    ]);
+    assert!(r.contains("delivered to 1 client(s)"), "{r}");
+    let got: Value = serde_json::from_str(&c.mcpmsg(&["recv", "--json"])).unwrap();
+    assert_eq!(
+        (got[0]["verified"].clone(), got[0]["read_as"].clone()),
+        (Value::Bool(true), "1.1.0".into())
+    );
+    assert_eq!(got[0]["broadcast"], "protocol code_review@^1");
+    let r = a.mcpmsg(&["broadcast", "--tag", "review", "--seal", "secret plans"]);
+    assert!(r.contains("(sealed): delivered to 2 client(s)"), "{r}");
+    for who in [&b, &c] {
+        let got: Value = serde_json::from_str(&who.mcpmsg(&["recv", "--json"])).unwrap();
+        assert_eq!(
+            (got[0]["sealed"].clone(), got[0]["text"].clone()),
+            (Value::Bool(true), "secret plans".into()),
+            "{got}"
+        );
+    }
+    let err = a.mcpmsg_fails(&["broadcast", "hello"]);
+    assert!(err.contains("name a --tag or a --protocol"), "{err}");
+    server.stop().await;
+}
