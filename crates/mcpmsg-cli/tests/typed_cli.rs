@@ -118,5 +118,46 @@ async fn the_older_reader_reads_a_newer_typed_message_through_an_adapter() {
     }
     let err = a.mcpmsg_fails(&["broadcast", "hello"]);
     assert!(err.contains("name a --tag or a --protocol"), "{err}");
+
+    // Through the IDEs' bridges: bob's model sends a typed body (a wrong
+    // one is refused by the bridge before signing) and broadcasts; carol's
+    // model reads both as 1.1.0 through the adapter.
+    let (ide_b, ide_c) = (b.bridge().await, c.bridge().await);
+    let (err, text, _) = ide_b
+        .call(
+            "send_typed",
+            serde_json::json!({"to": "carol", "protocol": "code_review@2.0.0", "body": {"title": "x"}}),
+        )
+        .await;
+    assert!(err && text.contains("does not match code_review@2.0.0"), "{text}");
+    let sent = ide_b
+        .ok(
+            "send_typed",
+            serde_json::json!({"to": "carol", "protocol": "code_review@2.0.0", "body": {"summary": "from the IDE"}}),
+        )
+        .await;
+    assert!(sent["message_id"].is_string(), "{sent}");
+    let r = ide_b
+        .ok(
+            "broadcast",
+            serde_json::json!({"text": "to reviewers", "tag": "review"}),
+        )
+        .await;
+    assert_eq!(r["delivered"], serde_json::json!(["carol"]), "{r}");
+    let got = ide_c.read(2).await;
+    let typed = got
+        .iter()
+        .find(|m| m["protocol"] == "code_review@2.0.0")
+        .expect("the typed message");
+    assert_eq!(
+        (typed["verified"].clone(), typed["read_as"].clone()),
+        (Value::Bool(true), "1.1.0".into())
+    );
+    assert_eq!(typed["adapted"], r#"{"title":"from the IDE"}"#);
+    let cast = got
+        .iter()
+        .find(|m| m["broadcast"] == "tag review")
+        .expect("the broadcast");
+    assert_eq!(cast["text"], "to reviewers");
     server.stop().await;
 }
