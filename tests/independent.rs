@@ -259,3 +259,48 @@ fn room_check(cmd: &str, file: &str, must_pass: bool) -> String {
     );
     stdout
 }
+
+/// PROTOCOL §18e, §18f from the independent checker: the broadcasts'
+/// SIGN_INPUTs and signatures, the sealed one opened by each recipient,
+/// and the adapter's operations applied; a tampered broadcast is refused.
+#[test]
+fn independent_implementation_verifies_the_broadcast_vectors() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/mcpmsg-broadcast.json");
+    let out = broadcast_check(file, true);
+    for line in [
+        "ok unsealed broadcast",
+        "ok sealed broadcast: bob opens it",
+        "ok sealed broadcast: carol opens it",
+        "ok adapter: signature, and its operations applied",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    v["broadcast"]["tag"] = "docs".into();
+    v["broadcast_sign_input_hex"] = serde_json::Value::Null;
+    let path = std::env::temp_dir().join(format!("mcpmsg-broadcast-{}.json", std::process::id()));
+    std::fs::write(&path, v.to_string()).unwrap();
+    let out = broadcast_check(path.to_str().unwrap(), false);
+    std::fs::remove_file(&path).unwrap();
+    assert!(out.contains("FAILED"), "{out}");
+}
+
+fn broadcast_check(file: &str, must_pass: bool) -> String {
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/independent/check_broadcast.py"
+        ))
+        .args(["vectors", file])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("python3 is needed for the independent checks");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.success(),
+        must_pass,
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

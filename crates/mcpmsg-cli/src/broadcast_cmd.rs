@@ -27,7 +27,7 @@ pub struct BroadcastArgs {
     #[arg(long, default_value = "")]
     status: String,
     /// A typed JSON body of this registered version (checked against its schema first)
-    #[arg(long, value_name = "NAME@VERSION", conflicts_with = "seal")]
+    #[arg(long, value_name = "NAME@VERSION")]
     typed: Option<String>,
     /// Seal it to each matching client's verified key (the server sees only who gets it)
     #[arg(long)]
@@ -59,7 +59,7 @@ pub fn run(ctx: &Ctx, a: BroadcastArgs) -> Result<()> {
             Err(e) => e,
         };
         let r = if a.seal {
-            s.broadcast_sealed(filter, &text).await
+            s.broadcast_sealed(filter, &text, a.typed.as_deref()).await
         } else {
             let content_type = match &a.typed {
                 Some(p) => s.typed_content_type(p, &text).await.map_err(fail)?,

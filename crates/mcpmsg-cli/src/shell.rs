@@ -33,8 +33,8 @@ pub struct SendArgs {
     /// Wait up to SECS for the answer (send_message_and_wait)
     #[arg(long, value_name = "SECS")]
     wait: Option<u64>,
-    /// Send a typed JSON body of this registered protocol version (checked against its schema first; typed bodies go unsealed, so the server checks them too)
-    #[arg(long, value_name = "NAME@VERSION", conflicts_with_all = ["wait", "no_seal"])]
+    /// Send a typed JSON body of this registered protocol version, checked against its schema first (sealed, the recipient checks it after opening; with --no-seal the server checks it too)
+    #[arg(long, value_name = "NAME@VERSION", conflicts_with = "wait")]
     typed: Option<String>,
 }
 
@@ -109,11 +109,11 @@ pub fn send(ctx: &Ctx, a: SendArgs) -> Result<()> {
             text
         };
         if let Some(protocol) = &a.typed {
-            let r = m
-                .send_typed(&a.to, protocol, &text, a.reply_to.as_deref())
+            let (r, sealed) = m
+                .send_typed(&a.to, protocol, &text, a.reply_to.as_deref(), seal)
                 .await
                 .map_err(fail)?;
-            out(&sent(&r, false))?;
+            out(&sent(&r, sealed))?;
             return Ok(());
         }
         let Some(timeout) = a.wait else {

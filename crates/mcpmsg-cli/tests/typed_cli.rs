@@ -13,6 +13,32 @@ use serde_json::Value;
 const V1: &str = r#"{"type":"object","required":["title"],"properties":{"title":{"type":"string"},"lines":{"type":"integer"}},"additionalProperties":false}"#;
 const V2: &str = r#"{"type":"object","required":["summary"],"properties":{"summary":{"type":"string"},"lines":{"type":"integer"}},"additionalProperties":false}"#;
 
+/// A sealed send of `body` from `from` to `to` as code_review 2.0.0, signed
+/// with `from`'s key, made without the CLI's own check.
+fn sealed_typed(from: &User, to: &User, _url: &str, body: &str) -> Value {
+    use mcpmsg_core::protocol::{new_nonce, now_ms, SendMessage, SendParts};
+    let keys = from.keys();
+    let to_keys = to.keys();
+    let nonce = new_nonce();
+    let parts = SendParts {
+        sender_id: &from.id,
+        recipient_id: &to.id,
+        in_reply_to: None,
+        ts: now_ms(),
+        nonce: &nonce,
+    };
+    let sealing = to_keys.sealing.as_ref().unwrap().public();
+    let m = SendMessage::seal_and_sign_typed(
+        keys.signing.as_ref().unwrap(),
+        parts,
+        &sealing,
+        body,
+        Some("code_review@2.0.0"),
+    )
+    .unwrap();
+    serde_json::to_value(m).unwrap()
+}
+
 fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -71,16 +97,44 @@ async fn the_older_reader_reads_a_newer_typed_message_through_an_adapter() {
     ]);
     assert!(err.contains("does not match code_review@2.0.0"), "{err}");
     let body = r#"{"summary":"please review #42","lines":12}"#;
-    b.mcpmsg(&["send", "carol", body, "--typed", "code_review@2.0.0"]);
+    let sent = b.mcpmsg(&["send", "carol", body, "--typed", "code_review@2.0.0", "--no-seal"]);
+    assert!(
+        sent.contains("(in the clear)"),
+        "in the clear, so the server validated it: {sent}"
+    );
     let got: Value = serde_json::from_str(&c.mcpmsg(&["recv", "--json"])).unwrap();
     let m = &got[0];
-    assert_eq!(m["verified"], true, "{got}");
+    assert_eq!(
+        (m["verified"].clone(), m["sealed"].clone()),
+        (Value::Bool(true), Value::Bool(false)),
+        "{got}"
+    );
     assert_eq!(m["text"], body, "the original, as signed");
     assert_eq!(m["protocol"], "code_review@2.0.0");
     assert_eq!(m["read_as"], "1.1.0");
     assert_eq!(m["adapted_via"], serde_json::json!(["2.0.0>1.1.0"]));
     let adapted: Value = serde_json::from_str(m["adapted"].as_str().unwrap()).unwrap();
     assert_eq!(adapted, serde_json::json!({"title": "please review #42", "lines": 12}));
+
+    // Sealed: the server cannot check it; carol checks it after opening,
+    // then adapts it.
+    let sent = b.mcpmsg(&["send", "carol", body, "--typed", "code_review@2.0.0"]);
+    assert!(sent.contains("(sealed)"), "{sent}");
+    let got: Value = serde_json::from_str(&c.mcpmsg(&["recv", "--json"])).unwrap();
+    assert_eq!(
+        (got[0]["sealed"].clone(), got[0]["read_as"].clone()),
+        (Value::Bool(true), "1.1.0".into()),
+        "{got}"
+    );
+    // A sealed typed body that does not match its schema (made by hand: the
+    // CLI checks before it signs) is shown as rejected.
+    let bad = sealed_typed(&b, &c, &server.url(), r#"{"title":"the old form"}"#);
+    raw_call(&server.url(), "send_message", bad).await;
+    let (shown, _) = c.mcpmsg_fails_with_output(&["recv"]);
+    assert!(
+        shown.contains("REJECTED from bob") && shown.contains("the body does not match code\\_review@2.0.0"),
+        "{shown}"
+    );
 
     // No chain from 1.1.0 to 2.0.0: bob is told so, never shown a guess.
     c.mcpmsg(&["send", "bob", r#"{"title":"done"}"#, "--typed", "code_review@1.1.0"]);

@@ -64,3 +64,42 @@ async fn broadcast_limits_refuse_with_their_codes() {
     assert!(msg.contains("--broadcast-rate"), "{msg}");
     s.stop().await;
 }
+
+/// The independent implementation (tests/independent/check_broadcast.py,
+/// written from PROTOCOL.md alone with the official MCP SDK) registers a
+/// protocol, declares it, and receives a typed and a sealed broadcast,
+/// verifying each; on memory and across two Redis nodes' shared store.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_independent_client_registers_declares_and_receives_broadcasts() {
+    let s = TestServer::start(&[]).await;
+    independent_live(&s.url).await;
+    s.stop().await;
+    let redis = RedisServer::start();
+    let [n1, n2] = TestServer::two_nodes(&redis.url()).await;
+    independent_live(&n2.url).await;
+    n1.stop().await;
+    n2.stop().await;
+}
+
+async fn independent_live(url: &str) {
+    let url = url.to_owned();
+    // Blocking on a thread of its own: the server answers on this runtime.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/independent/check_broadcast.py"
+            ))
+            .args(["live", &url])
+            .output()
+            .expect("python3 is needed for the independent checks")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.contains("4 passed, 0 failed"),
+        "install the independent client's packages: python3 -m pip install -r tests/independent/requirements.txt\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

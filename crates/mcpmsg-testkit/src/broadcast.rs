@@ -23,7 +23,7 @@ impl Ident {
 
     /// broadcast arguments, sealed for exactly `to`.
     pub fn sealed_broadcast(&self, to: &[(&str, &SealingPublicKey)], text: &str) -> Value {
-        serde_json::to_value(BroadcastArgs::seal_and_sign(self.key(), &self.id, to, text).unwrap()).unwrap()
+        serde_json::to_value(BroadcastArgs::seal_and_sign(self.key(), &self.id, to, text, None).unwrap()).unwrap()
     }
 
     /// declare_capabilities arguments.
@@ -184,6 +184,14 @@ pub async fn a_sealed_broadcast_opens_for_exactly_its_recipients(cs: [&Client; 2
         .call("broadcast", a.sealed_broadcast(&[("sealer", &ak)], "x"))
         .await
         .refused("invalid_argument");
+    // A sealed typed body: the server cannot read it, but the version it
+    // names must be registered.
+    let unregistered = BroadcastArgs::seal_and_sign(a.key(), &a.id, &to, "{}", Some("nothing_here@1.0.0")).unwrap();
+    let msg = cs[0]
+        .call("broadcast", serde_json::to_value(unregistered).unwrap())
+        .await
+        .refused("unknown_protocol");
+    assert!(msg.contains("nothing_here@1.0.0"), "{msg}");
     let ghost = Ident::new("ghost");
     let gk = ghost.sealing_key();
     cs[0]

@@ -52,6 +52,9 @@ pub(super) struct SendTypedArgs {
     pub protocol: String,
     /// The body: a JSON value matching that version's schema.
     pub body: serde_json::Value,
+    /// Seal it (default: sealed when the recipient is pinned); false sends it in the clear so the server checks it too.
+    #[serde(default)]
+    pub seal: Option<bool>,
 }
 
 /// `broadcast`.
@@ -159,15 +162,20 @@ impl Bridge {
     async fn send_typed(&self, args: &JsonObject) -> Result<CallToolResult, String> {
         let a: SendTypedArgs = tools::parse(args)?;
         let body = a.body.to_string();
-        let r = self
+        let (r, sealed) = self
             .m
-            .send_typed(&a.to, &a.protocol, &body, None)
+            .send_typed(&a.to, &a.protocol, &body, None, a.seal)
             .await
             .map_err(describe)?;
         let md = format!(
-            "Sent a typed `{}` message to `{}` (checked against its schema; not sealed): message id `{}`.",
+            "Sent a typed `{}` message to `{}` (checked against its schema; {}): message id `{}`.",
             escape_inline(&a.protocol, 140),
             a.to,
+            if sealed {
+                "sealed"
+            } else {
+                "not sealed, so the server checked it too"
+            },
             r.message_id
         );
         Ok(ok(md, serde_json::to_value(&r).expect("results serialise")))
@@ -181,10 +189,7 @@ impl Bridge {
             a.status.as_deref().unwrap_or_default(),
         ];
         let r = if a.seal {
-            if a.typed.is_some() {
-                return Err("typed and seal: choose one (typed bodies go unsealed so the server checks them)".into());
-            }
-            self.m.broadcast_sealed(filter, &a.text).await
+            self.m.broadcast_sealed(filter, &a.text, a.typed.as_deref()).await
         } else {
             let content_type = match &a.typed {
                 Some(p) => self.m.typed_content_type(p, &a.text).await.map_err(describe)?,

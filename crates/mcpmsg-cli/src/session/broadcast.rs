@@ -18,9 +18,10 @@ use super::*;
 const MAX_PAGES: usize = 100;
 
 impl Session {
-    /// The content type of a typed body of `protocol` (`name@version`),
-    /// after checking `body` against that version's verified schema: a
-    /// mismatch is refused here, before anything is signed.
+    /// The content type of an unsealed typed body of `protocol`
+    /// (`name@version`), after checking `body` against that version's
+    /// verified schema: a mismatch is refused here, before anything is
+    /// signed.
     pub async fn typed_content_type(&self, protocol: &str, body: &str) -> Result<String> {
         let (name, version) = protocol
             .split_once('@')
@@ -38,16 +39,19 @@ impl Session {
     }
 
     /// Sends a typed `body` of `protocol` (`name@version`) to `to`, checked
-    /// against the verified schema first. Typed bodies go unsealed: the
-    /// server checks them too (PROTOCOL §18d).
+    /// against the verified schema first; sealed as [`Session::send`] would
+    /// (the recipient then checks it after opening), else the server checks
+    /// it too (PROTOCOL §18d). Returns the answer and whether it was sealed.
     pub async fn send_typed(
         &self,
         to: &str,
         protocol: &str,
         body: &str,
         in_reply_to: Option<&str>,
-    ) -> Result<SendResult> {
+        seal: Option<bool>,
+    ) -> Result<(SendResult, bool)> {
         let content_type = self.typed_content_type(protocol, body).await?;
+        let key = self.seal_key(to, seal).await?;
         let nonce = new_nonce();
         let parts = SendParts {
             sender_id: &self.me,
@@ -56,10 +60,14 @@ impl Session {
             ts: now_ms(),
             nonce: &nonce,
         };
-        let send = SendMessage::sign(self.signing(), parts, Some(&content_type), body);
+        let send = match &key {
+            Some(k) => SendMessage::seal_and_sign_typed(self.signing(), parts, k, body, Some(protocol))
+                .context("cannot seal to that key")?,
+            None => SendMessage::sign(self.signing(), parts, Some(&content_type), body),
+        };
         let r = crate::connection::typed::<SendMessage>(self.as_me(|| send.clone()).await?)?;
         self.check_acceptance(&r, to).await?;
-        Ok(r)
+        Ok((r, key.is_some()))
     }
 
     /// Broadcasts `text` (of `content_type`) to every client but this one
@@ -74,8 +82,17 @@ impl Session {
 
     /// Seals `text` to every client the filter matches now (read with
     /// list_clients), each under the current sealing key of its verified
-    /// log, and broadcasts it to exactly them.
-    pub async fn broadcast_sealed(&self, [tag, protocol, status]: [&str; 3], text: &str) -> Result<BroadcastResult> {
+    /// log, and broadcasts it to exactly them. With `typed`
+    /// (`name@version`), `text` is a typed body, checked first.
+    pub async fn broadcast_sealed(
+        &self,
+        [tag, protocol, status]: [&str; 3],
+        text: &str,
+        typed: Option<&str>,
+    ) -> Result<BroadcastResult> {
+        if let Some(p) = typed {
+            self.typed_content_type(p, text).await?;
+        }
         let mut ids = Vec::new();
         let mut cursor = None;
         for _ in 0..MAX_PAGES {
@@ -104,7 +121,7 @@ impl Session {
             keys.push(state.current().sealing_key.clone());
         }
         let to: Vec<(&str, &SealingPublicKey)> = ids.iter().map(String::as_str).zip(keys.iter()).collect();
-        let args = BroadcastArgs::seal_and_sign(self.signing(), &self.me, &to, text).context("cannot seal")?;
+        let args = BroadcastArgs::seal_and_sign(self.signing(), &self.me, &to, text, typed).context("cannot seal")?;
         Ok(crate::connection::typed::<BroadcastArgs>(
             self.as_me(|| args.clone()).await?,
         )?)

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use mcpmsg_core::protocol::adapt::{adapt_for_reader, parse_ops, Adapter};
-use mcpmsg_core::protocol::registry::{typed_protocol, verify_registered, Schema, SchemaLimits, Version};
+use mcpmsg_core::protocol::registry::{body_protocol, verify_registered, Schema, SchemaLimits, Version};
 use mcpmsg_core::protocol::tools::{AdapterList, ListAdaptersArgs};
 use serde_json::{json, Value};
 
@@ -107,11 +107,12 @@ impl Session {
             .collect()
     }
 
-    /// How a verified body of `content_type` reads: `None` unless typed;
+    /// How a verified (and, if sealed, opened) body of `content_type`
+    /// reads: `None` unless typed;
     /// `Err` when the body does not match the schema its sender named (the
     /// message is then shown as rejected).
     pub(super) async fn typed_view(&self, content_type: &str, body: &str) -> Result<Option<Typed>, String> {
-        let (name, sent) = match typed_protocol(content_type) {
+        let (name, sent) = match body_protocol(content_type) {
             None => return Ok(None),
             Some(Ok(p)) => p,
             Some(Err(e)) => return Err(e),

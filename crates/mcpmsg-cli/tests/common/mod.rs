@@ -126,6 +126,16 @@ impl User {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Runs the CLI expecting failure; returns its stdout and stderr.
+    pub fn mcpmsg_fails_with_output(&self, args: &[&str]) -> (String, String) {
+        let out = self.run(args);
+        assert!(!out.status.success(), "mcpmsg {args:?} succeeded");
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
     /// Runs the CLI expecting failure; returns its stderr.
     pub fn mcpmsg_fails(&self, args: &[&str]) -> String {
         let out = self.run(args);

@@ -142,14 +142,23 @@ impl BroadcastArgs {
 
     /// Seals `plaintext` for exactly `recipients` (each with its current
     /// sealing key, as the sender verified it), then signs: the signature
-    /// covers the ciphertext and every wrap.
+    /// covers the ciphertext and every wrap. With `protocol`
+    /// (`name@version`), the plaintext is a typed body of it (§18d).
     pub fn seal_and_sign(
         signer: &SigningSecret,
         sender_id: &str,
         recipients: &[(&str, &SealingPublicKey)],
         plaintext: &str,
+        protocol: Option<&str>,
     ) -> Result<Self, SealError> {
-        let mut m = Self::new(sender_id, ["", "", ""], SEALED_BROADCAST_CONTENT_TYPE, "");
+        let content_type = match protocol {
+            Some(p) => format!(
+                "{SEALED_BROADCAST_CONTENT_TYPE}{}{p}",
+                crate::protocol::sealed::PROTOCOL_PARAM
+            ),
+            None => SEALED_BROADCAST_CONTENT_TYPE.to_owned(),
+        };
+        let mut m = Self::new(sender_id, ["", "", ""], &content_type, "");
         m.key_id = signer.public().kid();
         m.ts = crate::protocol::now_ms().to_string();
         m.nonce = crate::protocol::new_nonce();
@@ -168,7 +177,7 @@ impl BroadcastArgs {
 
     /// Whether it is sealed.
     pub fn is_sealed(&self) -> bool {
-        self.content_type == SEALED_BROADCAST_CONTENT_TYPE
+        crate::protocol::sealed::split_protocol(&self.content_type).0 == SEALED_BROADCAST_CONTENT_TYPE
     }
 
     /// The message id it gets: derived from its signature (PROTOCOL §5).
@@ -297,7 +306,8 @@ mod tests {
             SealingSecret::generate(),
         );
         let (bp, cp) = (bob.public(), carol.public());
-        let m = BroadcastArgs::seal_and_sign(&signer, "alice", &[("carol", &cp), ("bob", &bp)], "hi all").unwrap();
+        let m =
+            BroadcastArgs::seal_and_sign(&signer, "alice", &[("carol", &cp), ("bob", &bp)], "hi all", None).unwrap();
         assert!(m.wraps.starts_with("bob:"), "wraps in ascending order");
         assert_eq!(m.open("bob", &bob).unwrap(), "hi all");
         assert_eq!(m.open("carol", &carol).unwrap(), "hi all");

@@ -41,13 +41,41 @@ pub fn typed_protocol(content_type: &str) -> Option<Result<(String, Version), St
     }
     let wanted = "content_type: application/mcpmsg-typed+json; protocol=<name>@<version> of a registered protocol";
     let param = parts.map(str::trim).find_map(|p| p.strip_prefix("protocol="));
-    Some(match param.and_then(|p| p.split_once('@')) {
+    Some(named_version(param, wanted))
+}
+
+/// `<name>@<version>` from a content type's `protocol` parameter; the error
+/// ends with what was `wanted`.
+fn named_version(param: Option<&str>, wanted: &str) -> Result<(String, Version), String> {
+    match param.and_then(|p| p.split_once('@')) {
         None => Err(wanted.to_owned()),
         Some((name, version)) => check_name("content_type", name)
             .and_then(|()| parse_version("content_type", version))
             .map(|v| (name.to_owned(), v))
             .map_err(|e| format!("{e} ({wanted})")),
-    })
+    }
+}
+
+/// The protocol a sealed content type names after opening (PROTOCOL
+/// §18d): a 1:1, room or broadcast sealed type ending with
+/// `; protocol=<name>@<version>`. `None` for any other content type.
+pub fn sealed_protocol(content_type: &str) -> Option<Result<(String, Version), String>> {
+    let (base, param) = super::sealed::split_protocol(content_type);
+    let sealed = super::sealed::sealed_kid(base).is_some()
+        || base == super::room::SEALED_CONTENT_TYPE
+        || base == super::broadcast::SEALED_BROADCAST_CONTENT_TYPE;
+    if !sealed {
+        return None;
+    }
+    param?;
+    let wanted = "content_type: a sealed type may end with ; protocol=<name>@<version> of a registered protocol";
+    Some(named_version(param, wanted))
+}
+
+/// The protocol of a body once readable: a typed content type's, or a
+/// sealed one's after opening.
+pub fn body_protocol(content_type: &str) -> Option<Result<(String, Version), String>> {
+    typed_protocol(content_type).or_else(|| sealed_protocol(content_type))
 }
 
 /// `name`: see [`NAME_PATTERN`].

@@ -17,10 +17,24 @@ pub fn content_type(kid: &str) -> String {
     format!("{CONTENT_TYPE_PREFIX}{kid}")
 }
 
-/// The recipient kid named by a sealed `content_type`, or `None` when the
-/// content type is not that of a sealed message.
+/// What a sealed content type may end with to say the plaintext is a typed
+/// body of a registered protocol version (PROTOCOL §18d):
+/// `; protocol=<name>@<version>`.
+pub const PROTOCOL_PARAM: &str = "; protocol=";
+
+/// A content type without a trailing [`PROTOCOL_PARAM`], and that
+/// parameter's value if it had one.
+pub fn split_protocol(content_type: &str) -> (&str, Option<&str>) {
+    match content_type.rfind(PROTOCOL_PARAM) {
+        Some(at) => (&content_type[..at], Some(&content_type[at + PROTOCOL_PARAM.len()..])),
+        None => (content_type, None),
+    }
+}
+
+/// The recipient kid named by a sealed `content_type` (which may end with
+/// [`PROTOCOL_PARAM`]), or `None` when it is not that of a sealed message.
 pub fn sealed_kid(content_type: &str) -> Option<&str> {
-    let kid = content_type.strip_prefix(CONTENT_TYPE_PREFIX)?;
+    let kid = split_protocol(content_type).0.strip_prefix(CONTENT_TYPE_PREFIX)?;
     (kid.len() == 32 && kid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(kid)
 }
 
@@ -48,5 +62,8 @@ mod tests {
         assert_eq!(sealed_kid("text/markdown"), None);
         assert_eq!(sealed_kid("application/mcpmsg-sealed; kid=0123"), None);
         assert_eq!(sealed_kid(&content_type(&kid.to_uppercase())), None);
+        let typed = format!("{}; protocol=code_review@1.0.0", content_type(kid));
+        assert_eq!(sealed_kid(&typed), Some(kid));
+        assert_eq!(split_protocol(&typed).1, Some("code_review@1.0.0"));
     }
 }

@@ -50,16 +50,27 @@ impl SendMessage {
         recipient_key: &SealingPublicKey,
         plaintext: &str,
     ) -> Result<Self, SealError> {
+        Self::seal_and_sign_typed(signer, parts, recipient_key, plaintext, None)
+    }
+
+    /// [`SendMessage::seal_and_sign`], saying with `protocol`
+    /// (`name@version`) that the plaintext is a typed body of it (§18d).
+    pub fn seal_and_sign_typed(
+        signer: &SigningSecret,
+        parts: SendParts<'_>,
+        recipient_key: &SealingPublicKey,
+        plaintext: &str,
+        protocol: Option<&str>,
+    ) -> Result<Self, SealError> {
         let kid = recipient_key.kid();
         let ts = parts.ts.to_string();
         let aad = sealed::aad(parts.sender_id, parts.recipient_id, &kid, &ts, parts.nonce);
         let sealed = seal::seal(recipient_key, &aad, plaintext.as_bytes())?;
-        Ok(Self::sign(
-            signer,
-            parts,
-            Some(&sealed::content_type(&kid)),
-            &b64::encode(&sealed),
-        ))
+        let content_type = match protocol {
+            Some(p) => format!("{}{}{p}", sealed::content_type(&kid), sealed::PROTOCOL_PARAM),
+            None => sealed::content_type(&kid),
+        };
+        Ok(Self::sign(signer, parts, Some(&content_type), &b64::encode(&sealed)))
     }
 
     /// The raw signature, if `sig` is well formed.

@@ -119,10 +119,10 @@ impl Broker {
         self.authenticate(&call, Against::Stored, Freshness::SendOf(&message_id))
             .await?;
         self.broadcast_rate(&m.sender_id)?;
+        self.check_typed(&m.content_type, &m.message).await?;
         let recipients = if m.is_sealed() {
             self.wrapped_recipients(&m).await?
         } else {
-            self.check_typed(&m.content_type, &m.message).await?;
             self.matching(&filter, &m.sender_id, now).await?
         };
         let stored = StoredMessage {

@@ -120,9 +120,7 @@ impl Broker {
         if head.is_none() {
             self.authenticate(&call, Against::Stored, retry_of).await?;
         }
-        if sealed_kid(&msg.content_type).is_none() {
-            self.check_typed(&msg.content_type, &msg.message).await?;
-        }
+        self.check_typed(&msg.content_type, &msg.message).await?;
         self.check_recipient(&msg.recipient_id, sealed_kid(&msg.content_type))
             .await?;
         self.admit(&msg.sender_id, call.now).await?;

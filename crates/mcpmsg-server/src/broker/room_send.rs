@@ -166,9 +166,7 @@ impl Broker {
         let call = SignedCall::of(&m, now);
         self.authenticate(&call, Against::Stored, Freshness::SendOf(&message_id))
             .await?;
-        if !m.is_sealed() {
-            self.check_typed(&m.content_type, &m.message).await?;
-        }
+        self.check_typed(&m.content_type, &m.message).await?;
         let stored = StoredMessage {
             message_id: message_id.clone(),
             sender_id: m.sender_id.clone(),

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use mcpmsg_core::protocol::registry::{typed_protocol, Schema, SchemaLimits, Version};
+use mcpmsg_core::protocol::registry::{sealed_protocol, typed_protocol, Schema, SchemaLimits, Version};
 use mcpmsg_core::protocol::ErrorCode;
 
 use super::{Broker, Refusal};
@@ -43,9 +43,16 @@ impl Broker {
     /// Validates `body` when `content_type` names a protocol version:
     /// `unknown_protocol` for one not registered, `schema_mismatch` (with
     /// the first error's path in the body) for a body that does not match.
-    /// Call it for unsealed bodies only, after authentication (validation
-    /// is work only a registered sender may make the server do).
+    /// A sealed body only has its version checked as registered. Call it
+    /// after authentication (validation is work only a registered sender
+    /// may make the server do).
     pub(super) async fn check_typed(&self, content_type: &str, body: &str) -> Result<(), Refusal> {
+        // A sealed typed body cannot be read here: its recipient validates
+        // it after opening. The version it names must be registered.
+        if let Some(named) = sealed_protocol(content_type) {
+            let (name, version) = named.map_err(Refusal::invalid)?;
+            return self.schema_of(&name, &version).await.map(drop);
+        }
         let Some(named) = typed_protocol(content_type) else {
             return Ok(());
         };

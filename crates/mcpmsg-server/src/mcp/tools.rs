@@ -143,7 +143,8 @@ mod tests {
                 ToolName::GetProtocol,
                 ToolName::DiscoverProtocols,
                 ToolName::Negotiate,
-                ToolName::CompatibilityMatrix
+                ToolName::CompatibilityMatrix,
+                ToolName::ListAdapters
             ]
         );
     }

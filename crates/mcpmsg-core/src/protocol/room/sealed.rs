@@ -179,7 +179,7 @@ impl SendRoomMessageArgs {
 
     /// Whether it is sealed.
     pub fn is_sealed(&self) -> bool {
-        self.content_type == SEALED_CONTENT_TYPE
+        crate::protocol::sealed::split_protocol(&self.content_type).0 == SEALED_CONTENT_TYPE
     }
 
     /// Opens a sealed room message as `member` with its sealing secret: the
