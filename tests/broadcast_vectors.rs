@@ -10,6 +10,7 @@
 //! (the sealed broadcast gets fresh randomness and is kept once published;
 //! everything else is deterministic from the seeds).
 
+use mcpmsg_tests::{hex, unhex};
 use std::collections::BTreeMap;
 
 use mcpmsg_core::crypto::{b64, SealingSecret, SigningSecret};
@@ -47,18 +48,6 @@ struct BroadcastVectors {
     /// A 2.0.0 body and what the adapter makes of it.
     adapter_input: Value,
     adapter_output: Value,
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> [u8; 32] {
-    let v: Vec<u8> = (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect();
-    v.try_into().unwrap()
 }
 
 fn seeds() -> BTreeMap<String, String> {

@@ -244,9 +244,15 @@ fn room_check_value(cmd: &str, v: &serde_json::Value) -> String {
 }
 
 fn room_check(cmd: &str, file: &str, must_pass: bool) -> String {
+    python_check("check_rooms.py", &[cmd, file], must_pass)
+}
+
+/// Runs `tests/independent/<script>` with `args`; it must pass, or fail,
+/// as `must_pass` says. Returns what it printed.
+fn python_check(script: &str, args: &[&str], must_pass: bool) -> String {
     let out = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/independent/check_rooms.py"))
-        .args([cmd, file])
+        .arg(format!("{}/tests/independent/{script}", env!("CARGO_MANIFEST_DIR")))
+        .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("python3 is needed for the independent checks");
@@ -286,21 +292,5 @@ fn independent_implementation_verifies_the_broadcast_vectors() {
 }
 
 fn broadcast_check(file: &str, must_pass: bool) -> String {
-    let out = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/independent/check_broadcast.py"
-        ))
-        .args(["vectors", file])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("python3 is needed for the independent checks");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(
-        out.status.success(),
-        must_pass,
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    python_check("check_broadcast.py", &["vectors", file], must_pass)
 }

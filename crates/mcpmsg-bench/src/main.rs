@@ -8,6 +8,7 @@
 //! from /proc when `--server-pid` names a local server. Requests are signed
 //! before each timed part so the load generator spends its CPU on HTTP.
 
+mod broadcast;
 mod latency;
 mod load;
 mod procfs;
@@ -72,7 +73,7 @@ struct Args {
     /// Message size in bytes
     #[arg(long, default_value_t = 1024)]
     size: usize,
-    /// Parts to run (push: send-to-poke of a subscriptions/listen listener; rooms: room fan-out and pairing)
+    /// Parts to run (push: send-to-poke of a subscriptions/listen listener; rooms: room fan-out and pairing; broadcast: to --broadcast-recipients; not in the default set)
     #[arg(
         long,
         value_delimiter = ',',
@@ -91,6 +92,9 @@ struct Args {
     /// Clients entering the pairing queue at once in the rooms part
     #[arg(long, default_value_t = 2000)]
     pair_clients: usize,
+    /// Recipients of each broadcast in the broadcast part (the server needs --max-broadcast-recipients at least this, and a high --broadcast-rate)
+    #[arg(long, default_value_t = 1000)]
+    broadcast_recipients: usize,
     /// Print JSON instead of a table
     #[arg(long)]
     json: bool,
@@ -316,6 +320,16 @@ async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -
     if part("rooms") {
         let (rooms, l) = rooms::run(&rpc, a, &tag, server_pid).await?;
         out.insert("rooms".into(), rooms);
+        lines.extend(l);
+    }
+    if part("broadcast") {
+        let (cast, l) = broadcast::run(&rpc, a, &tag, server_pid).await?;
+        out.insert("broadcast".into(), cast);
+        lines.extend(l);
+    }
+    if part("broadcast") {
+        let (cast, l) = broadcast::run(&rpc, a, &tag, server_pid).await?;
+        out.insert("broadcast".into(), cast);
         lines.extend(l);
     }
     if let Some(pid) = server_pid {

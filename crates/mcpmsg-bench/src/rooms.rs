@@ -52,7 +52,10 @@ fn sealed(from: &Who, state: &RoomState, to: &[(&str, &SealingPublicKey)], text:
 }
 
 /// Server CPU seconds while `work` runs, if the server is local.
-async fn cpu_of<F: std::future::Future<Output = Result<()>>>(pid: Option<u32>, work: F) -> Result<Option<f64>> {
+pub(crate) async fn cpu_of<F: std::future::Future<Output = Result<()>>>(
+    pid: Option<u32>,
+    work: F,
+) -> Result<Option<f64>> {
     let ticks = procfs::clock_ticks();
     let before = pid.and_then(|p| procfs::cpu_seconds(p, ticks));
     work.await?;

@@ -50,21 +50,9 @@ impl Session {
         in_reply_to: Option<&str>,
         seal: Option<bool>,
     ) -> Result<(SendResult, bool)> {
-        let content_type = self.typed_content_type(protocol, body).await?;
+        self.typed_content_type(protocol, body).await?;
         let key = self.seal_key(to, seal).await?;
-        let nonce = new_nonce();
-        let parts = SendParts {
-            sender_id: &self.me,
-            recipient_id: to,
-            in_reply_to,
-            ts: now_ms(),
-            nonce: &nonce,
-        };
-        let send = match &key {
-            Some(k) => SendMessage::seal_and_sign_typed(self.signing(), parts, k, body, Some(protocol))
-                .context("cannot seal to that key")?,
-            None => SendMessage::sign(self.signing(), parts, Some(&content_type), body),
-        };
+        let send = self.sign_send(to, body, in_reply_to, key.as_ref(), Some(protocol))?;
         let r = crate::connection::typed::<SendMessage>(self.as_me(|| send.clone()).await?)?;
         self.check_acceptance(&r, to).await?;
         Ok((r, key.is_some()))

@@ -229,12 +229,16 @@ impl Session {
         self.id.lock().await.config.recipients.get(rid).cloned()
     }
 
+    /// A send signed now: sealed to `seal_to` if given; with `typed`
+    /// (`name@version`, the body checked by the caller) a typed body, in a
+    /// sealed or the typed content type (PROTOCOL §18d).
     fn sign_send(
         &self,
         to: &str,
         text: &str,
         in_reply_to: Option<&str>,
         seal_to: Option<&SealingPublicKey>,
+        typed: Option<&str>,
     ) -> Result<SendMessage> {
         let nonce = new_nonce();
         let parts = SendParts {
@@ -245,10 +249,15 @@ impl Session {
             nonce: &nonce,
         };
         Ok(match seal_to {
-            Some(key) => {
-                SendMessage::seal_and_sign(self.signing(), parts, key, text).context("cannot seal to that key")?
+            Some(key) => SendMessage::seal_and_sign_typed(self.signing(), parts, key, text, typed)
+                .context("cannot seal to that key")?,
+            None => {
+                let content_type = typed.map_or_else(
+                    || "text/markdown".to_owned(),
+                    |p| format!("{}; protocol={p}", mcpmsg_core::protocol::registry::TYPED_CONTENT_TYPE),
+                );
+                SendMessage::sign(self.signing(), parts, Some(&content_type), text)
             }
-            None => SendMessage::sign(self.signing(), parts, Some("text/markdown"), text),
         })
     }
 
@@ -289,7 +298,7 @@ impl Session {
         // Signed once: a retry after a network fault is the same request,
         // which the server answers idempotently (a send's nonce is its
         // idempotency key), so every attempt carries the same bytes.
-        let send = self.sign_send(to, text, in_reply_to, key.as_ref())?;
+        let send = self.sign_send(to, text, in_reply_to, key.as_ref(), None)?;
         let r = crate::connection::typed::<SendMessage>(self.as_me(|| send.clone()).await?)?;
         self.check_acceptance(&r, to).await?;
         Ok((r, key.is_some()))
