@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use mcpmsg_core::protocol::tools::{BroadcastArgs, DeclareArgs, SignedArgs};
 use serde_json::{json, Value};
@@ -25,19 +25,18 @@ pub(crate) async fn run(rpc: &Arc<Rpc>, a: &Args, tag: &str, pid: Option<u32>) -
     let people: Vec<Who> = (0..n).map(|i| Who::new(format!("bench-{tag}-b{i:05}"))).collect();
     let checkins: Vec<(String, String)> = people.iter().map(|w| (rpc.body(&w.checkin()), String::new())).collect();
     blast(rpc, checkins, a.clients, None).await;
-    let declares: Vec<(String, String)> = people
-        .iter()
-        .map(|w| {
-            let d = DeclareArgs {
-                client_id: w.id.clone(),
-                tags: topic.clone(),
-                protocols: String::new(),
-                ..Default::default()
-            }
-            .signed_by(&w.key);
-            (rpc.body(&d), String::new())
-        })
-        .collect();
+    let declare = |w: &Who| {
+        DeclareArgs {
+            client_id: w.id.clone(),
+            tags: topic.clone(),
+            protocols: String::new(),
+            ..Default::default()
+        }
+        .signed_by(&w.key)
+    };
+    // The first alone, so a refusal is shown as the server worded it.
+    rpc.call(&declare(&people[0])).await.context("declaring a tag")?;
+    let declares: Vec<(String, String)> = people[1..].iter().map(|w| (rpc.body(&declare(w)), String::new())).collect();
     let (_, refused, _) = blast(rpc, declares, a.clients, None).await;
     if refused > 0 {
         bail!("{refused} declarations refused (run the server with a high --rate-per-client)");

@@ -327,11 +327,6 @@ async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -
         out.insert("broadcast".into(), cast);
         lines.extend(l);
     }
-    if part("broadcast") {
-        let (cast, l) = broadcast::run(&rpc, a, &tag, server_pid).await?;
-        out.insert("broadcast".into(), cast);
-        lines.extend(l);
-    }
     if let Some(pid) = server_pid {
         out.insert("final_rss_bytes".into(), json!(procfs::rss_bytes(pid)));
     }
