@@ -36,7 +36,10 @@ pub(crate) async fn run(rpc: &Arc<Rpc>, a: &Args, tag: &str, pid: Option<u32>) -
     };
     // The first alone, so a refusal is shown as the server worded it.
     rpc.call(&declare(&people[0])).await.context("declaring a tag")?;
-    let declares: Vec<(String, String)> = people[1..].iter().map(|w| (rpc.body(&declare(w)), String::new())).collect();
+    let declares: Vec<(String, String)> = people[1..]
+        .iter()
+        .map(|w| (rpc.body(&declare(w)), String::new()))
+        .collect();
     let (_, refused, _) = blast(rpc, declares, a.clients, None).await;
     if refused > 0 {
         bail!("{refused} declarations refused (run the server with a high --rate-per-client)");
