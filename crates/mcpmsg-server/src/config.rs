@@ -108,6 +108,9 @@ pub struct ServerArgs {
     /// Keep MCP sessions (Mcp-Session-Id): 2025-11-25 clients then get pushes through resources/subscribe on their GET stream, but a session lives on one node, so a load balancer must keep each session on its node. Off (the default), every request stands alone and any node can serve it; 2026-07-28 clients get pushes through subscriptions/listen either way
     #[arg(long, env = "MCPMSG_SESSIONS")]
     pub sessions: bool,
+    /// Serve plain stateless tool calls without rmcp (parsed once, straight into each tool's type); every check is the same. Off sends every call through rmcp, as before
+    #[arg(long, env = "MCPMSG_NO_FAST_PATH")]
+    pub no_fast_path: bool,
     /// Seconds without a signed call after which a client is shown idle
     #[arg(long, env = "MCPMSG_IDLE_AFTER", value_name = "SECS", default_value_t = 60)]
     pub idle_after: u64,
@@ -235,6 +238,8 @@ pub struct ServerConfig {
     pub server_key: PathBuf,
     /// Keep MCP sessions (see `--sessions`).
     pub sessions: bool,
+    /// Serve eligible tool calls on the fast path (see `--no-fast-path`).
+    pub fast_path: bool,
     /// The broker's limits.
     pub broker: BrokerConfig,
     /// Host headers accepted (loopback names always are).
@@ -408,6 +413,7 @@ impl ServerArgs {
             keys: self.keys,
             server_key: self.server_key.unwrap_or_else(crate::server_key::default_path),
             sessions: self.sessions,
+            fast_path: !self.no_fast_path,
             allowed_hosts: self.allowed_hosts,
             allowed_origins: self.allowed_origins,
             store,

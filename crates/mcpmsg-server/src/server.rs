@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::broker::{Broker, Enrollment};
 use crate::config::{ServerConfig, StoreSpec};
-use crate::edge::{self, EdgeConfig};
+use crate::edge::{self, EdgeConfig, FastPath};
 use crate::mcp::McpServer;
 use crate::store::{MemoryStore, RedisStore, Store};
 
@@ -153,16 +153,21 @@ pub fn router(config: &ServerConfig, broker: Arc<Broker>) -> Router {
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(config.sessions)
         .with_json_response(!config.sessions)
-        .with_allowed_hosts(hosts)
+        .with_allowed_hosts(hosts.clone())
         .with_max_request_body_bytes(body_limit);
     if config.sessions {
         mcp_config = mcp_config.with_cancellation_token(sessions_end_after(broker.shutdown_token()));
     }
+    // The fast path serves what rmcp would serve statelessly as JSON; with
+    // sessions every call belongs to rmcp's session machinery.
+    let fast = (config.fast_path && !config.sessions)
+        .then(|| Arc::new(FastPath::new(McpServer::new(broker.clone(), false), hosts.clone())));
     let edge = Arc::new(EdgeConfig {
         allowed_origins: config.allowed_origins.clone(),
         allowed_hosts: config.allowed_hosts.clone(),
         read_timeout: config.read_timeout,
         body_limit,
+        fast,
     });
     let (for_handlers, sessions) = (broker.clone(), config.sessions);
     let broker_for_info = broker.clone();
@@ -192,6 +197,7 @@ pub fn router(config: &ServerConfig, broker: Arc<Broker>) -> Router {
                 "version": env!("CARGO_PKG_VERSION"),
                 "store": broker.store_kind(),
                 "uptime_s": started.elapsed().as_secs(),
+                "fast_path_calls": edge.fast.as_ref().map(|f| f.served()),
             });
             (code, Json(body))
         }

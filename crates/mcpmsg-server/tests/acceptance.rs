@@ -40,7 +40,7 @@ fn start(flags: &[&str]) -> (Server, String) {
     (Server(child, dir), format!("http://127.0.0.1:{port}/mcp"))
 }
 
-fn run(url: &str, mode: &str) {
+fn run(url: &str, mode: &str) -> String {
     let out = Command::new("python3")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -57,12 +57,34 @@ fn run(url: &str, mode: &str) {
     );
     assert!(out.status.success(), "acceptance ({mode}) failed:\n{stdout}{stderr}");
     assert!(stdout.ends_with("10 passed, 0 failed\n"), "{stdout}");
+    stdout.into_owned()
 }
 
 #[test]
 fn independent_client_passes_with_sessions() {
     let (_server, url) = start(&[]);
     run(&url, "session");
+}
+
+/// The whole suite, its 2025-11-25 calls served by the fast path (issue
+/// 14) on one server and by rmcp on the other: the same checks pass, with
+/// the same output.
+#[test]
+fn the_fast_path_passes_the_suite_as_rmcp_does() {
+    let (_fast, fast_url) = start(&[]);
+    let (_slow, slow_url) = start(&["--no-fast-path"]);
+    assert_eq!(run(&fast_url, "session"), run(&slow_url, "session"));
+    let calls = |url: &str| {
+        let health = format!("{}/health", url.trim_end_matches("/mcp"));
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let v: serde_json::Value = rt.block_on(async { reqwest::get(health).await.unwrap().json().await.unwrap() });
+        v["fast_path_calls"].clone()
+    };
+    assert!(
+        calls(&fast_url).as_u64().unwrap() > 20,
+        "the suite's calls went the fast way"
+    );
+    assert_eq!(calls(&slow_url), serde_json::Value::Null);
 }
 
 #[test]

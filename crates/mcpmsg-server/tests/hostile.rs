@@ -41,7 +41,20 @@ fn tool_error(body: &str) -> (bool, String) {
 
 #[tokio::test]
 async fn hostile_input_is_refused_and_changes_nothing() {
-    let s = TestServer::start(&["--max-message-bytes", "1024"]).await;
+    hostile_input(&[]).await;
+}
+
+/// The same with every call through rmcp (issue 14: the fast path must
+/// change no answer).
+#[tokio::test]
+async fn hostile_input_without_the_fast_path() {
+    hostile_input(&["--no-fast-path"]).await;
+}
+
+async fn hostile_input(extra: &[&str]) {
+    let mut flags = vec!["--max-message-bytes", "1024"];
+    flags.extend_from_slice(extra);
+    let s = TestServer::start(&flags).await;
     let c = s.client().await;
     let (alice, bob) = (Ident::new("alice"), Ident::new("bob"));
     register(&c, &[&alice, &bob]).await;

@@ -27,7 +27,10 @@ use serde_json::{json, Value};
 
 use json::{Method as RpcMethod, ScanError, Shape};
 
+mod fast;
 mod json;
+
+pub use fast::FastPath;
 
 /// The address a request came from, put on each request by the accept
 /// loop: anonymous and refused calls are rate-limited by it.
@@ -45,6 +48,9 @@ pub struct EdgeConfig {
     pub read_timeout: Duration,
     /// Largest request body.
     pub body_limit: usize,
+    /// Serves eligible tool calls without rmcp (`None`: `--no-fast-path`,
+    /// or sessions on).
+    pub fast: Option<std::sync::Arc<FastPath>>,
 }
 
 fn is_loopback_host(host: &str) -> bool {
@@ -122,6 +128,12 @@ pub async fn guard(State(edge): State<std::sync::Arc<EdgeConfig>>, request: Requ
     if let Err(refusal) = check_body(&bytes) {
         return *refusal;
     }
+    if let Some(fast) = &edge.fast {
+        let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
+        if let Some(answer) = fast.serve(&parts, &bytes, peer).await {
+            return answer;
+        }
+    }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
@@ -191,6 +203,7 @@ mod tests {
             allowed_hosts: vec![],
             read_timeout: Duration::from_secs(1),
             body_limit: 1,
+            fast: None,
         };
         for ok in [
             "http://localhost:3000",

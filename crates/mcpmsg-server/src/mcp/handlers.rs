@@ -4,17 +4,17 @@
 
 use std::future::Future;
 
-use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::model::CallToolResult;
 use serde_json::Value;
 
-use super::{relative, render, McpServer};
+use super::{relative, render, CallArgs, McpServer};
 use crate::broker::Refusal;
 use mcpmsg_core::protocol::broadcast::Filter;
 use mcpmsg_core::protocol::now_ms;
 use mcpmsg_core::protocol::tools::{
-    self as wire, parse_args, AckMessagesArgs, CheckinClientArgs, GetClientKeysArgs, GetInboxUriArgs, GetMessagesArgs,
-    GetMyIdentityArgs, GetServerKeyArgs, HeartbeatArgs, ListClientsArgs, RevokeKeyArgs, RotateKeyArgs, SendAndWaitArgs,
-    SendMessage, ToolArgs, ToolName,
+    self as wire, parse_args, parse_args_text, AckMessagesArgs, CheckinClientArgs, GetClientKeysArgs, GetInboxUriArgs,
+    GetMessagesArgs, GetMyIdentityArgs, GetServerKeyArgs, HeartbeatArgs, ListClientsArgs, RevokeKeyArgs, RotateKeyArgs,
+    SendAndWaitArgs, SendMessage, ToolArgs, ToolName,
 };
 
 /// A tool's answer: markdown for people and models, and its typed result.
@@ -22,38 +22,38 @@ pub(super) type Answer<A> = (String, <A as ToolArgs>::Output);
 
 impl McpServer {
     /// Routes a call to its tool: one small function each, below.
-    pub(super) async fn dispatch(&self, tool: ToolName, map: JsonObject) -> Result<CallToolResult, Refusal> {
+    pub(super) async fn dispatch(&self, tool: ToolName, args: CallArgs<'_>) -> Result<CallToolResult, Refusal> {
         match tool {
-            ToolName::CheckinClient => run(map, |a| self.checkin_client(a)).await,
-            ToolName::SendMessage => run(map, |a| self.send_message(a)).await,
-            ToolName::SendMessageAndWait => run(map, |a| self.send_message_and_wait(a)).await,
-            ToolName::GetMessages => run(map, |a| self.get_messages(a)).await,
-            ToolName::AckMessages => run(map, |a| self.ack_messages(a)).await,
-            ToolName::RotateKey => run(map, |a| self.rotate_key(a)).await,
-            ToolName::RevokeKey => run(map, |a| self.revoke_key(a)).await,
-            ToolName::GetClientKeys => run(map, |a| self.get_client_keys(a)).await,
-            ToolName::ListClients => run(map, |a| self.list_clients(a)).await,
-            ToolName::GetMyIdentity => run(map, |a| async { Ok(get_my_identity(a)) }).await,
-            ToolName::Heartbeat => run(map, |a| self.heartbeat(a)).await,
-            ToolName::GetServerKey => run(map, |_: GetServerKeyArgs| async { Ok(self.get_server_key()) }).await,
-            ToolName::GetInboxUri => run(map, |a| self.get_inbox_uri(a)).await,
-            ToolName::ChangeRoom => run(map, |a| self.change_room(a)).await,
-            ToolName::GetRoomLog => run(map, |a| self.get_room_log(a)).await,
-            ToolName::ListRooms => run(map, |a| self.list_rooms(a)).await,
-            ToolName::SendRoomMessage => run(map, |a| self.send_room_message(a)).await,
-            ToolName::EnterQueue => run(map, |a| self.enter_queue(a)).await,
-            ToolName::LeaveQueue => run(map, |a| self.leave_queue(a)).await,
-            ToolName::BlockClient => run(map, |a| self.block_client(a)).await,
-            ToolName::SendSignal => run(map, |a| self.send_signal(a)).await,
-            ToolName::RegisterProtocol => run(map, |a| self.register_protocol(a)).await,
-            ToolName::GetProtocol => run(map, |a| self.get_protocol(a)).await,
-            ToolName::DiscoverProtocols => run(map, |a| self.discover_protocols(a)).await,
-            ToolName::DeclareCapabilities => run(map, |a| self.declare_capabilities(a)).await,
-            ToolName::Negotiate => run(map, |a| self.negotiate(a)).await,
-            ToolName::CompatibilityMatrix => run(map, |a| self.compatibility_matrix(a)).await,
-            ToolName::Broadcast => run(map, |a| self.broadcast(a)).await,
-            ToolName::RegisterAdapter => run(map, |a| self.register_adapter(a)).await,
-            ToolName::ListAdapters => run(map, |a| self.list_adapters(a)).await,
+            ToolName::CheckinClient => run(args, |a| self.checkin_client(a)).await,
+            ToolName::SendMessage => run(args, |a| self.send_message(a)).await,
+            ToolName::SendMessageAndWait => run(args, |a| self.send_message_and_wait(a)).await,
+            ToolName::GetMessages => run(args, |a| self.get_messages(a)).await,
+            ToolName::AckMessages => run(args, |a| self.ack_messages(a)).await,
+            ToolName::RotateKey => run(args, |a| self.rotate_key(a)).await,
+            ToolName::RevokeKey => run(args, |a| self.revoke_key(a)).await,
+            ToolName::GetClientKeys => run(args, |a| self.get_client_keys(a)).await,
+            ToolName::ListClients => run(args, |a| self.list_clients(a)).await,
+            ToolName::GetMyIdentity => run(args, |a| async { Ok(get_my_identity(a)) }).await,
+            ToolName::Heartbeat => run(args, |a| self.heartbeat(a)).await,
+            ToolName::GetServerKey => run(args, |_: GetServerKeyArgs| async { Ok(self.get_server_key()) }).await,
+            ToolName::GetInboxUri => run(args, |a| self.get_inbox_uri(a)).await,
+            ToolName::ChangeRoom => run(args, |a| self.change_room(a)).await,
+            ToolName::GetRoomLog => run(args, |a| self.get_room_log(a)).await,
+            ToolName::ListRooms => run(args, |a| self.list_rooms(a)).await,
+            ToolName::SendRoomMessage => run(args, |a| self.send_room_message(a)).await,
+            ToolName::EnterQueue => run(args, |a| self.enter_queue(a)).await,
+            ToolName::LeaveQueue => run(args, |a| self.leave_queue(a)).await,
+            ToolName::BlockClient => run(args, |a| self.block_client(a)).await,
+            ToolName::SendSignal => run(args, |a| self.send_signal(a)).await,
+            ToolName::RegisterProtocol => run(args, |a| self.register_protocol(a)).await,
+            ToolName::GetProtocol => run(args, |a| self.get_protocol(a)).await,
+            ToolName::DiscoverProtocols => run(args, |a| self.discover_protocols(a)).await,
+            ToolName::DeclareCapabilities => run(args, |a| self.declare_capabilities(a)).await,
+            ToolName::Negotiate => run(args, |a| self.negotiate(a)).await,
+            ToolName::CompatibilityMatrix => run(args, |a| self.compatibility_matrix(a)).await,
+            ToolName::Broadcast => run(args, |a| self.broadcast(a)).await,
+            ToolName::RegisterAdapter => run(args, |a| self.register_adapter(a)).await,
+            ToolName::ListAdapters => run(args, |a| self.list_adapters(a)).await,
         }
     }
 
@@ -231,13 +231,17 @@ fn get_my_identity(_: GetMyIdentityArgs) -> Answer<GetMyIdentityArgs> {
 
 /// Parses the arguments of tool `A` (an `invalid_argument` naming the
 /// member at fault), runs `handle`, and renders its answer.
-async fn run<A, F, Fut>(map: JsonObject, handle: F) -> Result<CallToolResult, Refusal>
+async fn run<A, F, Fut>(args: CallArgs<'_>, handle: F) -> Result<CallToolResult, Refusal>
 where
     A: ToolArgs,
     F: FnOnce(A) -> Fut,
     Fut: Future<Output = Result<Answer<A>, Refusal>>,
 {
-    let args = parse_args::<A>(Value::Object(map)).map_err(|e| Refusal::invalid(e.0))?;
+    let args = match args {
+        CallArgs::Map(map) => parse_args::<A>(Value::Object(map)),
+        CallArgs::Text(text) => parse_args_text::<A>(text),
+    }
+    .map_err(|e| Refusal::invalid(e.0))?;
     let (markdown, out) = handle(args).await?;
     Ok(render::ok(markdown, &out))
 }

@@ -168,8 +168,34 @@ impl ServerHandler for McpServer {
             ));
         };
         let map = request.arguments.unwrap_or_default();
-        let client_id = actor(tool, &map);
-        let peer = peer_ip(&context);
+        Ok(self.call(tool, CallArgs::Map(map), peer_ip(&context)).await.into())
+    }
+}
+
+/// A call's arguments: the map rmcp parsed, or the JSON text the fast path
+/// took from the request body (parsed straight into the tool's type).
+pub(crate) enum CallArgs<'a> {
+    /// From rmcp.
+    Map(JsonObject),
+    /// From the fast path: the `arguments` object's text.
+    Text(&'a str),
+}
+
+impl McpServer {
+    /// One tool call, whoever carried it: the rate gates, the tool, and a
+    /// refusal logged and rendered.
+    pub(crate) async fn call(
+        &self,
+        tool: ToolName,
+        args: CallArgs<'_>,
+        peer: Option<std::net::IpAddr>,
+    ) -> rmcp::model::CallToolResult {
+        // Who acts, for the log line of a refusal: read from the text only
+        // then, so an accepted fast-path call builds no map at all.
+        let (map_actor, text) = match &args {
+            CallArgs::Map(map) => (Some(actor(tool, map)), None),
+            CallArgs::Text(t) => (None, Some(*t)),
+        };
         let anonymous = tools::is_anonymous(tool);
         // Anonymous calls count against the caller's address; signed ones
         // against the identity once authenticated, and, when refused,
@@ -181,12 +207,16 @@ impl ServerHandler for McpServer {
             (None, _) => Ok(()),
         };
         let outcome = match gate {
-            Ok(()) => self.dispatch(tool, map).await,
+            Ok(()) => self.dispatch(tool, args).await,
             Err(limited) => Err(limited),
         };
-        let result = match outcome {
+        match outcome {
             Ok(r) => r,
             Err(refusal) => {
+                let client_id = map_actor.unwrap_or_else(|| {
+                    let map = serde_json::from_str::<JsonObject>(text.unwrap_or_default()).unwrap_or_default();
+                    actor(tool, &map)
+                });
                 tracing::info!(tool = tool.as_str(), code = refusal.code.as_str(), client_id = %client_id, "refused");
                 if let (Some(ip), false) = (peer, anonymous) {
                     if refusal.code != mcpmsg_core::protocol::ErrorCode::RateLimited {
@@ -195,7 +225,6 @@ impl ServerHandler for McpServer {
                 }
                 render::refused(&refusal)
             }
-        };
-        Ok(result.into())
+        }
     }
 }

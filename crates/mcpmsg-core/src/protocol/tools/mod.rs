@@ -338,6 +338,24 @@ pub fn parse_args<A: ToolArgs>(args: serde_json::Value) -> Result<A, ArgsError> 
     parse(args)
 }
 
+/// Parses a tool's arguments from their JSON text, without building a
+/// tree, naming the member at fault exactly as [`parse_args`] does (the
+/// parser's "at line L column C" is left out, so both say the same).
+pub fn parse_args_text<A: ToolArgs>(text: &str) -> Result<A, ArgsError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed: A = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let inner = e.inner();
+        let mut message = inner.to_string();
+        let at = format!(" at line {} column {}", inner.line(), inner.column());
+        if inner.line() > 0 && message.ends_with(&at) {
+            message.truncate(message.len() - at.len());
+        }
+        ArgsError::new(&e.path().to_string(), &message)
+    })?;
+    de.end().map_err(|e| ArgsError(format!("arguments: {e}")))?;
+    Ok(parsed)
+}
+
 /// A tool's result read back by a client.
 pub fn parse_output<A: ToolArgs>(structured: serde_json::Value) -> Result<A::Output, ArgsError> {
     parse(structured)

@@ -101,3 +101,22 @@ fn schemas_describe_closed_inputs_with_patterns() {
     }
     assert!(!required.contains(&json!("max")));
 }
+
+#[test]
+fn arguments_from_text_are_judged_as_from_a_tree() {
+    use super::{parse_args, parse_args_text, GetMessagesArgs};
+    let cases = [
+        r#"{"client_id": "bob", "key_id": "k", "ts": "1", "nonce": "n", "sig": "s"}"#,
+        r#"{"client_id": 5, "key_id": "k", "ts": "1", "nonce": "n", "sig": "s"}"#,
+        r#"{"client_id": "bob", "key_id": "k", "ts": "1", "nonce": "n"}"#,
+        r#"{"client_id": "bob", "key_id": "k", "ts": "1", "nonce": "n", "sig": "s", "extra": true}"#,
+        r#"{"client_id": "bob", "max": [1], "key_id": "k", "ts": "1", "nonce": "n", "sig": "s"}"#,
+        r#"{"client_id": "bob", "key_id": "k", "ts": 1.5, "nonce": "n", "sig": "s"}"#,
+    ];
+    for text in cases {
+        let tree: serde_json::Value = serde_json::from_str(text).unwrap();
+        let a = parse_args::<GetMessagesArgs>(tree).map_err(|e| e.0);
+        let b = parse_args_text::<GetMessagesArgs>(text).map_err(|e| e.0);
+        assert_eq!(a, b, "{text}");
+    }
+}

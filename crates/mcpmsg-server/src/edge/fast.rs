@@ -1,0 +1,208 @@
+//! The fast path for tool calls (issue 14): a stateless `tools/call` that
+//! rmcp would serve as plain JSON is served here instead. The body is
+//! parsed once, its `arguments` straight into the tool's type (no
+//! `serde_json::Value` map), the tool runs as under rmcp
+//! ([`crate::mcp::McpServer::call`]: the same gates, handler and
+//! rendering), and the JSON-RPC response is written directly.
+//!
+//! Why it is safe to skip rmcp: the edge's own checks ([`super::guard`]:
+//! Origin, body size and time, JSON-RPC shape, duplicate members) have run,
+//! and the fast path takes only requests on which rmcp's own checks all
+//! pass, by testing a narrower condition than each of them (Host, Accept,
+//! Content-Type, protocol version header, no SEP-2243 headers, no session,
+//! no `_meta`, an integer or string id, a known tool). Anything else, or
+//! anything unusual, returns `None` and goes to rmcp exactly as before.
+//! A test runs the acceptance and hostile suites with it on and off.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::http::{header, request::Parts, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::mcp::{CallArgs, McpServer};
+use mcpmsg_core::protocol::tools::ToolName;
+
+/// The protocol versions the fast path serves: those rmcp serves in
+/// stateless mode with the plain JSON-RPC lifecycle (before 2026-07-28,
+/// whose per-request metadata and standard headers rmcp validates itself).
+const VERSIONS: [&str; 2] = ["2025-06-18", "2025-11-25"];
+
+/// Serves eligible tool calls (see the module doc).
+pub struct FastPath {
+    mcp: Arc<McpServer>,
+    /// The hosts rmcp allows (its `allowed_hosts`), judged as rmcp does.
+    hosts: Vec<String>,
+    /// Calls served, for `/health`.
+    served: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for FastPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastPath").field("hosts", &self.hosts).finish()
+    }
+}
+
+/// A JSON-RPC request id as rmcp accepts one.
+#[derive(Deserialize, Serialize, Clone)]
+#[serde(untagged)]
+enum Id {
+    Number(i64),
+    Text(String),
+}
+
+/// A `tools/call` request with exactly these members.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Call<'a> {
+    #[serde(borrow)]
+    jsonrpc: &'a str,
+    id: Id,
+    #[serde(borrow)]
+    method: &'a str,
+    #[serde(borrow)]
+    params: Params<'a>,
+}
+
+/// Its params: a name and an arguments object, nothing else (no `_meta`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    arguments: &'a RawValue,
+}
+
+#[derive(Serialize)]
+struct Answer<'a> {
+    jsonrpc: &'static str,
+    id: &'a Id,
+    result: &'a rmcp::model::CallToolResult,
+}
+
+impl FastPath {
+    /// For the MCP handler of this node and the hosts rmcp allows.
+    pub fn new(mcp: McpServer, hosts: Vec<String>) -> Self {
+        Self {
+            mcp: Arc::new(mcp),
+            hosts,
+            served: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// How many calls it served.
+    pub fn served(&self) -> u64 {
+        self.served.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The response to `body`, if the fast path takes it; `None` sends it
+    /// on to rmcp.
+    pub async fn serve(&self, parts: &Parts, body: &Bytes, peer: Option<IpAddr>) -> Option<Response> {
+        if parts.uri.path() != "/mcp" || !self.headers_eligible(parts) {
+            return None;
+        }
+        let (id, tool) = {
+            let call: Call<'_> = serde_json::from_slice(body).ok()?;
+            let tool = ToolName::parse(&call.params.name)?;
+            let eligible =
+                call.jsonrpc == "2.0" && call.method == "tools/call" && call.params.arguments.get().starts_with('{');
+            if !eligible {
+                return None;
+            }
+            (call.id, tool)
+        };
+        // The call runs in a task of its own, as under rmcp: a client that
+        // hangs up does not cut a store step short.
+        let (mcp, body) = (self.mcp.clone(), body.clone());
+        let mut result = tokio::spawn(async move {
+            let call: Call<'_> = serde_json::from_slice(&body).expect("parsed above");
+            mcp.call(tool, CallArgs::Text(call.params.arguments.get()), peer).await
+        })
+        .await
+        .ok()?;
+        // As rmcp answers a peer on a version before 2026-07-28: without
+        // `resultType: "complete"`.
+        result.result_type.take_if(|t| t.is_complete());
+        let answer = Answer {
+            jsonrpc: "2.0",
+            id: &id,
+            result: &result,
+        };
+        let bytes = serde_json::to_vec(&answer).ok()?;
+        self.served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+    }
+
+    /// Whether every header rmcp judges passes, by a narrower test.
+    fn headers_eligible(&self, parts: &Parts) -> bool {
+        let h = &parts.headers;
+        let one = |name: &str| {
+            let mut all = h.get_all(name).iter();
+            match (all.next(), all.next()) {
+                (Some(v), None) => v.to_str().ok(),
+                _ => None,
+            }
+        };
+        let version_ok = one("mcp-protocol-version").is_some_and(|v| VERSIONS.contains(&v));
+        let content_type_ok = one(header::CONTENT_TYPE.as_str()).is_some_and(|v| {
+            let essence = v.split_once(';').map_or(v, |(e, _)| e);
+            essence.trim().eq_ignore_ascii_case("application/json")
+        });
+        let no_session_or_standard_headers = h.keys().all(|k| {
+            let k = k.as_str();
+            k != "mcp-session-id" && k != "mcp-method" && k != "mcp-name" && !k.starts_with("mcp-param-")
+        });
+        version_ok
+            && content_type_ok
+            && no_session_or_standard_headers
+            && accepts_json_and_sse(h)
+            && self.host_allowed(parts)
+    }
+
+    /// rmcp's Host rule (`allowed_hosts`, host case-insensitive, a listed
+    /// port must match), on exactly one valid Host header.
+    fn host_allowed(&self, parts: &Parts) -> bool {
+        let mut all = parts.headers.get_all(header::HOST).iter();
+        let (Some(value), None) = (all.next(), all.next()) else {
+            return false;
+        };
+        let Some(authority) = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse::<axum::http::uri::Authority>().ok())
+        else {
+            return false;
+        };
+        let norm = |h: &str| h.trim_matches('[').trim_matches(']').to_ascii_lowercase();
+        let (host, port) = (norm(authority.host()), authority.port_u16());
+        self.hosts.iter().any(|allowed| {
+            let allowed = allowed.trim();
+            let (a_host, a_port) = match allowed.parse::<axum::http::uri::Authority>() {
+                Ok(a) => (norm(a.host()), a.port_u16()),
+                Err(_) => (norm(allowed), None),
+            };
+            !allowed.is_empty() && a_host == host && a_port.is_none_or(|p| port == Some(p))
+        })
+    }
+}
+
+/// Every `Accept` value is a plain list of media types (no parameters, so
+/// no quality weights to judge), and they include both JSON and SSE.
+fn accepts_json_and_sse(h: &HeaderMap) -> bool {
+    let (mut json, mut sse) = (false, false);
+    for value in h.get_all(header::ACCEPT) {
+        let Ok(v) = value.to_str() else { return false };
+        if v.contains(';') || v.contains('"') {
+            return false;
+        }
+        for essence in v.split(',').map(str::trim) {
+            json |= essence.eq_ignore_ascii_case("application/json");
+            sse |= essence.eq_ignore_ascii_case("text/event-stream");
+        }
+    }
+    json && sse
+}
