@@ -9,8 +9,10 @@
 //! before each timed part so the load generator spends its CPU on HTTP.
 
 mod broadcast;
+mod crosscheck;
 mod latency;
 mod load;
+mod lowrate;
 mod procfs;
 mod push;
 mod rooms;
@@ -73,7 +75,7 @@ struct Args {
     /// Message size in bytes
     #[arg(long, default_value_t = 1024)]
     size: usize,
-    /// Parts to run (push: send-to-poke of a subscriptions/listen listener; rooms: room fan-out and pairing; broadcast: to --broadcast-recipients; not in the default set)
+    /// Parts to run (push: send-to-poke of a subscriptions/listen listener; rooms: room fan-out and pairing; broadcast: to --broadcast-recipients; lowrate: server CPU per call of one client at --low-rates; wrk: the throughput part driven by wrk; these three are not in the default set)
     #[arg(
         long,
         value_delimiter = ',',
@@ -95,6 +97,9 @@ struct Args {
     /// Recipients of each broadcast in the broadcast part (the server needs --max-broadcast-recipients at least this, and a high --broadcast-rate)
     #[arg(long, default_value_t = 1000)]
     broadcast_recipients: usize,
+    /// Calls per second of the light-load part, one client calling one at a time
+    #[arg(long, value_delimiter = ',', default_value = "20,200,1000")]
+    low_rates: Vec<u64>,
     /// Print JSON instead of a table
     #[arg(long)]
     json: bool,
@@ -194,6 +199,27 @@ fn parse_and_verify_us(rpc: &Rpc, size: usize) -> f64 {
     median(&mut batches)
 }
 
+/// Median microseconds to sign a send's acceptance (PROTOCOL §12a: about
+/// 200 bytes under the server key), which the server does for every
+/// accepted send besides checking the sender's signature.
+fn sign_acceptance_us() -> f64 {
+    let key = SigningSecret::generate();
+    let statement = sign_input_like(200);
+    let mut batches = Vec::new();
+    for _ in 0..15 {
+        let started = Instant::now();
+        for _ in 0..200 {
+            std::hint::black_box(key.sign(std::hint::black_box(&statement)));
+        }
+        batches.push(started.elapsed().as_secs_f64() * 1e6 / 200.0);
+    }
+    median(&mut batches)
+}
+
+fn sign_input_like(n: usize) -> Vec<u8> {
+    mcpmsg_core::protocol::sign_input("acceptance", &[&"x".repeat(n)])
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -268,11 +294,17 @@ async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -
     let mut lines = vec![format!("{label}: mcpmsg-bench against {url} ({} B messages)", a.size)];
 
     let yard = parse_and_verify_us(&rpc, a.size);
+    let sign = sign_acceptance_us();
     if part("verify") {
         out.insert("parse_verify_us".into(), json!(yard));
+        out.insert("sign_acceptance_us".into(), json!(sign));
         lines.push(format!(
             "{:<46}{yard:.1} µs per send (median of 15 x 200, one core)",
             "in-process parse + verify_strict"
+        ));
+        lines.push(format!(
+            "{:<46}{sign:.1} µs per send (median of 15 x 200, one core)",
+            "in-process sign of the acceptance (§12a)"
         ));
     }
     if part("typed") {
@@ -299,7 +331,7 @@ async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -
     }
 
     if part("throughput") {
-        throughput_part(a, &rpc, &sender, &tag, server_pid, yard, &mut out, &mut lines).await?;
+        throughput_part(a, &rpc, &sender, &tag, server_pid, (yard, sign), &mut out, &mut lines).await?;
     }
 
     if part("latency") {
@@ -320,6 +352,16 @@ async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -
     if part("rooms") {
         let (rooms, l) = rooms::run(&rpc, a, &tag, server_pid).await?;
         out.insert("rooms".into(), rooms);
+        lines.extend(l);
+    }
+    if part("wrk") {
+        let (w, l) = crosscheck::run(&rpc, url, a, &tag, server_pid, yard).await?;
+        out.insert("wrk".into(), w);
+        lines.extend(l);
+    }
+    if part("lowrate") {
+        let (low, l) = lowrate::run(&rpc, a, &tag, server_pid, yard).await?;
+        out.insert("light_load".into(), low);
         lines.extend(l);
     }
     if part("broadcast") {
@@ -424,7 +466,7 @@ async fn throughput_part(
     sender: &Who,
     tag: &str,
     server_pid: Option<u32>,
-    yard: f64,
+    (yard, sign): (f64, f64),
     out: &mut serde_json::Map<String, Value>,
     lines: &mut Vec<String>,
 ) -> Result<()> {
@@ -459,11 +501,13 @@ async fn throughput_part(
         let cpu = median(&mut cpus);
         out.insert("server_cpu_us_per_send".into(), json!(cpu));
         out.insert("server_cpu_ratio".into(), json!(cpu / yard));
+        out.insert("server_cpu_ratio_with_acceptance".into(), json!(cpu / (yard + sign)));
         lines.push(format!(
-            "{:<46}{:.1} µs per send = {:.2}x parse + verify",
+            "{:<46}{:.1} µs per send = {:.2}x parse + verify ({:.2}x parse + verify + the acceptance's signature)",
             "server CPU",
             cpu,
-            cpu / yard
+            cpu / yard,
+            cpu / (yard + sign)
         ));
     }
     Ok(())

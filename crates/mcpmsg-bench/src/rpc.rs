@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use mcpmsg_core::protocol::tools::{parse_output, ToolArgs};
 
-const PROTOCOL: &str = "2025-11-25";
+pub(crate) const PROTOCOL: &str = "2025-11-25";
 
 pub struct Rpc {
     http: reqwest::Client,

@@ -105,25 +105,20 @@ impl FastPath {
         if parts.uri.path() != "/mcp" || !self.headers_eligible(parts) {
             return None;
         }
-        let (id, tool) = {
-            let call: Call<'_> = serde_json::from_slice(body).ok()?;
-            let tool = ToolName::parse(&call.params.name)?;
-            let eligible =
-                call.jsonrpc == "2.0" && call.method == "tools/call" && call.params.arguments.get().starts_with('{');
-            if !eligible {
-                return None;
-            }
-            (call.id, tool)
-        };
-        // The call runs in a task of its own, as under rmcp: a client that
-        // hangs up does not cut a store step short.
-        let (mcp, body) = (self.mcp.clone(), body.clone());
-        let mut result = tokio::spawn(async move {
-            let call: Call<'_> = serde_json::from_slice(&body).expect("parsed above");
-            mcp.call(tool, CallArgs::Text(call.params.arguments.get()), peer).await
-        })
-        .await
-        .ok()?;
+        let call: Call<'_> = serde_json::from_slice(body).ok()?;
+        let tool = ToolName::parse(&call.params.name)?;
+        let arguments = call.params.arguments.get();
+        if call.jsonrpc != "2.0" || call.method != "tools/call" || !arguments.starts_with('{') {
+            return None;
+        }
+        // Run here, not in a task of its own: a spawned task is pushed to
+        // this worker's queue and wakes the other worker to steal it, a
+        // cross-thread wake that costs more than the call at a low rate.
+        // A client that hangs up drops this future; every tool is safe to
+        // stop at an await (a long-poll is stopped so already), and a step
+        // the store began completes there (a retry is idempotent).
+        let mut result = self.mcp.call(tool, CallArgs::Text(arguments), peer).await;
+        let id = call.id;
         // As rmcp answers a peer on a version before 2026-07-28: without
         // `resultType: "complete"`.
         result.result_type.take_if(|t| t.is_complete());
