@@ -5,8 +5,10 @@
 -- body replayed twice would be answered as a duplicate, a cheaper path.
 local bodies = {}
 local next_body = 1
--- A global: done() runs in the main state and reads it from the thread's.
+-- Globals: done() runs in the main state and reads them from the thread's
+-- (numbers and strings only cross): the count, and the first refusal's code.
 refused = 0
+first_code = ""
 local threads = {}
 
 function setup(thread)
@@ -35,14 +37,19 @@ end
 
 function response(status, headers, body)
   if status ~= 200 or string.find(body, '"isError":true', 1, true) then
+    if refused == 0 then
+      first_code = string.match(body, '"code":"([a-z_]+)"') or ("HTTP " .. status)
+    end
     refused = refused + 1
   end
 end
 
 function done(summary, latency, requests)
-  local total = 0
+  local total, code = 0, ""
   for _, t in ipairs(threads) do
     total = total + (t:get("refused") or 0)
+    if code == "" then code = t:get("first_code") or "" end
   end
   io.write(string.format("mcpmsg-refused %d\n", total))
+  io.write(string.format("mcpmsg-first-refusal %s\n", code))
 end

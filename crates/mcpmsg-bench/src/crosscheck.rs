@@ -62,6 +62,12 @@ fn wrk_round(url: &str, dir: &std::path::Path, bodies: &[(String, String)], a: &
         .find_map(|l| l.trim().split_once(" requests in ").and_then(|(n, _)| n.parse().ok()))
         .context("wrk printed no request count")?;
     let refused = field("mcpmsg-refused").and_then(|r| r.parse().ok()).unwrap_or(u64::MAX);
+    if refused > 0 {
+        eprintln!(
+            "mcpmsg-bench: wrk: {refused} sends refused, the first with {}",
+            field("mcpmsg-first-refusal").unwrap_or_default()
+        );
+    }
     Ok((rate, requests, refused, wrk_ns))
 }
 
@@ -81,7 +87,9 @@ pub(crate) async fn run(
         ));
     }
     let sender = Who::new(format!("bench-{tag}-wrk"));
-    let receivers: Vec<Who> = (0..64).map(|i| Who::new(format!("bench-{tag}-wr{i}"))).collect();
+    // Enough receivers that no sender's share of a queue (1,000 by
+    // default) fills in a round, whatever the rate.
+    let receivers: Vec<Who> = (0..256).map(|i| Who::new(format!("bench-{tag}-wr{i}"))).collect();
     register(rpc, &[&sender]).await?;
     register(rpc, &receivers.iter().collect::<Vec<_>>()).await?;
     let names: Vec<String> = receivers.iter().map(|w| w.id.clone()).collect();
