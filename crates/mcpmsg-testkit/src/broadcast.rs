@@ -241,6 +241,18 @@ pub async fn broadcast_refusals_queue_nothing(c: &Client) {
     c.call("broadcast", a.broadcast(["notes", "", ""], "", "hi"))
         .await
         .refused("blocked");
+    // An identity that ended is matched by no broadcast any more.
+    let mut retiree = Ident::new("retiree");
+    register(c, &[&retiree]).await;
+    c.call("declare_capabilities", retiree.declare("notes", "")).await.ok();
+    c.call("block_client", b.block(&a.id, "unblock")).await.ok();
+    let before = c.call("broadcast", a.broadcast(["notes", "", ""], "", "hi")).await.ok();
+    assert_eq!(before["delivered"], json!(["listener", "retiree"]));
+    let end = retiree.revoke_with_next(mcpmsg_core::protocol::now_ms());
+    c.call("revoke_key", json!({"event": end})).await.ok();
+    let after = c.call("broadcast", a.broadcast(["notes", "", ""], "", "hi")).await.ok();
+    assert_eq!(after["delivered"], json!(["listener"]), "{after}");
+    c.call("block_client", b.block(&a.id, "block")).await.ok();
     // No match at all is not an error: nobody to tell.
     let none = c
         .call("broadcast", a.broadcast(["nobody", "", ""], "", "hi"))

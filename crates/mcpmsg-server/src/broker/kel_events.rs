@@ -3,7 +3,7 @@
 //! with an optional whole log that stores a tombstone on a server that
 //! forgot the identity).
 
-use mcpmsg_core::protocol::kel::{self, Event};
+use mcpmsg_core::protocol::kel::{self, Event, KelStatus};
 use mcpmsg_core::protocol::{check_client_id, now_ms, parse_ts, ErrorCode};
 
 use super::registry::{kel_refusal, new_record, KelUpdate};
@@ -143,6 +143,13 @@ impl Broker {
                 ErrorCode::KelConflict,
                 format!("the log of {client_id} changed meanwhile; fetch it and build on its head"),
             ));
+        }
+        if matches!(new.status(), KelStatus::Revoked { .. }) {
+            // An identity that ended speaks nothing any more: no broadcast
+            // may match it (PROTOCOL §18e). Not fatal: the revocation stands.
+            if let Err(e) = self.store.declare(&client_id, &Default::default()).await {
+                tracing::warn!(%client_id, error = %e, "the declaration of a revoked identity was not cleared");
+            }
         }
         Ok(KelUpdate {
             client_id,

@@ -23,6 +23,7 @@ mod blocks;
 mod cache;
 mod codec;
 mod conn;
+mod identities;
 mod keys;
 mod memory;
 mod nonces;
@@ -45,7 +46,7 @@ use self::cache::{IdentityCache, FORGET, IDENTITY_TTL};
 use self::codec::{decode_message, decode_nonce, encode_nonce, raw16};
 use self::conn::{err, open, Conn};
 pub use self::conn::{redacted_url, RedisTls};
-use self::keys::{identity_key, node_name, queue_keys, signal_key, BELL, DEFAULT_NONCE_WINDOW, IDS, PRESENCE};
+use self::keys::{identity_key, node_name, queue_keys, signal_key, BELL, DEFAULT_NONCE_WINDOW, IDS};
 use self::memory::MemorySample;
 use self::scripts::Scripts;
 use super::{
@@ -181,25 +182,7 @@ impl Store for RedisStore {
         expected_len: usize,
         record: &IdentityRecord,
     ) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(record).expect("a record serialises");
-        let done: i64 = self
-            .scripts
-            .put_identity
-            .key(identity_key(client_id))
-            .arg(expected_len)
-            .arg(record.events.len())
-            .arg(json)
-            .arg(BELL)
-            .arg(format!("{} {FORGET}{client_id}", self.node))
-            .arg(record.head().unwrap_or_default())
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(err)?;
-        if done == 1 {
-            self.identities.put(client_id, Arc::new(record.clone()));
-            let _: i64 = self.conn().sadd(IDS, client_id).await.map_err(err)?;
-        }
-        Ok(done == 1)
+        self.put_identity_step(client_id, expected_len, record).await
     }
 
     async fn identities(
@@ -207,19 +190,7 @@ impl Store for RedisStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Arc<IdentityRecord>)>, StoreError> {
-        // The set of ids is bounded by --max-clients; a page is cut from it
-        // sorted here.
-        let mut ids: Vec<String> = self.conn().smembers(IDS).await.map_err(err)?;
-        ids.retain(|id| after.is_none_or(|a| id.as_str() > a));
-        ids.sort_unstable();
-        ids.truncate(limit);
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(r) = self.identity(&id).await? {
-                out.push((id, r));
-            }
-        }
-        Ok(out)
+        self.identity_page(after, limit).await
     }
 
     async fn identity_count(&self) -> Result<usize, StoreError> {
@@ -227,29 +198,11 @@ impl Store for RedisStore {
     }
 
     async fn touch(&self, client_id: &str, at: u64) -> Result<(), StoreError> {
-        // Never back in time, whichever node writes last: one small script.
-        let _: i64 = self
-            .scripts
-            .touch
-            .key(PRESENCE)
-            .arg(client_id)
-            .arg(at)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(err)?;
-        Ok(())
+        self.touch_step(client_id, at).await
     }
 
     async fn last_seen(&self, client_ids: &[&str]) -> Result<Vec<Option<u64>>, StoreError> {
-        if client_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        redis::cmd("HMGET")
-            .arg(PRESENCE)
-            .arg(client_ids)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(err)
+        self.last_seen_of(client_ids).await
     }
 
     async fn precheck(
