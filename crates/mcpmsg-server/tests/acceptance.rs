@@ -66,14 +66,17 @@ fn independent_client_passes_with_sessions() {
     run(&url, "session");
 }
 
-/// The whole suite, its 2025-11-25 calls served by the fast path (issue
-/// 14) on one server and by rmcp on the other: the same checks pass, with
-/// the same output.
+/// The whole suite in both modes (2025-11-25 after a handshake, and
+/// 2026-07-28 per request), its calls served by the fast path (issue 14)
+/// on one server and by rmcp on the other: the same checks pass, with the
+/// same output.
 #[test]
 fn the_fast_path_passes_the_suite_as_rmcp_does() {
     let (_fast, fast_url) = start(&[]);
     let (_slow, slow_url) = start(&["--no-fast-path"]);
-    assert_eq!(run(&fast_url, "session"), run(&slow_url, "session"));
+    for mode in ["session", "sessionless"] {
+        assert_eq!(run(&fast_url, mode), run(&slow_url, mode), "{mode}");
+    }
     let calls = |url: &str| {
         let health = format!("{}/health", url.trim_end_matches("/mcp"));
         let rt = tokio::runtime::Runtime::new().unwrap();

@@ -38,7 +38,7 @@ fn corpus() -> Vec<Case> {
     let identity = call(json!(1), "get_my_identity", json!({}));
     let bad_sig = json!({"client_id": "nobody", "key_id": "0123456789abcdef0123456789abcdef",
         "ts": "1", "nonce": "AAAAAAAAAAAAAAAAAAAAAA", "sig": "x"});
-    vec![
+    let mut cases = vec![
         case("an unsigned call", identity.clone()),
         case("a string id", call(json!("seven"), "get_my_identity", json!({}))),
         case("a float id", call(json!(1.5), "get_my_identity", json!({}))),
@@ -53,8 +53,12 @@ fn corpus() -> Vec<Case> {
         case("an unknown sender", call(json!(9), "send_message", json!({"sender_id": "ghost",
             "recipient_id": "bob", "message": "hi", "key_id": "0123456789abcdef0123456789abcdef",
             "ts": "1", "nonce": "AAAAAAAAAAAAAAAAAAAAAA", "sig": "x"}))),
-        case("params with _meta", json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call",
+        case("a progress token", json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call",
             "params": {"name": "get_my_identity", "arguments": {}, "_meta": {"progressToken": 1}}}).to_string()),
+        case("a bad progress token", json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call",
+            "params": {"name": "get_my_identity", "arguments": {}, "_meta": {"progressToken": [1]}}}).to_string()),
+        case("other _meta", json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call",
+            "params": {"name": "get_my_identity", "arguments": {}, "_meta": {"note": 1}}}).to_string()),
         case("no arguments", json!({"jsonrpc": "2.0", "id": 11, "method": "tools/call",
             "params": {"name": "get_my_identity"}}).to_string()),
         case("tools/list", json!({"jsonrpc": "2.0", "id": 12, "method": "tools/list"}).to_string()),
@@ -69,7 +73,106 @@ fn corpus() -> Vec<Case> {
         with("an upper-case Host", vec![("host", "LOCALHOST")], identity.clone()),
         with("text/plain", vec![("content-type", "text/plain")], identity.clone()),
         with("a session id", vec![("mcp-session-id", "abc")], identity.clone()),
-        with("an Mcp-Method header", vec![("mcp-method", "tools/list")], identity),
+        with("an Mcp-Method header", vec![("mcp-method", "tools/list")], identity.clone()),
+        with("an Mcp-Name header", vec![("mcp-name", "get_my_identity")], identity),
+    ];
+    cases.extend(current());
+    cases
+}
+
+/// 2026-07-28 calls: the client context in `_meta`, method and tool in
+/// headers; then each of those wrong in one way.
+fn current() -> Vec<Case> {
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "corpus", "version": "1"}});
+    let body = |name: &str, arguments: Value, meta: Value| {
+        json!({"jsonrpc": "2.0", "id": 20, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments, "_meta": meta}})
+        .to_string()
+    };
+    let headers = |name: &'static str| {
+        vec![
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", name),
+        ]
+    };
+    let identity = body("get_my_identity", json!({}), meta.clone());
+    let mut without = |key: &str| {
+        let mut m = meta.clone();
+        m.as_object_mut().unwrap().remove(key);
+        m
+    };
+    let no_capabilities = without("io.modelcontextprotocol/clientCapabilities");
+    let no_info = without("io.modelcontextprotocol/clientInfo");
+    let mut old_version = meta.clone();
+    old_version["io.modelcontextprotocol/protocolVersion"] = "2025-11-25".into();
+    let mut progress = meta.clone();
+    progress["progressToken"] = 5.into();
+    let bad_sig = json!({"client_id": "nobody", "key_id": "0123456789abcdef0123456789abcdef",
+        "ts": "1", "nonce": "AAAAAAAAAAAAAAAAAAAAAA", "sig": "x"});
+    vec![
+        with("2026: an unsigned call", headers("get_my_identity"), identity.clone()),
+        with(
+            "2026: a refused signed call",
+            headers("get_messages"),
+            body("get_messages", bad_sig, meta.clone()),
+        ),
+        with(
+            "2026: a public read",
+            headers("list_clients"),
+            body("list_clients", json!({}), meta.clone()),
+        ),
+        with(
+            "2026: no client name",
+            headers("get_my_identity"),
+            body("get_my_identity", json!({}), no_info),
+        ),
+        with(
+            "2026: no capabilities",
+            headers("get_my_identity"),
+            body("get_my_identity", json!({}), no_capabilities),
+        ),
+        with(
+            "2026: another version in _meta",
+            headers("get_my_identity"),
+            body("get_my_identity", json!({}), old_version),
+        ),
+        with(
+            "2026: a progress token",
+            headers("get_my_identity"),
+            body("get_my_identity", json!({}), progress),
+        ),
+        with(
+            "2026: no _meta",
+            headers("get_my_identity"),
+            call(json!(21), "get_my_identity", json!({})),
+        ),
+        with(
+            "2026: another tool in Mcp-Name",
+            headers("list_clients"),
+            identity.clone(),
+        ),
+        with(
+            "2026: Mcp-Name in base64",
+            headers("=?base64?Z2V0X215X2lkZW50aXR5?="),
+            identity.clone(),
+        ),
+        with(
+            "2026: no Mcp-Name",
+            vec![("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call")],
+            identity.clone(),
+        ),
+        with(
+            "2026: another Mcp-Method",
+            vec![
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/list"),
+                ("mcp-name", "get_my_identity"),
+            ],
+            identity,
+        ),
     ]
 }
 
@@ -123,7 +226,15 @@ async fn the_fast_path_answers_exactly_as_rmcp_does() {
     }
     // The ordinary calls went the fast way (no rmcp service built for them).
     let served = fast_path_calls(&fast).await.as_u64().unwrap();
-    assert!(served >= 10, "fast path served {served}");
+    assert!(served >= 14, "fast path served {served}");
+    // And so do an rmcp client's, as the CLI and the bridge make them.
+    let client = fast.client().await;
+    client.call("get_my_identity", json!({})).await.ok();
+    assert_eq!(
+        fast_path_calls(&fast).await.as_u64().unwrap(),
+        served + 1,
+        "an rmcp client's call took the fast path"
+    );
     assert_eq!(fast_path_calls(&slow).await, Value::Null);
     fast.stop().await;
     slow.stop().await;

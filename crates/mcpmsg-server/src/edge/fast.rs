@@ -9,9 +9,10 @@
 //! Origin, body size and time, JSON-RPC shape, duplicate members) have run,
 //! and the fast path takes only requests on which rmcp's own checks all
 //! pass, by testing a narrower condition than each of them (Host, Accept,
-//! Content-Type, protocol version header, no SEP-2243 headers, no session,
-//! no `_meta`, an integer or string id, a known tool). Anything else, or
-//! anything unusual, returns `None` and goes to rmcp exactly as before.
+//! Content-Type, protocol version header, the SEP-2243 headers, no session,
+//! `_meta` only as 2026-07-28 requires it, an integer or string id, a
+//! known tool). Anything else, or anything unusual, returns `None` and goes
+//! to rmcp exactly as before.
 //! A test runs the acceptance and hostile suites with it on and off.
 
 use std::net::IpAddr;
@@ -26,10 +27,33 @@ use serde_json::value::RawValue;
 use crate::mcp::{CallArgs, McpServer};
 use mcpmsg_core::protocol::tools::ToolName;
 
-/// The protocol versions the fast path serves: those rmcp serves in
-/// stateless mode with the plain JSON-RPC lifecycle (before 2026-07-28,
-/// whose per-request metadata and standard headers rmcp validates itself).
-const VERSIONS: [&str; 2] = ["2025-06-18", "2025-11-25"];
+/// The versions before 2026-07-28 the fast path serves: rmcp serves them
+/// statelessly with no per-request metadata and no standard headers.
+const LEGACY: [&str; 2] = ["2025-06-18", "2025-11-25"];
+
+/// 2026-07-28: every request carries its client context in `_meta` and
+/// names its method and tool in the `Mcp-Method` and `Mcp-Name` headers.
+const CURRENT: &str = "2026-07-28";
+
+/// The `_meta` members a 2026-07-28 call may carry here: the two rmcp
+/// requires, the client's name, and a progress token (rmcp's clients send
+/// one with every call; no tool reports progress, so it changes nothing).
+/// Any other (a log level, say) sends the call to rmcp.
+const META_KEYS: [&str; 4] = [
+    "io.modelcontextprotocol/protocolVersion",
+    "io.modelcontextprotocol/clientCapabilities",
+    "io.modelcontextprotocol/clientInfo",
+    "progressToken",
+];
+
+/// Which lifecycle a request's headers put it in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    /// 2025-06-18 or 2025-11-25.
+    Legacy,
+    /// 2026-07-28.
+    Current,
+}
 
 /// Serves eligible tool calls (see the module doc).
 pub struct FastPath {
@@ -67,7 +91,8 @@ struct Call<'a> {
     params: Params<'a>,
 }
 
-/// Its params: a name and an arguments object, nothing else (no `_meta`).
+/// Its params: a name, an arguments object and, at 2026-07-28, `_meta`;
+/// nothing else.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params<'a> {
@@ -75,6 +100,8 @@ struct Params<'a> {
     name: std::borrow::Cow<'a, str>,
     #[serde(borrow)]
     arguments: &'a RawValue,
+    #[serde(borrow, rename = "_meta", default)]
+    meta: Option<&'a RawValue>,
 }
 
 #[derive(Serialize)]
@@ -102,13 +129,23 @@ impl FastPath {
     /// The response to `body`, if the fast path takes it; `None` sends it
     /// on to rmcp.
     pub async fn serve(&self, parts: &Parts, body: &Bytes, peer: Option<IpAddr>) -> Option<Response> {
-        if parts.uri.path() != "/mcp" || !self.headers_eligible(parts) {
+        if parts.uri.path() != "/mcp" {
             return None;
         }
+        let lifecycle = self.lifecycle(parts)?;
         let call: Call<'_> = serde_json::from_slice(body).ok()?;
         let tool = ToolName::parse(&call.params.name)?;
         let arguments = call.params.arguments.get();
         if call.jsonrpc != "2.0" || call.method != "tools/call" || !arguments.starts_with('{') {
+            return None;
+        }
+        let context_ok = match lifecycle {
+            Lifecycle::Legacy => call.params.meta.is_none_or(progress_only),
+            Lifecycle::Current => {
+                one(&parts.headers, "mcp-name") == Some(&*call.params.name) && call.params.meta.is_some_and(meta_ok)
+            }
+        };
+        if !context_ok {
             return None;
         }
         // Run here, not in a task of its own: a spawned task is pushed to
@@ -121,7 +158,9 @@ impl FastPath {
         let id = call.id;
         // As rmcp answers a peer on a version before 2026-07-28: without
         // `resultType: "complete"`.
-        result.result_type.take_if(|t| t.is_complete());
+        if lifecycle == Lifecycle::Legacy {
+            result.result_type.take_if(|t| t.is_complete());
+        }
         let answer = Answer {
             jsonrpc: "2.0",
             id: &id,
@@ -132,30 +171,35 @@ impl FastPath {
         Some((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
     }
 
-    /// Whether every header rmcp judges passes, by a narrower test.
-    fn headers_eligible(&self, parts: &Parts) -> bool {
+    /// The lifecycle of a request whose every header rmcp judges passes,
+    /// by a narrower test; `None` for any other.
+    fn lifecycle(&self, parts: &Parts) -> Option<Lifecycle> {
         let h = &parts.headers;
-        let one = |name: &str| {
-            let mut all = h.get_all(name).iter();
-            match (all.next(), all.next()) {
-                (Some(v), None) => v.to_str().ok(),
-                _ => None,
-            }
+        let lifecycle = match one(h, "mcp-protocol-version")? {
+            v if LEGACY.contains(&v) => Lifecycle::Legacy,
+            CURRENT => Lifecycle::Current,
+            _ => return None,
         };
-        let version_ok = one("mcp-protocol-version").is_some_and(|v| VERSIONS.contains(&v));
-        let content_type_ok = one(header::CONTENT_TYPE.as_str()).is_some_and(|v| {
+        let content_type_ok = one(h, header::CONTENT_TYPE.as_str()).is_some_and(|v| {
             let essence = v.split_once(';').map_or(v, |(e, _)| e);
             essence.trim().eq_ignore_ascii_case("application/json")
         });
-        let no_session_or_standard_headers = h.keys().all(|k| {
-            let k = k.as_str();
-            k != "mcp-session-id" && k != "mcp-method" && k != "mcp-name" && !k.starts_with("mcp-param-")
-        });
-        version_ok
-            && content_type_ok
-            && no_session_or_standard_headers
+        // A legacy call names no method or tool in headers (rmcp ignores
+        // them there, but a middlebox may not); a current one names both,
+        // once each (the tool is matched against the body by the caller).
+        let standard_headers_ok = match lifecycle {
+            Lifecycle::Legacy => !h.contains_key("mcp-method") && !h.contains_key("mcp-name"),
+            Lifecycle::Current => one(h, "mcp-method") == Some("tools/call"),
+        };
+        let no_session_or_params = h
+            .keys()
+            .all(|k| k.as_str() != "mcp-session-id" && !k.as_str().starts_with("mcp-param-"));
+        let ok = content_type_ok
+            && standard_headers_ok
+            && no_session_or_params
             && accepts_json_and_sse(h)
-            && self.host_allowed(parts)
+            && self.host_allowed(parts);
+        ok.then_some(lifecycle)
     }
 
     /// rmcp's Host rule (`allowed_hosts`, host case-insensitive, a listed
@@ -183,6 +227,35 @@ impl FastPath {
             !allowed.is_empty() && a_host == host && a_port.is_none_or(|p| port == Some(p))
         })
     }
+}
+
+/// The one value of header `name`, if it has exactly one and it is text.
+fn one<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    let mut all = h.get_all(name).iter();
+    match (all.next(), all.next()) {
+        (Some(v), None) => v.to_str().ok(),
+        _ => None,
+    }
+}
+
+/// A 2026-07-28 call's `_meta`, judged by rmcp's own reading of it: only
+/// the members [`META_KEYS`] names, its protocol version this one, its
+/// client capabilities (and name, if given) well formed.
+fn meta_ok(raw: &RawValue) -> bool {
+    let Ok(meta) = serde_json::from_str::<rmcp::model::RequestMetaObject>(raw.get()) else {
+        return false;
+    };
+    meta.0.keys().all(|k| META_KEYS.contains(&k.as_str()))
+        && meta.protocol_version().is_some_and(|v| v.as_str() == CURRENT)
+        && meta.client_capabilities().is_some()
+        && (!meta.0.contains_key(META_KEYS[2]) || meta.client_info().is_some())
+        && (!meta.0.contains_key(META_KEYS[3]) || meta.get_progress_token().is_some())
+}
+
+/// A legacy call's `_meta` holding nothing but a valid progress token.
+fn progress_only(raw: &RawValue) -> bool {
+    serde_json::from_str::<rmcp::model::RequestMetaObject>(raw.get())
+        .is_ok_and(|meta| meta.0.keys().all(|k| k == "progressToken") && meta.get_progress_token().is_some())
 }
 
 /// Every `Accept` value is a plain list of media types (no parameters, so
