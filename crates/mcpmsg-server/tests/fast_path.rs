@@ -99,7 +99,7 @@ fn current() -> Vec<Case> {
         ]
     };
     let identity = body("get_my_identity", json!({}), meta.clone());
-    let mut without = |key: &str| {
+    let without = |key: &str| {
         let mut m = meta.clone();
         m.as_object_mut().unwrap().remove(key);
         m
