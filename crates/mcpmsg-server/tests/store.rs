@@ -19,6 +19,8 @@ use sha2::{Digest, Sha256};
 
 #[path = "store/bounds.rs"]
 mod bounds;
+#[path = "store/identities.rs"]
+mod identities;
 #[path = "store/pairing.rs"]
 mod pairing;
 #[path = "store/protocols.rs"]
@@ -92,10 +94,10 @@ async fn conformance(store: Arc<dyn Store>) {
     type Property = fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
     let properties: [(&str, Property); 20] = [
         ("identities_are_compare_and_set", |s| {
-            Box::pin(identities_are_compare_and_set(s))
+            Box::pin(identities::identities_are_compare_and_set(s))
         }),
         ("nonces_are_claimed_once_within_their_window", |s| {
-            Box::pin(nonces_are_claimed_once_within_their_window(s))
+            Box::pin(identities::nonces_are_claimed_once_within_their_window(s))
         }),
         ("sends_leases_and_acks", |s| Box::pin(sends_leases_and_acks(s))),
         ("replies_are_preferred", |s| Box::pin(replies_are_preferred(s))),
@@ -208,65 +210,6 @@ async fn last_seen_is_kept_and_never_goes_back(store: Arc<dyn Store>) {
 
 async fn per_sender_share_and_total_bytes(store: Arc<dyn Store>) {
     bounds::bounds(store.as_ref(), &tag()).await;
-}
-
-/// Identities: registered once, updated on the expected log length, listed.
-async fn identities_are_compare_and_set(store: Arc<dyn Store>) {
-    let t = tag();
-    let alice = format!("alice-{t}");
-    store.ping().await.unwrap();
-    // Identities: compare-and-set on the log length.
-    assert!(store.identity(&alice).await.unwrap().is_none());
-    let rec = record(&alice);
-    assert!(store.put_identity(&alice, 0, &rec).await.unwrap());
-    assert!(
-        !store.put_identity(&alice, 0, &rec).await.unwrap(),
-        "a second registration must lose"
-    );
-    assert_eq!(*store.identity(&alice).await.unwrap().unwrap(), rec);
-    let mut renamed = rec.clone();
-    renamed.name = "A2".into();
-    assert!(store.put_identity(&alice, 1, &renamed).await.unwrap());
-    assert_eq!(store.identity(&alice).await.unwrap().unwrap().name, "A2");
-    assert!(store
-        .identities(None, 100_000)
-        .await
-        .unwrap()
-        .iter()
-        .any(|(id, r)| *id == alice && r.name == "A2"));
-    assert!(store.identity_count().await.unwrap() >= 1);
-}
-
-/// Nonces: claimed once, per client, remembered for their window, then free.
-async fn nonces_are_claimed_once_within_their_window(store: Arc<dyn Store>) {
-    let t = tag();
-    let (alice, bob) = (format!("alice-{t}"), format!("bob-{t}"));
-    // Nonces: claimed once, remembered for their window, then free again.
-    let n1 = new_nonce();
-    let now = now_ms();
-    assert!(store
-        .claim_nonce(&alice, &n1, NonceRecord::Request, now + 300, now)
-        .await
-        .unwrap());
-    assert!(!store
-        .claim_nonce(&alice, &n1, NonceRecord::Request, now + 300, now)
-        .await
-        .unwrap());
-    assert!(
-        store
-            .claim_nonce(&bob, &n1, NonceRecord::Request, now + 300, now)
-            .await
-            .unwrap(),
-        "nonces are per client"
-    );
-    assert_eq!(store.nonce(&alice, &n1, now).await.unwrap(), Some(NonceRecord::Request));
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let now = now_ms();
-    assert_eq!(store.nonce(&alice, &n1, now).await.unwrap(), None);
-    assert!(store
-        .claim_nonce(&alice, &n1, NonceRecord::Request, now + 300, now)
-        .await
-        .unwrap());
 }
 
 /// Sends are idempotent and bounded; leases hide and return; acks remove only leased messages; every content type comes back as stored.
