@@ -2,8 +2,8 @@
 //! them (PROTOCOL §18d-§18f): bob speaks code_review 2.0.0 and carol only
 //! 1.1.0; they negotiate, bob sends a typed 2.0.0 body the server checks,
 //! and carol reads it through alice's registered adapter after its
-//! signature verified. A broadcast reaches both, and a sealed one opens
-//! for each.
+//! signature verified; bob reads carol's 1.0.0 message through a chain of
+//! two. A broadcast reaches both, and a sealed one opens for each.
 
 mod common;
 
@@ -143,6 +143,33 @@ async fn the_older_reader_reads_a_newer_typed_message_through_an_adapter() {
         text.contains("UNREADABLE in the versions you speak: no registered adapter chain from 1.1.0"),
         "{text}"
     );
+
+    // A chain of two: 1.0.0 > 1.1.0 sets a default, 1.1.0 > 2.0.0 renames;
+    // bob reads carol's 1.0.0 message as 2.0.0 through both, verified.
+    let up1 = write(
+        dir.path(),
+        "up1.json",
+        r#"[{"op":"default","path":"/lines","value":0}]"#,
+    );
+    let up2 = write(
+        dir.path(),
+        "up2.json",
+        r#"[{"op":"move","from":"/title","path":"/summary"}]"#,
+    );
+    a.mcpmsg(&["protocol", "adapter", "code_review", "1.0.0", "1.1.0", "--ops", &up1]);
+    a.mcpmsg(&["protocol", "adapter", "code_review", "1.1.0", "2.0.0", "--ops", &up2]);
+    c.mcpmsg(&[
+        "send",
+        "bob",
+        r#"{"title":"an old request"}"#,
+        "--typed",
+        "code_review@1.0.0",
+    ]);
+    let got: Value = serde_json::from_str(&b.mcpmsg(&["recv", "--json"])).unwrap();
+    assert_eq!(got[0]["verified"], true, "{got}");
+    assert_eq!(got[0]["adapted_via"], serde_json::json!(["1.0.0>1.1.0", "1.1.0>2.0.0"]));
+    let adapted: Value = serde_json::from_str(got[0]["adapted"].as_str().unwrap()).unwrap();
+    assert_eq!(adapted, serde_json::json!({"summary": "an old request", "lines": 0}));
 
     // A typed broadcast to 1.x speakers and a sealed one to the tag.
     let r = b.mcpmsg(&[
