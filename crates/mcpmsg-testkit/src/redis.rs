@@ -128,14 +128,22 @@ impl RedisServer {
         self.child = Some(child);
         let started = Instant::now();
         loop {
+            // Another test's server may have taken the port between our
+            // choice and our bind: ours then exits, and the one answering is
+            // not ours. Choose again rather than share a store.
+            if self
+                .child
+                .as_mut()
+                .is_some_and(|c| c.try_wait().ok().flatten().is_some())
+            {
+                self.port = port_for(&self.extra);
+                return self.spawn();
+            }
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
                 if self.tls {
                     return; // listening; the handshake is the client's test
                 }
-                use std::io::{Read, Write};
-                s.write_all(b"PING\r\n").unwrap();
-                let mut buf = [0u8; 7];
-                if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                if self.answers_from_our_dir(&mut s) {
                     return;
                 }
             }
@@ -145,6 +153,36 @@ impl RedisServer {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether the server on `s` is the one started here: it answers
+    /// `CONFIG GET dir` with this server's directory.
+    fn answers_from_our_dir(&self, s: &mut std::net::TcpStream) -> bool {
+        use std::io::{Read, Write};
+        if s.write_all(b"CONFIG GET dir\r\n").is_err() {
+            return false;
+        }
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 512];
+        // Its own name is unique (pid and port); Redis reports the path it
+        // resolved, which may differ above it.
+        let want = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            reply.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&reply);
+            if text.matches("\r\n").count() >= 5 {
+                return text.contains(&want);
+            }
+        }
+        false
     }
 
     pub fn url(&self) -> String {
