@@ -248,6 +248,17 @@ pub async fn broadcast_refusals_queue_nothing(c: &Client) {
     c.call("block_client", b.block(&a.id, "unblock")).await.ok();
     let before = c.call("broadcast", a.broadcast(["notes", "", ""], "", "hi")).await.ok();
     assert_eq!(before["delivered"], json!(["listener", "retiree"]));
+    // Both just made signed calls: a filter on other statuses keeps neither.
+    let away = c
+        .call("broadcast", a.broadcast(["notes", "", "idle,offline"], "", "hi"))
+        .await
+        .ok();
+    assert_eq!(away["delivered"], json!([]), "{away}");
+    let here = c
+        .call("broadcast", a.broadcast(["notes", "", "active"], "", "hi"))
+        .await
+        .ok();
+    assert_eq!(here["delivered"], json!(["listener", "retiree"]), "{here}");
     let end = retiree.revoke_with_next(mcpmsg_core::protocol::now_ms());
     c.call("revoke_key", json!({"event": end})).await.ok();
     let after = c.call("broadcast", a.broadcast(["notes", "", ""], "", "hi")).await.ok();

@@ -81,9 +81,15 @@ impl Filter {
         self.tag.is_some() || self.protocol.is_some()
     }
 
+    /// Whether it names presence statuses: only then does matching need
+    /// to know who is present.
+    pub fn names_a_status(&self) -> bool {
+        !self.statuses.is_empty()
+    }
+
     /// Whether it has no part at all.
     pub fn is_empty(&self) -> bool {
-        !self.names_a_declaration() && self.statuses.is_empty()
+        !self.names_a_declaration() && !self.names_a_status()
     }
 
     /// Whether a client that declared `d` passes the tag and protocol parts.
