@@ -319,7 +319,7 @@ pub async fn typed_messages_are_validated(c: &Client) {
             ts: now_ms(),
             nonce: &nonce,
         };
-        let ct = format!("application/mcpmsg-typed+json; protocol={protocol}");
+        let ct = mcpmsg_core::protocol::registry::typed_content_type(protocol);
         serde_json::to_value(SendMessage::sign(a.key(), parts, Some(&ct), body)).unwrap()
     };
     c.call(

@@ -6,7 +6,7 @@
 //! shown.
 
 use mcpmsg_core::protocol::broadcast::check_broadcast;
-use mcpmsg_core::protocol::registry::{parse_version, TYPED_CONTENT_TYPE};
+use mcpmsg_core::protocol::registry::{parse_version, typed_content_type};
 use mcpmsg_core::protocol::tools::{BroadcastArgs, BroadcastDelivered, BroadcastResult, ClientList, ListClientsArgs};
 
 use super::peers::LogTrouble;
@@ -35,7 +35,7 @@ impl Session {
                 format!("`mcpmsg protocol show {name} {version}` prints its schema")
             ));
         }
-        Ok(format!("{TYPED_CONTENT_TYPE}; protocol={name}@{version}"))
+        Ok(typed_content_type(&format!("{name}@{version}")))
     }
 
     /// Sends a typed `body` of `protocol` (`name@version`) to `to`, checked

@@ -254,7 +254,7 @@ impl Session {
             None => {
                 let content_type = typed.map_or_else(
                     || "text/markdown".to_owned(),
-                    |p| format!("{}; protocol={p}", mcpmsg_core::protocol::registry::TYPED_CONTENT_TYPE),
+                    mcpmsg_core::protocol::registry::typed_content_type,
                 );
                 SendMessage::sign(self.signing(), parts, Some(&content_type), text)
             }

@@ -30,6 +30,12 @@ pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
 /// `; protocol=<name>@<version>`.
 pub const TYPED_CONTENT_TYPE: &str = "application/mcpmsg-typed+json";
 
+/// The content type of an unsealed typed body of `protocol`
+/// (`<name>@<version>`), as [`typed_protocol`] reads it back.
+pub fn typed_content_type(protocol: &str) -> String {
+    format!("{TYPED_CONTENT_TYPE}; protocol={protocol}")
+}
+
 /// The protocol a content type names, if it is a typed message's:
 /// `application/mcpmsg-typed+json; protocol=<name>@<version>`. `None` for
 /// any other content type; an error for a typed one without a valid
@@ -315,6 +321,10 @@ mod tests {
             .unwrap();
         assert_eq!((n.as_str(), v), ("code_review", Version::new(1, 2, 0)));
         assert!(typed_protocol("text/markdown").is_none());
+        let (n, v) = typed_protocol(&typed_content_type("code_review@1.2.0"))
+            .unwrap()
+            .unwrap();
+        assert_eq!((n.as_str(), v.to_string()), ("code_review", "1.2.0".to_owned()));
         assert!(typed_protocol("application/mcpmsg-sealed; kid=ab").is_none());
         for bad in [
             "application/mcpmsg-typed+json",
