@@ -10,10 +10,10 @@
 //! (the sealed broadcast gets fresh randomness and is kept once published;
 //! everything else is deterministic from the seeds).
 
-use mcpmsg_tests::{hex, unhex};
+use mcpmsg_tests::{hex, Keys};
 use std::collections::BTreeMap;
 
-use mcpmsg_core::crypto::{b64, SealingSecret, SigningSecret};
+use mcpmsg_core::crypto::{b64, SigningSecret};
 use mcpmsg_core::inbox::{SenderLog, TimeRules};
 use mcpmsg_core::protocol::adapt::{apply, parse_ops};
 use mcpmsg_core::protocol::broadcast::check_broadcast;
@@ -51,43 +51,11 @@ struct BroadcastVectors {
 }
 
 fn seeds() -> BTreeMap<String, String> {
-    use sha2::{Digest, Sha256};
-    CLIENTS
-        .iter()
-        .flat_map(|m| ["signing", "next", "sealing"].map(|k| format!("{m}_{k}")))
-        .map(|n| {
-            (
-                n.clone(),
-                hex(&Sha256::digest(format!("mcpmsg-v1 broadcast vector {n}"))),
-            )
-        })
-        .collect()
-}
-
-struct Keys {
-    signing: SigningSecret,
-    sealing: SealingSecret,
-    kel: Vec<Event>,
+    mcpmsg_tests::seeds("broadcast", &CLIENTS)
 }
 
 fn keys(seeds: &BTreeMap<String, String>) -> BTreeMap<&'static str, Keys> {
-    CLIENTS
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let signing = SigningSecret::from_seed(&unhex(&seeds[&format!("{c}_signing")]));
-            let next = SigningSecret::from_seed(&unhex(&seeds[&format!("{c}_next")]));
-            let sealing = SealingSecret::from_bytes(&unhex(&seeds[&format!("{c}_sealing")]));
-            let kel = vec![Event::inception(
-                c,
-                &signing,
-                &sealing.public(),
-                &next.public(),
-                TS + i as u64,
-            )];
-            (*c, Keys { signing, sealing, kel })
-        })
-        .collect()
+    mcpmsg_tests::keys(seeds, &CLIENTS, TS)
 }
 
 fn signed_at<A: SignedArgs>(mut a: A, key: &SigningSecret, ts: u64, nonce: u8) -> A {

@@ -9,10 +9,10 @@
 //! (the sealed message gets fresh randomness and is kept once published;
 //! everything else is deterministic from the seeds).
 
-use mcpmsg_tests::{hex, unhex};
+use mcpmsg_tests::{hex, Keys};
 use std::collections::BTreeMap;
 
-use mcpmsg_core::crypto::{b64, SealingSecret, SigningSecret};
+use mcpmsg_core::crypto::b64;
 use mcpmsg_core::inbox::{SenderLog, TimeRules};
 use mcpmsg_core::protocol::kel::{verify_log as verify_kel, Event, KelState};
 use mcpmsg_core::protocol::room::{
@@ -59,41 +59,11 @@ struct KelVector {
 }
 
 fn seeds() -> BTreeMap<String, String> {
-    use sha2::{Digest, Sha256};
-    MEMBERS
-        .iter()
-        .flat_map(|m| ["signing", "next", "sealing"].map(|k| format!("{m}_{k}")))
-        .map(|n| {
-            let seed = hex(&Sha256::digest(format!("mcpmsg-v1 room vector {n}")));
-            (n, seed)
-        })
-        .collect()
-}
-
-struct Keys {
-    signing: SigningSecret,
-    sealing: SealingSecret,
-    kel: Vec<Event>,
+    mcpmsg_tests::seeds("room", &MEMBERS)
 }
 
 fn keys(seeds: &BTreeMap<String, String>) -> BTreeMap<&'static str, Keys> {
-    MEMBERS
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let signing = SigningSecret::from_seed(&unhex(&seeds[&format!("{m}_signing")]));
-            let next = SigningSecret::from_seed(&unhex(&seeds[&format!("{m}_next")]));
-            let sealing = SealingSecret::from_bytes(&unhex(&seeds[&format!("{m}_sealing")]));
-            let kel = vec![Event::inception(
-                m,
-                &signing,
-                &sealing.public(),
-                &next.public(),
-                TS + i as u64,
-            )];
-            (*m, Keys { signing, sealing, kel })
-        })
-        .collect()
+    mcpmsg_tests::keys(seeds, &MEMBERS, TS)
 }
 
 /// The log, deterministic: fixed times and nonces.
