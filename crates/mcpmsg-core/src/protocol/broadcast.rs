@@ -11,12 +11,12 @@ use crate::crypto::seal::{OpenError, SealError};
 use crate::crypto::{b64, SealingPublicKey, SealingSecret, SigningSecret};
 use crate::inbox::{Opened, SenderLog, TimeRules};
 use crate::protocol::negotiate::Declaration;
+use crate::protocol::neutralise;
 use crate::protocol::registry::{check_name, parse_range, tag_ok, Version, VersionReq};
-use crate::protocol::room::check_signed_by;
+use crate::protocol::room::check_copy;
 use crate::protocol::room::sealed::{open_for, seal_for};
 use crate::protocol::sign_input;
 use crate::protocol::tools::{BroadcastArgs, BroadcastDelivered, PresenceStatus, SignedArgs};
-use crate::protocol::{neutralise, parse_ts};
 
 /// The content type of a sealed broadcast.
 pub const SEALED_BROADCAST_CONTENT_TYPE: &str = "application/mcpmsg-broadcast-sealed";
@@ -224,26 +224,8 @@ pub fn check_broadcast(
     if b.recipient_id != me {
         return Err(format!("addressed to {}, not to this client", b.recipient_id));
     }
-    if sender.state.client_id() != b.sender_id {
-        return Err(format!("checked against the log of {}", sender.state.client_id()));
-    }
     let send = b.as_send();
-    if send.message_id().map_err(|e| e.to_string())? != b.message_id {
-        return Err("message_id is not derived from its signature".to_owned());
-    }
-    let received_at = parse_ts("received_at", &b.received_at).map_err(|e| e.to_string())?;
-    let ts = parse_ts("ts", &b.ts).map_err(|e| e.to_string())?;
-    if now.saturating_sub(ts) > rules.lifetime_ms + rules.max_skew_ms {
-        return Err("older than a message may live: an old message delivered again".to_owned());
-    }
-    check_signed_by(
-        sender,
-        &b.sender_id,
-        [&b.key_id, &b.ts, &b.sig],
-        &send.sign_input(),
-        received_at,
-        rules,
-    )?;
+    check_copy(&send, &b.message_id, &b.received_at, sender, rules, now)?;
     if !send.is_sealed() {
         if !b.wraps.is_empty() {
             return Err("an unsealed broadcast carries wraps".to_owned());

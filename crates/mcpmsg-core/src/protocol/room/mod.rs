@@ -20,7 +20,7 @@ use crate::protocol::{decode_sig, message_id, FieldError};
 
 pub use log::{RoomError, RoomRule, RoomState};
 pub use sealed::{format_wraps, parse_wraps, RoomSealParts, Wrap, SEALED_CONTENT_TYPE, WRAP_INFO};
-pub(crate) use verify::check_signed as check_signed_by;
+pub(crate) use verify::{check_copy, check_signed as check_signed_by};
 pub use verify::{check_message, check_signal, verify_log, OpenedRoomMessage, Trust, VerifiedRoom, SIGNAL_MAX_AGE_MS};
 
 /// Longest room title, in characters.

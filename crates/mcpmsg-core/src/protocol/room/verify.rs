@@ -180,6 +180,43 @@ pub struct OpenedRoomMessage {
     pub sealed: bool,
 }
 
+/// What every delivered copy of a fanned-out send gets checked for (a room
+/// message, a broadcast): checked against its sender's own log, its
+/// `message_id` derived from its signature, not older than a message may
+/// live, and signed strictly by the sender's key current at its `ts` and
+/// at `received_at`, when the server accepted it.
+pub(crate) fn check_copy<A: SignedArgs>(
+    send: &A,
+    message_id: &str,
+    received_at: &str,
+    sender: &SenderLog<'_>,
+    rules: TimeRules,
+    now: u64,
+) -> Result<(), String> {
+    let sender_id = send.actor();
+    if sender.state.client_id() != sender_id {
+        return Err(format!("checked against the log of {}", sender.state.client_id()));
+    }
+    let [key_id, ts_text, _, sig] = send.auth();
+    let derived = decode_sig("sig", sig).map_err(|e| e.to_string())?;
+    if crate::protocol::message_id(&derived) != message_id {
+        return Err("message_id is not derived from its signature".to_owned());
+    }
+    let received_at = parse_ts("received_at", received_at).map_err(|e| e.to_string())?;
+    let ts = parse_ts("ts", ts_text).map_err(|e| e.to_string())?;
+    if now.saturating_sub(ts) > rules.lifetime_ms + rules.max_skew_ms {
+        return Err("older than a message may live: an old message delivered again".to_owned());
+    }
+    check_signed(
+        sender,
+        sender_id,
+        [key_id, ts_text, sig],
+        &send.sign_input(),
+        received_at,
+        rules,
+    )
+}
+
 /// Checks room message `m` for member `me` against the verified `room`
 /// and the sender's verified log: addressed to us, in this room, signed by
 /// a member of the epoch it names (of which we were a member too) with a
@@ -210,26 +247,8 @@ pub fn check_message(
             m.sender_id
         ));
     }
-    if sender.state.client_id() != m.sender_id {
-        return Err(format!("checked against the log of {}", sender.state.client_id()));
-    }
     let send = m.as_send();
-    if send.message_id().map_err(|e| e.to_string())? != m.message_id {
-        return Err("message_id is not derived from its signature".to_owned());
-    }
-    let received_at = parse_ts("received_at", &m.received_at).map_err(|e| e.to_string())?;
-    let ts = parse_ts("ts", &m.ts).map_err(|e| e.to_string())?;
-    if now.saturating_sub(ts) > rules.lifetime_ms + rules.max_skew_ms {
-        return Err("older than a message may live: an old message delivered again".to_owned());
-    }
-    check_signed(
-        sender,
-        &m.sender_id,
-        [&m.key_id, &m.ts, &m.sig],
-        &send.sign_input(),
-        received_at,
-        rules,
-    )?;
+    check_copy(&send, &m.message_id, &m.received_at, sender, rules, now)?;
     if !send.is_sealed() {
         if !m.wraps.is_empty() {
             return Err("an unsealed message carries wraps".to_owned());
