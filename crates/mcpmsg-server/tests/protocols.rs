@@ -112,3 +112,47 @@ async fn typed_messages_are_validated_on_both_stores() {
     common::protocols::typed_messages_are_validated(&s.client().await).await;
     s.stop().await;
 }
+
+/// Version adapters (PROTOCOL §18f): registered by an owner who signed one
+/// of the two versions, once, refused with exact codes, listed in order.
+#[tokio::test(flavor = "multi_thread")]
+async fn adapters_on_both_stores_and_across_nodes() {
+    let s = TestServer::start(&[]).await;
+    let c = s.client().await;
+    common::adapters::adapters_are_owned_once_and_listed([&c, &c]).await;
+    s.stop().await;
+    let redis = RedisServer::start();
+    let [n1, n2] = TestServer::two_nodes(&redis.url()).await;
+    let (c1, c2) = (n1.client().await, n2.client().await);
+    common::adapters::adapters_are_owned_once_and_listed([&c1, &c2]).await;
+    n1.stop().await;
+    n2.stop().await;
+}
+
+/// `--max-adapters` refuses one more with `too_large`, naming the flag.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_adapter_limit_refuses_with_too_large() {
+    use common::{register, Ident};
+    let s = TestServer::start(&["--max-adapters", "1"]).await;
+    let c = s.client().await;
+    let a = Ident::new("alice");
+    register(&c, &[&a]).await;
+    for v in ["1.0.0", "2.0.0"] {
+        c.call(
+            "register_protocol",
+            a.protocol("one", v, common::protocols::REVIEW_SCHEMA, "", ""),
+        )
+        .await
+        .ok();
+    }
+    let ops = r#"[{"op":"remove","path":"/lines"}]"#;
+    c.call("register_adapter", a.adapter("one", "1.0.0", "2.0.0", ops))
+        .await
+        .ok();
+    let msg = c
+        .call("register_adapter", a.adapter("one", "2.0.0", "1.0.0", ops))
+        .await
+        .refused("too_large");
+    assert!(msg.contains("--max-adapters"), "{msg}");
+    s.stop().await;
+}

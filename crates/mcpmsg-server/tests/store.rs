@@ -92,7 +92,7 @@ fn record(client_id: &str) -> IdentityRecord {
 /// failure is reported by name (the first does not hide the rest).
 async fn conformance(store: Arc<dyn Store>) {
     type Property = fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-    let properties: [(&str, Property); 20] = [
+    let properties: [(&str, Property); 21] = [
         ("identities_are_compare_and_set", |s| {
             Box::pin(identities::identities_are_compare_and_set(s))
         }),
@@ -142,6 +142,9 @@ async fn conformance(store: Arc<dyn Store>) {
         }),
         ("protocol_names_are_owned_and_versions_immutable", |s| {
             Box::pin(protocols::protocol_names_are_owned_and_versions_immutable(s))
+        }),
+        ("adapters_are_owned_and_registered_once", |s| {
+            Box::pin(protocols::adapters_are_owned_and_registered_once(s))
         }),
         ("declarations_replace_the_last", |s| {
             Box::pin(protocols::declarations_replace_the_last(s))

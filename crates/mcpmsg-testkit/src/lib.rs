@@ -2,6 +2,7 @@
 //! client, and identities that sign requests as a client would.
 #![allow(dead_code)]
 
+pub mod adapters;
 pub mod broadcast;
 pub mod pairing;
 pub mod protocols;

@@ -47,7 +47,10 @@ impl Broker {
                     ),
                 ));
             };
-            registrants.push(r.registration.client_id.as_str());
+            let who = r.registration.client_id.as_str();
+            if !registrants.contains(&who) {
+                registrants.push(who);
+            }
         }
         // Readers trust an adapter signed by whoever signed one of the two
         // versions it joins (they can check that themselves); refused here

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use mcpmsg_core::protocol::tools::RegisterProtocolArgs;
-use mcpmsg_server::store::{NameOwner, ProtocolRecord, ProtocolRegister, RegisterOutcome, Store};
+use mcpmsg_core::protocol::tools::{RegisterAdapterArgs, RegisterProtocolArgs};
+use mcpmsg_server::store::{
+    AdapterOutcome, AdapterRecord, AdapterRegister, NameOwner, ProtocolRecord, ProtocolRegister, RegisterOutcome, Store,
+};
 
 use super::tag;
 
@@ -112,4 +114,77 @@ pub async fn declarations_replace_the_last(store: Arc<dyn Store>) {
     store.declare(&a, &second).await.unwrap();
     assert_eq!(store.declarations(&[&a, &b]).await.unwrap(), vec![Some(second), None]);
     assert_eq!(store.declarations(&[]).await.unwrap(), vec![]);
+}
+
+/// Adapters (PROTOCOL §18f), in one step with the owners check on every
+/// store: an unknown name, a client that neither owns nor co-owns it, a
+/// second adapter for the same pair and one over the limit are refused,
+/// and change nothing; what was registered is read back exactly.
+pub async fn adapters_are_owned_and_registered_once(store: Arc<dyn Store>) {
+    let t = tag().replace('-', "_");
+    let name = format!("ad{t}");
+    let (a, b, stranger) = (format!("a{t}"), format!("b{t}"), format!("s{t}"));
+    let version = ProtocolRecord {
+        registration: RegisterProtocolArgs {
+            client_id: a.clone(),
+            name: name.clone(),
+            version: "1.0.0".into(),
+            schema: "true".into(),
+            ..Default::default()
+        },
+        registered_at: 1_000,
+    };
+    let co = [b.clone()];
+    let registered = ProtocolRegister {
+        record: &version,
+        co_owners: &co,
+        max_names: 1_000_000,
+        max_versions: 10,
+    };
+    assert!(matches!(
+        store.register_protocol(registered).await.unwrap(),
+        RegisterOutcome::Registered(_)
+    ));
+    let adapter = |who: &str, on: &str, from: &str, to: &str| AdapterRecord {
+        registration: RegisterAdapterArgs {
+            client_id: who.to_owned(),
+            name: on.to_owned(),
+            from: from.into(),
+            to: to.into(),
+            ops: r#"[{"op":"remove","path":"/x"}]"#.into(),
+            ..Default::default()
+        },
+        registered_at: 2_000,
+    };
+    async fn put(store: &dyn Store, r: &AdapterRecord) -> AdapterOutcome {
+        store
+            .register_adapter(AdapterRegister { record: r, max: 2 })
+            .await
+            .unwrap()
+    }
+    let store = store.as_ref();
+    let first = adapter(&a, &name, "2.0.0", "1.0.0");
+    assert_eq!(put(store, &first).await, AdapterOutcome::Registered);
+    assert_eq!(put(store, &first).await, AdapterOutcome::Exists);
+    assert_eq!(
+        put(store, &adapter(&a, &format!("x{name}"), "2.0.0", "1.0.0")).await,
+        AdapterOutcome::UnknownName
+    );
+    let owners = NameOwner {
+        owner: a.clone(),
+        co_owners: co.to_vec(),
+    };
+    assert_eq!(
+        put(store, &adapter(&stranger, &name, "1.0.0", "2.0.0")).await,
+        AdapterOutcome::NotOwner(owners)
+    );
+    let second = adapter(&b, &name, "1.0.0", "2.0.0");
+    assert_eq!(put(store, &second).await, AdapterOutcome::Registered, "a co-owner may");
+    assert_eq!(
+        put(store, &adapter(&a, &name, "1.0.0", "3.0.0")).await,
+        AdapterOutcome::Full
+    );
+    let mut listed = store.adapters(&name).await.unwrap();
+    listed.sort_by(|x, y| x.registration.from.cmp(&y.registration.from));
+    assert_eq!(listed, vec![second, first], "exactly what was registered");
 }
