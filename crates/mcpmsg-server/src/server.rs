@@ -303,12 +303,14 @@ pub async fn serve(
         });
         let conn = http1.serve_connection(TokioIo::new(tcp), service);
         let conn = graceful.watch(conn);
-        tokio::spawn(async move {
+        // Repoll: see edge::repoll for why a connection is not simply
+        // spawned.
+        tokio::spawn(edge::repoll::Repoll::new(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop(permit);
-        });
+        }));
     }
     graceful.shutdown().await;
     Ok(())

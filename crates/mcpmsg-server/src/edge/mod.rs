@@ -29,6 +29,7 @@ use json::{Method as RpcMethod, ScanError, Shape};
 
 mod fast;
 mod json;
+pub(crate) mod repoll;
 
 pub use fast::FastPath;
 
