@@ -5,6 +5,8 @@
 //! Shared by the server (what it accepts as a check-in `name`), the CLI and
 //! the signing bridge (everything they show).
 
+use std::fmt::Write as _;
+
 /// Characters that are invisible or change how other text is shown:
 /// bidirectional overrides and marks, zero-width characters, the Unicode
 /// "format" characters (general category Cf), tag characters
@@ -65,12 +67,29 @@ pub fn is_printable(s: &str) -> bool {
 pub fn neutralise(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut prev_selector = true;
-    for c in text.chars() {
+    let mut rest = text;
+    while !rest.is_empty() {
+        // Printable ASCII, line feeds and tabs need no escape: copied as one
+        // run, since message bodies are mostly that and this runs for every
+        // message a server renders (a char-by-char pass was 7% of a loaded
+        // server's CPU).
+        let plain = rest
+            .bytes()
+            .position(|b| !matches!(b, b' '..=b'~' | b'\n' | b'\t'))
+            .unwrap_or(rest.len());
+        if plain > 0 {
+            out.push_str(&rest[..plain]);
+            prev_selector = false;
+            rest = &rest[plain..];
+            continue;
+        }
+        let c = rest.chars().next().expect("rest is not empty");
+        rest = &rest[c.len_utf8()..];
         let selector = is_variation_selector(c);
         let hide = (c.is_control() && c != '\n' && c != '\t') || is_invisible(c) || (selector && prev_selector);
         prev_selector = selector;
         if hide {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
         } else {
             out.push(c);
         }
@@ -114,6 +133,61 @@ mod tests {
         assert_eq!(neutralise("x\u{202e}y"), "x\\u{202e}y");
     }
 
+    /// The rule one character at a time, as `neutralise` applied it before
+    /// it copied runs of ASCII whole.
+    fn neutralise_per_char(text: &str) -> String {
+        let mut out = String::new();
+        let mut prev_selector = true;
+        for c in text.chars() {
+            let selector = is_variation_selector(c);
+            let hide = (c.is_control() && c != '\n' && c != '\t') || is_invisible(c) || (selector && prev_selector);
+            prev_selector = selector;
+            if hide {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn copying_ascii_runs_changes_nothing() {
+        let palette = [
+            'a',
+            ' ',
+            '~',
+            '\n',
+            '\t',
+            '\r',
+            '\u{1b}',
+            '\u{7f}',
+            '\u{9b}',
+            'é',
+            '你',
+            '\u{200b}',
+            '\u{202e}',
+            '\u{fe0f}',
+            '\u{fe01}',
+            '\u{2764}',
+            '\u{e0068}',
+            '\u{e0100}',
+            '\u{ad}',
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..3_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 24) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                text.push(palette[(seed % palette.len() as u64) as usize]);
+            }
+            seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            assert_eq!(neutralise(&text), neutralise_per_char(&text), "{text:?}");
+        }
+    }
+
     #[test]
     fn neutralises_invisible_text() {
         // "hi" spelled in tag characters after a visible word.
@@ -129,6 +203,11 @@ mod tests {
         assert_eq!(neutralise("\u{2764}\u{fe0f}"), "\u{2764}\u{fe0f}");
         assert_eq!(neutralise("a\u{fe0f}\u{fe01}"), "a\u{fe0f}\\u{fe01}");
         assert_eq!(neutralise("\u{fe0f}"), "\\u{fe0f}");
+        // Runs of ASCII between the rest change nothing.
+        assert_eq!(
+            neutralise("ab\u{fe0f}c\u{1b}d\u{200b}\u{fe0f}e"),
+            "ab\u{fe0f}c\\u{1b}d\\u{200b}\u{fe0f}e"
+        );
         // Ordinary text in any script is untouched.
         assert_eq!(neutralise("Grüße, 你好, مرحبا"), "Grüße, 你好, مرحبا");
     }
