@@ -3,7 +3,9 @@
 //! thread's, in nanoseconds, from `/proc/<pid>/task/*/schedstat`) for an
 //! unsigned tool call, `GET /health` and a signed 1 KiB send, at each of
 //! `--low-rates` calls per second (the median of three rounds). Most users
-//! send a few messages a minute: this is what they pay.
+//! send a few messages a minute: this is what they pay. The same calls to a
+//! bare responder (`floor`) give what any server on this runtime and
+//! machine pays before doing any work.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use anyhow::{bail, Result};
 use mcpmsg_core::protocol::tools::GetMyIdentityArgs;
 use serde_json::{json, Value};
 
+use crate::floor::Floor;
 use crate::rpc::Rpc;
 use crate::{body_text, median, procfs, register, Args, Who};
 
@@ -24,6 +27,8 @@ enum Kind {
     Identity,
     Health,
     Send,
+    /// An unsigned call to the bare responder (see `floor`).
+    Floor,
 }
 
 impl Kind {
@@ -32,6 +37,7 @@ impl Kind {
             Kind::Identity => "get_my_identity",
             Kind::Health => "GET /health",
             Kind::Send => "signed 1 KiB send",
+            Kind::Floor => "floor (a bare responder)",
         }
     }
 }
@@ -91,9 +97,19 @@ pub(crate) async fn run(
         Who::new(format!("bench-{tag}-lo-b")),
     );
     register(rpc, &[&pair.0, &pair.1]).await?;
+    let floor = Floor::start()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .tcp_nodelay(true)
+        .build()?;
+    let floor_rpc = Rpc::connect(http, &floor.url).await?;
     let mut lines = Vec::new();
     let mut out = Vec::new();
-    for kind in [Kind::Identity, Kind::Health, Kind::Send] {
+    for kind in [Kind::Identity, Kind::Health, Kind::Send, Kind::Floor] {
+        let (rpc, pid) = match kind {
+            Kind::Floor => (&floor_rpc, floor.pid()),
+            _ => (&**rpc, pid),
+        };
         let mut cells = Vec::new();
         for &rate in &a.low_rates {
             // About two seconds a rate, at least 40 calls, and at most 800

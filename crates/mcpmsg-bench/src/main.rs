@@ -10,6 +10,7 @@
 
 mod broadcast;
 mod crosscheck;
+mod floor;
 mod latency;
 mod load;
 mod lowrate;
@@ -41,6 +42,9 @@ use rpc::Rpc;
     about = "Benchmark a server that speaks the mcpmsg protocol"
 )]
 struct Args {
+    /// Run as the light-load part's bare responder (started by the bench itself)
+    #[arg(long, hide = true)]
+    serve_floor: bool,
     /// A server's MCP endpoint, optionally labelled (`redis=http://...`);
     /// repeat to compare servers in one run
     #[arg(long = "url", default_value = "http://127.0.0.1:8123/mcp")]
@@ -232,6 +236,9 @@ fn pct(h: &Histogram<u64>, q: f64) -> f64 {
 #[tokio::main]
 async fn main() -> Result<()> {
     let a = Args::parse();
+    if a.serve_floor {
+        return floor::serve().await;
+    }
     let mut reports = Vec::new();
     let mut text = Vec::new();
     for (i, target) in a.urls.iter().enumerate() {
