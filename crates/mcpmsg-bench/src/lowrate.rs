@@ -4,8 +4,9 @@
 //! unsigned tool call, `GET /health` and a signed 1 KiB send, at each of
 //! `--low-rates` calls per second (the median of three rounds). Most users
 //! send a few messages a minute: this is what they pay. The same calls to a
-//! bare responder (`floor`) give what any server on this runtime and
-//! machine pays before doing any work.
+//! bare responder (`floor`), taking turns with the server's in each round,
+//! give what any server on this runtime and machine pays before doing any
+//! work, and each figure is also given against it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::floor::Floor;
 use crate::rpc::Rpc;
-use crate::{body_text, median, procfs, register, Args, Who};
+use crate::{body_text, median, parse_and_verify, procfs, register, Args, Who};
 
 /// Rounds at each rate; the median is reported.
 const ROUNDS: usize = 3;
@@ -79,6 +80,26 @@ async fn per_call(
     Ok((after - before) as f64 / 1e3 / calls as f64)
 }
 
+/// Median microseconds of one in-process parse + `verify_strict` when they
+/// come `rate` a second, each after a pause: the yardstick's batches of
+/// 200 run with warm caches, which a light load never has.
+async fn parse_verify_at(rpc: &Rpc, rate: u64, samples: usize, size: usize) -> f64 {
+    let who = Who::new("bench-yardstick-lo".into());
+    let body = rpc.body(&who.send("someone", &body_text(size)));
+    let key = who.key.public();
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut us = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        tick.tick().await;
+        // No await between the two readings: one thread, one stretch.
+        let started = std::time::Instant::now();
+        parse_and_verify(&body, &key);
+        us.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    median(&mut us)
+}
+
 pub(crate) async fn run(
     rpc: &Arc<Rpc>,
     a: &Args,
@@ -103,37 +124,65 @@ pub(crate) async fn run(
         .tcp_nodelay(true)
         .build()?;
     let floor_rpc = Rpc::connect(http, &floor.url).await?;
-    let mut lines = Vec::new();
-    let mut out = Vec::new();
-    for kind in [Kind::Identity, Kind::Health, Kind::Send, Kind::Floor] {
-        let (rpc, pid) = match kind {
-            Kind::Floor => (&floor_rpc, floor.pid()),
-            _ => (&**rpc, pid),
-        };
-        let mut cells = Vec::new();
-        for &rate in &a.low_rates {
-            // About two seconds a rate, at least 40 calls, and at most 800
-            // (a sender's share of one queue is 1,000 by default).
-            let calls = (rate as usize * 2).clamp(40, 800);
-            // A few calls first, so the path is not cold from the last
-            // kind; then the median of three rounds.
-            per_call(rpc, pid, kind, 1000, 5, &pair, a.size).await?;
-            let mut rounds = Vec::new();
-            for _ in 0..ROUNDS {
-                rounds.push(per_call(rpc, pid, kind, rate, calls, &pair, a.size).await?);
+    let kinds = [Kind::Identity, Kind::Health, Kind::Send, Kind::Floor];
+    // us[kind][rate][round]. The kinds take turns within each round, so
+    // the machine's load, which drifts over minutes on shared cores, weighs
+    // on the server's figures and the floor's alike; each figure is also
+    // given as the median of its rounds' ratios to the floor's.
+    let mut us = vec![vec![Vec::new(); a.low_rates.len()]; kinds.len()];
+    for (r, &rate) in a.low_rates.iter().enumerate() {
+        // About two seconds a rate, at least 40 calls, and at most 800
+        // (a sender's share of one queue is 1,000 by default).
+        let calls = (rate as usize * 2).clamp(40, 800);
+        for _ in 0..ROUNDS {
+            for (k, &kind) in kinds.iter().enumerate() {
+                let (rpc, pid) = match kind {
+                    Kind::Floor => (&floor_rpc, floor.pid()),
+                    _ => (&**rpc, pid),
+                };
+                // A few calls first, so the path is not cold from the
+                // last kind.
+                per_call(rpc, pid, kind, 1000, 5, &pair, a.size).await?;
+                us[k][r].push(per_call(rpc, pid, kind, rate, calls, &pair, a.size).await?);
                 if matches!(kind, Kind::Send) {
                     // Drain, so the queue stays short whatever the rates.
                     while !rpc.call(&pair.1.get("1000", "0")).await?.messages.is_empty() {}
                 }
             }
-            let us = median(&mut rounds);
-            out.push(json!({"call": kind.name(), "rate_per_s": rate, "server_cpu_us": us, "rounds": rounds}));
-            let ratio = if matches!(kind, Kind::Send) {
-                format!(" ({:.2}x parse+verify)", us / yard_us)
-            } else {
+        }
+    }
+    let mut cold = Vec::new();
+    for &rate in &a.low_rates {
+        cold.push(parse_verify_at(rpc, rate, (rate as usize * 2).clamp(40, 800), a.size).await);
+    }
+    let floor_rounds = us[kinds.len() - 1].clone();
+    let mut lines = Vec::new();
+    let mut out = Vec::new();
+    for (k, &kind) in kinds.iter().enumerate() {
+        let mut cells = Vec::new();
+        for (r, &rate) in a.low_rates.iter().enumerate() {
+            let rounds = us[k][r].clone();
+            let cpu = median(&mut rounds.clone());
+            let mut ratios: Vec<f64> = rounds.iter().zip(&floor_rounds[r]).map(|(x, f)| x / f).collect();
+            let to_floor = median(&mut ratios);
+            out.push(
+                json!({"call": kind.name(), "rate_per_s": rate, "server_cpu_us": cpu, "rounds": rounds,
+                "to_floor": to_floor}),
+            );
+            let mut notes = Vec::new();
+            if !matches!(kind, Kind::Floor) {
+                notes.push(format!("{to_floor:.1}x floor"));
+            }
+            if matches!(kind, Kind::Send) {
+                notes.push(format!("{:.2}x parse+verify", cpu / yard_us));
+                notes.push(format!("{:.2}x at this rate", cpu / cold[r]));
+            }
+            let notes = if notes.is_empty() {
                 String::new()
+            } else {
+                format!(" ({})", notes.join(", "))
             };
-            cells.push(format!("{rate}/s {us:.0} µs{ratio}"));
+            cells.push(format!("{rate}/s {cpu:.0} µs{notes}"));
         }
         lines.push(format!(
             "{:<46}{}",
@@ -141,5 +190,17 @@ pub(crate) async fn run(
             cells.join("; ")
         ));
     }
+    let cells: Vec<String> = a
+        .low_rates
+        .iter()
+        .zip(&cold)
+        .map(|(rate, us)| format!("{rate}/s {us:.1} µs"))
+        .collect();
+    lines.push(format!(
+        "{:<46}{}",
+        "light load: in-process parse + verify",
+        cells.join("; ")
+    ));
+    out.push(json!({"call": "in-process parse + verify", "rates_per_s": a.low_rates, "us": cold}));
     Ok((json!(out), lines))
 }
