@@ -17,7 +17,8 @@ use serde_json::{json, Value};
 
 use crate::floor::Floor;
 use crate::rpc::Rpc;
-use crate::{body_text, median, parse_and_verify, procfs, register, Args, Who};
+use crate::yardstick::parse_verify_at;
+use crate::{body_text, median, procfs, register, Args, Who};
 
 /// Rounds at each rate; the median is reported.
 const ROUNDS: usize = 3;
@@ -78,26 +79,6 @@ async fn per_call(
     }
     let after = procfs::cpu_ns(pid).unwrap_or(before);
     Ok((after - before) as f64 / 1e3 / calls as f64)
-}
-
-/// Median microseconds of one in-process parse + `verify_strict` when they
-/// come `rate` a second, each after a pause: the yardstick's batches of
-/// 200 run with warm caches, which a light load never has.
-async fn parse_verify_at(rpc: &Rpc, rate: u64, samples: usize, size: usize) -> f64 {
-    let who = Who::new("bench-yardstick-lo".into());
-    let body = rpc.body(&who.send("someone", &body_text(size)));
-    let key = who.key.public();
-    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut us = Vec::with_capacity(samples);
-    for _ in 0..samples {
-        tick.tick().await;
-        // No await between the two readings: one thread, one stretch.
-        let started = std::time::Instant::now();
-        parse_and_verify(&body, &key);
-        us.push(started.elapsed().as_secs_f64() * 1e6);
-    }
-    median(&mut us)
 }
 
 pub(crate) async fn run(

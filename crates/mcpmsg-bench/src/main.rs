@@ -19,6 +19,7 @@ mod push;
 mod rooms;
 mod rpc;
 mod typed;
+mod yardstick;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -185,51 +186,6 @@ async fn drain(rpc: &Rpc, who: &[Who]) -> Result<()> {
     Ok(())
 }
 
-/// (c): median microseconds to parse one send request and verify it.
-fn parse_and_verify_us(rpc: &Rpc, size: usize) -> f64 {
-    let who = Who::new("bench-yardstick".into());
-    let body = rpc.body(&who.send("someone", &body_text(size)));
-    let key = who.key.public();
-    let mut batches = Vec::new();
-    for _ in 0..15 {
-        let started = Instant::now();
-        for _ in 0..200 {
-            parse_and_verify(&body, &key);
-        }
-        batches.push(started.elapsed().as_secs_f64() * 1e6 / 200.0);
-    }
-    median(&mut batches)
-}
-
-/// What the yardstick times: a send's JSON-RPC body parsed the plain way
-/// and its signature checked.
-pub(crate) fn parse_and_verify(body: &str, key: &mcpmsg_core::crypto::SigningPublicKey) {
-    let v: Value = serde_json::from_str(body).unwrap();
-    let m: SendMessage = serde_json::from_value(v["params"]["arguments"].clone()).unwrap();
-    m.verify(key).unwrap();
-}
-
-/// Median microseconds to sign a send's acceptance (PROTOCOL §12a: about
-/// 200 bytes under the server key), which the server does for every
-/// accepted send besides checking the sender's signature.
-fn sign_acceptance_us() -> f64 {
-    let key = SigningSecret::generate();
-    let statement = sign_input_like(200);
-    let mut batches = Vec::new();
-    for _ in 0..15 {
-        let started = Instant::now();
-        for _ in 0..200 {
-            std::hint::black_box(key.sign(std::hint::black_box(&statement)));
-        }
-        batches.push(started.elapsed().as_secs_f64() * 1e6 / 200.0);
-    }
-    median(&mut batches)
-}
-
-fn sign_input_like(n: usize) -> Vec<u8> {
-    mcpmsg_core::protocol::sign_input("acceptance", &[&"x".repeat(n)])
-}
-
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -306,8 +262,8 @@ async fn run_target(a: &Args, label: &str, url: &str, server_pid: Option<u32>) -
     out.insert("message_bytes".into(), json!(a.size));
     let mut lines = vec![format!("{label}: mcpmsg-bench against {url} ({} B messages)", a.size)];
 
-    let yard = parse_and_verify_us(&rpc, a.size);
-    let sign = sign_acceptance_us();
+    let yard = yardstick::parse_and_verify_us(&rpc, a.size);
+    let sign = yardstick::sign_acceptance_us();
     if part("verify") {
         out.insert("parse_verify_us".into(), json!(yard));
         out.insert("sign_acceptance_us".into(), json!(sign));
