@@ -12,7 +12,11 @@
 //! per call; `mcpmsg-bench --parts lowrate`, README). Polling again right
 //! here is what the yield would have led to anyway, minus the second
 //! worker. The number of immediate re-polls is bounded, so a connection
-//! that keeps waking itself still yields to other tasks.
+//! that keeps waking itself still yields to other tasks; and tokio's
+//! cooperative budget is per task poll, re-polls included (an exhausted
+//! budget defers its wake until the worker has moved on), so a client
+//! pipelining requests gets no more of a worker at a time than tokio
+//! allows any task.
 
 use std::future::Future;
 use std::pin::Pin;
