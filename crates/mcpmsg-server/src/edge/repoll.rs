@@ -12,11 +12,14 @@
 //! per call; `mcpmsg-bench --parts lowrate`, README). Polling again right
 //! here is what the yield would have led to anyway, minus the second
 //! worker. The number of immediate re-polls is bounded, so a connection
-//! that keeps waking itself still yields to other tasks; and tokio's
-//! cooperative budget is per task poll, re-polls included (an exhausted
-//! budget defers its wake until the worker has moved on), so a client
-//! pipelining requests gets no more of a worker at a time than tokio
-//! allows any task.
+//! that keeps waking itself still yields to other tasks. The price is
+//! fairness towards a client that pipelines: hyper serves at most 16
+//! requests per poll before it yields by waking itself, so one task poll
+//! may now serve up to `REPOLLS` times that, unless tokio's cooperative
+//! budget (one per task poll, re-polls included; an exhausted budget
+//! defers its wake until the worker has moved on) runs out first. A
+//! browser or MCP client does not pipeline; a load generator could hold a
+//! worker for a few milliseconds at a time instead of one.
 
 use std::future::Future;
 use std::pin::Pin;
