@@ -17,9 +17,9 @@
 //! requests per poll before it yields by waking itself, so one task poll
 //! may now serve up to `REPOLLS` times that, unless tokio's cooperative
 //! budget (one per task poll, re-polls included; an exhausted budget
-//! defers its wake until the worker has moved on) runs out first. A
-//! browser or MCP client does not pipeline; a load generator could hold a
-//! worker for a few milliseconds at a time instead of one.
+//! defers its wake until the worker has moved on) runs out first: 64
+//! signed sends, about 4.5 ms of a worker, where it was 16 and about
+//! 1 ms. MCP clients do not pipeline; a load generator could.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,7 +31,7 @@ use futures_util::task::AtomicWaker;
 
 /// How many times in a row a self-woken future is polled again before it
 /// yields to the scheduler like any other task.
-const REPOLLS: usize = 8;
+const REPOLLS: usize = 4;
 
 /// Nobody is polling the inner future: a wake goes to the task.
 const IDLE: u8 = 0;
