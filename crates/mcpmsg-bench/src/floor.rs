@@ -22,6 +22,12 @@ const MAX_REQUEST: usize = 1 << 20;
 /// until killed. Runs on the bench's `#[tokio::main]` runtime, built like
 /// the server's (one worker per core).
 pub(crate) async fn serve() -> Result<()> {
+    // The bench holds our stdin: when it ends, however it ends (Ctrl-C
+    // included, which skips its destructors), so do we.
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     println!("{}", listener.local_addr()?.port());
     loop {
@@ -83,6 +89,7 @@ impl Floor {
     pub fn start() -> Result<Self> {
         let mut child = Command::new(std::env::current_exe()?)
             .arg("--serve-floor")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
