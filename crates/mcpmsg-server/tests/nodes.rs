@@ -6,116 +6,17 @@
 
 use mcpmsg_testkit as common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::redis::{RedisCluster, RedisServer, TlsFiles};
 use common::{a_send_pokes_a_listener, ids, presence_follows_signed_calls, register, Ident};
-use serde_json::{json, Value};
+use serde_json::json;
 
-struct Node {
-    child: Child,
-    port: u16,
-}
+#[path = "nodes/node.rs"]
+mod node;
 
-impl Node {
-    fn start(redis: &str) -> Self {
-        Self::start_with(redis, &[])
-    }
-
-    fn start_with(redis: &str, extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // Nodes sharing a store share the server key file (PROTOCOL §12).
-        let key = std::env::temp_dir().join(format!(
-            "mcpmsg-test-server-key-{}.json",
-            redis.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-        ));
-        let child = Command::new(env!("CARGO_BIN_EXE_mcpmsg-server"))
-            .arg("--server-key")
-            .arg(&key)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--store",
-                redis,
-                "--lease",
-                "1",
-                "--log-level",
-                "warn",
-            ])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let node = Self { child, port };
-        let started = Instant::now();
-        while health(&node.base()).0 != 200 {
-            assert!(started.elapsed() < Duration::from_secs(10), "node did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        node
-    }
-
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn url(&self) -> String {
-        format!("{}/mcp", self.base())
-    }
-
-    async fn client_2026(&self) -> common::Client {
-        let t = rmcp::transport::StreamableHttpClientTransport::from_uri(self.url());
-        let mode = rmcp::ClientLifecycleMode::Discover {
-            preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
-        };
-        common::Client {
-            svc: rmcp::ClientServiceExt::serve_with_lifecycle((), t, mode).await.unwrap(),
-        }
-    }
-
-    async fn client(&self) -> common::Client {
-        let t = rmcp::transport::StreamableHttpClientTransport::from_uri(self.url());
-        common::Client {
-            svc: rmcp::ServiceExt::serve((), t).await.unwrap(),
-        }
-    }
-
-    /// SIGKILL: no graceful anything.
-    fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn health(base: &str) -> (u16, Value) {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(base.trim_start_matches("http://")) else {
-        return (0, Value::Null);
-    };
-    s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text
-        .split("\r\n\r\n")
-        .nth(1)
-        .and_then(|b| serde_json::from_str(b).ok())
-        .unwrap_or(Value::Null);
-    (status, body)
-}
+use node::{health, Node};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_send_through_one_node_wakes_a_waiter_on_another() {
