@@ -80,7 +80,7 @@ struct Args {
     /// Message size in bytes
     #[arg(long, default_value_t = 1024)]
     size: usize,
-    /// Parts to run (push: send-to-poke of a subscriptions/listen listener; rooms: room fan-out and pairing; broadcast: to --broadcast-recipients; lowrate: server CPU per call of one client at --low-rates; wrk: the throughput part driven by wrk; these three are not in the default set)
+    /// Parts to run (push: send-to-poke of a subscriptions/listen listener; rooms: room fan-out and pairing; broadcast: to --broadcast-recipients; lowrate: server CPU per call of one client at --low-rates, beside a bare responder's; wrk: the throughput part driven by wrk; broadcast, lowrate and wrk are not in the default set)
     #[arg(
         long,
         value_delimiter = ',',
